@@ -1,0 +1,7 @@
+"""The built-in losses, one module per family, each defined through `symloss.define`."""
+
+from . import elementwise
+
+BUILTINS = {loss.name: loss for loss in elementwise.LOSSES}
+
+__all__ = ["BUILTINS"]

@@ -1,0 +1,91 @@
+"""Derivatives of loss definitions, and the choices made where a loss is not differentiable.
+
+Kink policy (documented, and what PyTorch's autograd does for abs, relu, huber and norms):
+
+* Heaviside(0) = 0 and sign(0) = 0: at a kink the derivative is 0, the element of the
+  subdifferential closest to zero (|x| and max(0, x) at 0, the hinge at margin 1);
+* DiracDelta terms (second derivatives at kinks) are dropped: the Hessian at a kink is the
+  one-sided value of the branch that the definition's condition selects;
+* where the derivative of a norm's outer function diverges (√S at S = 0) it is taken to be 0.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+__all__ = ["S", "derivative", "outer_derivative", "outer_chain", "is_homogeneous", "tidy"]
+
+S = sp.Symbol("S", nonnegative=True)
+
+
+def _kink_policy(expr: sp.Expr) -> sp.Expr:
+    """DiracDelta(...) → 0 and Heaviside(x) → Heaviside(x, 0)."""
+    expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    return expr.replace(
+        lambda e: isinstance(e, sp.Heaviside) and len(e.args) == 1,
+        lambda e: sp.Heaviside(e.args[0], 0),
+    )
+
+
+def _sech_squared(expr: sp.Expr) -> sp.Expr:
+    """c - c·tanh(u)² → c·sech(u)², which keeps its digits where tanh(u)² rounds to 1."""
+
+    def rewrite(add: sp.Add) -> sp.Expr:
+        terms = list(add.args)
+        for t in terms:
+            coeff, rest = t.as_independent(sp.tanh, as_Add=False)
+            if rest.is_Pow and rest.exp == 2 and isinstance(rest.base, sp.tanh):
+                partner = -coeff
+                if partner in terms and partner != 0:
+                    terms.remove(t)
+                    terms.remove(partner)
+                    return rewrite(sp.Add(*terms, partner * sp.sech(rest.base.args[0]) ** 2))
+        return add
+
+    return expr.replace(lambda e: e.is_Add, rewrite)
+
+
+def tidy(expr: sp.Expr) -> sp.Expr:
+    """Apply the kink policy and stable rewrites, then keep the simplest equivalent form."""
+    expr = _sech_squared(_kink_policy(expr))
+    candidates = [expr, sp.factor_terms(expr)]
+    if sp.count_ops(expr) <= 80:
+        candidates.append(_sech_squared(_kink_policy(sp.simplify(expr))))
+    # Fewest operations wins; forms that divide by |x| or introduce new Piecewise lose ties.
+    return min(candidates, key=lambda e: (sp.count_ops(e), len(e.atoms(sp.Piecewise))))
+
+
+def derivative(expr: sp.Expr, var: sp.Symbol, order: int = 1) -> sp.Expr:
+    """d^order expr / d var^order, tidied after each step."""
+    for _ in range(order):
+        expr = tidy(sp.diff(expr, var))
+    return expr
+
+
+def outer_derivative(outer: sp.Expr, order: int) -> sp.Expr:
+    """g^(order)(S), taken as 0 at S = 0 where it diverges there (the kink of a norm)."""
+    d = tidy(sp.diff(outer, S, order))
+    if sp.limit(d, S, 0, "+").is_infinite:
+        d = sp.Piecewise((0, sp.Eq(S, 0)), (d, True))
+    return d
+
+
+def outer_chain(element: sp.Expr, outer: sp.Expr, var: sp.Symbol, order: int) -> sp.Expr:
+    """∂/∂x_i of g(Σ ℓ): g'(S)·ℓ'; and ∂²/∂x_i²: g''(S)·ℓ'² + g'(S)·ℓ''."""
+    d1 = derivative(element, var, 1)
+    if order == 1:
+        return outer_derivative(outer, 1) * d1
+    d2 = derivative(element, var, 2)
+    return outer_derivative(outer, 2) * d1**2 + outer_derivative(outer, 1) * d2
+
+
+def is_homogeneous(loss, degree: int) -> bool:
+    """True when L(c·x) = c^degree·L(x) for c > 0, with x all of the loss's inputs."""
+    c = sp.Symbol("c", positive=True)
+    scaled = {loss.symbol(i.name): c * loss.symbol(i.name) for i in loss.inputs}
+    ratio = sp.simplify(loss.element.xreplace(scaled) / loss.element)
+    if loss.outer is None:
+        return sp.simplify(ratio - c**degree) == 0
+    if ratio.free_symbols - {c}:
+        return False
+    return sp.simplify(loss.outer.subs(S, ratio * S) - c**degree * loss.outer) == 0

@@ -1,0 +1,265 @@
+"""The symbolic definition of a loss: inputs, parameters, formula; and `define`, which builds one.
+
+A loss is written once, as a SymPy expression in mathematical form, through `define`. Everything
+else (derivatives, LaTeX, kernels, verification) is derived from the `Loss` it returns.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+from . import derive
+
+__all__ = ["Input", "Param", "Loss", "define", "RESERVED_NAMES"]
+
+# Names the generated kernels and the runtime use for their own arguments and locals.
+RESERVED_NAMES = frozenset(
+    {"weight", "reduction", "axis", "out", "value", "grad", "hess", "scale", "acc", "i", "n", "S"}
+)
+
+
+@dataclass(frozen=True)
+class Input:
+    """An array input of the loss, broadcast to the shape of the first input.
+
+    ``labels="signs"`` declares targets in {-1, +1}; targets all in {0, 1} are mapped to 2y - 1
+    as TensorFlow does, and anything else is rejected at runtime.
+    """
+
+    name: str
+    differentiable: bool = False
+    domain: sp.Set = sp.S.Reals
+    latex: str | None = None
+    labels: str | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A scalar parameter with a default and a valid range (a SymPy set).
+
+    ``broadcast=True``: an array broadcast to the inputs' shape is accepted too (kernels get a
+    variant that reads it per element). ``static=True``: a boolean switch, substituted at
+    generation time, each value giving its own kernels. ``estimate``: the name of a runtime
+    estimator used when the value is None (e.g. ``"negative_fraction"`` of the target).
+    """
+
+    default: Any
+    domain: sp.Set = sp.S.Reals
+    latex: str | None = None
+    doc: str = ""
+    broadcast: bool = False
+    static: bool = False
+    estimate: str | None = None
+
+
+LABEL_CONVENTIONS = {"signs": sp.FiniteSet(-1, 1)}
+ESTIMATORS = {"negative_fraction": "mean(1 - target)"}
+
+
+@dataclass(frozen=True, eq=False)
+class Loss:
+    """A loss defined symbolically; built by `define`, never mutated.
+
+    ``element`` is the per-element loss ℓ in the input and parameter symbols. When ``outer`` is
+    set (an expression in the symbol ``S``), the loss is g(S) with S = Σ_i w_i ℓ_i over the reduced
+    elements (the l1 and l2 norms); otherwise it is ℓ per element, reduced by mean or sum.
+    """
+
+    name: str
+    inputs: tuple[Input, ...]
+    parameters: Mapping[str, Param]
+    element: sp.Expr
+    outer: sp.Expr | None = None
+    homogeneous: int | None = None
+    doc: str = ""
+    origin: str = ""
+    symbols: Mapping[str, sp.Symbol] = field(default_factory=dict)
+
+    # -- the contract of symloss.get(name) -------------------------------------------------
+    @property
+    def params(self) -> dict[str, Any]:
+        """Parameter name → default."""
+        return {k: p.default for k, p in self.parameters.items()}
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    @property
+    def differentiable(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.inputs if i.differentiable)
+
+    @property
+    def family(self) -> str:
+        return "elementwise" if self.outer is None else "norm"
+
+    def symbol(self, name: str) -> sp.Symbol:
+        try:
+            return self.symbols[name]
+        except KeyError:
+            raise KeyError(f"{self.name} has no input or parameter named {name!r}") from None
+
+    @property
+    def expr(self) -> sp.Expr:
+        """The formula: ℓ per element, or g(Σ_i ℓ_i) for a norm."""
+        if self.outer is None:
+            return self.element
+        return self.outer.subs(derive.S, self._indexed_sum())
+
+    def derivative(self, wrt: str | None = None, order: int = 1) -> sp.Expr:
+        """∂^order/∂wrt^order of the per-element loss (for a norm: of g(Σ ℓ) w.r.t. element i)."""
+        wrt = self._check_wrt(wrt)
+        if order not in (1, 2):
+            raise ValueError(f"order must be 1 or 2, got {order!r}")
+        var = self.symbol(wrt)
+        if self.outer is None:
+            return derive.derivative(self.element, var, order)
+        parts = derive.outer_chain(self.element, self.outer, var, order)
+        return parts.subs(self._index_map()).subs(derive.S, self._indexed_sum())
+
+    def latex(self) -> str:
+        """LaTeX of the formula and of each derivative, one ``\\begin{aligned}`` block."""
+        from .printing import latex_block
+
+        return latex_block(self)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _check_wrt(self, wrt: str | None) -> str:
+        if wrt is None:
+            return self.differentiable[0]
+        if wrt not in self.differentiable:
+            raise ValueError(
+                f"wrt must be one of the differentiable inputs {self.differentiable} of "
+                f"{self.name}, got {wrt!r}"
+            )
+        return wrt
+
+    def _index_map(self) -> dict[sp.Symbol, sp.Expr]:
+        i = sp.Symbol("i", integer=True)
+        return {self.symbols[x.name]: sp.IndexedBase(self.symbols[x.name])[i] for x in self.inputs}
+
+    def _indexed_sum(self) -> sp.Expr:
+        i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
+        return sp.Sum(self.element.subs(self._index_map()), (i, 1, n))
+
+    def __repr__(self) -> str:
+        return f"<symloss.Loss {self.name}: {self.expr}>"
+
+
+def _as_input(spec: str | Input, first: bool) -> Input:
+    if isinstance(spec, Input):
+        return spec
+    if isinstance(spec, str):
+        return Input(spec, differentiable=first)
+    raise TypeError(f"inputs must be names or symloss.Input objects, got {spec!r}")
+
+
+def _as_param(name: str, spec: Any) -> Param:
+    if isinstance(spec, Param):
+        return spec
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        return Param(float(spec))
+    raise TypeError(
+        f"params[{name!r}] must be a number (the default) or a symloss.Param, got {spec!r}"
+    )
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not (isinstance(name, str) and name.isidentifier()) or name.startswith("_"):
+        raise ValueError(
+            f"{kind} name must be a Python identifier not starting with _, got {name!r}"
+        )
+    if name in RESERVED_NAMES:
+        raise ValueError(f"{kind} name {name!r} is reserved (reserved: {sorted(RESERVED_NAMES)})")
+
+
+def _check_default(name: str, p: Param) -> None:
+    if p.static:
+        if p.default not in (False, True):
+            raise ValueError(f"static parameter {name!r} must default to False or True")
+        return
+    if p.default is None:
+        if p.estimate not in ESTIMATORS:
+            raise ValueError(
+                f"parameter {name!r} defaults to None, which needs estimate= one of "
+                f"{sorted(ESTIMATORS)}"
+            )
+        return
+    if not (isinstance(p.default, (int, float)) and math.isfinite(p.default)):
+        raise ValueError(f"default of {name!r} must be a finite number, got {p.default!r}")
+    if p.domain.contains(sp.Float(p.default)) is not sp.true:
+        raise ValueError(f"default {p.default!r} of {name!r} is outside its range {p.domain}")
+
+
+def define(
+    name: str,
+    formula: sp.Expr,
+    *,
+    inputs: Sequence[str | Input] = ("pred", "target"),
+    params: Mapping[str, Any] | None = None,
+    outer: sp.Expr | None = None,
+    homogeneous: int | None = None,
+    doc: str = "",
+) -> Loss:
+    """Define a loss from its per-element formula (a SymPy expression in mathematical form).
+
+    Symbols in ``formula`` are matched by name to ``inputs`` and ``params``; they are replaced
+    by real symbols owned by the returned `Loss`. ``outer``, an expression in ``S``, turns the
+    loss into g(Σ ℓ) (a norm). ``homogeneous=k`` declares L(c·x) = c^k·L(x) for c > 0, checked
+    here, which lets the runtime rescale sums that would overflow.
+    """
+    _check_name("loss", name)
+    if not isinstance(formula, sp.Expr):
+        raise TypeError(f"formula must be a SymPy expression, got {type(formula).__name__}")
+    ins = tuple(_as_input(s, k == 0) for k, s in enumerate(inputs))
+    if not ins or not ins[0].differentiable:
+        raise ValueError("the first input must exist and be differentiable")
+    pars = {k: _as_param(k, v) for k, v in (params or {}).items()}
+    names = [i.name for i in ins] + list(pars)
+    for kind, nm in [("input", i.name) for i in ins] + [("parameter", p) for p in pars]:
+        _check_name(kind, nm)
+    if len(set(names)) != len(names):
+        raise ValueError(f"input and parameter names must be distinct, got {names}")
+    for k, p in pars.items():
+        _check_default(k, p)
+    for i in ins:
+        if i.labels is not None and i.labels not in LABEL_CONVENTIONS:
+            raise ValueError(f"labels of {i.name!r} must be one of {sorted(LABEL_CONVENTIONS)}")
+
+    symbols = {nm: sp.Symbol(nm, real=True) for nm in names}
+    unknown = sorted(s.name for s in formula.free_symbols if s.name not in symbols)
+    if unknown:
+        raise ValueError(
+            f"formula of {name!r} uses {unknown}, which are neither inputs {[i.name for i in ins]} "
+            f"nor parameters {list(pars)}"
+        )
+    by_name = {s: symbols[s.name] for s in formula.free_symbols}
+    element = formula.xreplace(by_name)
+    if outer is not None:
+        extra = sorted(s.name for s in outer.free_symbols if s.name != "S")
+        if extra:
+            raise ValueError(f"outer must be an expression in S only, it also uses {extra}")
+        outer = outer.xreplace({s: derive.S for s in outer.free_symbols})
+
+    origin = sys._getframe(1).f_globals.get("__name__", "")
+    loss = Loss(
+        name=name,
+        inputs=ins,
+        parameters=pars,
+        element=element,
+        outer=outer,
+        homogeneous=homogeneous,
+        doc=doc,
+        origin=origin,
+        symbols=symbols,
+    )
+    if homogeneous is not None and not derive.is_homogeneous(loss, homogeneous):
+        raise ValueError(f"{name} is not homogeneous of degree {homogeneous} in its inputs")
+    return loss
