@@ -1,0 +1,396 @@
+"""Render loss definitions into Numba kernel modules through the Jinja templates.
+
+Python decides what goes into a kernel (variants, arguments, CSE'd statements, printed in the
+kernel's dtype); the templates in ``templates/kernels/`` only lay the code out. Output is
+deterministic: symbols are sorted, CSE temporaries are numbered in canonical order, and nothing
+depends on dict or set iteration order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+import sympy as sp
+from sympy.core.parameters import distribute
+
+from . import __version__, derive
+from .locations import generated_dir, templates_dir
+from .lowering import lower, ranges_of
+from .printing import NumbaPrinter
+from .runtime import variant_key
+from .spec import Loss
+
+__all__ = ["render", "write", "stale", "KERNEL_DIR"]
+
+KERNEL_DIR = "kernels"
+DTYPES = ("float32", "float64")
+_SHORT = {"float32": "f32", "float64": "f64"}
+
+# kind → (group of quantities it computes, weighted?, one-line docstring)
+KINDS = {
+    "value_each": ("value", False, "out[i] = ℓ_i"),
+    "value_sum": ("value", False, "Σ_i ℓ_i, accumulated in float64"),
+    "value_sum_w": ("value", True, "Σ_i w_i·ℓ_i, accumulated in float64"),
+    "value_grad_each": ("value_grad", False, "value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i"),
+    "value_grad_sum": ("value_grad", False, "Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass"),
+    "value_grad_sum_w": (
+        "value_grad",
+        True,
+        "Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass",
+    ),
+    "grad_hess": ("grad_hess", False, "grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²"),
+}
+GROUPS = {"value": ("value",), "value_grad": ("value", "grad"), "grad_hess": ("grad", "hess")}
+OUTPUTS = {
+    "value_each": ("out",),
+    "value_grad_each": ("value", "grad"),
+    "value_grad_sum": ("grad",),
+    "value_grad_sum_w": ("grad",),
+    "grad_hess": ("grad", "hess"),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One kernel set: static switches substituted, broadcast parameters read per element."""
+
+    static: Mapping[str, bool]
+    arrays: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return variant_key([k for k, v in self.static.items() if v], self.arrays)
+
+    @property
+    def suffix(self) -> str:
+        return "".join("__" + part.replace("[]", "_array") for part in self.key)
+
+
+@dataclass
+class Kernel:
+    """Everything a template needs to lay out one kernel function."""
+
+    name: str
+    kind: str
+    dtype: str
+    key: tuple
+    doc: str
+    arrays: list[str]
+    scalars: list[str]
+    outputs: tuple[str, ...]
+    loads: list[tuple[str, str]]
+    statements: list[tuple[str, str]]
+    results: dict[str, str]
+    ops: int
+    weighted: bool = False
+
+    @property
+    def args(self) -> list[str]:
+        extra = ["scale"] if self.kind in ("value_grad_sum", "value_grad_sum_w") else []
+        return self.arrays + self.scalars + extra + list(self.outputs)
+
+
+@dataclass
+class ModulePlan:
+    loss: Loss
+    kernels: list[Kernel] = field(default_factory=list)
+    outer: list[tuple[str, str]] = field(default_factory=list)
+
+
+def variants(loss: Loss) -> list[Variant]:
+    statics = [k for k, p in loss.parameters.items() if p.static]
+    broadcast = [k for k, p in loss.parameters.items() if p.broadcast]
+    out = []
+    for values in itertools.product((False, True), repeat=len(statics)):
+        for n in range(len(broadcast) + 1):
+            for arrays in itertools.combinations(broadcast, n):
+                out.append(Variant(dict(zip(statics, values)), tuple(arrays)))
+    return out
+
+
+def _element_derivatives(loss: Loss) -> dict[str, sp.Expr]:
+    x = loss.symbol(loss.differentiable[0])
+    return {
+        "value": loss.element,
+        "grad": derive.derivative(loss.element, x, 1),
+        "hess": derive.derivative(loss.element, x, 2),
+    }
+
+
+def _printed(
+    exprs: list[sp.Expr], dtype: str, names: Mapping[sp.Symbol, str], data: frozenset
+) -> tuple[list[tuple[str, str]], list[str], int]:
+    """CSE over the outputs together, then print each statement in ``dtype``."""
+    temps = sp.numbered_symbols("_t")
+    with distribute(False):
+        replacements, reduced = _inline_products(*sp.cse(exprs, symbols=temps, order="canonical"))
+    # Which temporaries carry data, and which a transcendental value (for the product order).
+    dependent, transcendental = set(data), set()
+    for t, e in replacements:
+        if e.free_symbols & dependent:
+            dependent.add(t)
+        if NumbaPrinter.is_transcendental(e) or e.free_symbols & transcendental:
+            transcendental.add(t)
+    printer = NumbaPrinter(dtype, names, frozenset(dependent), frozenset(transcendental))
+    statements = [(str(t), printer.doprint(e)) for t, e in replacements]
+    results = [printer.doprint(e) for e in reduced]
+    ops = sum(sp.count_ops(e) for _, e in replacements) + sum(sp.count_ops(e) for e in reduced)
+    return statements, results, int(ops)
+
+
+def _inline_products(replacements, reduced):
+    """Put temporaries that are plain products of symbols (β·y) back where they are used.
+
+    CSE would fix the order of such a product; inlined, the printer multiplies data into the
+    transcendental factors first (σ·y·β), so a subnormal y cannot make β·y underflow to 0.
+    A product costs one multiplication, so nothing is lost.
+    """
+
+    def plain_product(e: sp.Expr) -> bool:
+        return e.is_Mul and all(a.is_Symbol or a.is_Number for a in e.args)
+
+    inline: dict[sp.Symbol, sp.Expr] = {}
+    kept = []
+    for t, e in replacements:
+        e = e.xreplace(inline)
+        if plain_product(e):
+            inline[t] = e
+        else:
+            kept.append((t, e))
+    # Renumber the survivors so names stay consecutive and deterministic.
+    rename = {t: sp.Symbol(f"_t{k}") for k, (t, _) in enumerate(kept)}
+    kept = [(rename[t], e.xreplace(rename)) for t, e in kept]
+    reduced = [e.xreplace(inline).xreplace(rename) for e in reduced]
+    return kept, reduced
+
+
+def plan(loss: Loss) -> ModulePlan:
+    """Decide every kernel of a loss: variants × kinds × dtypes."""
+    quantities = _element_derivatives(loss)
+    domains = {i.name: i.domain for i in loss.inputs}
+    domains.update({k: p.domain for k, p in loss.parameters.items()})
+    ranges = ranges_of(loss.symbols, domains)
+    module = ModulePlan(loss)
+    for variant in variants(loss):
+        static = {loss.symbol(k): int(v) for k, v in variant.static.items()}
+        data_names = [i.name for i in loss.inputs] + list(variant.arrays)
+        data = frozenset(loss.symbol(k) for k in data_names)
+        scalars = [
+            k for k, p in loss.parameters.items() if not p.static and k not in variant.arrays
+        ]
+        names = {loss.symbol(k): f"{k}_i" for k in data_names}
+        with distribute(False):
+            lowered = {
+                q: lower(e.subs(static), ranges, data) for q, e in sorted(quantities.items())
+            }
+        for dtype in DTYPES:
+            groups = {
+                g: _printed([lowered[q] for q in qs], dtype, names, data)
+                for g, qs in GROUPS.items()
+            }
+            for kind, (group, weighted, doc) in KINDS.items():
+                statements, results, ops = groups[group]
+                arrays = list(data_names) + (["weight"] if weighted else [])
+                loads = [(f"{a}_i" if a != "weight" else "w_i", a) for a in arrays]
+                module.kernels.append(
+                    Kernel(
+                        name=f"{kind}{variant.suffix}_{_SHORT[dtype]}",
+                        kind=kind,
+                        dtype=dtype,
+                        key=(kind, variant.key, dtype),
+                        doc=doc,
+                        arrays=arrays,
+                        scalars=scalars,
+                        outputs=OUTPUTS.get(kind, ()),
+                        loads=loads,
+                        statements=statements,
+                        results=dict(zip(GROUPS[group], results)),
+                        ops=ops,
+                        weighted=weighted,
+                    )
+                )
+    if loss.outer is not None:
+        printer = NumbaPrinter("float64", {derive.S: "S"})
+        for order, fname in enumerate(("outer", "outer_d1", "outer_d2")):
+            g = loss.outer if order == 0 else derive.outer_derivative(loss.outer, order)
+            doc = f"g{'′' * order}(S) = {g}" if order else f"g(S) = {g}, the loss from S = Σ w·ℓ"
+            module.outer.append((fname, printer.doprint(lower(g, {}, frozenset())), doc))
+    return module
+
+
+# -- metadata the runtime reads (plain Python literals, no SymPy) ---------------------------
+
+
+def _number(x: sp.Expr) -> float:
+    return float(x)
+
+
+def domain_pieces(domain: sp.Set) -> tuple:
+    """A SymPy set as ((lo, hi, lo_closed, hi_closed) | (value,), ...) for the runtime."""
+    if isinstance(domain, sp.Union):
+        return tuple(p for d in domain.args for p in domain_pieces(d))
+    if isinstance(domain, sp.Interval):
+        return (
+            (
+                _number(domain.start),
+                _number(domain.end),
+                not domain.left_open,
+                not domain.right_open,
+            ),
+        )
+    if isinstance(domain, sp.FiniteSet):
+        return tuple((_number(v),) for v in sorted(domain.args, key=float))
+    if domain == sp.S.Reals:
+        return ((float("-inf"), float("inf"), False, False),)
+    raise ValueError(f"unsupported domain {domain}")
+
+
+def domain_text(domain: sp.Set) -> str:
+    """Human-readable interval notation: (0, inf), [0, 1] or {-1}."""
+    parts = []
+    for piece in domain_pieces(domain):
+        if len(piece) == 1:
+            parts.append(f"{{{piece[0]:g}}}")
+        else:
+            lo, hi, lc, hc = piece
+            parts.append(f"{'[' if lc else '('}{lo:g}, {hi:g}{']' if hc else ')'}")
+    return " or ".join(parts)
+
+
+def metadata(loss: Loss) -> dict:
+    return {
+        "name": loss.name,
+        "family": loss.family,
+        "doc": loss.doc,
+        "inputs": tuple(
+            {
+                "name": i.name,
+                "differentiable": i.differentiable,
+                "labels": i.labels,
+            }
+            for i in loss.inputs
+        ),
+        "params": tuple(
+            {
+                "name": k,
+                "default": p.default,
+                "domain": domain_pieces(p.domain),
+                "domain_text": "False or True" if p.static else domain_text(p.domain),
+                "broadcast": p.broadcast,
+                "static": p.static,
+                "estimate": p.estimate,
+                "doc": p.doc,
+            }
+            for k, p in loss.parameters.items()
+        ),
+        "homogeneous": loss.homogeneous,
+        "formula": str(loss.expr),
+    }
+
+
+def _pretty(value, indent: int = 0) -> str:
+    """Deterministic, readable Python literal of nested dicts, tuples and plain values."""
+    pad = " " * (indent + 4)
+    if isinstance(value, dict):
+        items = "".join(f"{pad}{k!r}: {_pretty(v, indent + 4)},\n" for k, v in value.items())
+        return "{\n" + items + " " * indent + "}"
+    if isinstance(value, tuple):
+        if value and isinstance(value[0], dict):
+            items = "".join(f"{pad}{_pretty(v, indent + 4)},\n" for v in value)
+            return "(\n" + items + " " * indent + ")"
+        inner = ", ".join(_pretty(v, indent) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "math.inf" if value > 0 else "-math.inf"
+    return repr(value)
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def header(template: str, source: str) -> dict:
+    return {
+        "generator": f"symloss {__version__}",
+        "template": template,
+        "source": source,
+        "sympy": sp.__version__,
+    }
+
+
+def render_loss(loss: Loss) -> str:
+    template = f"{KERNEL_DIR}/elementwise.py.jinja"
+    module = plan(loss)
+    return (
+        environment()
+        .get_template(template)
+        .render(
+            header=header(template, f"{loss.origin}:{loss.name}"),
+            loss=loss,
+            metadata=_pretty(metadata(loss)),
+            kernels=module.kernels,
+            outer=module.outer,
+        )
+    )
+
+
+def render(losses: Iterable[Loss]) -> dict[str, str]:
+    """Relative path → text of every generated file."""
+    losses = sorted(losses, key=lambda s: s.name)
+    files = {f"{KERNEL_DIR}/{loss.name}.py": render_loss(loss) for loss in losses}
+    env = environment()
+    index = f"{KERNEL_DIR}/__init__.py.jinja"
+    files[f"{KERNEL_DIR}/__init__.py"] = env.get_template(index).render(
+        header=header(index, "symloss.catalog"), names=[s.name for s in losses]
+    )
+    files["__init__.py"] = env.get_template("package.py.jinja").render(
+        header=header("package.py.jinja", "symloss.codegen")
+    )
+    return files
+
+
+def _existing(out: Path) -> set[str]:
+    found = [*out.glob("*.py"), *(out / KERNEL_DIR).glob("*.py")]
+    return {p.relative_to(out).as_posix() for p in found}
+
+
+def stale(files: Mapping[str, str], out: Path | None = None) -> list[str]:
+    """Paths under ``out`` that differ from ``files``, are missing, or should not exist."""
+    out = out or generated_dir()
+    bad = []
+    for rel, text in files.items():
+        path = out / rel
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            bad.append(rel)
+    bad += sorted(_existing(out) - set(files))
+    return sorted(bad)
+
+
+def write(files: Mapping[str, str], out: Path | None = None) -> list[str]:
+    """Write ``files`` under ``out``, remove kernel files no definition produces; return changes."""
+    out = out or generated_dir()
+    changed = stale(files, out)
+    for rel in changed:
+        path = out / rel
+        if rel in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(files[rel], encoding="utf-8")
+        else:
+            path.unlink()
+    return changed

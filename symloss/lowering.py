@@ -1,0 +1,267 @@
+"""From mathematical expressions to the forms kernels compute: a pipeline of named passes.
+
+Each pass maps expressions to equal expressions (equal as real functions, with the kink policy of
+`derive`); `lower` runs them in order. The derivatives are taken on the mathematical form first,
+so every pass here only changes how a value is computed, never which value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import sympy as sp
+from sympy.calculus.accumulationbounds import AccumBounds
+from sympy.codegen.cfunctions import expm1, log1p
+from sympy.logic.boolalg import BooleanFunction
+
+from .primitives import PRIMITIVES, log_sigmoid, logaddexp, sigmoid
+
+__all__ = ["nan_in", "ranges_of", "lower"]
+
+Ranges = Mapping[sp.Symbol, AccumBounds]
+
+
+class nan_in(BooleanFunction):
+    """True when any argument is NaN (printed as math.isnan checks)."""
+
+    @classmethod
+    def eval(cls, *args):
+        if args and all(a.is_number and a.is_finite for a in args):
+            return sp.false
+        return None
+
+    def _mpmathcode(self, printer):
+        # For lambdify(..., modules=[{"nan_in": ...}, "mpmath"]) in the verification.
+        return "nan_in(%s)" % ", ".join(printer._print(a) for a in self.args)
+
+
+def ranges_of(symbols: Mapping[str, sp.Symbol], domains: Mapping[str, sp.Set]) -> dict:
+    """Interval hull of each symbol's domain, for interval arithmetic on coefficients."""
+    return {symbols[k]: AccumBounds(d.inf, d.sup) for k, d in domains.items()}
+
+
+def _lower_bound(expr: sp.Expr, ranges: Ranges):
+    value = expr.xreplace(dict(ranges))
+    if isinstance(value, AccumBounds):
+        return value.min
+    return value if value.is_number else None
+
+
+def _nonnegative(expr: sp.Expr, ranges: Ranges) -> bool:
+    lo = _lower_bound(expr, ranges)
+    return lo is not None and bool(lo >= 0)
+
+
+def _has_primitive(expr: sp.Expr) -> bool:
+    return expr.has(*PRIMITIVES, sp.exp)
+
+
+def _log_of(expr: sp.Expr, ranges: Ranges):
+    """A stable expression for log(expr), or None when expr is not a known positive form."""
+    if isinstance(expr, sigmoid):
+        return log_sigmoid(expr.args[0])
+    if isinstance(expr, sp.exp):
+        return expr.args[0]
+    if expr.is_Pow:
+        inner = _log_of(expr.base, ranges)
+        return None if inner is None else expr.exp * inner
+    if expr.is_Mul:
+        logs = [_log_of(f, ranges) for f in expr.args]
+        return None if any(lg is None for lg in logs) else sp.Add(*logs)
+    if expr.is_Add:
+        # A sum of c_k·P_k with c_k ≥ 0 over the domain: logaddexp of log c_k + log P_k.
+        terms = []
+        for term in expr.args:
+            coeff, product = term.as_independent(*PRIMITIVES, sp.exp, as_Add=False)
+            if product == 1 or not _nonnegative(coeff, ranges):
+                return None
+            log_product = _log_of(product, ranges)
+            if log_product is None:
+                return None
+            terms.append(sp.log(coeff) + log_product)
+        folded = terms[0]
+        for t in terms[1:]:
+            folded = logaddexp(folded, t)
+        return folded
+    return None
+
+
+def logspace_products(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
+    """Compute a product with a possibly negative power, q^(γ-1)·σ(x)…, as exp(Σ log factors).
+
+    Where q underflows to 0 the product is a finite limit, but q^(γ-1)·σ(x) would be inf·0 = NaN;
+    in log space it is exp(finite) instead. Positive factors outside a sum whose terms hold such
+    a power are first distributed into the sum (q^γ·(a/q + b) → q^γ·a/q + q^γ·b), so that every
+    power meets its partners in one product; multiplying each term by the same positive number
+    adds no cancellation.
+    """
+
+    def risky(f: sp.Expr) -> bool:
+        # q^e with e possibly negative: inf when q underflows to 0.
+        return f.is_Pow and _has_primitive(f.base) and not _nonnegative(f.exp, ranges)
+
+    def holds_risky(e: sp.Expr) -> bool:
+        return any(risky(p) for p in e.atoms(sp.Pow))
+
+    def positive_log(f: sp.Expr):
+        return _log_of(f, ranges) if _has_primitive(f) else None
+
+    def visit(e: sp.Expr) -> sp.Expr:
+        if not holds_risky(e):
+            return e
+        if e.is_Add:
+            return sp.Add(*(visit(t) for t in e.args))
+        if e.is_Mul:
+            logs = {f: positive_log(f) for f in e.args}
+            positive = [f for f in e.args if logs[f] is not None]
+            sums = [f for f in e.args if f.is_Add and holds_risky(f)]
+            if sums and positive:
+                inner = sums[0]
+                rest = [f for f in e.args if f is not inner and logs[f] is None]
+                spread = sp.Add(*(sp.Mul(*positive, t) for t in inner.args))
+                return sp.Mul(*rest) * visit(spread)
+            if any(risky(f) for f in e.args) and positive:
+                rest = [visit(f) for f in e.args if logs[f] is None]
+                return sp.Mul(*rest) * sp.exp(sp.Add(*(logs[f] for f in positive)))
+            return sp.Mul(*(visit(f) for f in e.args))
+        if e.args:
+            return e.func(*(visit(a) for a in e.args))
+        return e
+
+    return visit(expr)
+
+
+def stable_primitives(expr: sp.Expr) -> sp.Expr:
+    """Replace each primitive by its stable computational form (inner ones first)."""
+    return expr.rewrite("stable")
+
+
+def c99_functions(expr: sp.Expr) -> sp.Expr:
+    """log(1 + u) → log1p(u) and exp(u) - 1 → expm1(u), by exact pattern only.
+
+    (sympy.codegen.rewriting's log1p_opt and expm1_opt factor and expand their input, which
+    turns β·y + (1 - β)(1 - y) into 2βy - β - y + 1 and loses every digit when β = 1.)
+    """
+
+    def log1p_of(e: sp.log) -> sp.Expr:
+        return log1p(e.args[0] - 1)
+
+    def expm1_of(add: sp.Add) -> sp.Expr:
+        exps = sorted((t for t in add.args if isinstance(t, sp.exp)), key=sp.default_sort_key)
+        rest = list(add.args)
+        rest.remove(sp.S.NegativeOne)
+        rest.remove(exps[0])
+        return sp.Add(expm1(exps[0].args[0]), *rest)
+
+    expr = expr.replace(
+        lambda e: isinstance(e, sp.log) and e.args[0].is_Add and sp.S.One in e.args[0].args,
+        log1p_of,
+    )
+    return expr.replace(
+        lambda e: (
+            e.is_Add and sp.S.NegativeOne in e.args and any(isinstance(t, sp.exp) for t in e.args)
+        ),
+        expm1_of,
+    )
+
+
+def _select(*pairs) -> sp.Piecewise:
+    return sp.Piecewise(*pairs, evaluate=False)
+
+
+def _max(*args) -> sp.Expr:
+    out = args[0]
+    for b in args[1:]:
+        out = _select((out, sp.GreaterThan(out, b, evaluate=False)), (b, True))
+    return out
+
+
+def _min(*args) -> sp.Expr:
+    out = args[0]
+    for b in args[1:]:
+        out = _select((out, sp.LessThan(out, b, evaluate=False)), (b, True))
+    return out
+
+
+def _heaviside(x, h0=sp.S.Zero) -> sp.Expr:
+    if h0 == 0:
+        return _select((sp.S.One, sp.StrictGreaterThan(x, 0)), (sp.S.Zero, True))
+    return _select((sp.S.One, sp.StrictGreaterThan(x, 0)), (h0, sp.Eq(x, 0)), (sp.S.Zero, True))
+
+
+def _sign(x) -> sp.Expr:
+    return _select(
+        (sp.S.One, sp.StrictGreaterThan(x, 0)),
+        (sp.S.NegativeOne, sp.StrictLessThan(x, 0)),
+        (sp.S.Zero, True),
+    )
+
+
+def piecewise_forms(expr: sp.Expr) -> sp.Expr:
+    """Max, Min, Heaviside and sign as Piecewise, which the printer emits branch-free.
+
+    Node by node, leaving the arguments alone: SymPy's own rewrite(Piecewise) splits cases
+    through the arguments (|x| → x under x ≥ 0) and so produces exp(x) where exp(-|x|) stood.
+    """
+    forms = {sp.Max: _max, sp.Min: _min, sp.Heaviside: _heaviside, sp.sign: _sign}
+    return expr.replace(  # bottom-up: arguments are converted before the node that holds them
+        lambda e: type(e) in forms, lambda e: forms[type(e)](*e.args)
+    )
+
+
+def nan_guards(expr: sp.Expr, data: frozenset) -> sp.Expr:
+    """Piecewise((a, c), …) → Piecewise((nan, nan_in(operands of c)), (a, c), …).
+
+    A comparison with NaN is False, so without the guard a NaN input would select a branch and
+    could return a finite number (a Hessian of 0, say). ``data``: the per-element symbols.
+    """
+
+    def guard(pw: sp.Piecewise) -> sp.Expr:
+        operands = []
+        for _, cond in pw.args:
+            for rel in cond.atoms(sp.core.relational.Relational):
+                operands += [s for s in (rel.lhs, rel.rhs) if s.free_symbols & data]
+        if not operands:
+            return pw
+        unique = sorted(set(operands), key=sp.default_sort_key)
+        return sp.Piecewise((sp.nan, nan_in(*unique)), *pw.args)
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), guard)
+
+
+def nan_constants(expr: sp.Expr, data: frozenset) -> sp.Expr:
+    """An output that does not depend on the data (the Hessian 2 of MSE) is still NaN for NaN
+    input, like every other output."""
+    if not data or expr.free_symbols & data:
+        return expr
+    return sp.Piecewise((sp.nan, nan_in(*sorted(data, key=sp.default_sort_key))), (expr, True))
+
+
+def factor_sums(expr: sp.Expr) -> sp.Expr:
+    """c·x - c·t → c·(x - t) when every term has the coefficient ±c: the difference is taken
+    before scaling (one rounding, no overflow of c·x). Only a common number is taken out, so
+    no new constant (a 1/2 turning |r| - δ/2 into (2|r| - δ)/2) can overflow.
+
+    Call under ``sympy.core.parameters.distribute(False)``, or SymPy distributes the number
+    over the sum again.
+    """
+
+    def common(add: sp.Add) -> sp.Expr:
+        coeffs = [t.as_coeff_Mul()[0] for t in add.args]
+        c = abs(coeffs[0])
+        if c == 1 or any(abs(k) != c for k in coeffs):
+            return add
+        return sp.Mul(c, sp.Add(*(t / c for t in add.args)), evaluate=False)
+
+    return expr.replace(lambda e: e.is_Add, common)
+
+
+def lower(expr: sp.Expr, ranges: Ranges, data: frozenset) -> sp.Expr:
+    """Run the passes in order (call under ``distribute(False)``, see `factor_sums`)."""
+    expr = factor_sums(expr)  # common factors out of sums
+    expr = logspace_products(expr, ranges)  # no inf·0 where factors underflow
+    expr = stable_primitives(expr)  # softplus, σ, log σ, log cosh, logaddexp
+    expr = c99_functions(expr)  # log1p / expm1 where plain log / exp lose digits
+    expr = piecewise_forms(expr)  # Max/Min/Heaviside/sign → Piecewise
+    expr = nan_guards(expr, data)  # NaN in → NaN out through every branch
+    return nan_constants(expr, data)  # … and through outputs that ignore the data

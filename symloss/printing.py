@@ -1,0 +1,183 @@
+"""Printers: Numba kernel code in a given dtype, and LaTeX of a loss.
+
+`NumbaPrinter` subclasses SymPy's PythonCodePrinter (whose output Numba compiles), prints every
+numeric literal in the kernel's dtype (a bare Python literal would promote float32 arithmetic to
+float64) and prints Piecewise branch-free through ``select``, which compiles to LLVM ``select``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.pycode import PythonCodePrinter
+
+__all__ = ["NumbaPrinter", "latex_names", "latex_of", "latex_block"]
+
+_MAX_EXPANDED_POWER = 8
+
+
+class NumbaPrinter(PythonCodePrinter):
+    """Print lowered expressions as Numba-compilable Python in float32 or float64."""
+
+    printmethod = "_numbacode"
+
+    def __init__(
+        self,
+        dtype: str,
+        names: Mapping[sp.Symbol, str] | None = None,
+        data: frozenset = frozenset(),
+        transcendental: frozenset = frozenset(),
+    ):
+        super().__init__({"fully_qualified_modules": True, "strict": True, "order": "none"})
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        self.dtype = dtype
+        self.names = dict(names or {})
+        self.data = data
+        self.transcendental = transcendental
+
+    # -- literals in the kernel's dtype ----------------------------------------------------
+    def literal(self, value) -> str:
+        v = float(value)
+        if np.isnan(v):
+            text = "math.nan"
+        elif np.isinf(v):
+            text = "math.inf" if v > 0 else "-math.inf"
+        elif self.dtype == "float32":
+            text = str(np.float32(v))
+        else:
+            text = repr(v)
+        return f"float32({text})" if self.dtype == "float32" else text
+
+    def _print(self, expr, **kwargs):
+        if isinstance(expr, sp.Expr) and expr.is_number and not isinstance(expr, sp.Piecewise):
+            value = sp.N(expr, 30)
+            if not value.is_real and value is not sp.nan:
+                raise ValueError(f"non-real constant {expr} cannot be printed")
+            return self.literal(value)
+        return super()._print(expr, **kwargs)
+
+    def _print_Symbol(self, expr):
+        return self.names.get(expr, super()._print_Symbol(expr))
+
+    # -- operators -------------------------------------------------------------------------
+    def _print_Pow(self, expr, rational=False):
+        base, e = expr.base, expr.exp
+        if base is sp.E:
+            return f"math.exp({self._print(e)})"
+        if e.is_Integer and 0 < abs(int(e)) <= _MAX_EXPANDED_POWER:
+            b = self.parenthesize(base, PRECEDENCE["Mul"])
+            product = "*".join([b] * abs(int(e)))
+            return product if e > 0 else f"{self.literal(1)}/({product})"
+        if e == sp.S.Half:
+            return f"math.sqrt({self._print(base)})"
+        if e == -sp.S.Half:
+            return f"{self.literal(1)}/math.sqrt({self._print(base)})"
+        b = self.parenthesize(base, PRECEDENCE["Pow"])
+        return f"{b}**{self.parenthesize(e, PRECEDENCE['Pow'])}"
+
+    @staticmethod
+    def is_transcendental(expr: sp.Expr) -> bool:
+        return expr.has(sp.Function, sp.Piecewise) or any(
+            not p.exp.is_Integer for p in expr.atoms(sp.Pow)
+        )
+
+    def _factor_rank(self, factor: sp.Expr) -> int:
+        """Transcendental factors first, then data, then parameters: y·softplus(-x) is formed
+        before w·y can underflow to 0 (and 0·inf become NaN) for a subnormal y."""
+        if self.is_transcendental(factor) or factor.free_symbols & self.transcendental:
+            return 0
+        return 1 if factor.free_symbols & self.data else 2
+
+    def _print_Mul(self, expr):
+        coeff, rest = expr.as_coeff_Mul()
+        factors = sorted(sp.Mul.make_args(rest), key=self._factor_rank)  # stable: keeps ties
+        if coeff != 1:
+            factors.insert(0, coeff)
+        return super()._print_Mul(sp.Mul(*factors, evaluate=False))
+
+    def _print_Abs(self, expr):
+        return f"abs({self._print(expr.args[0])})"
+
+    def _print_sech(self, expr):
+        return f"({self.literal(1)}/math.cosh({self._print(expr.args[0])}))"
+
+    def _print_Piecewise(self, expr):
+        *branches, (last, cond) = expr.args
+        if cond is not sp.true:
+            raise ValueError(f"Piecewise without a final True branch cannot be printed: {expr}")
+        text = self._print(last)
+        for value, c in reversed(branches):
+            text = f"select({self._print(c)}, {self._print(value)}, {text})"
+        return text
+
+    def _print_Relational(self, expr):
+        op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
+        return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
+
+    def _print_And(self, expr):
+        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):
+        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_nan_in(self, expr):
+        return "(" + " | ".join(f"math.isnan({self._print(a)})" for a in expr.args) + ")"
+
+    def _print_BooleanTrue(self, expr):
+        return "True"
+
+    def _print_BooleanFalse(self, expr):
+        return "False"
+
+
+# -- LaTeX --------------------------------------------------------------------------------
+
+DEFAULT_LATEX = {"pred": r"\hat{y}", "target": "y", "logits": "x", "scores": "f"}
+
+
+def latex_names(loss) -> dict[sp.Symbol, str]:
+    """Symbol → LaTeX: declared names, conventional ones, else SymPy's own."""
+    names = {}
+    for i in loss.inputs:
+        tex = i.latex or DEFAULT_LATEX.get(i.name)
+        if tex:
+            names[loss.symbol(i.name)] = tex
+    for k, p in loss.parameters.items():
+        if p.latex:
+            names[loss.symbol(k)] = p.latex
+    return names
+
+
+def latex_of(loss, expr: sp.Expr) -> str:
+    names = latex_names(loss)
+    # Indexed inputs of a norm print as ŷ_i: substitute LaTeX-named symbols into the bases.
+    indexed = {}
+    for s, tex in names.items():
+        indexed[sp.IndexedBase(s)] = sp.IndexedBase(sp.Symbol(tex))
+    expr = expr.xreplace(indexed)
+    return sp.latex(expr, symbol_names=names, ln_notation=False)
+
+
+def latex_block(loss) -> str:
+    """The formula and its derivatives as one ``aligned`` block."""
+    wrt = loss.differentiable[0]
+    var = latex_names(loss).get(loss.symbol(wrt), wrt)
+    if loss.outer is None:
+        lhs = r"\ell"
+        d1 = rf"\frac{{\partial \ell}}{{\partial {var}}}"
+        d2 = rf"\frac{{\partial^2 \ell}}{{\partial {var}^2}}"
+    else:
+        lhs = "L"
+        d1 = rf"\frac{{\partial L}}{{\partial {var}_{{i}}}}"
+        d2 = rf"\frac{{\partial^2 L}}{{\partial {var}_{{i}}^2}}"
+    rows = [
+        (lhs, loss.expr),
+        (d1, loss.derivative(wrt, 1)),
+        (d2, loss.derivative(wrt, 2)),
+    ]
+    body = " \\\\\n".join(f"{a} &= {latex_of(loss, e)}" for a, e in rows)
+    return "\\begin{aligned}\n" + body + "\n\\end{aligned}"
