@@ -1,0 +1,443 @@
+"""The runtime users call: argument checking, dtype and reduction dispatch, lazy kernel loading.
+
+It imports NumPy and, on a loss's first use, that loss's generated module (Numba kernels,
+compiled or loaded from Numba's cache on first call). It never imports SymPy.
+
+Conventions (the contract of ``symloss.loss(name)``):
+
+* float32 stays float32, float64 stays float64, other real input (ints, bools, float16)
+  becomes float64; target, weight and array parameters are cast to that dtype and broadcast to
+  the shape of the first input;
+* ``reduction="mean"`` is Σ w·ℓ / Σ w (Σ ℓ / n without weights), ``"sum"`` is Σ w·ℓ, ``"none"``
+  the array w·ℓ; sums accumulate in float64 and are returned as a scalar of the input dtype;
+* empty input: ``"sum"`` is 0, ``"mean"`` is NaN (0/0, as NumPy and PyTorch), ``"none"`` and
+  the gradients are empty arrays; a norm of nothing is 0;
+* NaN anywhere in an element's inputs gives NaN for that element (value, gradient, Hessian).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["names", "loss", "LossKernel", "variant_key", "REDUCTIONS"]
+
+REDUCTIONS = ("mean", "sum", "none")
+_LOSS_MODULES = "symloss.generated.kernels"
+
+
+def variant_key(static_on: Iterable[str], arrays: Iterable[str]) -> tuple[str, ...]:
+    """Which kernel set serves a call: static switches that are on, parameters given as arrays."""
+    return tuple(sorted([*static_on, *(a + "[]" for a in arrays)]))
+
+
+def names() -> list[str]:
+    """Sorted names of the built-in losses."""
+    from symloss.generated import kernels
+
+    return sorted(getattr(kernels, "NAMES", ()))  # empty only before the first generate
+
+
+_CACHE: dict[str, LossKernel] = {}
+
+
+def loss(name: str) -> LossKernel:
+    """The kernel object of a built-in loss (also ``symloss.<name>``)."""
+    if name not in _CACHE:
+        known = names()
+        if not isinstance(name, str) or name not in known:
+            close = difflib.get_close_matches(str(name), known, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"unknown loss {name!r}: expected one of {', '.join(known)}{hint}")
+        _CACHE[name] = LossKernel(importlib.import_module(f"{_LOSS_MODULES}.{name}"))
+    return _CACHE[name]
+
+
+# -- argument checking ------------------------------------------------------------------------
+
+
+def _as_real_array(value: Any, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{what} must be a real numeric array, got {type(value).__name__}") from exc
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{what} must be real, got complex dtype {arr.dtype}")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be a real numeric array, got dtype {arr.dtype}")
+    return arr
+
+
+def _float_dtype(arr: np.ndarray) -> np.dtype:
+    return arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def _broadcast(arr: np.ndarray, shape: tuple, what: str, first: str) -> np.ndarray:
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(
+            f"{what} has shape {arr.shape}, which does not broadcast to {first}'s shape {shape}"
+        ) from None
+
+
+def _flat(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A contiguous 1-D array of ``dtype`` (no copy when ``arr`` already is one)."""
+    return np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
+
+
+def _in_domain(x: float, pieces: tuple) -> bool:
+    for p in pieces:
+        if len(p) == 1:
+            if x == p[0]:
+                return True
+            continue
+        lo, hi, lc, hc = p
+        if (lo < x or (lc and x == lo)) and (x < hi or (hc and x == hi)):
+            return True
+    return False
+
+
+def _array_in_domain(a: np.ndarray, pieces: tuple) -> np.ndarray:
+    ok = np.zeros(a.shape, dtype=bool)
+    for p in pieces:
+        if len(p) == 1:
+            ok |= a == p[0]
+        else:
+            lo, hi, lc, hc = p
+            ok |= ((a > lo) | ((a == lo) & lc)) & ((a < hi) | ((a == hi) & hc))
+    return ok
+
+
+def _estimate(kind: str, inputs: dict[str, np.ndarray]) -> float:
+    if kind == "negative_fraction":  # HED: β = |Y-| / |Y|, the mean of 1 - target
+        target = inputs["target"]
+        return float(np.mean(1.0 - target, dtype=np.float64)) if target.size else math.nan
+    raise AssertionError(kind)
+
+
+def _signs(target: np.ndarray, what: str) -> np.ndarray:
+    """Labels in {-1, +1} as given; all in {0, 1}: 2y - 1 (TensorFlow's hinge); else an error."""
+    finite = target[~np.isnan(target)]
+    if np.all((finite == -1) | (finite == 1)):
+        return target
+    if np.all((finite == 0) | (finite == 1)):
+        return 2 * target - 1
+    bad = finite[~((finite == -1) | (finite == 0) | (finite == 1))]
+    example = bad[0] if bad.size else "both 0 and -1"
+    raise ValueError(
+        f"{what} must hold labels in {{-1, +1}} or in {{0, 1}}, got {example!r} among them"
+    )
+
+
+@dataclass
+class _Call:
+    """A validated call: flat arrays, scalar parameters and the kernel variant to use."""
+
+    shape: tuple
+    dtype: np.dtype
+    arrays: list[np.ndarray]  # inputs, then array parameters, flat and contiguous
+    inputs: dict[str, np.ndarray]  # same, by name, in the original shape
+    scalars: list[Any]
+    weight: np.ndarray | None
+    key: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class LossKernel:
+    """The callable kernel object of one loss, backed by its generated module."""
+
+    def __init__(self, module):
+        self._module = module
+        meta = module.LOSS
+        self.name: str = meta["name"]
+        self.family: str = meta["family"]
+        self.formula: str = meta["formula"]
+        self.__doc__ = f"{meta['doc']}\n\nFormula: {meta['formula']}"
+        self._inputs = meta["inputs"]
+        self._params = {p["name"]: p for p in meta["params"]}
+        self._homogeneous = meta["homogeneous"]
+        self.inputs: tuple[str, ...] = tuple(i["name"] for i in self._inputs)
+        self.params: dict[str, Any] = {k: p["default"] for k, p in self._params.items()}
+
+    def __repr__(self) -> str:
+        ps = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"<symloss kernel {self.name}({', '.join(self.inputs)}{', ' if ps else ''}{ps})>"
+
+    # -- validation ---------------------------------------------------------------------------
+    def _prepare(self, args: tuple, kwargs: dict, weight: Any) -> _Call:
+        given = dict(zip(self.inputs, args))
+        if len(args) > len(self.inputs):
+            raise TypeError(
+                f"{self.name}() takes {len(self.inputs)} positional inputs "
+                f"({', '.join(self.inputs)}), got {len(args)}"
+            )
+        for nm in self.inputs[len(args) :]:
+            if nm not in kwargs:
+                raise TypeError(f"{self.name}() missing input {nm!r}")
+            given[nm] = kwargs.pop(nm)
+        unknown = sorted(set(kwargs) - set(self._params))
+        if unknown:
+            expected = ", ".join(self._params) or "none"
+            raise TypeError(
+                f"{self.name}() got unexpected argument(s) {', '.join(map(repr, unknown))}; "
+                f"its parameters are: {expected}"
+            )
+
+        first_name = self.inputs[0]
+        first = _as_real_array(given[first_name], first_name)
+        dtype = _float_dtype(first)
+        shape = first.shape
+        inputs = {first_name: first.astype(dtype, copy=False)}
+        for spec in self._inputs[1:]:
+            nm = spec["name"]
+            arr = _as_real_array(given[nm], nm)
+            arr = _broadcast(arr.astype(dtype, copy=False), shape, nm, first_name)
+            if spec["labels"] == "signs":
+                arr = _signs(arr, f"{nm} of {self.name}")
+            inputs[nm] = arr
+
+        static_on, array_params, scalars, array_values = [], [], [], []
+        for nm, p in self._params.items():
+            value = kwargs.get(nm, None)
+            if p["static"]:
+                value = p["default"] if value is None else value
+                if value not in (False, True, 0, 1) or isinstance(value, float):
+                    raise ValueError(f"{nm} must be False or True, got {value!r}")
+                if value:
+                    static_on.append(nm)
+                continue
+            if value is None:
+                value = (
+                    _estimate(p["estimate"], inputs) if p["estimate"] is not None else p["default"]
+                )
+            if p["broadcast"] and np.ndim(value) > 0:
+                arr = _as_real_array(value, nm)
+                arr = _broadcast(arr.astype(dtype, copy=False), shape, nm, first_name)
+                bad = ~_array_in_domain(arr, p["domain"])
+                if bad.any():
+                    raise ValueError(
+                        f"{nm} must be in {p['domain_text']}, got {arr[bad].flat[0]!r} among its "
+                        f"values"
+                    )
+                array_params.append(nm)
+                array_values.append(arr)
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                if np.ndim(value) == 0 and isinstance(value, np.ndarray):
+                    value = value.item()
+                else:
+                    kind = "a number or an array" if p["broadcast"] else "a real number"
+                    raise TypeError(f"{nm} must be {kind}, got {value!r}")
+            value = float(value)
+            if not _in_domain(value, p["domain"]):
+                origin = f" (estimated by {p['estimate']})" if p["estimate"] else ""
+                raise ValueError(f"{nm} must be in {p['domain_text']}, got {value!r}{origin}")
+            scalars.append(dtype.type(value))
+
+        w = None
+        if weight is not None:
+            w = _broadcast(
+                _as_real_array(weight, "weight").astype(dtype, copy=False),
+                shape,
+                "weight",
+                first_name,
+            )
+        ordered = list(inputs.values()) + array_values
+        return _Call(
+            shape=shape,
+            dtype=dtype,
+            arrays=[_flat(a, dtype) for a in ordered],
+            inputs=dict(zip([*self.inputs, *array_params], ordered)),
+            scalars=scalars,
+            weight=None if w is None else _flat(w, dtype),
+            key=variant_key(static_on, array_params),
+        )
+
+    def _kernel(self, kind: str, call: _Call):
+        return self._module.KERNELS[(kind, call.key, call.dtype.name)]
+
+    def _check_reduction(self, reduction: str | None, axis) -> str | None:
+        """Elementwise losses take reduction= (default "mean"); norms take axis= instead."""
+        if self.family == "norm":
+            if reduction is not None:
+                raise TypeError(f"{self.name} is a norm: it takes axis=, not reduction=")
+            return None
+        if axis is not None:
+            raise TypeError(f"{self.name} takes reduction=, not axis= (only l1 and l2 take axis)")
+        reduction = "mean" if reduction is None else reduction
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        return reduction
+
+    # -- elementwise losses -------------------------------------------------------------------
+    def _weighted_mean_scale(self, call: _Call) -> float:
+        if call.weight is None:
+            return 1.0 / call.n if call.n else math.nan
+        total = float(np.sum(call.weight, dtype=np.float64))
+        return 1.0 / total if total != 0 else math.nan
+
+    def __call__(self, *inputs, reduction: str | None = None, weight=None, axis=None, **params):
+        """The loss of ``inputs``: reduced by ``reduction`` (or, for a norm, along ``axis``)."""
+        reduction = self._check_reduction(reduction, axis)
+        if self.family == "norm":
+            return self._norm(inputs, params, weight, axis, grad=False)[0]
+        call = self._prepare(inputs, params, weight)
+        if reduction == "none":
+            out = np.empty(call.n, dtype=call.dtype)
+            self._kernel("value_each", call)(*call.arrays, *call.scalars, out)
+            if call.weight is not None:
+                out *= call.weight
+            return out.reshape(call.shape)
+        if call.weight is None:
+            total = self._kernel("value_sum", call)(*call.arrays, *call.scalars)
+        else:
+            total = self._kernel("value_sum_w", call)(*call.arrays, call.weight, *call.scalars)
+        if reduction == "mean":
+            total = total * self._weighted_mean_scale(call) if call.n else math.nan
+        return call.dtype.type(total)
+
+    def value_and_grad(
+        self, *inputs, reduction: str | None = None, weight=None, axis=None, **params
+    ):
+        """(value, ∂value/∂first input), the gradient shaped and typed like the first input.
+
+        With ``reduction="none"`` the value is the array of element losses and the gradient is
+        that of their sum (each element's derivative).
+        """
+        reduction = self._check_reduction(reduction, axis)
+        if self.family == "norm":
+            return self._norm(inputs, params, weight, axis, grad=True)
+        call = self._prepare(inputs, params, weight)
+        grad = np.empty(call.n, dtype=call.dtype)
+        if reduction == "none":
+            value = np.empty(call.n, dtype=call.dtype)
+            self._kernel("value_grad_each", call)(*call.arrays, *call.scalars, value, grad)
+            if call.weight is not None:
+                value *= call.weight
+                grad *= call.weight
+            return value.reshape(call.shape), grad.reshape(call.shape)
+        scale = self._weighted_mean_scale(call) if reduction == "mean" else 1.0
+        s = call.dtype.type(scale)
+        if call.weight is None:
+            total = self._kernel("value_grad_sum", call)(*call.arrays, *call.scalars, s, grad)
+        else:
+            total = self._kernel("value_grad_sum_w", call)(
+                *call.arrays, call.weight, *call.scalars, s, grad
+            )
+        if reduction == "mean":
+            total = total * scale if call.n else math.nan
+        return call.dtype.type(total), grad.reshape(call.shape)
+
+    def grad_hess(self, *inputs, **params):
+        """Per-element (∂ℓ/∂x, ∂²ℓ/∂x²) w.r.t. the first input; for a norm, the Hessian diagonal."""
+        if self.family == "norm":
+            return self._norm(inputs, params, None, None, grad=True, hess=True)[1:]
+        call = self._prepare(inputs, params, None)
+        g = np.empty(call.n, dtype=call.dtype)
+        h = np.empty(call.n, dtype=call.dtype)
+        self._kernel("grad_hess", call)(*call.arrays, *call.scalars, g, h)
+        return g.reshape(call.shape), h.reshape(call.shape)
+
+    # -- norms: L = g(S), S = Σ w·ℓ over the reduced axes --------------------------------------
+    def _norm(self, inputs, params, weight, axis, grad: bool, hess: bool = False):
+        call = self._prepare(inputs, params, weight)
+        axes = _normalize_axis(axis, len(call.shape))
+        kernels = self._module
+        scale_exp = None
+        ell, d1, d2 = self._elements(call, hess)
+        S = self._sum(ell, call, axes)
+        if self._homogeneous is not None and not np.all(
+            ((S > 2.0**-960) & (S < 2.0**960)) | np.isnan(S)
+        ):
+            # The float64 sum over- or underflowed (or is 0, perhaps by underflow): rescale the
+            # inputs by a power of two per reduced slice (exact), using L(c·x) = c^k·L(x).
+            scale_exp = _slice_exponents([call.inputs[nm] for nm in self.inputs], axes, call.shape)
+            scaled = self._prepare(
+                tuple(
+                    np.ldexp(call.inputs[nm], -scale_exp).astype(call.dtype) for nm in self.inputs
+                ),
+                dict(params),
+                weight,
+            )
+            ell, d1, d2 = self._elements(scaled, hess)
+            S = self._sum(ell, scaled, axes)
+        value = kernels.outer(S)
+        k = self._homogeneous
+        if scale_exp is not None:
+            value = np.ldexp(value, scale_exp * k)
+        value = np.squeeze(value, axis=axes) if axes else value
+        value = _as_dtype(value, call.dtype)
+        if not grad:
+            return (value,)
+        w = 1.0 if call.weight is None else call.weight.reshape(call.shape)
+        g1 = kernels.outer_d1(S)
+        gradient = g1 * w * d1
+        if scale_exp is not None:
+            gradient = np.ldexp(gradient, scale_exp * (k - 1))
+        gradient = gradient.astype(call.dtype)
+        if not hess:
+            return value, gradient
+        hessian = kernels.outer_d2(S) * (w * d1) ** 2 + g1 * w * d2
+        if scale_exp is not None:
+            hessian = np.ldexp(hessian, scale_exp * (k - 2))
+        return value, gradient, hessian.astype(call.dtype)
+
+    def _elements(self, call: _Call, hess: bool):
+        """Per-element ℓ, ℓ' and (if asked) ℓ'' in float64, shaped like the input."""
+        n = call.n
+        ell, d1 = np.empty(n, call.dtype), np.empty(n, call.dtype)
+        self._kernel("value_grad_each", call)(*call.arrays, *call.scalars, ell, d1)
+        d2 = None
+        if hess:
+            d2 = np.empty(n, call.dtype)
+            self._kernel("grad_hess", call)(*call.arrays, *call.scalars, np.empty_like(d2), d2)
+            d2 = d2.reshape(call.shape).astype(np.float64)
+        return (
+            ell.reshape(call.shape).astype(np.float64),
+            d1.reshape(call.shape).astype(np.float64),
+            d2,
+        )
+
+    @staticmethod
+    def _sum(ell: np.ndarray, call: _Call, axes: tuple) -> np.ndarray:
+        w = 1.0 if call.weight is None else call.weight.reshape(call.shape).astype(np.float64)
+        return np.sum(w * ell, axis=axes or None, keepdims=True, dtype=np.float64)
+
+
+def _normalize_axis(axis, ndim: int) -> tuple:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+            raise ValueError(f"axis must be None or integers in [-{ndim}, {ndim}), got {axis!r}")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"axis has repeated entries: {axis!r}")
+    return tuple(sorted(out))
+
+
+def _slice_exponents(arrays: Iterable[np.ndarray], axes: tuple, shape: tuple) -> np.ndarray:
+    """Per reduced slice, the exponent e with max|x| ≈ 2^e over all inputs (0 where all zero)."""
+    m = np.zeros([1 if d in axes else s for d, s in enumerate(shape)], dtype=np.float64)
+    for a in arrays:
+        finite = np.where(np.isfinite(a), np.abs(a), 0.0)
+        m = np.maximum(m, np.max(finite, axis=axes or None, keepdims=True, initial=0.0))
+    _, e = np.frexp(m)
+    return np.where(m > 0, e, 0).astype(np.int64)
+
+
+def _as_dtype(value, dtype: np.dtype):
+    arr = np.asarray(value, dtype=np.float64).astype(dtype)
+    return dtype.type(arr) if arr.ndim == 0 else arr
