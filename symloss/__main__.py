@@ -1,0 +1,7 @@
+"""``python -m symloss`` runs the ``symloss`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
