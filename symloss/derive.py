@@ -19,10 +19,10 @@ S = sp.Symbol("S", nonnegative=True)
 
 
 def _kink_policy(expr: sp.Expr) -> sp.Expr:
-    """DiracDelta(...) → 0 and Heaviside(x) → Heaviside(x, 0)."""
+    """DiracDelta(...) → 0 and Heaviside(x) → Heaviside(x, 0) (SymPy's default value is 1/2)."""
     expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
     return expr.replace(
-        lambda e: isinstance(e, sp.Heaviside) and len(e.args) == 1,
+        lambda e: isinstance(e, sp.Heaviside) and (len(e.args) == 1 or e.args[1] != 0),
         lambda e: sp.Heaviside(e.args[0], 0),
     )
 
