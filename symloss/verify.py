@@ -51,8 +51,8 @@ def _ordinal(x: np.ndarray) -> np.ndarray:
     """Map floats to integers that are consecutive for consecutive floats (-0 and +0 coincide)."""
     itype = np.int64 if x.dtype == np.float64 else np.int32
     i = x.view(itype).astype(np.int64)
-    sign_bit = np.int64(1) << (63 if x.dtype == np.float64 else 31)
-    return np.where(i < 0, -(i + sign_bit), i)
+    magnitude = i & np.int64((1 << (63 if x.dtype == np.float64 else 31)) - 1)
+    return np.where(i < 0, -magnitude, magnitude)
 
 
 def ulp_error(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -69,8 +69,9 @@ def ulp_error(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
     err = np.abs(_ordinal(got) - _ordinal(ref)).astype(np.float64)
     g64, r64 = got.astype(np.float64), ref.astype(np.float64)
     floor = float(info.tiny) / float(info.eps)
-    tiny_zone = np.maximum(np.abs(g64), np.abs(r64)) < floor
-    err = np.where(tiny_zone, np.minimum(err, np.abs(g64 - r64) / float(info.tiny)), err)
+    with np.errstate(invalid="ignore"):  # inf - inf where both are infinite: masked below
+        tiny_zone = np.maximum(np.abs(g64), np.abs(r64)) < floor
+        err = np.where(tiny_zone, np.minimum(err, np.abs(g64 - r64) / float(info.tiny)), err)
     finite = np.isfinite(got) & np.isfinite(ref)
     same_special = (np.isnan(got) & np.isnan(ref)) | (np.isinf(got) & (got == ref))
     return np.where(finite, err, np.where(same_special, 0.0, np.inf))
