@@ -226,8 +226,8 @@ class LossKernel:
                 bad = ~_array_in_domain(arr, p["domain"])
                 if bad.any():
                     raise ValueError(
-                        f"{nm} must be in {p['domain_text']}, got {arr[bad].flat[0]!r} among its "
-                        f"values"
+                        f"{nm} must be in {p['domain_text']}, "
+                        f"got {float(arr[bad].flat[0])!r} among its values"
                     )
                 array_params.append(nm)
                 array_values.append(arr)
