@@ -13,9 +13,20 @@ from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["S", "derivative", "outer_derivative", "outer_chain", "is_homogeneous", "tidy"]
+__all__ = [
+    "S",
+    "j",
+    "derivative",
+    "component_derivative",
+    "outer_derivative",
+    "outer_chain",
+    "is_homogeneous",
+    "tidy",
+]
 
 S = sp.Symbol("S", nonnegative=True)
+# The component of a class-axis gradient: ∂ℓ/∂z_j for j in [0, C).
+j = sp.Symbol("j", integer=True, nonnegative=True)
 
 
 def _kink_policy(expr: sp.Expr) -> sp.Expr:
@@ -60,6 +71,46 @@ def derivative(expr: sp.Expr, var: sp.Symbol, order: int = 1) -> sp.Expr:
     for _ in range(order):
         expr = tidy(sp.diff(expr, var))
     return expr
+
+
+def component_derivative(expr: sp.Expr, vector: sp.IndexedBase) -> sp.Expr:
+    """∂ℓ/∂v_j of a class-axis loss, j a class index in [0, C): sums over c of Kronecker deltas
+    collapse to their j-th term, and factors free of c move out of the remaining sums (so that
+    Σ_c p_j·w_c becomes p_j·Σ_c w_c, one reduction per row instead of one per component)."""
+    d = sp.diff(expr, vector[j]).doit()
+    return _pull_out_of_sums(_index_in_range(d))
+
+
+def _index_in_range(expr: sp.Expr) -> sp.Expr:
+    """Resolve the Piecewise that Σ_c δ_{cj}·f(c) leaves, knowing 0 ≤ j ≤ C - 1."""
+    from .spec import C
+
+    known = {sp.Le(j, C - 1): sp.true, sp.Ge(C - 1, j): sp.true, sp.Ge(C - j, 1): sp.true}
+
+    def resolve(pw: sp.Piecewise) -> sp.Expr:
+        for value, cond in pw.args:
+            cond = cond.xreplace(known)
+            if cond is sp.true:
+                return value
+            if cond is not sp.false:
+                return pw
+        return pw
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), resolve)
+
+
+def _pull_out_of_sums(expr: sp.Expr) -> sp.Expr:
+    """Σ_c a·f(c) → a·Σ_c f(c) for a free of the summation index."""
+
+    def pull(s: sp.Sum) -> sp.Expr:
+        (index, *_), *_ = s.limits
+        inner = _pull_out_of_sums(s.function)
+        if inner.is_Add:
+            return sp.Add(*(pull(sp.Sum(t, *s.limits)) for t in inner.args))
+        free, dependent = inner.as_independent(index, as_Add=False)
+        return free * sp.Sum(dependent, *s.limits) if free != 1 else sp.Sum(inner, *s.limits)
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), pull)
 
 
 def outer_derivative(outer: sp.Expr, order: int) -> sp.Expr:

@@ -16,11 +16,22 @@ import sympy as sp
 
 from . import derive
 
-__all__ = ["Input", "Param", "Loss", "define", "RESERVED_NAMES"]
+__all__ = ["Input", "Param", "Loss", "define", "class_sum", "c", "C", "RESERVED_NAMES"]
+
+# The class axis: losses over a vector of C scores per sample sum over the class index c.
+c = sp.Symbol("c", integer=True, nonnegative=True)
+C = sp.Symbol("C", integer=True, positive=True)
+
+
+def class_sum(body: sp.Expr) -> sp.Expr:
+    """Σ_{c=0}^{C-1} body: a sum over the class axis (``body`` indexes vectors with ``c``)."""
+    return sp.Sum(body, (c, 0, C - 1))
+
 
 # Names the generated kernels and the runtime use for their own arguments and locals.
 RESERVED_NAMES = frozenset(
     {"weight", "reduction", "axis", "out", "value", "grad", "hess", "scale", "acc", "i", "n", "S"}
+    | {"c", "C", "j", "mask"}
 )
 
 
@@ -29,7 +40,10 @@ class Input:
     """An array input of the loss, broadcast to the shape of the first input.
 
     ``labels="signs"`` declares targets in {-1, +1}; targets all in {0, 1} are mapped to 2y - 1
-    as TensorFlow does, and anything else is rejected at runtime.
+    as TensorFlow does, and anything else is rejected at runtime. ``labels="classes"`` declares
+    an integer class index in [0, C) per sample (written ``target`` in the formula, and used to
+    pick components, ``logits[target]``). ``classes=True`` declares a vector of C components
+    per sample (written ``logits[c]`` inside `class_sum`, ``logits[target]`` outside).
     """
 
     name: str
@@ -38,6 +52,7 @@ class Input:
     latex: str | None = None
     labels: str | None = None
     doc: str = ""
+    classes: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,9 +72,10 @@ class Param:
     broadcast: bool = False
     static: bool = False
     estimate: str | None = None
+    per_class: bool = False  # a vector of C values (written ``weight[c]``), or one scalar
 
 
-LABEL_CONVENTIONS = {"signs": sp.FiniteSet(-1, 1)}
+LABEL_CONVENTIONS = {"signs": sp.FiniteSet(-1, 1), "classes": sp.Range(0, sp.oo)}
 ESTIMATORS = {"negative_fraction": "mean(1 - target)"}
 
 
@@ -98,6 +114,8 @@ class Loss:
 
     @property
     def family(self) -> str:
+        if any(i.classes for i in self.inputs):
+            return "classes"
         return "elementwise" if self.outer is None else "norm"
 
     def symbol(self, name: str) -> sp.Symbol:
@@ -119,6 +137,10 @@ class Loss:
         if order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {order!r}")
         var = self.symbol(wrt)
+        if self.family == "classes":
+            if order != 1:
+                raise ValueError("class-axis losses have first derivatives only (a vector)")
+            return derive.component_derivative(self.element, var)
         if self.outer is None:
             return derive.derivative(self.element, var, order)
         parts = derive.outer_chain(self.element, self.outer, var, order)
@@ -153,6 +175,16 @@ class Loss:
         return f"<symloss.Loss {self.name}: {self.expr}>"
 
 
+def _symbol(name: str, vector: bool, inputs: Sequence[Input]):
+    """The canonical symbol of an input or parameter: a vector over classes is an IndexedBase,
+    a class label an integer, anything else real."""
+    if vector:
+        return sp.IndexedBase(name, real=True)
+    if any(i.name == name and i.labels == "classes" for i in inputs):
+        return sp.Symbol(name, integer=True, nonnegative=True)
+    return sp.Symbol(name, real=True)
+
+
 def _as_input(spec: str | Input, first: bool) -> Input:
     if isinstance(spec, Input):
         return spec
@@ -171,12 +203,12 @@ def _as_param(name: str, spec: Any) -> Param:
     )
 
 
-def _check_name(kind: str, name: str) -> None:
+def _check_name(kind: str, name: str, allow_weight: bool = False) -> None:
     if not (isinstance(name, str) and name.isidentifier()) or name.startswith("_"):
         raise ValueError(
             f"{kind} name must be a Python identifier not starting with _, got {name!r}"
         )
-    if name in RESERVED_NAMES:
+    if name in RESERVED_NAMES and not (allow_weight and name == "weight"):
         raise ValueError(f"{kind} name {name!r} is reserved (reserved: {sorted(RESERVED_NAMES)})")
 
 
@@ -224,7 +256,8 @@ def define(
     pars = {k: _as_param(k, v) for k, v in (params or {}).items()}
     names = [i.name for i in ins] + list(pars)
     for kind, nm in [("input", i.name) for i in ins] + [("parameter", p) for p in pars]:
-        _check_name(kind, nm)
+        # Class-axis losses take PyTorch's weight= (per-class weights) as a parameter.
+        _check_name(kind, nm, allow_weight=kind == "parameter" and pars[nm].per_class)
     if len(set(names)) != len(names):
         raise ValueError(f"input and parameter names must be distinct, got {names}")
     for k, p in pars.items():
@@ -233,14 +266,17 @@ def define(
         if i.labels is not None and i.labels not in LABEL_CONVENTIONS:
             raise ValueError(f"labels of {i.name!r} must be one of {sorted(LABEL_CONVENTIONS)}")
 
-    symbols = {nm: sp.Symbol(nm, real=True) for nm in names}
-    unknown = sorted(s.name for s in formula.free_symbols if s.name not in symbols)
+    vectors = {i.name for i in ins if i.classes} | {k for k, p in pars.items() if p.per_class}
+    symbols = {nm: _symbol(nm, nm in vectors, ins) for nm in names}
+    plain = [s for s in formula.free_symbols if not isinstance(s, sp.Indexed)]
+    unknown = sorted(s.name for s in plain if s.name not in symbols and s not in (c, C))
     if unknown:
         raise ValueError(
             f"formula of {name!r} uses {unknown}, which are neither inputs {[i.name for i in ins]} "
             f"nor parameters {list(pars)}"
         )
-    by_name = {s: symbols[s.name] for s in formula.free_symbols}
+    by_name = {s: symbols[s.name] for s in plain if s.name in symbols}
+    by_name.update({b: symbols[b.name] for b in formula.atoms(sp.IndexedBase) if b.name in vectors})
     element = formula.xreplace(by_name)
     if outer is not None:
         extra = sorted(s.name for s in outer.free_symbols if s.name != "S")
