@@ -20,7 +20,7 @@ from sympy.core.parameters import distribute
 
 from . import __version__, derive
 from .locations import generated_dir, templates_dir
-from .lowering import lower, ranges_of
+from .lowering import lower, one_hot_differences, ranges_of, row_reductions, split_logsumexp
 from .printing import NumbaPrinter
 from .runtime import variant_key
 from .spec import Loss
@@ -223,6 +223,117 @@ def plan(loss: Loss) -> ModulePlan:
     return module
 
 
+# -- class-axis losses: one row (sample) per iteration, loops over the C classes inside -------
+
+CLASS_KINDS = {
+    "value_each": "out[i] = ℓ_i for row i",
+    "value_sum_w": "Σ_i w_i·ℓ_i over rows with w_i ≠ 0, accumulated in float64",
+    "value_grad_each": "value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij",
+    "value_grad_sum_w": "Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)",
+}
+
+
+@dataclass
+class RowKernel:
+    """A class-axis kernel: per-row reductions, the row's value, the gradient per class j."""
+
+    name: str
+    kind: str
+    dtype: str
+    key: tuple
+    doc: str
+    args: list[str]
+    first: str
+    labels: list[str]
+    reductions: list[tuple[str, str, str]]  # (kind, symbol, body printed in c)
+    value_reductions: list[tuple[str, str, str]]  # those the value needs
+    value: tuple[list[tuple[str, str]], str]
+    grad: tuple[list[tuple[str, str]], str]
+
+
+def _needed(reductions, expr: sp.Expr) -> set:
+    """The reduction symbols ``expr`` depends on, directly or through other reductions."""
+    needed = set(expr.free_symbols)
+    for r in reversed(reductions):
+        if needed & set(r.outputs):
+            needed |= r.body.free_symbols | {r.symbol}
+    return needed
+
+
+def _row_names(loss: Loss) -> dict:
+    from .spec import C
+
+    names: dict = {C: "n_classes_f"}
+    for i in loss.inputs:
+        if i.classes:
+            names[loss.symbol(i.name)] = f"{i.name}[i, {{}}]"
+        elif i.labels == "classes":
+            names[loss.symbol(i.name)] = f"{i.name}_i"
+    for k, p in loss.parameters.items():
+        if p.per_class:
+            names[loss.symbol(k)] = f"{k}[{{}}]"
+    return names
+
+
+def _cse_printed(expr: sp.Expr, printer: NumbaPrinter, prefix: str):
+    temps = sp.numbered_symbols(prefix)
+    with distribute(False):
+        replacements, (reduced,) = sp.cse([expr], symbols=temps, order="canonical")
+    return [(str(t), printer.doprint(e)) for t, e in replacements], printer.doprint(reduced)
+
+
+def plan_classes(loss: Loss) -> list[RowKernel]:
+    """The row kernels of a class-axis loss in both dtypes."""
+    z = loss.differentiable[0]
+    label = next((i.name for i in loss.inputs if i.labels == "classes"), None)
+    with distribute(False):
+        reductions, (value, gradient) = row_reductions([loss.element, loss.derivative(z)])
+        if label is not None:
+            gradient = one_hot_differences(gradient, loss.symbol(label), derive.j)
+    # Outside distribute(False), so that -(m + l) distributes to -m - l before grouping.
+    value, gradient = split_logsumexp([value, gradient], reductions)
+    for r in reductions:
+        (r.body,) = split_logsumexp([r.body], reductions)
+    vectors = [i.name for i in loss.inputs]
+    per_class = [k for k, p in loss.parameters.items() if p.per_class]
+    scalars = [k for k, p in loss.parameters.items() if not p.per_class]
+    kernels = []
+    for dtype in DTYPES:
+        printer = NumbaPrinter(dtype, _row_names(loss))
+        printed = [(r.kind, str(r.symbol), printer.doprint(r.body)) for r in reductions]
+        needed = _needed(reductions, value)
+        for_value = [p for p, r in zip(printed, reductions) if r.symbol in needed]
+        value_code = _cse_printed(value, printer, "_v")
+        grad_code = _cse_printed(gradient, printer, "_g")
+        for kind, doc in CLASS_KINDS.items():
+            weighted = kind.endswith("_w")
+            outputs = {
+                "value_each": ["out"],
+                "value_sum_w": [],
+                "value_grad_each": ["value", "grad"],
+                "value_grad_sum_w": ["grad"],
+            }[kind]
+            args = [*vectors, *per_class, *(["rows"] if weighted else []), *scalars]
+            args += (["scale"] if kind == "value_grad_sum_w" else []) + outputs
+            kernels.append(
+                RowKernel(
+                    name=f"{kind}_{_SHORT[dtype]}",
+                    kind=kind,
+                    dtype=dtype,
+                    key=(kind, (), dtype),
+                    doc=doc,
+                    args=args,
+                    first=z,
+                    labels=[label] if label else [],
+                    reductions=printed,
+                    value_reductions=for_value,
+                    value=value_code,
+                    grad=grad_code,
+                )
+            )
+    return kernels
+
+
 # -- metadata the runtime reads (plain Python literals, no SymPy) ---------------------------
 
 
@@ -272,6 +383,7 @@ def metadata(loss: Loss) -> dict:
                 "name": i.name,
                 "differentiable": i.differentiable,
                 "labels": i.labels,
+                "classes": i.classes,
             }
             for i in loss.inputs
         ),
@@ -283,6 +395,7 @@ def metadata(loss: Loss) -> dict:
                 "domain_text": "False or True" if p.static else domain_text(p.domain),
                 "broadcast": p.broadcast,
                 "static": p.static,
+                "per_class": p.per_class,
                 "estimate": p.estimate,
                 "doc": p.doc,
             }
@@ -335,6 +448,18 @@ def header(template: str, source: str) -> dict:
 
 
 def render_loss(loss: Loss) -> str:
+    if loss.family == "classes":
+        template = f"{KERNEL_DIR}/classes.py.jinja"
+        return (
+            environment()
+            .get_template(template)
+            .render(
+                header=header(template, f"{loss.origin}:{loss.name}"),
+                loss=loss,
+                metadata=_pretty(metadata(loss)),
+                kernels=plan_classes(loss),
+            )
+        )
     template = f"{KERNEL_DIR}/elementwise.py.jinja"
     module = plan(loss)
     return (

@@ -265,3 +265,112 @@ def lower(expr: sp.Expr, ranges: Ranges, data: frozenset) -> sp.Expr:
     expr = piecewise_forms(expr)  # Max/Min/Heaviside/sign → Piecewise
     expr = nan_guards(expr, data)  # NaN in → NaN out through every branch
     return nan_constants(expr, data)  # … and through outputs that ignore the data
+
+
+# -- the class axis -------------------------------------------------------------------------
+
+
+class Reduction:
+    """A per-row quantity over the class axis: ``kind`` "sum" (Σ_c body) or "logsumexp"
+    (log Σ_c exp(body), computed as m + log1p(Σ_{c≠k} exp(body_c - m)) with m = body_k the
+    largest term, which is exact in the limit where one class dominates)."""
+
+    def __init__(self, symbol: sp.Symbol, kind: str, body: sp.Expr, index: sp.Symbol):
+        self.symbol, self.kind, self.body, self.index = symbol, kind, body, index
+
+    @property
+    def outputs(self) -> tuple[sp.Symbol, ...]:
+        """The symbols the kernel defines: r_k, or (lse_k_max, lse_k_log1p) of a log-sum-exp."""
+        if self.kind == "logsumexp":
+            return tuple(sp.Symbol(f"{self.symbol}_{part}", real=True) for part in ("max", "log1p"))
+        return (self.symbol,)
+
+    def __repr__(self) -> str:
+        return f"Reduction({self.symbol} = {self.kind}_{self.index} {self.body})"
+
+
+def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]]:
+    """Replace every sum over the class axis by a per-row symbol, innermost first.
+
+    log Σ_c exp(b) → lse_k; Σ_c exp(b) → exp(lse_k) (so softmax e^{z_j}/Σ e^{z_c} becomes
+    exp(z_j - lse), which cannot overflow); any other Σ_c b → r_k. Equal sums share a symbol.
+    """
+    reductions: list[Reduction] = []
+    by_key: dict = {}
+
+    def symbol_for(kind: str, body: sp.Expr, index: sp.Symbol) -> sp.Symbol:
+        key = (kind, body)
+        if key not in by_key:
+            name = "lse" if kind == "logsumexp" else "r"
+            count = sum(r.kind == kind for r in reductions)
+            by_key[key] = sp.Symbol(f"{name}{count}", real=True)
+            reductions.append(Reduction(by_key[key], kind, body, index))
+        return by_key[key]
+
+    def innermost(e: sp.Expr) -> bool:
+        return isinstance(e, sp.Sum) and not e.function.has(sp.Sum)
+
+    def replace(e: sp.Expr) -> sp.Expr:
+        (index, *_), *_ = e.limits
+        body = e.function
+        if isinstance(body, sp.exp):
+            return sp.exp(symbol_for("logsumexp", body.args[0], index))
+        return symbol_for("sum", body, index)
+
+    out = list(exprs)
+    while any(e.has(sp.Sum) for e in out):
+        out = [e.replace(innermost, replace) for e in out]
+    # log(exp(lse)) → lse and exp(z)·exp(-lse) → exp(z - lse)
+    out = [sp.powsimp(sp.expand_log(e, force=True), combine="exp") for e in out]
+    return reductions, out
+
+
+class ordered_add(sp.Function):
+    """a + b, computed as written: a first. Keeps m - z of a max shift exact before the small
+    log1p term of a log-sum-exp is added (m + log1p(s) - z would round the large sum first)."""
+
+    nargs = 2
+
+    def _numbacode(self, printer):
+        a, b = self.args
+        return f"({printer._print(a)} + {printer._print(b)})"
+
+    def _eval_rewrite_as_Add(self, a, b, **kwargs):
+        return a + b
+
+
+def split_logsumexp(exprs: list[sp.Expr], reductions: list[Reduction]) -> list[sp.Expr]:
+    """lse_k → (lse_k_max + lse_k_log1p) grouped so that the max meets the data first:
+    (m - z_y) + log1p(s) for the value, exp((z_j - m) - log1p(s)) for the softmax."""
+    pairs = {r.symbol: r.outputs for r in reductions if r.kind == "logsumexp"}
+
+    def group(add: sp.Add) -> sp.Expr:
+        for m, lg in pairs.values():
+            coeff_m, coeff_l = add.coeff(m), add.coeff(lg)
+            if coeff_m != 0 and coeff_m == coeff_l:
+                return ordered_add(add - coeff_l * lg, coeff_l * lg)
+        return add
+
+    split = {lse: m + lg for lse, (m, lg) in pairs.items()}
+    return [e.xreplace(split).replace(lambda x: x.is_Add, group) for e in exprs]
+
+
+def one_hot_differences(expr: sp.Expr, label: sp.Symbol, component: sp.Symbol) -> sp.Expr:
+    """exp(u) - δ_{j,y} → expm1(u) where j = y, else exp(u): softmax minus one-hot without
+    the cancellation of p_y - 1 when p_y is close to 1."""
+
+    def rewrite(add: sp.Add) -> sp.Expr:
+        delta = sp.KroneckerDelta(component, label)
+        if -delta not in add.args:
+            return add
+        exps = [t for t in add.args if isinstance(t, sp.exp)]
+        if len(exps) != 1:
+            return add
+        (e,) = exps
+        rest = [t for t in add.args if t is not e and t != -delta]
+        chosen = sp.Piecewise(
+            (expm1(e.args[0]), sp.Eq(component, label)), (e, True), evaluate=False
+        )
+        return sp.Add(chosen, *rest)
+
+    return expr.replace(lambda e: e.is_Add, rewrite)

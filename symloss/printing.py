@@ -127,6 +127,18 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_nan_in(self, expr):
         return "(" + " | ".join(f"math.isnan({self._print(a)})" for a in expr.args) + ")"
 
+    # -- the class axis: logits[i, c], weight[c], δ_{j,y} ----------------------------------
+    def _print_Indexed(self, expr):
+        (index,) = expr.indices
+        layout = self.names.get(expr.base, None)
+        if layout is None:
+            raise ValueError(f"no array layout given for {expr.base}")
+        return layout.format(self._print(index))
+
+    def _print_KroneckerDelta(self, expr):
+        a, b = (self._print(x) for x in expr.args)
+        return f"select(({a} == {b}), {self.literal(1)}, {self.literal(0)})"
+
     def _print_BooleanTrue(self, expr):
         return "True"
 
@@ -157,7 +169,8 @@ def latex_of(loss, expr: sp.Expr) -> str:
     # Indexed inputs of a norm print as ŷ_i: substitute LaTeX-named symbols into the bases.
     indexed = {}
     for s, tex in names.items():
-        indexed[sp.IndexedBase(s)] = sp.IndexedBase(sp.Symbol(tex))
+        base = s if isinstance(s, sp.IndexedBase) else sp.IndexedBase(s)
+        indexed[base] = sp.IndexedBase(sp.Symbol(tex))
     expr = expr.xreplace(indexed)
     return sp.latex(expr, symbol_names=names, ln_notation=False)
 
@@ -166,6 +179,13 @@ def latex_block(loss) -> str:
     """The formula and its derivatives as one ``aligned`` block."""
     wrt = loss.differentiable[0]
     var = latex_names(loss).get(loss.symbol(wrt), wrt)
+    if loss.family == "classes":  # the gradient is a vector: its component j
+        rows = [
+            (r"\ell", loss.expr),
+            (rf"\frac{{\partial \ell}}{{\partial {var}_{{j}}}}", loss.derivative(wrt, 1)),
+        ]
+        body = " \\\\\n".join(f"{a} &= {latex_of(loss, e)}" for a, e in rows)
+        return "\\begin{aligned}\n" + body + "\n\\end{aligned}"
     if loss.outer is None:
         lhs = r"\ell"
         d1 = rf"\frac{{\partial \ell}}{{\partial {var}}}"
