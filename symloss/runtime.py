@@ -268,6 +268,8 @@ class LossKernel:
 
     def _check_reduction(self, reduction: str | None, axis) -> str | None:
         """Elementwise losses take reduction= (default "mean"); norms take axis= instead."""
+        if self.family == "classes" and axis is not None:
+            raise TypeError(f"{self.name} reduces over axis 1 (the classes); it takes no axis=")
         if self.family == "norm":
             if reduction is not None:
                 raise TypeError(f"{self.name} is a norm: it takes axis=, not reduction=")
@@ -291,6 +293,8 @@ class LossKernel:
         reduction = self._check_reduction(reduction, axis)
         if self.family == "norm":
             return self._norm(inputs, params, weight, axis, grad=False)[0]
+        if self.family == "classes":
+            return _rows(self, inputs, dict(params, weight=weight), reduction, grad=False)
         call = self._prepare(inputs, params, weight)
         if reduction == "none":
             out = np.empty(call.n, dtype=call.dtype)
@@ -317,6 +321,8 @@ class LossKernel:
         reduction = self._check_reduction(reduction, axis)
         if self.family == "norm":
             return self._norm(inputs, params, weight, axis, grad=True)
+        if self.family == "classes":
+            return _rows(self, inputs, dict(params, weight=weight), reduction, grad=True)
         call = self._prepare(inputs, params, weight)
         grad = np.empty(call.n, dtype=call.dtype)
         if reduction == "none":
@@ -340,6 +346,8 @@ class LossKernel:
 
     def grad_hess(self, *inputs, **params):
         """Per-element (∂ℓ/∂x, ∂²ℓ/∂x²) w.r.t. the first input; for a norm, the Hessian diagonal."""
+        if self.family == "classes":
+            raise TypeError(f"{self.name} is a class-axis loss: grad_hess is for elementwise ones")
         if self.family == "norm":
             return self._norm(inputs, params, None, None, grad=True, hess=True)[1:]
         call = self._prepare(inputs, params, None)
@@ -441,3 +449,119 @@ def _slice_exponents(arrays: Iterable[np.ndarray], axes: tuple, shape: tuple) ->
 def _as_dtype(value, dtype: np.dtype):
     arr = np.asarray(value, dtype=np.float64).astype(dtype)
     return dtype.type(arr) if arr.ndim == 0 else arr
+
+
+# -- class-axis losses: rows of C scores, PyTorch cross_entropy conventions ------------------
+
+
+def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
+    """A class-axis loss on logits (N, C), (N, C, d1, …) or (C,), with integer targets shaped
+    like the logits without the class axis; ``ignore_index`` rows count for nothing."""
+    names = k.inputs
+    if len(args) != len(names):
+        raise TypeError(f"{k.name}() takes inputs ({', '.join(names)}), got {len(args)}")
+    ignore_index = params.pop("ignore_index", -100)
+    unknown = sorted(set(params) - set(k._params))
+    if unknown:
+        raise TypeError(
+            f"{k.name}() got unexpected argument(s) {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(k._params)}, ignore_index"
+        )
+    z = _as_real_array(args[0], names[0])
+    dtype = _float_dtype(z)
+    if z.ndim == 0:
+        raise ValueError(
+            f"{names[0]} must have a class axis: shape (C,), (N, C) or (N, C, d1, ...)"
+        )
+    single = z.ndim == 1
+    z = z[None] if single else z
+    n_classes = z.shape[1]
+    if n_classes == 0:
+        raise ValueError(f"{names[0]} has no classes (axis 1 has length 0)")
+    label_shape = z.shape[:1] + z.shape[2:]
+    rows = np.ascontiguousarray(np.moveaxis(z, 1, -1), dtype=dtype).reshape(-1, n_classes)
+
+    t = np.asarray(args[1])
+    if t.dtype.kind not in "iu":
+        raise TypeError(
+            f"{names[1]} must hold integer class indices, got dtype {t.dtype} "
+            f"(probability targets are not supported yet)"
+        )
+    expected = () if single else label_shape
+    if t.shape != expected:
+        raise ValueError(
+            f"{names[1]} has shape {t.shape}; expected {expected} for {names[0]} of shape "
+            f"{z.shape[1:] if single else z.shape}"
+        )
+    t = t.reshape(-1).astype(np.int64)
+    if not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool):
+        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
+    ignored = t == ignore_index
+    bad = ~ignored & ((t < 0) | (t >= n_classes))
+    if bad.any():
+        raise ValueError(
+            f"{names[1]} must hold class indices in [0, {n_classes}) or ignore_index="
+            f"{ignore_index}, got {int(t[bad][0])}"
+        )
+    labels = np.where(ignored, 0, t)
+    keep = (~ignored).astype(dtype)
+
+    vectors, scalars = [], []
+    for nm, p in k._params.items():
+        value = params.get(nm)
+        if p["per_class"]:
+            value = p["default"] if value is None else value
+            arr = _as_real_array(value, nm).astype(dtype, copy=False)
+            if arr.ndim not in (0, 1) or (arr.ndim == 1 and arr.shape[0] != n_classes):
+                raise ValueError(
+                    f"{nm} must be a scalar or have shape ({n_classes},), got {arr.shape}"
+                )
+            arr = np.ascontiguousarray(np.broadcast_to(arr, (n_classes,)))
+            bad = ~_array_in_domain(arr, p["domain"])
+            if bad.any():
+                raise ValueError(
+                    f"{nm} must be in {p['domain_text']}, "
+                    f"got {float(arr[bad][0])!r} among its values"
+                )
+            vectors.append(arr)
+            continue
+        value = p["default"] if value is None else value
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise TypeError(f"{nm} must be a real number, got {value!r}")
+        if not _in_domain(float(value), p["domain"]):
+            raise ValueError(f"{nm} must be in {p['domain_text']}, got {value!r}")
+        scalars.append(dtype.type(value))
+
+    kernels = k._module.KERNELS
+    n = rows.shape[0]
+    out_shape = () if single else label_shape
+
+    def grad_back(g):
+        g = g.reshape(*label_shape, n_classes)
+        g = np.moveaxis(g, -1, 1)
+        return g[0] if single else g
+
+    if reduction == "none":
+        value = np.empty(n, dtype)
+        if not grad:
+            kernels[("value_each", (), dtype.name)](rows, labels, *vectors, *scalars, value)
+            return (value * keep).reshape(out_shape)
+        g = np.empty_like(rows)
+        kernels[("value_grad_each", (), dtype.name)](rows, labels, *vectors, *scalars, value, g)
+        g *= keep[:, None]
+        return (value * keep).reshape(out_shape), grad_back(g)
+    # PyTorch: the mean divides by Σ weight[target] over the rows not ignored.
+    class_weight = vectors[0] if vectors else np.ones(n_classes, dtype)
+    total_weight = float(np.sum(class_weight[labels] * keep, dtype=np.float64))
+    scale = (1.0 / total_weight if total_weight else math.nan) if reduction == "mean" else 1.0
+    if not grad:
+        total = kernels[("value_sum_w", (), dtype.name)](rows, labels, *vectors, keep, *scalars)
+    else:
+        g = np.empty_like(rows)
+        total = kernels[("value_grad_sum_w", (), dtype.name)](
+            rows, labels, *vectors, keep, *scalars, dtype.type(scale), g
+        )
+    if reduction == "mean":
+        total = total * scale if n else math.nan
+    value = dtype.type(total)
+    return (value, grad_back(g)) if grad else value
