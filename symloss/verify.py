@@ -492,6 +492,8 @@ def verify_loss(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int = 0
     with np.errstate(all="ignore"):
         if loss.family == "norm":
             return verify_norm(loss, kernel, dtypes, seed)
+        if loss.family == "classes":
+            return verify_classes(loss, kernel, dtypes, seed)
         return _verify_elementwise(loss, kernel, dtypes, seed)
 
 
@@ -626,6 +628,8 @@ def check_derivatives(loss: Loss, points: int = 8, seed: int = 0) -> float:
     """Largest relative difference between the derived derivatives and mpmath finite
     differences of the definition (at 50 digits), at random points away from kinks."""
     rng = np.random.default_rng(seed)
+    if loss.family == "classes":
+        return _check_class_derivatives(loss, rng)
     x = loss.symbol(loss.differentiable[0])
     statics = {loss.symbol(k): int(p.default) for k, p in loss.parameters.items() if p.static}
     element = loss.element.subs(statics)
@@ -645,4 +649,228 @@ def check_derivatives(loss: Loss, points: int = 8, seed: int = 0) -> float:
                 exact = d[k - 1](x0, *at)
                 scale = max(abs(exact), mpmath.mpf(1e-30))
                 worst = max(worst, float(abs(fd - exact) / scale))
+    return worst
+
+
+# -- class-axis losses --------------------------------------------------------------------------
+
+CLASS_COUNT = 5  # the sums over classes are written out for this many classes
+
+
+class ClassReference:
+    """mpmath value and gradient of a class-axis loss for C = CLASS_COUNT and each label,
+    from the definition with its sums written out: the gradient is differentiated here, term by
+    term, independently of the derived closed form the kernels use."""
+
+    def __init__(self, loss: Loss, n: int = CLASS_COUNT):
+        from .spec import C
+
+        self.loss, self.n = loss, n
+        z = loss.symbol(loss.differentiable[0])
+        self.zs = sp.symbols(f"z0:{n}", real=True)
+        self.vectors = [k for k, p in loss.parameters.items() if p.per_class]
+        self.ws = {k: sp.symbols(f"{k}0:{n}", real=True) for k in self.vectors}
+        self.scalars = [loss.symbol(k) for k, p in loss.parameters.items() if not p.per_class]
+        label = next(i.name for i in loss.inputs if i.labels == "classes")
+        plain = {z[k]: self.zs[k] for k in range(n)}
+        for name, ws in self.ws.items():
+            plain.update({loss.symbol(name)[k]: ws[k] for k in range(n)})
+        args = [*self.zs, *(w for ws in self.ws.values() for w in ws), *self.scalars]
+        self.args = args
+        self.value, self.grad, self.exprs, self._hessians = [], [], [], {}
+        for y in range(n):
+            e = loss.element.subs(C, n).doit().subs(loss.symbol(label), y).xreplace(plain)
+            e = e.rewrite("math")
+            self.exprs.append(e)
+            self.value.append(_mp_function(args, e))
+            self.grad.append([_mp_function(args, sp.diff(e, zk)) for zk in self.zs])
+
+    def sensitivity(self, q: str, z, y, vectors, scalars) -> np.ndarray:
+        """Σ_k |z_k·∂f/∂z_k| for the value or each gradient component (at 60 digits): how much
+        rounding the logits moves the result, in units of ε."""
+        with mpmath.workdps(60):
+            args = [mpmath.mpf(float(v)) for v in (*z, *vectors, *scalars)]
+            if q == "value":
+                return np.array([sum(abs(a * g(*args)) for a, g in zip(args, self.grad[y]))])
+            if y not in self._hessians:
+                e = self.exprs[y]
+                self._hessians[y] = [
+                    [_mp_function(self.args, sp.diff(e, zj, zk)) for zk in self.zs]
+                    for zj in self.zs
+                ]
+            return np.array(
+                [
+                    float(sum(abs(a * h(*args)) for a, h in zip(args, row)))
+                    for row in self._hessians[y]
+                ]
+            )
+
+    def evaluate(self, z, y, vectors, scalars, dtype):
+        """(value, gradient) rounded to ``dtype``, at precisions raised until two agree."""
+        previous = None
+        for dps in PRECISIONS:
+            with mpmath.workdps(dps):
+                args = [mpmath.mpf(float(v)) for v in (*z, *vectors, *scalars)]
+                out = [self.value[y](*args)] + [g(*args) for g in self.grad[y]]
+                rounded = [_round(v, dtype) for v in out]
+            if previous is not None and all(map(_same, previous, rounded)):
+                return rounded[0], np.array(rounded[1:])
+            previous = rounded
+        return None
+
+
+def _class_rows(dtype, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Random rows and extreme ones: one class dominating by 1e4 (p_y → 1 and → 0), all
+    equal, ±1e4 spread, tiny logits, a NaN."""
+    n = CLASS_COUNT
+    rows = [rng.normal(0, 3, n) for _ in range(24)]
+    big = float(np.finfo(dtype).max) ** 0.5 if dtype == np.float32 else 1e4
+    for scale in (30.0, 1e3, big):
+        rows += [np.r_[scale, np.zeros(n - 1)], np.r_[-scale, np.zeros(n - 1)]]
+        rows += [np.full(n, scale), np.linspace(-scale, scale, n)]
+    rows += [np.full(n, 1e-30), np.r_[1e-30, -1e-30, 0, 2e-30, 0][:n], rng.normal(0, 1e3, n)]
+    rows += [np.r_[np.nan, np.zeros(n - 1)]]
+    z = np.array(rows, dtype=dtype)
+    y = np.array([k % n for k in range(len(rows))], dtype=np.int64)
+    y[24:36:2] = 0  # the dominant class is the label, then (next row) it is not
+    return z, y
+
+
+def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int = 0):
+    """Value and gradient of every row, and the sum over rows, against `ClassReference`.
+
+    A component over the bound is measured, as for elementwise losses, against its
+    conditioning (Σ_k |z_k·∂f/∂z_k|, from the written-out Hessian) and against the reference
+    at logits moved by ±4 ULP; with label smoothing also against the scale ε·max(w)/C of the
+    smoothing term, whose closed form p_j·Σw - w_j cancels near uniform logits (an absolute
+    error floor, as every softmax implementation has there)."""
+    rng = np.random.default_rng(seed)
+    ref = ClassReference(loss)
+    n = ref.n
+    rows: dict = {}
+    param_sets = [{}]
+    if "label_smoothing" in loss.parameters:
+        param_sets += [{"label_smoothing": 0.1}, {"label_smoothing": 1.0}]
+    for vectors in ref.vectors:
+        param_sets.append({vectors: rng.uniform(0.1, 3.0, n), "label_smoothing": 0.2})
+    for dtype in dtypes:
+        dt = np.dtype(dtype).type
+        z, y = _class_rows(dt, rng)
+        for params in param_sets:
+            call = {k: (np.asarray(v, dt) if np.ndim(v) else v) for k, v in params.items()}
+            vec_values = [
+                np.asarray(call.get(k, loss.parameters[k].default), dt) * np.ones(n, dt)
+                for k in ref.vectors
+            ]
+            flat = [v for vv in vec_values for v in vv]
+            scal = [float(call.get(s.name, loss.parameters[s.name].default)) for s in ref.scalars]
+            value, grad = kernel.value_and_grad(z, y, reduction="none", **call)
+            refs_v, refs_g, ok = [], [], []
+            for i in range(len(z)):
+                r = ref.evaluate(z[i], int(y[i]), flat, scal, dt)
+                ok.append(r is not None)
+                refs_v.append(r[0] if r else math.nan)
+                refs_g.append(r[1] if r else np.full(n, math.nan))
+            ok = np.array(ok)
+            refs_v, refs_g = np.array(refs_v), np.array(refs_g)
+            for q, got, want in (("value", value, refs_v), ("grad", grad, refs_g)):
+                err = ulp_error(np.asarray(got, dt), want.astype(dt))
+                err = err.reshape(len(z), -1)
+                over = np.flatnonzero(ok & (err.max(axis=1) > BOUNDS[q]))
+                raw = float(err[ok].max()) if ok.any() else 0.0
+                relaxed = int((err[over] > BOUNDS[q]).sum())  # components, like points
+                for i in over:
+                    err[i] = _class_relaxed(ref, z[i], int(y[i]), vec_values, scal, dt, q, got[i])
+                    sens = ref.sensitivity(q, z[i], int(y[i]), flat, scal) * float(np.finfo(dt).eps)
+                    diff = np.abs(
+                        np.atleast_1d(np.asarray(got[i], np.float64))
+                        - (refs_v[i] if q == "value" else refs_g[i])
+                    )
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        by_conditioning = np.where(sens > 0, diff / sens, np.inf)
+                    err[i] = np.minimum(err[i], by_conditioning)
+                    if q == "grad":
+                        # ε/C·(p_j Σw - w_j) cancels near uniform logits: measure that term's
+                        # rounding against its scale ε·max(w)/C (an absolute error floor).
+                        floor = _smoothing_scale(loss, params, vec_values, n)
+                        if floor:
+                            diff = np.abs(np.asarray(got[i], np.float64) - refs_g[i])
+                            err[i] = np.minimum(err[i], diff / float(np.spacing(dt(floor))))
+                row = rows.setdefault(
+                    (q, dtype), Row(loss.name, q, np.dtype(dtype).name, 0.0, BOUNDS[q], 0)
+                )
+                row.points += int(err[ok].size)
+                row.relaxed += relaxed
+                row.raw_ulp = max(row.raw_ulp or 0.0, raw)
+                if err[ok].size and err[ok].max() > row.worst_ulp:
+                    i = int(np.flatnonzero(ok)[np.argmax(err[ok].max(axis=1))])
+                    row.worst_ulp = float(err[ok].max())
+                    row.worst_at = {"row": z[i].tolist(), "label": int(y[i]), **params}
+            # the kernel's sum over rows against the correctly rounded sum of the references
+            finite = ok & np.isfinite(refs_v)
+            if finite.sum() > 1:
+                exact = _fsum(float(v) for v in refs_v[finite])
+                got_sum = kernel(z[finite], y[finite], reduction="sum", **call)
+                e = float(ulp_error(np.asarray([got_sum], dt), np.asarray([exact], dt))[0])
+                slack = finite.sum() * np.finfo(dt).eps * _fsum(abs(v) for v in refs_v[finite])
+                if abs(float(got_sum) - exact) <= slack:
+                    e = min(e, 1.0)
+                _record_scalar(rows, loss.name, "sum", dtype, e, {})
+    return list(rows.values())
+
+
+def _smoothing_scale(loss: Loss, params: dict, vec_values: list, n: int) -> float:
+    eps = float(params.get("label_smoothing", 0.0)) if "label_smoothing" in loss.parameters else 0
+    top = max((float(np.max(v)) for v in vec_values), default=1.0)
+    return eps * top / n
+
+
+def _class_relaxed(ref, z, y, vec_values, scal, dtype, q, got) -> np.ndarray:
+    """The ULP error against the reference at the logits moved by 0 or ±4 ULP each (8 random
+    patterns): the kernel's answer is exact for a neighbouring input."""
+    rng = np.random.default_rng(int(y))
+    got = np.atleast_1d(np.asarray(got, dtype))
+    flat = [v for vv in vec_values for v in vv]
+    best = None
+    for _ in range(8):
+        steps = rng.choice([-PERTURBATION_ULP, 0, PERTURBATION_ULP], size=len(z))
+        moved = [_step(float(v), int(k), dtype) for v, k in zip(z, steps)]
+        r = ref.evaluate(moved, y, flat, scal, dtype)
+        if r is None:
+            continue
+        want = np.atleast_1d(np.asarray(r[0] if q == "value" else r[1], dtype))
+        e = ulp_error(got, want)
+        best = e if best is None else np.minimum(best, e)
+    base = ref.evaluate(list(z), y, flat, scal, dtype)
+    want = np.atleast_1d(np.asarray(base[0] if q == "value" else base[1], dtype))
+    e = ulp_error(got, want)
+    return e if best is None else np.minimum(best, e)
+
+
+def _check_class_derivatives(loss: Loss, rng: np.random.Generator, n: int = 4) -> float:
+    """The derived closed-form gradient ∂ℓ/∂z_j (sums collapsed, as the kernels use it) against
+    mpmath finite differences of the definition written out for C = n, every label and j."""
+    from .spec import C
+
+    ref = ClassReference(loss, n)
+    label = loss.symbol(next(i.name for i in loss.inputs if i.labels == "classes"))
+    gradient = loss.derivative(loss.differentiable[0])
+    plain = {loss.symbol(loss.differentiable[0])[k]: ref.zs[k] for k in range(n)}
+    for name, ws in ref.ws.items():
+        plain.update({loss.symbol(name)[k]: ws[k] for k in range(n)})
+    worst = 0.0
+    with mpmath.workdps(50):
+        for y in range(n):
+            args = [mpmath.mpf(float(rng.normal(0, 2))) for _ in ref.zs]
+            args += [mpmath.mpf(float(rng.uniform(0.2, 2))) for ws in ref.ws.values() for _ in ws]
+            args += [mpmath.mpf(float(rng.uniform(0.1, 0.9))) for _ in ref.scalars]
+            for jj in range(n):
+                derived = gradient.subs({C: n, label: y, derive.j: jj}).doit().xreplace(plain)
+                exact = _mp_function(ref.args, derived.rewrite("math"))(*args)
+
+                def f(t, jj=jj, y=y, args=args):
+                    return ref.value[y](*args[:jj], t, *args[jj + 1 :])
+
+                fd = mpmath.diff(f, args[jj])
+                worst = max(worst, float(abs(fd - exact) / max(abs(exact), mpmath.mpf(1e-30))))
     return worst
