@@ -57,14 +57,17 @@ def cmd_show(args) -> int:
         kind = " (static switch)" if p.static else " (scalar or array)" if p.broadcast else ""
         print(f"  {k:16s} default {p.default!r}, in {p.domain}{kind}; {p.doc}")
     wrt = loss.differentiable[0]
-    rows = [
-        ("loss", loss.expr),
-        (f"d/d{wrt}", loss.derivative(wrt, 1)),
-        (f"d2/d{wrt}2", loss.derivative(wrt, 2)),
-    ]
+    if loss.family == "classes":  # a vector gradient: its component j, for j in [0, C)
+        rows = [("loss", loss.expr), (f"d/d{wrt}[j]", loss.derivative(wrt, 1))]
+    else:
+        rows = [
+            ("loss", loss.expr),
+            (f"d/d{wrt}", loss.derivative(wrt, 1)),
+            (f"d2/d{wrt}2", loss.derivative(wrt, 2)),
+        ]
     print("\nplain text:")
     for label, e in rows:
-        print(f"  {label:10s} = {sp.sstr(e)}")
+        print(f"  {label:12s} = {sp.sstr(e)}")
     print("\nLaTeX:")
     print(loss.latex())
     return 0

@@ -15,4 +15,5 @@ NAMES = (
     "sigmoid_cross_entropy",
     "sigmoid_focal",
     "smooth_l1",
+    "softmax_cross_entropy",
 )

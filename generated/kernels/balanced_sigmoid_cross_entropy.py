@@ -47,11 +47,13 @@ LOSS = {
             'name': 'logits',
             'differentiable': True,
             'labels': None,
+            'classes': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': None,
+            'classes': False,
         },
     ),
     'params': (
@@ -62,6 +64,7 @@ LOSS = {
             'domain_text': '[0, 1]',
             'broadcast': False,
             'static': False,
+            'per_class': False,
             'estimate': 'negative_fraction',
             'doc': 'weight of positives; None takes the fraction of negatives in target (HED)',
         },

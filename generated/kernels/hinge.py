@@ -47,11 +47,13 @@ LOSS = {
             'name': 'pred',
             'differentiable': True,
             'labels': None,
+            'classes': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': 'signs',
+            'classes': False,
         },
     ),
     'params': (
@@ -62,6 +64,7 @@ LOSS = {
             'domain_text': 'False or True',
             'broadcast': False,
             'static': True,
+            'per_class': False,
             'estimate': None,
             'doc': 'square it',
         },

@@ -47,11 +47,13 @@ LOSS = {
             'name': 'pred',
             'differentiable': True,
             'labels': None,
+            'classes': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': None,
+            'classes': False,
         },
     ),
     'params': (),

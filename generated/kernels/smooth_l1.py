@@ -47,11 +47,13 @@ LOSS = {
             'name': 'pred',
             'differentiable': True,
             'labels': None,
+            'classes': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': None,
+            'classes': False,
         },
     ),
     'params': (
@@ -62,6 +64,7 @@ LOSS = {
             'domain_text': '[0, inf)',
             'broadcast': False,
             'static': False,
+            'per_class': False,
             'estimate': None,
             'doc': 'width of the quadratic zone; 0 gives L1',
         },

@@ -1,7 +1,7 @@
 """The built-in losses, one module per family, each defined through `symloss.define`."""
 
-from . import elementwise
+from . import classes, elementwise
 
-BUILTINS = {loss.name: loss for loss in elementwise.LOSSES}
+BUILTINS = {loss.name: loss for loss in (*elementwise.LOSSES, *classes.LOSSES)}
 
 __all__ = ["BUILTINS"]

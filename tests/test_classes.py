@@ -1,0 +1,119 @@
+"""Class-axis losses: softmax cross entropy against PyTorch's cross_entropy, and the runtime's
+conventions (shapes, ignore_index, errors). Kernel accuracy against mpmath is in test_kernels."""
+
+import math
+
+import numpy as np
+import pytest
+
+import symloss
+
+SCE = symloss.softmax_cross_entropy
+
+
+def test_gradient_is_softmax_minus_one_hot():
+    import sympy as sp
+
+    from symloss.derive import j
+    from symloss.spec import C, c
+
+    spec = symloss.get("softmax_cross_entropy")
+    g = spec.derivative("logits").subs(sp.Symbol("label_smoothing", real=True), 0)
+    z, y = spec.symbol("logits"), spec.symbol("target")
+    softmax = sp.exp(z[j]) / sp.Sum(sp.exp(z[c]), (c, 0, C - 1))
+    expected = (softmax - sp.KroneckerDelta(j, y)) * spec.symbol("weight")[y]
+    assert sp.simplify(g - expected) == 0
+    assert r"\sum_{c=0}^{C - 1}" in spec.latex() and r"\delta_{j y}" in spec.latex()
+
+
+def test_extreme_logits_are_finite_and_exact():
+    z = np.array([[1e4, -1e4, 0.0], [1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]])
+    y = np.array([1, 0, 2])
+    v, g = SCE.value_and_grad(z, y, reduction="none")
+    np.testing.assert_array_equal(v[:2], [2e4, 0.0])
+    np.testing.assert_allclose(v[2], math.log(3), rtol=1e-15)
+    np.testing.assert_array_equal(g[0], [1.0, -1.0, 0.0])
+    np.testing.assert_array_equal(g[1], [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(g[2], [1 / 3, 1 / 3, -2 / 3], rtol=1e-15)
+    v32 = SCE(z.astype(np.float32), y, reduction="none")
+    assert v32.dtype == np.float32 and np.isfinite(v32).all()
+
+
+def test_shapes_dtypes_and_empty_input():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2, 4, 3, 5)).astype(np.float32)  # (N, C, d1, d2)
+    y = rng.integers(0, 4, size=(2, 3, 5))
+    v, g = SCE.value_and_grad(z, y, reduction="none")
+    assert v.shape == (2, 3, 5) and g.shape == z.shape and g.dtype == np.float32
+    single = SCE.value_and_grad(z[0, :, 0, 0].astype(np.float64), y[0, 0, 0], reduction="none")
+    assert np.ndim(single[0]) == 0 and single[1].shape == (4,)
+    np.testing.assert_allclose(single[0], v[0, 0, 0], rtol=1e-6)
+    e = np.zeros((0, 4))
+    assert SCE(e, np.zeros(0, int), reduction="sum") == 0
+    assert math.isnan(SCE(e, np.zeros(0, int)))
+    assert math.isnan(SCE(z[:, :, 0, 0], np.full(2, -100)))  # everything ignored: 0/0
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: SCE(np.zeros((2, 3)), [0, 3]), ValueError, r"in \[0, 3\) or ignore_index=-100"),
+        (lambda: SCE(np.zeros((2, 3)), [0, -1]), ValueError, "got -1"),
+        (lambda: SCE(np.zeros((2, 3)), [0.0, 1.0]), TypeError, "integer class indices"),
+        (lambda: SCE(np.zeros((2, 3)), [0, 1, 2]), ValueError, r"target has shape \(3,\)"),
+        (lambda: SCE(np.zeros(()), 0), ValueError, "must have a class axis"),
+        (lambda: SCE(np.zeros((2, 0)), [0, 0]), ValueError, "no classes"),
+        (lambda: SCE(np.zeros((2, 3)), [0, 1], weight=[1, 2]), ValueError, r"shape \(3,\)"),
+        (lambda: SCE(np.zeros((2, 3)), [0, 1], weight=[1, -2, 1]), ValueError, "weight must be"),
+        (
+            lambda: SCE(np.zeros((2, 3)), [0, 1], label_smoothing=1.5),
+            ValueError,
+            r"label_smoothing must be in \[0, 1\]",
+        ),
+        (lambda: SCE(np.zeros((2, 3)), [0, 1], ignore_index=0.5), TypeError, "ignore_index"),
+        (lambda: SCE(np.zeros((2, 3)), [0, 1], delta=1), TypeError, "unexpected argument"),
+        (lambda: SCE(np.zeros((2, 3)), [0, 1], axis=1), TypeError, "no axis="),
+        (lambda: SCE.grad_hess(np.zeros((2, 3)), [0, 1]), TypeError, "grad_hess"),
+        (lambda: SCE(np.zeros((2, 3)), [0, 1], reduction="avg"), ValueError, "reduction"),
+    ],
+)
+def test_bad_input_is_a_clear_error(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+# -- against PyTorch ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def torch():
+    return pytest.importorskip("torch")
+
+
+def _torch_ce(torch, z, y, reduction, **kw):
+    zt = torch.tensor(z, requires_grad=True)
+    if kw.get("weight") is not None:
+        kw["weight"] = torch.tensor(kw["weight"])
+    out = torch.nn.functional.cross_entropy(zt, torch.tensor(y), reduction=reduction, **kw)
+    (g,) = torch.autograd.grad(out.sum(), zt)
+    return out.detach().numpy(), g.numpy()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.7])
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+@pytest.mark.parametrize("shape", [(9, 5), (3, 5, 4), (2, 5, 3, 2)])
+def test_matches_torch_cross_entropy(torch, reduction, weighted, smoothing, ignore_index, shape):
+    rng = np.random.default_rng(hash((shape, ignore_index)) % 2**32)
+    z = rng.normal(scale=3.0, size=shape)
+    z.flat[:3] = [40.0, -40.0, 300.0]
+    y = rng.integers(0, shape[1], size=(shape[0], *shape[2:]))
+    y.flat[1] = ignore_index if ignore_index < 0 else y.flat[1]
+    kw = {"label_smoothing": smoothing, "ignore_index": ignore_index}
+    kw["weight"] = rng.uniform(0.2, 3.0, shape[1]) if weighted else None
+    expected_v, expected_g = _torch_ce(torch, z, y, reduction, **kw)
+    v, g = SCE.value_and_grad(z, y, reduction=reduction, **kw)
+    np.testing.assert_allclose(SCE(z, y, reduction=reduction, **kw), expected_v, rtol=1e-12)
+    np.testing.assert_allclose(v, expected_v, rtol=1e-12)
+    np.testing.assert_allclose(g, expected_g, rtol=1e-12, atol=1e-300)
