@@ -20,7 +20,14 @@ from sympy.core.parameters import distribute
 
 from . import __version__, derive
 from .locations import generated_dir, templates_dir
-from .lowering import lower, one_hot_differences, ranges_of, row_reductions, split_logsumexp
+from .lowering import (
+    lower,
+    one_hot_differences,
+    ranges_of,
+    row_reductions,
+    softmax_complements,
+    split_logsumexp,
+)
 from .printing import NumbaPrinter
 from .runtime import variant_key
 from .spec import Loss
@@ -290,6 +297,7 @@ def plan_classes(loss: Loss) -> list[RowKernel]:
         reductions, (value, gradient) = row_reductions([loss.element, loss.derivative(z)])
         if label is not None:
             gradient = one_hot_differences(gradient, loss.symbol(label), derive.j)
+        gradient = softmax_complements(gradient, reductions)
     # Outside distribute(False), so that -(m + l) distributes to -m - l before grouping.
     value, gradient = split_logsumexp([value, gradient], reductions)
     for r in reductions:

@@ -355,6 +355,30 @@ def split_logsumexp(exprs: list[sp.Expr], reductions: list[Reduction]) -> list[s
     return [e.xreplace(split).replace(lambda x: x.is_Add, group) for e in exprs]
 
 
+def softmax_complements(expr: sp.Expr, reductions: list[Reduction]) -> sp.Expr:
+    """p·R + T → p·(R + T) - T·expm1(u), p = exp(u) a softmax and R a per-row sum.
+
+    The gradient of a cross entropy against a distribution, p_j·Σ_c t_c - t_j, cancels when
+    p_j → 1 and t is concentrated on j; written as p_j·Σ_{c≠j} t_c + t_j·(p_j - 1), with
+    p_j - 1 = expm1(u), it keeps its digits (R + T is then the exact difference of the sum
+    and its own j-th term)."""
+    sums = {r.symbol for r in reductions if r.kind == "sum"}
+
+    def rewrite(add: sp.Add) -> sp.Expr:
+        if len(add.args) != 2:
+            return add
+        for p_r, t in (add.args, add.args[::-1]):
+            factors = sp.Mul.make_args(p_r)
+            exps = [f for f in factors if isinstance(f, sp.exp)]
+            rs = [f for f in factors if f in sums]
+            if len(factors) == 2 and len(exps) == 1 and len(rs) == 1 and not t.has(sp.exp):
+                (p,), (r,) = exps, rs
+                return p * sp.Add(r, t, evaluate=False) - t * expm1(p.args[0])
+        return add
+
+    return expr.replace(lambda e: e.is_Add, rewrite)
+
+
 def one_hot_differences(expr: sp.Expr, label: sp.Symbol, component: sp.Symbol) -> sp.Expr:
     """exp(u) - δ_{j,y} → expm1(u) where j = y, else exp(u): softmax minus one-hot without
     the cancellation of p_y - 1 when p_y is close to 1."""

@@ -455,17 +455,26 @@ def _as_dtype(value, dtype: np.dtype):
 
 
 def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
-    """A class-axis loss on logits (N, C), (N, C, d1, …) or (C,), with integer targets shaped
-    like the logits without the class axis; ``ignore_index`` rows count for nothing."""
+    """A class-axis loss on logits (N, C), (N, C, d1, …) or (C,). Integer targets are shaped
+    like the logits without the class axis (``ignore_index`` rows count for nothing);
+    probability targets are shaped like the logits and go to the loss's ``_probabilities``
+    form when it has one (as PyTorch's cross_entropy decides by the target)."""
     names = k.inputs
     if len(args) != len(names):
         raise TypeError(f"{k.name}() takes inputs ({', '.join(names)}), got {len(args)}")
-    ignore_index = params.pop("ignore_index", -100)
+    specs = {i["name"]: i for i in k._inputs}
+    has_labels = any(i["labels"] == "classes" for i in k._inputs)
+    if has_labels and _probability_form(k, args):
+        if params.pop("ignore_index", -100) != -100:
+            raise TypeError("ignore_index applies to class-index targets only")
+        return _rows(loss(f"{k.name}_probabilities"), args, params, reduction, grad)
+    ignore_index = params.pop("ignore_index", -100) if has_labels else None
     unknown = sorted(set(params) - set(k._params))
     if unknown:
+        extra = ", ignore_index" if has_labels else ""
         raise TypeError(
             f"{k.name}() got unexpected argument(s) {', '.join(map(repr, unknown))}; "
-            f"its parameters are: {', '.join(k._params)}, ignore_index"
+            f"its parameters are: {', '.join(k._params)}{extra}"
         )
     z = _as_real_array(args[0], names[0])
     dtype = _float_dtype(z)
@@ -479,33 +488,28 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
     if n_classes == 0:
         raise ValueError(f"{names[0]} has no classes (axis 1 has length 0)")
     label_shape = z.shape[:1] + z.shape[2:]
-    rows = np.ascontiguousarray(np.moveaxis(z, 1, -1), dtype=dtype).reshape(-1, n_classes)
 
-    t = np.asarray(args[1])
-    if t.dtype.kind not in "iu":
-        raise TypeError(
-            f"{names[1]} must hold integer class indices, got dtype {t.dtype} "
-            f"(probability targets are not supported yet)"
-        )
-    expected = () if single else label_shape
-    if t.shape != expected:
-        raise ValueError(
-            f"{names[1]} has shape {t.shape}; expected {expected} for {names[0]} of shape "
-            f"{z.shape[1:] if single else z.shape}"
-        )
-    t = t.reshape(-1).astype(np.int64)
-    if not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool):
-        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
-    ignored = t == ignore_index
-    bad = ~ignored & ((t < 0) | (t >= n_classes))
-    if bad.any():
-        raise ValueError(
-            f"{names[1]} must hold class indices in [0, {n_classes}) or ignore_index="
-            f"{ignore_index}, got {int(t[bad][0])}"
-        )
-    labels = np.where(ignored, 0, t)
-    keep = (~ignored).astype(dtype)
+    def as_rows(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.moveaxis(a, 1, -1), dtype=dtype).reshape(-1, n_classes)
 
+    data, labels = [as_rows(z)], None
+    keep = np.ones(data[0].shape[0], dtype)
+    for nm in names[1:]:
+        if specs[nm]["classes"]:
+            a = _as_real_array(args[names.index(nm)], nm)
+            if a.shape != (z.shape[1:] if single else z.shape):
+                raise ValueError(
+                    f"{nm} has shape {a.shape}; expected the shape of {names[0]}, "
+                    f"{z.shape[1:] if single else z.shape}"
+                )
+            data.append(as_rows(a[None] if single else a))
+            continue
+        labels, keep = _class_labels(
+            args[names.index(nm)], nm, () if single else label_shape, n_classes, ignore_index
+        )
+        keep = keep.astype(dtype)
+        data.append(labels)
+    rows = data[0]
     vectors, scalars = [], []
     for nm, p in k._params.items():
         value = params.get(nm)
@@ -544,24 +548,61 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
     if reduction == "none":
         value = np.empty(n, dtype)
         if not grad:
-            kernels[("value_each", (), dtype.name)](rows, labels, *vectors, *scalars, value)
+            kernels[("value_each", (), dtype.name)](*data, *vectors, *scalars, value)
             return (value * keep).reshape(out_shape)
         g = np.empty_like(rows)
-        kernels[("value_grad_each", (), dtype.name)](rows, labels, *vectors, *scalars, value, g)
+        kernels[("value_grad_each", (), dtype.name)](*data, *vectors, *scalars, value, g)
         g *= keep[:, None]
         return (value * keep).reshape(out_shape), grad_back(g)
-    # PyTorch: the mean divides by Σ weight[target] over the rows not ignored.
-    class_weight = vectors[0] if vectors else np.ones(n_classes, dtype)
-    total_weight = float(np.sum(class_weight[labels] * keep, dtype=np.float64))
+    # PyTorch: with class labels the mean divides by Σ weight[target] over the rows not
+    # ignored; with probability targets by the number of rows.
+    if labels is None:
+        total_weight = float(n)
+    else:
+        class_weight = vectors[0] if vectors else np.ones(n_classes, dtype)
+        total_weight = float(np.sum(class_weight[labels] * keep, dtype=np.float64))
     scale = (1.0 / total_weight if total_weight else math.nan) if reduction == "mean" else 1.0
     if not grad:
-        total = kernels[("value_sum_w", (), dtype.name)](rows, labels, *vectors, keep, *scalars)
+        total = kernels[("value_sum_w", (), dtype.name)](*data, *vectors, keep, *scalars)
     else:
         g = np.empty_like(rows)
         total = kernels[("value_grad_sum_w", (), dtype.name)](
-            rows, labels, *vectors, keep, *scalars, dtype.type(scale), g
+            *data, *vectors, keep, *scalars, dtype.type(scale), g
         )
     if reduction == "mean":
         total = total * scale if n else math.nan
     value = dtype.type(total)
     return (value, grad_back(g)) if grad else value
+
+
+def _probability_form(k: LossKernel, args: tuple) -> bool:
+    """True when the target is a float array shaped like the logits (class probabilities)."""
+    t, z = np.asarray(args[1]), np.asarray(args[0])
+    if t.dtype.kind != "f" or t.shape != z.shape or z.ndim == 0:
+        return False
+    if f"{k.name}_probabilities" not in names():
+        raise TypeError(f"{k.name} takes integer class indices as target, not probabilities")
+    return True
+
+
+def _class_labels(value, what: str, shape: tuple, n_classes: int, ignore_index):
+    """Flat int64 labels (ignored ones replaced by 0) and the mask of rows that count."""
+    t = np.asarray(value)
+    if t.dtype.kind not in "iu":
+        raise TypeError(
+            f"{what} must hold integer class indices (or, where the loss has a probability "
+            f"form, probabilities shaped like the logits), got dtype {t.dtype} and shape {t.shape}"
+        )
+    if t.shape != shape:
+        raise ValueError(f"{what} has shape {t.shape}; expected {shape}")
+    t = t.reshape(-1).astype(np.int64)
+    if not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool):
+        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
+    ignored = t == ignore_index
+    bad = ~ignored & ((t < 0) | (t >= n_classes))
+    if bad.any():
+        raise ValueError(
+            f"{what} must hold class indices in [0, {n_classes}) or ignore_index="
+            f"{ignore_index}, got {int(t[bad][0])}"
+        )
+    return np.where(ignored, 0, t), ~ignored

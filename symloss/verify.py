@@ -14,6 +14,7 @@ parameter at its default, the ends of its range and a random interior value; bot
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterable
@@ -658,9 +659,11 @@ CLASS_COUNT = 5  # the sums over classes are written out for this many classes
 
 
 class ClassReference:
-    """mpmath value and gradient of a class-axis loss for C = CLASS_COUNT and each label,
-    from the definition with its sums written out: the gradient is differentiated here, term by
-    term, independently of the derived closed form the kernels use."""
+    """mpmath value and gradient of a class-axis loss for C = CLASS_COUNT (and each label, if
+    it has one), from the definition with its sums written out: the gradient is
+    differentiated here, term by term, independently of the derived closed form the kernels
+    use. Arguments: the logits, the other vector inputs (``data``), the per-class parameters
+    (``vectors``), the scalar parameters."""
 
     def __init__(self, loss: Loss, n: int = CLASS_COUNT):
         from .spec import C
@@ -668,50 +671,52 @@ class ClassReference:
         self.loss, self.n = loss, n
         z = loss.symbol(loss.differentiable[0])
         self.zs = sp.symbols(f"z0:{n}", real=True)
+        self.data = [i.name for i in loss.inputs[1:] if i.classes]
         self.vectors = [k for k, p in loss.parameters.items() if p.per_class]
-        self.ws = {k: sp.symbols(f"{k}0:{n}", real=True) for k in self.vectors}
+        self.ws = {k: sp.symbols(f"{k}0:{n}", real=True) for k in (*self.data, *self.vectors)}
         self.scalars = [loss.symbol(k) for k, p in loss.parameters.items() if not p.per_class]
-        label = next(i.name for i in loss.inputs if i.labels == "classes")
+        label = next((i.name for i in loss.inputs if i.labels == "classes"), None)
         plain = {z[k]: self.zs[k] for k in range(n)}
         for name, ws in self.ws.items():
             plain.update({loss.symbol(name)[k]: ws[k] for k in range(n)})
-        args = [*self.zs, *(w for ws in self.ws.values() for w in ws), *self.scalars]
-        self.args = args
-        self.value, self.grad, self.exprs, self._hessians = [], [], [], {}
-        for y in range(n):
-            e = loss.element.subs(C, n).doit().subs(loss.symbol(label), y).xreplace(plain)
-            e = e.rewrite("math")
+        # inputs (rounded to the dtype, so they count for conditioning), then parameters
+        self.inputs = [*self.zs, *(w for k in self.data for w in self.ws[k])]
+        self.args = [*self.inputs, *(w for k in self.vectors for w in self.ws[k]), *self.scalars]
+        self.value, self.grad, self.exprs, self._derivatives = [], [], [], {}
+        for y in range(n if label else 1):
+            e = loss.element.subs(C, n).doit()
+            e = (e.subs(loss.symbol(label), y) if label else e).xreplace(plain).rewrite("math")
             self.exprs.append(e)
-            self.value.append(_mp_function(args, e))
-            self.grad.append([_mp_function(args, sp.diff(e, zk)) for zk in self.zs])
+            self.value.append(_mp_function(self.args, e))
+            self.grad.append([_mp_function(self.args, sp.diff(e, zk)) for zk in self.zs])
 
-    def sensitivity(self, q: str, z, y, vectors, scalars) -> np.ndarray:
-        """Σ_k |z_k·∂f/∂z_k| for the value or each gradient component (at 60 digits): how much
-        rounding the logits moves the result, in units of ε."""
+    def _d(self, y: int, f: sp.Expr, key) -> list:
+        if (y, key) not in self._derivatives:
+            self._derivatives[(y, key)] = [
+                _mp_function(self.args, sp.diff(f, a)) for a in self.inputs
+            ]
+        return self._derivatives[(y, key)]
+
+    def sensitivity(self, q: str, args: list, y: int) -> np.ndarray:
+        """Σ_a |a·∂f/∂a| over the inputs a, for the value or each gradient component (at 60
+        digits): how much rounding the inputs moves the result, in units of ε."""
+        e = self.exprs[y]
+        targets = [e] if q == "value" else [sp.diff(e, zk) for zk in self.zs]
+        out = []
         with mpmath.workdps(60):
-            args = [mpmath.mpf(float(v)) for v in (*z, *vectors, *scalars)]
-            if q == "value":
-                return np.array([sum(abs(a * g(*args)) for a, g in zip(args, self.grad[y]))])
-            if y not in self._hessians:
-                e = self.exprs[y]
-                self._hessians[y] = [
-                    [_mp_function(self.args, sp.diff(e, zj, zk)) for zk in self.zs]
-                    for zj in self.zs
-                ]
-            return np.array(
-                [
-                    float(sum(abs(a * h(*args)) for a, h in zip(args, row)))
-                    for row in self._hessians[y]
-                ]
-            )
+            at = [mpmath.mpf(float(v)) for v in args]
+            for k, f in enumerate(targets):
+                ds = self._d(y, f, (q, k))
+                out.append(float(sum(abs(a * d(*at)) for a, d in zip(at, ds))))
+        return np.array(out)
 
-    def evaluate(self, z, y, vectors, scalars, dtype):
+    def evaluate(self, args: list, y: int, dtype):
         """(value, gradient) rounded to ``dtype``, at precisions raised until two agree."""
         previous = None
         for dps in PRECISIONS:
             with mpmath.workdps(dps):
-                args = [mpmath.mpf(float(v)) for v in (*z, *vectors, *scalars)]
-                out = [self.value[y](*args)] + [g(*args) for g in self.grad[y]]
+                at = [mpmath.mpf(float(v)) for v in args]
+                out = [self.value[y](*at)] + [g(*at) for g in self.grad[y]]
                 rounded = [_round(v, dtype) for v in out]
             if previous is not None and all(map(_same, previous, rounded)):
                 return rounded[0], np.array(rounded[1:])
@@ -740,10 +745,10 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
     """Value and gradient of every row, and the sum over rows, against `ClassReference`.
 
     A component over the bound is measured, as for elementwise losses, against its
-    conditioning (Σ_k |z_k·∂f/∂z_k|, from the written-out Hessian) and against the reference
-    at logits moved by ±4 ULP; with label smoothing also against the scale ε·max(w)/C of the
-    smoothing term, whose closed form p_j·Σw - w_j cancels near uniform logits (an absolute
-    error floor, as every softmax implementation has there)."""
+    conditioning (Σ_a |a·∂f/∂a| over the inputs, from written-out second derivatives) and
+    against the reference at logits moved by ±4 ULP; with label smoothing also against the
+    scale ε·max(w)/C of the smoothing term, whose closed form p_j·Σw - w_j cancels near
+    uniform logits (an absolute error floor, as every softmax implementation has there)."""
     rng = np.random.default_rng(seed)
     ref = ClassReference(loss)
     n = ref.n
@@ -756,46 +761,58 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
     for dtype in dtypes:
         dt = np.dtype(dtype).type
         z, y = _class_rows(dt, rng)
+        # vector targets: one-hot at y (the extreme rows then test p_y → 1 and → 0), or random
+        # distributions for the random rows
+        data = [
+            np.where(
+                np.arange(len(z))[:, None] < 24, rng.dirichlet(np.ones(n), len(z)), np.eye(n)[y]
+            ).astype(dt)
+            for _ in ref.data
+        ]
+        inputs = [z, *data] if ref.data else [z, y]
         for params in param_sets:
             call = {k: (np.asarray(v, dt) if np.ndim(v) else v) for k, v in params.items()}
-            vec_values = [
+            vec = [
                 np.asarray(call.get(k, loss.parameters[k].default), dt) * np.ones(n, dt)
                 for k in ref.vectors
             ]
-            flat = [v for vv in vec_values for v in vv]
             scal = [float(call.get(s.name, loss.parameters[s.name].default)) for s in ref.scalars]
-            value, grad = kernel.value_and_grad(z, y, reduction="none", **call)
+            value, grad = kernel.value_and_grad(*inputs, reduction="none", **call)
+
+            def args_of(i, z_row=None, z=z, data=data, vec=vec, scal=scal):
+                zi = z[i] if z_row is None else z_row
+                return _flatten([zi, *(d[i] for d in data), *vec, scal])
+
+            labels = y if not ref.data else np.zeros_like(y)  # one reference without labels
             refs_v, refs_g, ok = [], [], []
             for i in range(len(z)):
-                r = ref.evaluate(z[i], int(y[i]), flat, scal, dt)
+                r = ref.evaluate(args_of(i), int(labels[i]), dt)
                 ok.append(r is not None)
                 refs_v.append(r[0] if r else math.nan)
                 refs_g.append(r[1] if r else np.full(n, math.nan))
             ok = np.array(ok)
             refs_v, refs_g = np.array(refs_v), np.array(refs_g)
             for q, got, want in (("value", value, refs_v), ("grad", grad, refs_g)):
-                err = ulp_error(np.asarray(got, dt), want.astype(dt))
-                err = err.reshape(len(z), -1)
+                err = ulp_error(np.asarray(got, dt), want.astype(dt)).reshape(len(z), -1)
                 over = np.flatnonzero(ok & (err.max(axis=1) > BOUNDS[q]))
                 raw = float(err[ok].max()) if ok.any() else 0.0
                 relaxed = int((err[over] > BOUNDS[q]).sum())  # components, like points
                 for i in over:
-                    err[i] = _class_relaxed(ref, z[i], int(y[i]), vec_values, scal, dt, q, got[i])
-                    sens = ref.sensitivity(q, z[i], int(y[i]), flat, scal) * float(np.finfo(dt).eps)
-                    diff = np.abs(
-                        np.atleast_1d(np.asarray(got[i], np.float64))
-                        - (refs_v[i] if q == "value" else refs_g[i])
+                    g_i = np.atleast_1d(np.asarray(got[i], dt))
+                    w_i = np.atleast_1d(refs_v[i] if q == "value" else refs_g[i])
+                    diff = np.abs(g_i.astype(np.float64) - w_i)
+                    moved = _class_relaxed(
+                        ref, functools.partial(args_of, i), z[i], int(labels[i]), dt, q, g_i
                     )
+                    sens = ref.sensitivity(q, args_of(i), int(labels[i]))
                     with np.errstate(divide="ignore", invalid="ignore"):
-                        by_conditioning = np.where(sens > 0, diff / sens, np.inf)
-                    err[i] = np.minimum(err[i], by_conditioning)
-                    if q == "grad":
-                        # ε/C·(p_j Σw - w_j) cancels near uniform logits: measure that term's
-                        # rounding against its scale ε·max(w)/C (an absolute error floor).
-                        floor = _smoothing_scale(loss, params, vec_values, n)
-                        if floor:
-                            diff = np.abs(np.asarray(got[i], np.float64) - refs_g[i])
-                            err[i] = np.minimum(err[i], diff / float(np.spacing(dt(floor))))
+                        by_conditioning = np.where(
+                            sens > 0, diff / (sens * np.finfo(dt).eps), np.inf
+                        )
+                    err[i] = np.minimum(np.minimum(err[i], moved), by_conditioning)
+                    floor = _smoothing_scale(loss, params, vec, n) if q == "grad" else 0.0
+                    if floor:
+                        err[i] = np.minimum(err[i], diff / float(np.spacing(dt(floor))))
                 row = rows.setdefault(
                     (q, dtype), Row(loss.name, q, np.dtype(dtype).name, 0.0, BOUNDS[q], 0)
                 )
@@ -805,12 +822,12 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
                 if err[ok].size and err[ok].max() > row.worst_ulp:
                     i = int(np.flatnonzero(ok)[np.argmax(err[ok].max(axis=1))])
                     row.worst_ulp = float(err[ok].max())
-                    row.worst_at = {"row": z[i].tolist(), "label": int(y[i]), **params}
+                    row.worst_at = {"row": z[i].tolist(), "label": int(labels[i]), **params}
             # the kernel's sum over rows against the correctly rounded sum of the references
             finite = ok & np.isfinite(refs_v)
             if finite.sum() > 1:
                 exact = _fsum(float(v) for v in refs_v[finite])
-                got_sum = kernel(z[finite], y[finite], reduction="sum", **call)
+                got_sum = kernel(*(a[finite] for a in inputs), reduction="sum", **call)
                 e = float(ulp_error(np.asarray([got_sum], dt), np.asarray([exact], dt))[0])
                 slack = finite.sum() * np.finfo(dt).eps * _fsum(abs(v) for v in refs_v[finite])
                 if abs(float(got_sum) - exact) <= slack:
@@ -819,32 +836,29 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
     return list(rows.values())
 
 
+def _flatten(args) -> list[float]:
+    return [float(v) for a in args for v in np.ravel(a)]
+
+
 def _smoothing_scale(loss: Loss, params: dict, vec_values: list, n: int) -> float:
     eps = float(params.get("label_smoothing", 0.0)) if "label_smoothing" in loss.parameters else 0
     top = max((float(np.max(v)) for v in vec_values), default=1.0)
     return eps * top / n
 
 
-def _class_relaxed(ref, z, y, vec_values, scal, dtype, q, got) -> np.ndarray:
+def _class_relaxed(ref, args_at, z, y, dtype, q, got) -> np.ndarray:
     """The ULP error against the reference at the logits moved by 0 or ±4 ULP each (8 random
     patterns): the kernel's answer is exact for a neighbouring input."""
     rng = np.random.default_rng(int(y))
-    got = np.atleast_1d(np.asarray(got, dtype))
-    flat = [v for vv in vec_values for v in vv]
-    best = None
+    best = np.full(got.shape, np.inf)
     for _ in range(8):
         steps = rng.choice([-PERTURBATION_ULP, 0, PERTURBATION_ULP], size=len(z))
         moved = [_step(float(v), int(k), dtype) for v, k in zip(z, steps)]
-        r = ref.evaluate(moved, y, flat, scal, dtype)
-        if r is None:
-            continue
-        want = np.atleast_1d(np.asarray(r[0] if q == "value" else r[1], dtype))
-        e = ulp_error(got, want)
-        best = e if best is None else np.minimum(best, e)
-    base = ref.evaluate(list(z), y, flat, scal, dtype)
-    want = np.atleast_1d(np.asarray(base[0] if q == "value" else base[1], dtype))
-    e = ulp_error(got, want)
-    return e if best is None else np.minimum(best, e)
+        r = ref.evaluate(args_at(np.array(moved)), y, dtype)
+        if r is not None:
+            want = np.atleast_1d(np.asarray(r[0] if q == "value" else r[1], dtype))
+            best = np.minimum(best, ulp_error(got, want))
+    return best
 
 
 def _check_class_derivatives(loss: Loss, rng: np.random.Generator, n: int = 4) -> float:
@@ -853,19 +867,20 @@ def _check_class_derivatives(loss: Loss, rng: np.random.Generator, n: int = 4) -
     from .spec import C
 
     ref = ClassReference(loss, n)
-    label = loss.symbol(next(i.name for i in loss.inputs if i.labels == "classes"))
+    label = next((loss.symbol(i.name) for i in loss.inputs if i.labels == "classes"), None)
     gradient = loss.derivative(loss.differentiable[0])
     plain = {loss.symbol(loss.differentiable[0])[k]: ref.zs[k] for k in range(n)}
     for name, ws in ref.ws.items():
         plain.update({loss.symbol(name)[k]: ws[k] for k in range(n)})
     worst = 0.0
     with mpmath.workdps(50):
-        for y in range(n):
+        for y in range(len(ref.value)):  # every label, or once without labels
             args = [mpmath.mpf(float(rng.normal(0, 2))) for _ in ref.zs]
             args += [mpmath.mpf(float(rng.uniform(0.2, 2))) for ws in ref.ws.values() for _ in ws]
             args += [mpmath.mpf(float(rng.uniform(0.1, 0.9))) for _ in ref.scalars]
             for jj in range(n):
-                derived = gradient.subs({C: n, label: y, derive.j: jj}).doit().xreplace(plain)
+                at = {C: n, derive.j: jj, **({label: y} if label is not None else {})}
+                derived = gradient.subs(at).doit().xreplace(plain)
                 exact = _mp_function(ref.args, derived.rewrite("math"))(*args)
 
                 def f(t, jj=jj, y=y, args=args):

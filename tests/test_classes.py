@@ -117,3 +117,46 @@ def test_matches_torch_cross_entropy(torch, reduction, weighted, smoothing, igno
     np.testing.assert_allclose(SCE(z, y, reduction=reduction, **kw), expected_v, rtol=1e-12)
     np.testing.assert_allclose(v, expected_v, rtol=1e-12)
     np.testing.assert_allclose(g, expected_g, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.25])
+@pytest.mark.parametrize("shape", [(7, 4), (3, 4, 5), (4,)])
+def test_probability_targets_match_torch(torch, reduction, weighted, smoothing, shape):
+    rng = np.random.default_rng(len(shape) * 10 + int(weighted))
+    z = rng.normal(scale=3.0, size=shape)
+    t = np.moveaxis(rng.dirichlet(np.ones(4), size=(*shape[:1], *shape[2:])), -1, 1)
+    if len(shape) == 1:
+        t = rng.dirichlet(np.ones(4))
+    else:
+        t[0] = np.eye(4)[1][(slice(None), *([None] * (len(shape) - 2)))]  # one-hot row
+        z[0] = 0.0
+        z[(0, 1)] = 35.0  # a confident, correct prediction: the gradient is -Σ_{c≠1} p_c
+    kw = {"label_smoothing": smoothing, "weight": rng.uniform(0.2, 3, 4) if weighted else None}
+    expected_v, expected_g = _torch_ce(torch, z, t, reduction, **kw)
+    v, g = SCE.value_and_grad(z, t, reduction=reduction, **kw)
+    # torch forms log p = (z - lse) and p - t by subtraction, with absolute errors of ε·|z| and
+    # ε: on the confident row (loss 1.9e-15) it is 5% off. Hence small absolute tolerances
+    # here; ours is checked exactly there below and everywhere against mpmath in test_kernels.
+    np.testing.assert_allclose(v, expected_v, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(g, expected_g, rtol=1e-12, atol=1e-15)
+
+
+def test_probability_targets_errors():
+    z = np.zeros((2, 3))
+    with pytest.raises(TypeError, match="ignore_index applies to class-index targets only"):
+        SCE(z, np.full((2, 3), 1 / 3), ignore_index=1)
+    with pytest.raises(ValueError, match=r"target has shape \(3, 2\)"):
+        symloss.softmax_cross_entropy_probabilities(z, np.zeros((3, 2)))
+
+
+def test_confident_prediction_gradient_keeps_its_digits():
+    # p_1 = 1/(1 + 3e^-35): ∂ℓ/∂z_1 = p_1 - 1 = -3e^-35/(1 + 3e^-35), which p_1 - 1 in floating
+    # point would round to about -2.2e-16·k; the kernels use expm1.
+    z = np.array([[0.0, 35.0, 0.0, 0.0]])
+    exact = -3 * math.exp(-35) / (1 + 3 * math.exp(-35))
+    for target in (np.array([1]), np.eye(4)[[1]]):
+        v, g = SCE.value_and_grad(z, target, reduction="sum")
+        np.testing.assert_allclose(g[0, 1], exact, rtol=1e-14)
+        np.testing.assert_allclose(v, math.log1p(3 * math.exp(-35)), rtol=1e-14)

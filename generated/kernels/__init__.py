@@ -16,4 +16,5 @@ NAMES = (
     "sigmoid_focal",
     "smooth_l1",
     "softmax_cross_entropy",
+    "softmax_cross_entropy_probabilities",
 )

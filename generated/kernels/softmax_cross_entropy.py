@@ -68,7 +68,7 @@ LOSS = {
             'static': False,
             'per_class': True,
             'estimate': None,
-            'doc': 'per-class weights (PyTorch weight=); the mean divides by Σ w_target',
+            'doc': 'per-class weights (PyTorch weight=); with class labels the mean divides by Σ w_target',
         },
         {
             'name': 'label_smoothing',
@@ -79,7 +79,7 @@ LOSS = {
             'static': False,
             'per_class': False,
             'estimate': None,
-            'doc': 'mix the one-hot target with the uniform distribution, as PyTorch',
+            'doc': 'mix the target with the uniform distribution: (1 - ε)·target + ε/C, as PyTorch',
         },
     ),
     'homogeneous': None,
@@ -173,8 +173,9 @@ def value_grad_each_f32(logits, target, weight, label_smoothing, value, grad):
         value[i] = value_i
         for j in range(n_classes):
             _g0 = (-lse0_max + logits[i, j] + -lse0_log1p)
-            _g1 = math.exp(_g0)
-            grad[i, j] = (label_smoothing*(-weight[j] + _g1*r1)/n_classes_f + select((j == target_i), math.expm1(_g0), _g1)*(float32(1.0) - label_smoothing)*weight[target_i])
+            _g1 = math.expm1(_g0)
+            _g2 = math.exp(_g0)
+            grad[i, j] = (label_smoothing*(_g1*weight[j] + _g2*(r1 - weight[j]))/n_classes_f + select((j == target_i), _g1, _g2)*(float32(1.0) - label_smoothing)*weight[target_i])
 
 
 @_jit
@@ -210,8 +211,9 @@ def value_grad_sum_w_f32(logits, target, weight, rows, label_smoothing, scale, g
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = (-lse0_max + logits[i, j] + -lse0_log1p)
-                _g1 = math.exp(_g0)
-                grad[i, j] = scale * w_i * (label_smoothing*(-weight[j] + _g1*r1)/n_classes_f + select((j == target_i), math.expm1(_g0), _g1)*(float32(1.0) - label_smoothing)*weight[target_i])
+                _g1 = math.expm1(_g0)
+                _g2 = math.exp(_g0)
+                grad[i, j] = scale * w_i * (label_smoothing*(_g1*weight[j] + _g2*(r1 - weight[j]))/n_classes_f + select((j == target_i), _g1, _g2)*(float32(1.0) - label_smoothing)*weight[target_i])
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -304,8 +306,9 @@ def value_grad_each_f64(logits, target, weight, label_smoothing, value, grad):
         value[i] = value_i
         for j in range(n_classes):
             _g0 = (-lse0_max + logits[i, j] + -lse0_log1p)
-            _g1 = math.exp(_g0)
-            grad[i, j] = (label_smoothing*(-weight[j] + _g1*r1)/n_classes_f + select((j == target_i), math.expm1(_g0), _g1)*(1.0 - label_smoothing)*weight[target_i])
+            _g1 = math.expm1(_g0)
+            _g2 = math.exp(_g0)
+            grad[i, j] = (label_smoothing*(_g1*weight[j] + _g2*(r1 - weight[j]))/n_classes_f + select((j == target_i), _g1, _g2)*(1.0 - label_smoothing)*weight[target_i])
 
 
 @_jit
@@ -341,8 +344,9 @@ def value_grad_sum_w_f64(logits, target, weight, rows, label_smoothing, scale, g
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = (-lse0_max + logits[i, j] + -lse0_log1p)
-                _g1 = math.exp(_g0)
-                grad[i, j] = scale * w_i * (label_smoothing*(-weight[j] + _g1*r1)/n_classes_f + select((j == target_i), math.expm1(_g0), _g1)*(1.0 - label_smoothing)*weight[target_i])
+                _g1 = math.expm1(_g0)
+                _g2 = math.exp(_g0)
+                grad[i, j] = scale * w_i * (label_smoothing*(_g1*weight[j] + _g2*(r1 - weight[j]))/n_classes_f + select((j == target_i), _g1, _g2)*(1.0 - label_smoothing)*weight[target_i])
         else:
             for j in range(n_classes):
                 grad[i, j] = 0

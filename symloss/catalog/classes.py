@@ -11,34 +11,47 @@ from ..spec import C, Input, Param, c, class_sum, define
 
 logits, weight = sp.IndexedBase("logits"), sp.IndexedBase("weight")
 target, label_smoothing = sp.symbols("target label_smoothing")
+probabilities = sp.IndexedBase("target")  # a target distribution over the classes
 
 _log_partition = sp.log(class_sum(sp.exp(logits[c])))  # log Σ_c e^{z_c}; -log p_k = it - z_k
+
+_class_weight = Param(
+    1.0,
+    sp.Interval(0, sp.oo),
+    latex="w",
+    per_class=True,
+    doc="per-class weights (PyTorch weight=); with class labels the mean divides by Σ w_target",
+)
+_label_smoothing = Param(
+    0.0,
+    sp.Interval(0, 1),
+    latex=r"\varepsilon",
+    doc="mix the target with the uniform distribution: (1 - ε)·target + ε/C, as PyTorch",
+)
+_logits = Input("logits", differentiable=True, classes=True, doc="unnormalised scores")
 
 softmax_cross_entropy = define(
     "softmax_cross_entropy",
     (1 - label_smoothing) * weight[target] * (_log_partition - logits[target])
     + label_smoothing / C * class_sum(weight[c] * (_log_partition - logits[c])),
-    inputs=(
-        Input("logits", differentiable=True, classes=True, doc="unnormalised scores"),
-        Input("target", labels="classes", doc="class index in [0, C)"),
-    ),
-    params={
-        "weight": Param(
-            1.0,
-            sp.Interval(0, sp.oo),
-            latex="w",
-            per_class=True,
-            doc="per-class weights (PyTorch weight=); the mean divides by Σ w_target",
-        ),
-        "label_smoothing": Param(
-            0.0,
-            sp.Interval(0, 1),
-            latex=r"\varepsilon",
-            doc="mix the one-hot target with the uniform distribution, as PyTorch",
-        ),
-    },
+    inputs=(_logits, Input("target", labels="classes", doc="class index in [0, C)")),
+    params={"weight": _class_weight, "label_smoothing": _label_smoothing},
     doc="Softmax cross entropy on logits with class labels (PyTorch cross_entropy): "
     "-w_y log softmax(z)_y, with label smoothing.",
 )
 
-LOSSES = (softmax_cross_entropy,)
+# The form softmax_cross_entropy takes for probability targets (PyTorch decides by the target).
+softmax_cross_entropy_probabilities = define(
+    "softmax_cross_entropy_probabilities",
+    class_sum(
+        weight[c]
+        * ((1 - label_smoothing) * probabilities[c] + label_smoothing / C)
+        * (_log_partition - logits[c])
+    ),
+    inputs=(_logits, Input("target", classes=True, doc="class probabilities, used as given")),
+    params={"weight": _class_weight, "label_smoothing": _label_smoothing},
+    doc="Softmax cross entropy on logits with probability targets (PyTorch cross_entropy): "
+    "-Σ_c w_c t_c log softmax(z)_c; the mean is over samples.",
+)
+
+LOSSES = (softmax_cross_entropy, softmax_cross_entropy_probabilities)
