@@ -290,11 +290,21 @@ def _cse_printed(expr: sp.Expr, printer: NumbaPrinter, prefix: str):
 
 
 def plan_classes(loss: Loss) -> list[RowKernel]:
-    """The row kernels of a class-axis loss in both dtypes."""
-    z = loss.differentiable[0]
+    """The row kernels of a class-axis loss: static variants × kinds × dtypes."""
+    kernels = []
+    for variant in variants(loss):
+        kernels += _plan_class_variant(loss, variant)
+    return kernels
+
+
+def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
+    """Per-row reductions, value and gradient component of one static variant, lowered."""
+    z = loss.symbol(loss.differentiable[0])
     label = next((i.name for i in loss.inputs if i.labels == "classes"), None)
+    element = loss.element.subs(static)
     with distribute(False):
-        reductions, (value, gradient) = row_reductions([loss.element, loss.derivative(z)])
+        gradient = derive.component_derivative(element, z)
+        reductions, (value, gradient) = row_reductions([element, gradient])
         if label is not None:
             gradient = one_hot_differences(gradient, loss.symbol(label), derive.j)
         gradient = softmax_complements(gradient, reductions)
@@ -302,9 +312,15 @@ def plan_classes(loss: Loss) -> list[RowKernel]:
     value, gradient = split_logsumexp([value, gradient], reductions)
     for r in reductions:
         (r.body,) = split_logsumexp([r.body], reductions)
+    return reductions, value, gradient, label
+
+
+def _plan_class_variant(loss: Loss, variant: Variant) -> list[RowKernel]:
+    static = {loss.symbol(k): int(v) for k, v in variant.static.items()}
+    reductions, value, gradient, label = _class_quantities(loss, static)
     vectors = [i.name for i in loss.inputs]
     per_class = [k for k, p in loss.parameters.items() if p.per_class]
-    scalars = [k for k, p in loss.parameters.items() if not p.per_class]
+    scalars = [k for k, p in loss.parameters.items() if not (p.per_class or p.static)]
     kernels = []
     for dtype in DTYPES:
         printer = NumbaPrinter(dtype, _row_names(loss))
@@ -325,13 +341,13 @@ def plan_classes(loss: Loss) -> list[RowKernel]:
             args += (["scale"] if kind == "value_grad_sum_w" else []) + outputs
             kernels.append(
                 RowKernel(
-                    name=f"{kind}_{_SHORT[dtype]}",
+                    name=f"{kind}{variant.suffix}_{_SHORT[dtype]}",
                     kind=kind,
                     dtype=dtype,
-                    key=(kind, (), dtype),
+                    key=(kind, variant.key, dtype),
                     doc=doc,
                     args=args,
-                    first=z,
+                    first=vectors[0],
                     labels=[label] if label else [],
                     reductions=printed,
                     value_reductions=for_value,

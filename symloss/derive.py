@@ -77,8 +77,28 @@ def component_derivative(expr: sp.Expr, vector: sp.IndexedBase) -> sp.Expr:
     """∂ℓ/∂v_j of a class-axis loss, j a class index in [0, C): sums over c of Kronecker deltas
     collapse to their j-th term, and factors free of c move out of the remaining sums (so that
     Σ_c p_j·w_c becomes p_j·Σ_c w_c, one reduction per row instead of one per component)."""
-    d = sp.diff(expr, vector[j]).doit()
+    d = _collapse_piecewise_deltas(sp.diff(expr, vector[j]).doit())
     return _pull_out_of_sums(_index_in_range(d))
+
+
+def _collapse_piecewise_deltas(expr: sp.Expr) -> sp.Expr:
+    """Σ_c Piecewise((0, a(c)), (δ_{cj}·f(c), b(c))) → Piecewise((0, a(j)), (f(j), b(j))).
+
+    SymPy collapses δ only as a factor of a sum's body, and folds a factor back into a
+    Piecewise body, so a sum of a Piecewise with δ in every nonzero branch is done here."""
+
+    def collapse(s: sp.Sum) -> sp.Expr:
+        (index, lo, hi), *rest = s.limits
+        body = s.function
+        if rest or not isinstance(body, sp.Piecewise):
+            return s
+        delta = sp.KroneckerDelta(index, j)
+        values = [v for v, _ in body.args]
+        if not all(v == 0 or delta in sp.Mul.make_args(v) for v in values):
+            return s
+        return sp.Piecewise(*((v / delta, cnd) for v, cnd in body.args)).subs(index, j)
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), collapse)
 
 
 def _index_in_range(expr: sp.Expr) -> sp.Expr:

@@ -122,6 +122,14 @@ def _estimate(kind: str, inputs: dict[str, np.ndarray]) -> float:
     raise AssertionError(kind)
 
 
+def _switch(name: str, p: dict, value) -> bool:
+    """A static parameter's value: False or True (the default when None)."""
+    value = p["default"] if value is None else value
+    if value not in (False, True, 0, 1) or isinstance(value, float):
+        raise ValueError(f"{name} must be False or True, got {value!r}")
+    return bool(value)
+
+
 def _signs(target: np.ndarray, what: str) -> np.ndarray:
     """Labels in {-1, +1} as given; all in {0, 1}: 2y - 1 (TensorFlow's hinge); else an error."""
     finite = target[~np.isnan(target)]
@@ -210,10 +218,7 @@ class LossKernel:
         for nm, p in self._params.items():
             value = kwargs.get(nm, None)
             if p["static"]:
-                value = p["default"] if value is None else value
-                if value not in (False, True, 0, 1) or isinstance(value, float):
-                    raise ValueError(f"{nm} must be False or True, got {value!r}")
-                if value:
+                if _switch(nm, p, value):
                     static_on.append(nm)
                 continue
             if value is None:
@@ -469,6 +474,8 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
             raise TypeError("ignore_index applies to class-index targets only")
         return _rows(loss(f"{k.name}_probabilities"), args, params, reduction, grad)
     ignore_index = params.pop("ignore_index", -100) if has_labels else None
+    if "weight" not in k._params and params.get("weight", None) is None:
+        params.pop("weight", None)  # weight=None is every call's default
     unknown = sorted(set(params) - set(k._params))
     if unknown:
         extra = ", ignore_index" if has_labels else ""
@@ -510,9 +517,13 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
         keep = keep.astype(dtype)
         data.append(labels)
     rows = data[0]
-    vectors, scalars = [], []
+    vectors, scalars, static_on = [], [], []
     for nm, p in k._params.items():
         value = params.get(nm)
+        if p["static"]:
+            if _switch(nm, p, value):
+                static_on.append(nm)
+            continue
         if p["per_class"]:
             value = p["default"] if value is None else value
             arr = _as_real_array(value, nm).astype(dtype, copy=False)
@@ -536,7 +547,10 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
             raise ValueError(f"{nm} must be in {p['domain_text']}, got {value!r}")
         scalars.append(dtype.type(value))
 
-    kernels = k._module.KERNELS
+    key = variant_key(static_on, ())
+    kernels = {
+        kind: f for (kind, v, dt), f in k._module.KERNELS.items() if v == key and dt == dtype.name
+    }
     n = rows.shape[0]
     out_shape = () if single else label_shape
 
@@ -548,10 +562,10 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
     if reduction == "none":
         value = np.empty(n, dtype)
         if not grad:
-            kernels[("value_each", (), dtype.name)](*data, *vectors, *scalars, value)
+            kernels["value_each"](*data, *vectors, *scalars, value)
             return (value * keep).reshape(out_shape)
         g = np.empty_like(rows)
-        kernels[("value_grad_each", (), dtype.name)](*data, *vectors, *scalars, value, g)
+        kernels["value_grad_each"](*data, *vectors, *scalars, value, g)
         g *= keep[:, None]
         return (value * keep).reshape(out_shape), grad_back(g)
     # PyTorch: with class labels the mean divides by Σ weight[target] over the rows not
@@ -563,12 +577,10 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
         total_weight = float(np.sum(class_weight[labels] * keep, dtype=np.float64))
     scale = (1.0 / total_weight if total_weight else math.nan) if reduction == "mean" else 1.0
     if not grad:
-        total = kernels[("value_sum_w", (), dtype.name)](*data, *vectors, keep, *scalars)
+        total = kernels["value_sum_w"](*data, *vectors, keep, *scalars)
     else:
         g = np.empty_like(rows)
-        total = kernels[("value_grad_sum_w", (), dtype.name)](
-            *data, *vectors, keep, *scalars, dtype.type(scale), g
-        )
+        total = kernels["value_grad_sum_w"](*data, *vectors, keep, *scalars, dtype.type(scale), g)
     if reduction == "mean":
         total = total * scale if n else math.nan
     value = dtype.type(total)

@@ -665,7 +665,7 @@ class ClassReference:
     use. Arguments: the logits, the other vector inputs (``data``), the per-class parameters
     (``vectors``), the scalar parameters."""
 
-    def __init__(self, loss: Loss, n: int = CLASS_COUNT):
+    def __init__(self, loss: Loss, n: int = CLASS_COUNT, static: dict | None = None):
         from .spec import C
 
         self.loss, self.n = loss, n
@@ -674,7 +674,9 @@ class ClassReference:
         self.data = [i.name for i in loss.inputs[1:] if i.classes]
         self.vectors = [k for k, p in loss.parameters.items() if p.per_class]
         self.ws = {k: sp.symbols(f"{k}0:{n}", real=True) for k in (*self.data, *self.vectors)}
-        self.scalars = [loss.symbol(k) for k, p in loss.parameters.items() if not p.per_class]
+        self.scalars = [
+            loss.symbol(k) for k, p in loss.parameters.items() if not (p.per_class or p.static)
+        ]
         label = next((i.name for i in loss.inputs if i.labels == "classes"), None)
         plain = {z[k]: self.zs[k] for k in range(n)}
         for name, ws in self.ws.items():
@@ -684,7 +686,7 @@ class ClassReference:
         self.args = [*self.inputs, *(w for k in self.vectors for w in self.ws[k]), *self.scalars]
         self.value, self.grad, self.exprs, self._derivatives = [], [], [], {}
         for y in range(n if label else 1):
-            e = loss.element.subs(C, n).doit()
+            e = loss.element.subs(static or {}).subs(C, n).doit()
             e = (e.subs(loss.symbol(label), y) if label else e).xreplace(plain).rewrite("math")
             self.exprs.append(e)
             self.value.append(_mp_function(self.args, e))
@@ -707,8 +709,17 @@ class ClassReference:
             at = [mpmath.mpf(float(v)) for v in args]
             for k, f in enumerate(targets):
                 ds = self._d(y, f, (q, k))
-                out.append(float(sum(abs(a * d(*at)) for a, d in zip(at, ds))))
+                out.append(float(sum(_sensitivity_term(a, d, at) for a, d in zip(at, ds))))
         return np.array(out)
+
+    def _at(self, f, at: list):
+        """f(*at); where it divides by a logit (or probability) that is 0, its limit from
+        above, evaluated at 1e-10000 instead of 0."""
+        try:
+            return f(*at)
+        except ZeroDivisionError:
+            tiny = mpmath.mpf(10) ** -10000
+            return f(*(tiny if k < self.n and a == 0 else a for k, a in enumerate(at)))
 
     def evaluate(self, args: list, y: int, dtype):
         """(value, gradient) rounded to ``dtype``, at precisions raised until two agree."""
@@ -716,7 +727,7 @@ class ClassReference:
         for dps in PRECISIONS:
             with mpmath.workdps(dps):
                 at = [mpmath.mpf(float(v)) for v in args]
-                out = [self.value[y](*at)] + [g(*at) for g in self.grad[y]]
+                out = [self._at(f, at) for f in (self.value[y], *self.grad[y])]
                 rounded = [_round(v, dtype) for v in out]
             if previous is not None and all(map(_same, previous, rounded)):
                 return rounded[0], np.array(rounded[1:])
@@ -724,9 +735,20 @@ class ClassReference:
         return None
 
 
-def _class_rows(dtype, rng) -> tuple[np.ndarray, np.ndarray]:
+def _sensitivity_term(a, d, at):
+    """|a·∂f/∂a|: 0 where a = 0 whatever the derivative, inf where it is infinite."""
+    if a == 0:
+        return mpmath.mpf(0)
+    try:
+        return abs(a * d(*at))
+    except ZeroDivisionError:
+        return mpmath.inf
+
+
+def _class_rows(dtype, rng, probabilities: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Random rows and extreme ones: one class dominating by 1e4 (p_y → 1 and → 0), all
-    equal, ±1e4 spread, tiny logits, a NaN."""
+    equal, ±1e4 spread, tiny logits, a NaN; as probabilities (their softmax) for inputs that
+    must be non-negative."""
     n = CLASS_COUNT
     rows = [rng.normal(0, 3, n) for _ in range(24)]
     big = float(np.finfo(dtype).max) ** 0.5 if dtype == np.float32 else 1e4
@@ -735,10 +757,15 @@ def _class_rows(dtype, rng) -> tuple[np.ndarray, np.ndarray]:
         rows += [np.full(n, scale), np.linspace(-scale, scale, n)]
     rows += [np.full(n, 1e-30), np.r_[1e-30, -1e-30, 0, 2e-30, 0][:n], rng.normal(0, 1e3, n)]
     rows += [np.r_[np.nan, np.zeros(n - 1)]]
-    z = np.array(rows, dtype=dtype)
+    z = np.array(rows, dtype=np.float64)
+    if probabilities:  # the same rows through a softmax: exact 0s and 1s, 1e-300, ...
+        with np.errstate(invalid="ignore"):
+            e = np.exp(z - np.max(z, axis=1, keepdims=True))
+            z = e / e.sum(axis=1, keepdims=True)
+        z[-1, 0] = np.nan
     y = np.array([k % n for k in range(len(rows))], dtype=np.int64)
     y[24:36:2] = 0  # the dominant class is the label, then (next row) it is not
-    return z, y
+    return z.astype(dtype), y
 
 
 def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int = 0):
@@ -750,9 +777,17 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
     scale ε·max(w)/C of the smoothing term, whose closed form p_j·Σw - w_j cancels near
     uniform logits (an absolute error floor, as every softmax implementation has there)."""
     rng = np.random.default_rng(seed)
-    ref = ClassReference(loss)
-    n = ref.n
     rows: dict = {}
+    statics = [k for k, p in loss.parameters.items() if p.static]
+    for values in itertools.product((False, True), repeat=len(statics)):
+        static = dict(zip(statics, values))
+        ref = ClassReference(loss, static={loss.symbol(k): int(v) for k, v in static.items()})
+        _verify_class_variant(loss, kernel, ref, static, dtypes, rng, rows)
+    return list(rows.values())
+
+
+def _verify_class_variant(loss, kernel, ref, static: dict, dtypes, rng, rows: dict) -> None:
+    n = ref.n
     param_sets = [{}]
     if "label_smoothing" in loss.parameters:
         param_sets += [{"label_smoothing": 0.1}, {"label_smoothing": 1.0}]
@@ -760,7 +795,7 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
         param_sets.append({vectors: rng.uniform(0.1, 3.0, n), "label_smoothing": 0.2})
     for dtype in dtypes:
         dt = np.dtype(dtype).type
-        z, y = _class_rows(dt, rng)
+        z, y = _class_rows(dt, rng, loss.inputs[0].domain.is_subset(sp.Interval(0, sp.oo)))
         # vector targets: one-hot at y (the extreme rows then test p_y → 1 and → 0), or random
         # distributions for the random rows
         data = [
@@ -772,6 +807,7 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
         inputs = [z, *data] if ref.data else [z, y]
         for params in param_sets:
             call = {k: (np.asarray(v, dt) if np.ndim(v) else v) for k, v in params.items()}
+            call.update(static)
             vec = [
                 np.asarray(call.get(k, loss.parameters[k].default), dt) * np.ones(n, dt)
                 for k in ref.vectors
@@ -814,7 +850,8 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
                     if floor:
                         err[i] = np.minimum(err[i], diff / float(np.spacing(dt(floor))))
                 row = rows.setdefault(
-                    (q, dtype), Row(loss.name, q, np.dtype(dtype).name, 0.0, BOUNDS[q], 0)
+                    _key(loss.name, q, dtype),
+                    Row(loss.name, q, np.dtype(dtype).name, 0.0, BOUNDS[q], 0),
                 )
                 row.points += int(err[ok].size)
                 row.relaxed += relaxed
@@ -822,7 +859,12 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
                 if err[ok].size and err[ok].max() > row.worst_ulp:
                     i = int(np.flatnonzero(ok)[np.argmax(err[ok].max(axis=1))])
                     row.worst_ulp = float(err[ok].max())
-                    row.worst_at = {"row": z[i].tolist(), "label": int(labels[i]), **params}
+                    row.worst_at = {
+                        "row": z[i].tolist(),
+                        "label": int(labels[i]),
+                        **params,
+                        **static,
+                    }
             # the kernel's sum over rows against the correctly rounded sum of the references
             finite = ok & np.isfinite(refs_v)
             if finite.sum() > 1:
@@ -832,8 +874,7 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
                 slack = finite.sum() * np.finfo(dt).eps * _fsum(abs(v) for v in refs_v[finite])
                 if abs(float(got_sum) - exact) <= slack:
                     e = min(e, 1.0)
-                _record_scalar(rows, loss.name, "sum", dtype, e, {})
-    return list(rows.values())
+                _record_scalar(rows, loss.name, "sum", dtype, e, static)
 
 
 def _flatten(args) -> list[float]:
@@ -866,16 +907,20 @@ def _check_class_derivatives(loss: Loss, rng: np.random.Generator, n: int = 4) -
     mpmath finite differences of the definition written out for C = n, every label and j."""
     from .spec import C
 
-    ref = ClassReference(loss, n)
+    static = {loss.symbol(k): int(p.default) for k, p in loss.parameters.items() if p.static}
+    ref = ClassReference(loss, n, static)
     label = next((loss.symbol(i.name) for i in loss.inputs if i.labels == "classes"), None)
-    gradient = loss.derivative(loss.differentiable[0])
+    gradient = loss.derivative(loss.differentiable[0]).subs(static)
     plain = {loss.symbol(loss.differentiable[0])[k]: ref.zs[k] for k in range(n)}
     for name, ws in ref.ws.items():
         plain.update({loss.symbol(name)[k]: ws[k] for k in range(n)})
     worst = 0.0
     with mpmath.workdps(50):
         for y in range(len(ref.value)):  # every label, or once without labels
-            args = [mpmath.mpf(float(rng.normal(0, 2))) for _ in ref.zs]
+            if loss.inputs[0].domain.is_subset(sp.Interval(0, sp.oo)):  # probabilities
+                args = [mpmath.mpf(float(rng.uniform(0.05, 1))) for _ in ref.zs]
+            else:
+                args = [mpmath.mpf(float(rng.normal(0, 2))) for _ in ref.zs]
             args += [mpmath.mpf(float(rng.uniform(0.2, 2))) for ws in ref.ws.values() for _ in ws]
             args += [mpmath.mpf(float(rng.uniform(0.1, 0.9))) for _ in ref.scalars]
             for jj in range(n):
