@@ -160,3 +160,48 @@ def test_confident_prediction_gradient_keeps_its_digits():
         v, g = SCE.value_and_grad(z, target, reduction="sum")
         np.testing.assert_allclose(g[0, 1], exact, rtol=1e-14)
         np.testing.assert_allclose(v, math.log1p(3 * math.exp(-35)), rtol=1e-14)
+
+
+# -- KL divergence ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("log_input", [False, True])
+@pytest.mark.parametrize("shape", [(6, 5), (3, 5, 4)])
+def test_kl_divergence_matches_torch_kl_div(torch, reduction, log_input, shape):
+    """Ours: Σ over the class axis (1) per sample (each (n, d1, …) position), "mean" over the
+    samples: PyTorch's "batchmean" for (N, C) inputs (PyTorch's "mean" divides by every
+    element, N·C·…, which is not the divergence; its "batchmean" divides by N only)."""
+    rng = np.random.default_rng(len(shape))
+    q = np.moveaxis(rng.dirichlet(np.ones(5), size=(shape[0], *shape[2:])), -1, 1)
+    p = np.moveaxis(rng.dirichlet(np.ones(5), size=(shape[0], *shape[2:])), -1, 1)
+    p[0] = 0.0
+    p[(0, 2)] = 1.0  # a one-hot target: 0·log 0 = 0
+    pred = np.log(q) if log_input else q
+    qt = torch.tensor(pred, requires_grad=True)
+    each = torch.nn.functional.kl_div(
+        qt if log_input else torch.log(qt), torch.tensor(p), reduction="none"
+    ).sum(dim=1)
+    expected = {"none": each, "sum": each.sum(), "mean": each.sum() / each.numel()}[reduction]
+    (g,) = torch.autograd.grad(expected.sum(), qt)
+    v, ours = symloss.kl_divergence.value_and_grad(
+        pred, p, reduction=reduction, log_input=log_input
+    )
+    np.testing.assert_allclose(v, expected.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours, g.numpy(), rtol=1e-12)
+
+
+def test_kl_divergence_zero_conventions():
+    # 0·log 0 = 0 (PyTorch gives NaN where target = pred = 0); p > 0 = q gives +inf
+    v, g = symloss.kl_divergence.value_and_grad(
+        np.array([[0.0, 1.0], [0.5, 0.5], [0.0, 1.0]]),
+        np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]),
+        reduction="none",
+    )
+    np.testing.assert_array_equal(v, [0.0, 0.0, np.inf])
+    np.testing.assert_array_equal(g[0], [0.0, -1.0])
+    assert g[2, 0] == -np.inf and g[2, 1] == 0.0
+    with pytest.raises(ValueError, match="log_input must be False or True"):
+        symloss.kl_divergence(np.ones((1, 2)) / 2, np.ones((1, 2)) / 2, log_input=2)
+    with pytest.raises(TypeError, match="unexpected argument"):
+        symloss.kl_divergence(np.ones((1, 2)) / 2, np.ones((1, 2)) / 2, weight=[1, 2])

@@ -7,6 +7,7 @@ NAMES = (
     "balanced_sigmoid_cross_entropy",
     "hinge",
     "huber",
+    "kl_divergence",
     "l1",
     "l2",
     "log_cosh",

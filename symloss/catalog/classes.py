@@ -54,4 +54,37 @@ softmax_cross_entropy_probabilities = define(
     "-Σ_c w_c t_c log softmax(z)_c; the mean is over samples.",
 )
 
-LOSSES = (softmax_cross_entropy, softmax_cross_entropy_probabilities)
+pred, log_input = sp.IndexedBase("pred"), sp.Symbol("log_input")
+_log_q = sp.Piecewise((pred[c], sp.Eq(log_input, 1)), (sp.log(pred[c]), True))
+kl_divergence = define(
+    "kl_divergence",
+    class_sum(
+        sp.Piecewise(
+            (0, sp.Eq(probabilities[c], 0)),  # 0·log 0 = 0
+            (probabilities[c] * (sp.log(probabilities[c]) - _log_q), True),
+        )
+    ),
+    inputs=(
+        Input(
+            "pred",
+            differentiable=True,
+            classes=True,
+            domain=sp.Interval(0, sp.oo),
+            doc="Q: probabilities (log-probabilities with log_input=True)",
+        ),
+        Input("target", classes=True, domain=sp.Interval(0, sp.oo), doc="P: probabilities"),
+    ),
+    params={
+        "log_input": Param(
+            False,
+            sp.FiniteSet(0, 1),
+            latex=r"\mathrm{log\_input}",
+            static=True,
+            doc="pred holds log-probabilities",
+        )
+    },
+    doc="Kullback-Leibler divergence KL(P‖Q) = Σ_c p_c·log(p_c/q_c) over the class axis, "
+    "P = target, Q = pred (PyTorch kl_div on log Q, summed over classes); 0·log 0 = 0.",
+)
+
+LOSSES = (softmax_cross_entropy, softmax_cross_entropy_probabilities, kl_divergence)
