@@ -21,8 +21,11 @@ from sympy.core.parameters import distribute
 from . import __version__, derive
 from .locations import generated_dir, templates_dir
 from .lowering import (
+    component_differences,
     lower,
+    nan_guards,
     one_hot_differences,
+    piecewise_forms,
     ranges_of,
     row_reductions,
     softmax_complements,
@@ -310,9 +313,15 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
         gradient = softmax_complements(gradient, reductions)
     # Outside distribute(False), so that -(m + l) distributes to -m - l before grouping.
     value, gradient = split_logsumexp([value, gradient], reductions)
+    data = frozenset(loss.symbol(i.name).label for i in loss.inputs if i.classes)
+
+    def branch_free(e: sp.Expr) -> sp.Expr:  # Max, Heaviside, … as NaN-guarded selects
+        return nan_guards(piecewise_forms(component_differences(e)), data)
+
     for r in reductions:
         (r.body,) = split_logsumexp([r.body], reductions)
-    return reductions, value, gradient, label
+        r.body = branch_free(r.body)
+    return reductions, branch_free(value), branch_free(gradient), label
 
 
 def _plan_class_variant(loss: Loss, variant: Variant) -> list[RowKernel]:

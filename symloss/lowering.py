@@ -379,6 +379,28 @@ def softmax_complements(expr: sp.Expr, reductions: list[Reduction]) -> sp.Expr:
     return expr.replace(lambda e: e.is_Add, rewrite)
 
 
+def component_differences(expr: sp.Expr) -> sp.Expr:
+    """v[a] - v[b] + rest → ordered_add(v[a] - v[b], rest): the difference of two components
+    of one vector is formed first, exactly when they are close, and is exactly 0 when a = b
+    (m - s_y + s_c would round m away when s_y is large, even at c = y)."""
+
+    def rewrite(add: sp.Add) -> sp.Expr:
+        if isinstance(add, ordered_add):
+            return add
+        plus = [t for t in add.args if isinstance(t, sp.Indexed)]
+        minus = [
+            -t for t in add.args if isinstance(-t, sp.Indexed) and not isinstance(t, sp.Indexed)
+        ]
+        for a in plus:
+            for b in minus:
+                if a.base == b.base and len(add.args) > 2:
+                    rest = add - a + b
+                    return ordered_add(sp.Add(a, -b, evaluate=False), rest)
+        return add
+
+    return expr.replace(lambda e: e.is_Add, rewrite)
+
+
 def one_hot_differences(expr: sp.Expr, label: sp.Symbol, component: sp.Symbol) -> sp.Expr:
     """exp(u) - δ_{j,y} → expm1(u) where j = y, else exp(u): softmax minus one-hot without
     the cancellation of p_y - 1 when p_y is close to 1."""

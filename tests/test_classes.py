@@ -205,3 +205,30 @@ def test_kl_divergence_zero_conventions():
         symloss.kl_divergence(np.ones((1, 2)) / 2, np.ones((1, 2)) / 2, log_input=2)
     with pytest.raises(TypeError, match="unexpected argument"):
         symloss.kl_divergence(np.ones((1, 2)) / 2, np.ones((1, 2)) / 2, weight=[1, 2])
+
+
+# -- multi-class hinge ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("margin", [1.0, 0.5, 0.0])
+def test_multiclass_hinge_is_c_times_torch_multi_margin_loss(torch, reduction, margin):
+    rng = np.random.default_rng(3)
+    s = rng.normal(size=(8, 5))
+    y = rng.integers(0, 5, size=8)
+    st = torch.tensor(s, requires_grad=True)
+    theirs = torch.nn.functional.multi_margin_loss(
+        st, torch.tensor(y), margin=margin, reduction=reduction
+    )
+    (g,) = torch.autograd.grad(theirs.sum(), st)
+    v, ours = symloss.multiclass_hinge.value_and_grad(s, y, reduction=reduction, margin=margin)
+    np.testing.assert_allclose(v, 5 * theirs.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours, 5 * g.numpy(), rtol=1e-12)
+
+
+def test_multiclass_hinge_large_scores_keep_the_margin_exact():
+    # m - s_y + s_c at c = y must be exactly m even when s_y is huge: Σ_{c≠y} terms only
+    # (in float32, 1.8e19 - 4096 rounds to 1.8e19: the second row has a tie, loss = margin)
+    s = np.array([[1.8e19, 0.0, 0.0], [0.0, 1.8e19, 1.8e19 - 4096]], dtype=np.float32)
+    v = symloss.multiclass_hinge(s, np.array([0, 1]), reduction="none")
+    np.testing.assert_array_equal(v, np.array([0.0, 1.0], dtype=np.float32))

@@ -13,6 +13,7 @@ NAMES = (
     "log_cosh",
     "mae",
     "mse",
+    "multiclass_hinge",
     "sigmoid_cross_entropy",
     "sigmoid_focal",
     "smooth_l1",

@@ -84,7 +84,7 @@ def value_each_f32(pred, target, out):
     for i in prange(pred.shape[0]):
         acc_c = 0.0
         for c in range(n_classes):
-            acc_c += select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c])
+            acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
         r0 = float32(acc_c)
         value_i = r0
         out[i] = value_i
@@ -101,7 +101,7 @@ def value_sum_w_f32(pred, target, rows):
         if w_i != 0:
             acc_c = 0.0
             for c in range(n_classes):
-                acc_c += select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c])
+                acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
             r0 = float32(acc_c)
             value_i = r0
             acc += w_i * value_i
@@ -116,12 +116,12 @@ def value_grad_each_f32(pred, target, value, grad):
     for i in prange(pred.shape[0]):
         acc_c = 0.0
         for c in range(n_classes):
-            acc_c += select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c])
+            acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
         r0 = float32(acc_c)
         value_i = r0
         value[i] = value_i
         for j in range(n_classes):
-            grad[i, j] = (select((target[i, j] == float32(0.0)), float32(0.0), -target[i, j]/pred[i, j]))
+            grad[i, j] = (select((math.isnan(target[i, j])), float32(math.nan), select((target[i, j] == float32(0.0)), float32(0.0), -target[i, j]/pred[i, j])))
 
 
 @_jit
@@ -135,12 +135,12 @@ def value_grad_sum_w_f32(pred, target, rows, scale, grad):
         if w_i != 0:
             acc_c = 0.0
             for c in range(n_classes):
-                acc_c += select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c])
+                acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
             r0 = float32(acc_c)
             value_i = r0
             acc += w_i * value_i
             for j in range(n_classes):
-                grad[i, j] = scale * w_i * (select((target[i, j] == float32(0.0)), float32(0.0), -target[i, j]/pred[i, j]))
+                grad[i, j] = scale * w_i * (select((math.isnan(target[i, j])), float32(math.nan), select((target[i, j] == float32(0.0)), float32(0.0), -target[i, j]/pred[i, j])))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -155,7 +155,7 @@ def value_each_f64(pred, target, out):
     for i in prange(pred.shape[0]):
         acc_c = 0.0
         for c in range(n_classes):
-            acc_c += select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c])
+            acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
         r0 = acc_c
         value_i = r0
         out[i] = value_i
@@ -172,7 +172,7 @@ def value_sum_w_f64(pred, target, rows):
         if w_i != 0:
             acc_c = 0.0
             for c in range(n_classes):
-                acc_c += select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c])
+                acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
             r0 = acc_c
             value_i = r0
             acc += w_i * value_i
@@ -187,12 +187,12 @@ def value_grad_each_f64(pred, target, value, grad):
     for i in prange(pred.shape[0]):
         acc_c = 0.0
         for c in range(n_classes):
-            acc_c += select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c])
+            acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
         r0 = acc_c
         value_i = r0
         value[i] = value_i
         for j in range(n_classes):
-            grad[i, j] = (select((target[i, j] == 0.0), 0.0, -target[i, j]/pred[i, j]))
+            grad[i, j] = (select((math.isnan(target[i, j])), math.nan, select((target[i, j] == 0.0), 0.0, -target[i, j]/pred[i, j])))
 
 
 @_jit
@@ -206,12 +206,12 @@ def value_grad_sum_w_f64(pred, target, rows, scale, grad):
         if w_i != 0:
             acc_c = 0.0
             for c in range(n_classes):
-                acc_c += select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c])
+                acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
             r0 = acc_c
             value_i = r0
             acc += w_i * value_i
             for j in range(n_classes):
-                grad[i, j] = scale * w_i * (select((target[i, j] == 0.0), 0.0, -target[i, j]/pred[i, j]))
+                grad[i, j] = scale * w_i * (select((math.isnan(target[i, j])), math.nan, select((target[i, j] == 0.0), 0.0, -target[i, j]/pred[i, j])))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -226,7 +226,7 @@ def value_each__log_input_f32(pred, target, out):
     for i in prange(pred.shape[0]):
         acc_c = 0.0
         for c in range(n_classes):
-            acc_c += select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c])
+            acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
         r0 = float32(acc_c)
         value_i = r0
         out[i] = value_i
@@ -243,7 +243,7 @@ def value_sum_w__log_input_f32(pred, target, rows):
         if w_i != 0:
             acc_c = 0.0
             for c in range(n_classes):
-                acc_c += select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c])
+                acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
             r0 = float32(acc_c)
             value_i = r0
             acc += w_i * value_i
@@ -258,12 +258,12 @@ def value_grad_each__log_input_f32(pred, target, value, grad):
     for i in prange(pred.shape[0]):
         acc_c = 0.0
         for c in range(n_classes):
-            acc_c += select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c])
+            acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
         r0 = float32(acc_c)
         value_i = r0
         value[i] = value_i
         for j in range(n_classes):
-            grad[i, j] = (select((target[i, j] == float32(0.0)), float32(0.0), -target[i, j]))
+            grad[i, j] = (select((math.isnan(target[i, j])), float32(math.nan), select((target[i, j] == float32(0.0)), float32(0.0), -target[i, j])))
 
 
 @_jit
@@ -277,12 +277,12 @@ def value_grad_sum_w__log_input_f32(pred, target, rows, scale, grad):
         if w_i != 0:
             acc_c = 0.0
             for c in range(n_classes):
-                acc_c += select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c])
+                acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
             r0 = float32(acc_c)
             value_i = r0
             acc += w_i * value_i
             for j in range(n_classes):
-                grad[i, j] = scale * w_i * (select((target[i, j] == float32(0.0)), float32(0.0), -target[i, j]))
+                grad[i, j] = scale * w_i * (select((math.isnan(target[i, j])), float32(math.nan), select((target[i, j] == float32(0.0)), float32(0.0), -target[i, j])))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -297,7 +297,7 @@ def value_each__log_input_f64(pred, target, out):
     for i in prange(pred.shape[0]):
         acc_c = 0.0
         for c in range(n_classes):
-            acc_c += select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c])
+            acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
         r0 = acc_c
         value_i = r0
         out[i] = value_i
@@ -314,7 +314,7 @@ def value_sum_w__log_input_f64(pred, target, rows):
         if w_i != 0:
             acc_c = 0.0
             for c in range(n_classes):
-                acc_c += select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c])
+                acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
             r0 = acc_c
             value_i = r0
             acc += w_i * value_i
@@ -329,12 +329,12 @@ def value_grad_each__log_input_f64(pred, target, value, grad):
     for i in prange(pred.shape[0]):
         acc_c = 0.0
         for c in range(n_classes):
-            acc_c += select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c])
+            acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
         r0 = acc_c
         value_i = r0
         value[i] = value_i
         for j in range(n_classes):
-            grad[i, j] = (select((target[i, j] == 0.0), 0.0, -target[i, j]))
+            grad[i, j] = (select((math.isnan(target[i, j])), math.nan, select((target[i, j] == 0.0), 0.0, -target[i, j])))
 
 
 @_jit
@@ -348,12 +348,12 @@ def value_grad_sum_w__log_input_f64(pred, target, rows, scale, grad):
         if w_i != 0:
             acc_c = 0.0
             for c in range(n_classes):
-                acc_c += select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c])
+                acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
             r0 = acc_c
             value_i = r0
             acc += w_i * value_i
             for j in range(n_classes):
-                grad[i, j] = scale * w_i * (select((target[i, j] == 0.0), 0.0, -target[i, j]))
+                grad[i, j] = scale * w_i * (select((math.isnan(target[i, j])), math.nan, select((target[i, j] == 0.0), 0.0, -target[i, j])))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0

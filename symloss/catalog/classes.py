@@ -87,4 +87,23 @@ kl_divergence = define(
     "P = target, Q = pred (PyTorch kl_div on log Q, summed over classes); 0·log 0 = 0.",
 )
 
-LOSSES = (softmax_cross_entropy, softmax_cross_entropy_probabilities, kl_divergence)
+scores, margin = sp.IndexedBase("scores"), sp.Symbol("margin")
+multiclass_hinge = define(
+    "multiclass_hinge",
+    # Σ_{c≠y} max(0, m - s_y + s_c): the c = y term of the full sum is max(0, m)
+    class_sum(sp.Max(0, margin - scores[target] + scores[c])) - sp.Max(0, margin),
+    inputs=(
+        Input("scores", differentiable=True, classes=True, doc="class scores"),
+        Input("target", labels="classes", doc="class index in [0, C)"),
+    ),
+    params={"margin": Param(1.0, sp.Interval(0, sp.oo), latex=r"\Delta", doc="the margin")},
+    doc="Multi-class hinge loss of Weston and Watkins, Σ_{j≠y} max(0, margin - s_y + s_j) "
+    "(PyTorch multi_margin_loss times C).",
+)
+
+LOSSES = (
+    softmax_cross_entropy,
+    softmax_cross_entropy_probabilities,
+    kl_divergence,
+    multiclass_hinge,
+)
