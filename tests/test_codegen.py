@@ -91,10 +91,8 @@ def test_every_kernel_kind_dtype_and_variant_is_registered():
 
     for name, loss in BUILTINS.items():
         module = importlib.import_module(f"symloss.generated.kernels.{name}")
-        if loss.family == "classes":
-            expected = len(codegen.CLASS_KINDS) * 2
-        else:
-            expected = len(codegen.KINDS) * 2 * len(codegen.variants(loss))
+        kinds = codegen.CLASS_KINDS if loss.family == "classes" else codegen.KINDS
+        expected = len(kinds) * 2 * len(codegen.variants(loss))
         assert len(module.KERNELS) == expected
         assert module.LOSS["name"] == name
 
