@@ -70,8 +70,9 @@ class NumbaPrinter(PythonCodePrinter):
             return f"math.exp({self._print(e)})"
         if e.is_Integer and 0 < abs(int(e)) <= _MAX_EXPANDED_POWER:
             b = self.parenthesize(base, PRECEDENCE["Mul"])
-            product = "*".join([b] * abs(int(e)))
-            return product if e > 0 else f"{self.literal(1)}/({product})"
+            # parenthesised: the product may stand in a denominator, a/(x*x), not a/x*x
+            product = "(" + "*".join([b] * abs(int(e))) + ")" if abs(int(e)) > 1 else b
+            return product if e > 0 else f"{self.literal(1)}/{product}"
         if e == sp.S.Half:
             return f"math.sqrt({self._print(base)})"
         if e == -sp.S.Half:
