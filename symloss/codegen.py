@@ -435,6 +435,7 @@ def metadata(loss: Loss) -> dict:
             for k, p in loss.parameters.items()
         ),
         "homogeneous": loss.homogeneous,
+        "over": loss.over,
         "formula": str(loss.expr),
     }
 

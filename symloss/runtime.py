@@ -174,6 +174,7 @@ class LossKernel:
         self._inputs = meta["inputs"]
         self._params = {p["name"]: p for p in meta["params"]}
         self._homogeneous = meta["homogeneous"]
+        self._over = meta.get("over", "classes")
         self.inputs: tuple[str, ...] = tuple(i["name"] for i in self._inputs)
         self.params: dict[str, Any] = {k: p["default"] for k, p in self._params.items()}
 
@@ -491,12 +492,19 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
         )
     single = z.ndim == 1
     z = z[None] if single else z
-    n_classes = z.shape[1]
+    if k._over == "sample":  # each sample's non-batch axes are one vector
+        n_classes = int(np.prod(z.shape[1:], dtype=np.int64))
+        label_shape = z.shape[:1]
+    else:
+        n_classes = z.shape[1]
+        label_shape = z.shape[:1] + z.shape[2:]
     if n_classes == 0:
-        raise ValueError(f"{names[0]} has no classes (axis 1 has length 0)")
-    label_shape = z.shape[:1] + z.shape[2:]
+        what = "elements per sample" if k._over == "sample" else "classes (axis 1 is empty)"
+        raise ValueError(f"{names[0]} has no {what}")
 
     def as_rows(a: np.ndarray) -> np.ndarray:
+        if k._over == "sample":
+            return np.ascontiguousarray(a, dtype=dtype).reshape(a.shape[0], n_classes)
         return np.ascontiguousarray(np.moveaxis(a, 1, -1), dtype=dtype).reshape(-1, n_classes)
 
     data, labels = [as_rows(z)], None
@@ -555,8 +563,10 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
     out_shape = () if single else label_shape
 
     def grad_back(g):
-        g = g.reshape(*label_shape, n_classes)
-        g = np.moveaxis(g, -1, 1)
+        if k._over == "sample":
+            g = g.reshape(z.shape)
+        else:
+            g = np.moveaxis(g.reshape(*label_shape, n_classes), -1, 1)
         return g[0] if single else g
 
     if reduction == "none":

@@ -96,6 +96,7 @@ class Loss:
     homogeneous: int | None = None
     doc: str = ""
     origin: str = ""
+    over: str = "classes"  # vector inputs run along axis 1 ("classes") or all non-batch axes
     symbols: Mapping[str, sp.Symbol] = field(default_factory=dict)
 
     # -- the contract of symloss.get(name) -------------------------------------------------
@@ -238,6 +239,7 @@ def define(
     params: Mapping[str, Any] | None = None,
     outer: sp.Expr | None = None,
     homogeneous: int | None = None,
+    over: str = "classes",
     doc: str = "",
 ) -> Loss:
     """Define a loss from its per-element formula (a SymPy expression in mathematical form).
@@ -245,8 +247,13 @@ def define(
     Symbols in ``formula`` are matched by name to ``inputs`` and ``params``; they are replaced
     by real symbols owned by the returned `Loss`. ``outer``, an expression in ``S``, turns the
     loss into g(Σ ℓ) (a norm). ``homogeneous=k`` declares L(c·x) = c^k·L(x) for c > 0, checked
-    here, which lets the runtime rescale sums that would overflow.
+    here, which lets the runtime rescale sums that would overflow. For losses with vector
+    inputs, ``over="classes"`` (the default) takes the vector along axis 1 of (N, C, d1, …)
+    arrays, one per sample position (as PyTorch's cross_entropy); ``over="sample"`` takes all
+    non-batch axes of each sample as one vector (as the Dice loss).
     """
+    if over not in ("classes", "sample"):
+        raise ValueError(f"over must be 'classes' or 'sample', got {over!r}")
     _check_name("loss", name)
     if not isinstance(formula, sp.Expr):
         raise TypeError(f"formula must be a SymPy expression, got {type(formula).__name__}")
@@ -294,6 +301,7 @@ def define(
         homogeneous=homogeneous,
         doc=doc,
         origin=origin,
+        over=over,
         symbols=symbols,
     )
     if homogeneous is not None and not derive.is_homogeneous(loss, homogeneous):

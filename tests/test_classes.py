@@ -232,3 +232,42 @@ def test_multiclass_hinge_large_scores_keep_the_margin_exact():
     s = np.array([[1.8e19, 0.0, 0.0], [0.0, 1.8e19, 1.8e19 - 4096]], dtype=np.float32)
     v = symloss.multiclass_hinge(s, np.array([0, 1]), reduction="none")
     np.testing.assert_array_equal(v, np.array([0.0, 1.0], dtype=np.float32))
+
+
+# -- Dice -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("smooth", [1.0, 0.0, 1e-5])
+def test_dice_against_the_textbook_formula_in_torch(torch, reduction, squared, smooth):
+    rng = np.random.default_rng(7)
+    p = rng.uniform(size=(3, 2, 4, 5))
+    g = (rng.uniform(size=(3, 2, 4, 5)) < 0.3).astype(float)
+    pt = torch.tensor(p, requires_grad=True)
+    gt = torch.tensor(g)
+    dims = (1, 2, 3)
+    inter = (pt * gt).sum(dims)
+    size = (pt**2).sum(dims) + (gt**2).sum(dims) if squared else pt.sum(dims) + gt.sum(dims)
+    each = 1 - (2 * inter + smooth) / (size + smooth)
+    expected = {"none": each, "sum": each.sum(), "mean": each.mean()}[reduction]
+    (grad,) = torch.autograd.grad(expected.sum(), pt)
+    v, ours = symloss.dice.value_and_grad(p, g, reduction=reduction, smooth=smooth, squared=squared)
+    assert ours.shape == p.shape
+    np.testing.assert_allclose(v, expected.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours, grad.numpy(), rtol=1e-12)
+
+
+def test_dice_empty_masks_and_perfect_predictions():
+    empty = np.zeros((2, 3, 3))
+    for smooth in (1.0, 0.0):  # s > 0: 1 - s/s; s = 0: 0/0, defined as 0 (nothing to miss)
+        v, g = symloss.dice.value_and_grad(empty, empty, smooth=smooth, reduction="none")
+        np.testing.assert_array_equal(v, [0.0, 0.0])
+        assert np.isfinite(g).all()
+    # a near-perfect prediction keeps its digits: p = 1 - 1e-12 on a full mask of 4
+    p = np.full((1, 4), 1 - 1e-12)
+    v = symloss.dice(p, np.ones((1, 4)), smooth=0.0, reduction="none")
+    e = 1.0 - p[0, 0]  # exact (Sterbenz); Σ p(1-g) + g(1-p) = 4e over Σp + Σg = 8 - 4e
+    np.testing.assert_allclose(v, 4 * e / (8 - 4 * e), rtol=1e-14)
+    with pytest.raises(ValueError, match=r"target has shape \(1, 3\)"):
+        symloss.dice(np.zeros((1, 4)), np.zeros((1, 3)))

@@ -5,6 +5,7 @@
 
 NAMES = (
     "balanced_sigmoid_cross_entropy",
+    "dice",
     "hinge",
     "huber",
     "kl_divergence",

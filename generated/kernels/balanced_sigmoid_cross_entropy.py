@@ -70,6 +70,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'over': 'classes',
     'formula': 'beta*target*softplus(-logits) + (1 - beta)*(1 - target)*softplus(logits)',
 }
 
@@ -121,7 +122,7 @@ def value_grad_each_f32(logits, target, beta, value, grad):
         _t3 = (math.isnan(logits_i))
         _t4 = (logits_i <= float32(0.0))
         _t5 = (float32(1.0) - target_i)*(float32(1.0) - beta)
-        _t6 = float32(1.0)/((float32(1.0) + _t0))
+        _t6 = float32(1.0)/(float32(1.0) + _t0)
         value[i] = (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta
         grad[i] = select(_t3, float32(math.nan), select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, float32(math.nan), select(_t4, _t6, _t0*_t6))*target_i*beta
 
@@ -139,7 +140,7 @@ def value_grad_sum_f32(logits, target, beta, scale, grad):
         _t3 = (math.isnan(logits_i))
         _t4 = (logits_i <= float32(0.0))
         _t5 = (float32(1.0) - target_i)*(float32(1.0) - beta)
-        _t6 = float32(1.0)/((float32(1.0) + _t0))
+        _t6 = float32(1.0)/(float32(1.0) + _t0)
         acc += (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta
         grad[i] = scale * (select(_t3, float32(math.nan), select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, float32(math.nan), select(_t4, _t6, _t0*_t6))*target_i*beta)
     return acc
@@ -159,7 +160,7 @@ def value_grad_sum_w_f32(logits, target, weight, beta, scale, grad):
         _t3 = (math.isnan(logits_i))
         _t4 = (logits_i <= float32(0.0))
         _t5 = (float32(1.0) - target_i)*(float32(1.0) - beta)
-        _t6 = float32(1.0)/((float32(1.0) + _t0))
+        _t6 = float32(1.0)/(float32(1.0) + _t0)
         acc += w_i * ((_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta)
         grad[i] = scale * w_i * (select(_t3, float32(math.nan), select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, float32(math.nan), select(_t4, _t6, _t0*_t6))*target_i*beta)
     return acc
@@ -173,7 +174,7 @@ def grad_hess_f32(logits, target, beta, grad, hess):
         target_i = target[i]
         _t0 = (math.isnan(logits_i))
         _t1 = math.exp(-abs(logits_i))
-        _t2 = float32(1.0)/((float32(1.0) + _t1))
+        _t2 = float32(1.0)/(float32(1.0) + _t1)
         _t3 = select(_t0, float32(math.nan), select((logits_i <= float32(0.0)), _t2, _t1*_t2))
         _t4 = select(_t0, float32(math.nan), select((logits_i >= float32(0.0)), _t2, _t1*_t2))
         _t5 = (float32(1.0) - target_i)*(float32(1.0) - beta)
@@ -228,7 +229,7 @@ def value_grad_each_f64(logits, target, beta, value, grad):
         _t3 = (math.isnan(logits_i))
         _t4 = (logits_i <= 0.0)
         _t5 = (1.0 - target_i)*(1.0 - beta)
-        _t6 = 1.0/((1.0 + _t0))
+        _t6 = 1.0/(1.0 + _t0)
         value[i] = (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta
         grad[i] = select(_t3, math.nan, select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, math.nan, select(_t4, _t6, _t0*_t6))*target_i*beta
 
@@ -246,7 +247,7 @@ def value_grad_sum_f64(logits, target, beta, scale, grad):
         _t3 = (math.isnan(logits_i))
         _t4 = (logits_i <= 0.0)
         _t5 = (1.0 - target_i)*(1.0 - beta)
-        _t6 = 1.0/((1.0 + _t0))
+        _t6 = 1.0/(1.0 + _t0)
         acc += (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta
         grad[i] = scale * (select(_t3, math.nan, select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, math.nan, select(_t4, _t6, _t0*_t6))*target_i*beta)
     return acc
@@ -266,7 +267,7 @@ def value_grad_sum_w_f64(logits, target, weight, beta, scale, grad):
         _t3 = (math.isnan(logits_i))
         _t4 = (logits_i <= 0.0)
         _t5 = (1.0 - target_i)*(1.0 - beta)
-        _t6 = 1.0/((1.0 + _t0))
+        _t6 = 1.0/(1.0 + _t0)
         acc += w_i * ((_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta)
         grad[i] = scale * w_i * (select(_t3, math.nan, select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, math.nan, select(_t4, _t6, _t0*_t6))*target_i*beta)
     return acc
@@ -280,7 +281,7 @@ def grad_hess_f64(logits, target, beta, grad, hess):
         target_i = target[i]
         _t0 = (math.isnan(logits_i))
         _t1 = math.exp(-abs(logits_i))
-        _t2 = 1.0/((1.0 + _t1))
+        _t2 = 1.0/(1.0 + _t1)
         _t3 = select(_t0, math.nan, select((logits_i <= 0.0), _t2, _t1*_t2))
         _t4 = select(_t0, math.nan, select((logits_i >= 0.0), _t2, _t1*_t2))
         _t5 = (1.0 - target_i)*(1.0 - beta)

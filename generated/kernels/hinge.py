@@ -70,6 +70,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'over': 'classes',
     'formula': 'Piecewise((Max(0, -pred*target + 1)**2, Eq(squared, 1)), (Max(0, -pred*target + 1), True))',
 }
 
@@ -252,7 +253,7 @@ def value_each__squared_f32(pred, target, out):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        out[i] = select((math.isnan(pred_i*target_i)), float32(math.nan), select((pred_i*target_i >= float32(1.0)), float32(0.0), (float32(1.0) - pred_i*target_i)*(float32(1.0) - pred_i*target_i)))
+        out[i] = select((math.isnan(pred_i*target_i)), float32(math.nan), select((pred_i*target_i >= float32(1.0)), float32(0.0), ((float32(1.0) - pred_i*target_i)*(float32(1.0) - pred_i*target_i))))
 
 
 @_jit
@@ -262,7 +263,7 @@ def value_sum__squared_f32(pred, target):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        acc += select((math.isnan(pred_i*target_i)), float32(math.nan), select((pred_i*target_i >= float32(1.0)), float32(0.0), (float32(1.0) - pred_i*target_i)*(float32(1.0) - pred_i*target_i)))
+        acc += select((math.isnan(pred_i*target_i)), float32(math.nan), select((pred_i*target_i >= float32(1.0)), float32(0.0), ((float32(1.0) - pred_i*target_i)*(float32(1.0) - pred_i*target_i))))
     return acc
 
 
@@ -274,7 +275,7 @@ def value_sum_w__squared_f32(pred, target, weight):
         pred_i = pred[i]
         target_i = target[i]
         w_i = weight[i]
-        acc += w_i * (select((math.isnan(pred_i*target_i)), float32(math.nan), select((pred_i*target_i >= float32(1.0)), float32(0.0), (float32(1.0) - pred_i*target_i)*(float32(1.0) - pred_i*target_i))))
+        acc += w_i * (select((math.isnan(pred_i*target_i)), float32(math.nan), select((pred_i*target_i >= float32(1.0)), float32(0.0), ((float32(1.0) - pred_i*target_i)*(float32(1.0) - pred_i*target_i)))))
     return acc
 
 
@@ -287,7 +288,7 @@ def value_grad_each__squared_f32(pred, target, value, grad):
         _t0 = (pred_i*target_i >= float32(1.0))
         _t1 = float32(1.0) - pred_i*target_i
         _t2 = (math.isnan(_t1))
-        value[i] = select((math.isnan(pred_i*target_i)), float32(math.nan), select(_t0, float32(0.0), _t1*_t1))
+        value[i] = select((math.isnan(pred_i*target_i)), float32(math.nan), select(_t0, float32(0.0), (_t1*_t1)))
         grad[i] = -float32(2.0)*select(_t2, float32(math.nan), select(_t0, float32(0.0), _t1))*select(_t2, float32(math.nan), select((pred_i*target_i < float32(1.0)), float32(1.0), float32(0.0)))*target_i
 
 
@@ -301,7 +302,7 @@ def value_grad_sum__squared_f32(pred, target, scale, grad):
         _t0 = (pred_i*target_i >= float32(1.0))
         _t1 = float32(1.0) - pred_i*target_i
         _t2 = (math.isnan(_t1))
-        acc += select((math.isnan(pred_i*target_i)), float32(math.nan), select(_t0, float32(0.0), _t1*_t1))
+        acc += select((math.isnan(pred_i*target_i)), float32(math.nan), select(_t0, float32(0.0), (_t1*_t1)))
         grad[i] = scale * (-float32(2.0)*select(_t2, float32(math.nan), select(_t0, float32(0.0), _t1))*select(_t2, float32(math.nan), select((pred_i*target_i < float32(1.0)), float32(1.0), float32(0.0)))*target_i)
     return acc
 
@@ -317,7 +318,7 @@ def value_grad_sum_w__squared_f32(pred, target, weight, scale, grad):
         _t0 = (pred_i*target_i >= float32(1.0))
         _t1 = float32(1.0) - pred_i*target_i
         _t2 = (math.isnan(_t1))
-        acc += w_i * (select((math.isnan(pred_i*target_i)), float32(math.nan), select(_t0, float32(0.0), _t1*_t1)))
+        acc += w_i * (select((math.isnan(pred_i*target_i)), float32(math.nan), select(_t0, float32(0.0), (_t1*_t1))))
         grad[i] = scale * w_i * (-float32(2.0)*select(_t2, float32(math.nan), select(_t0, float32(0.0), _t1))*select(_t2, float32(math.nan), select((pred_i*target_i < float32(1.0)), float32(1.0), float32(0.0)))*target_i)
     return acc
 
@@ -332,7 +333,7 @@ def grad_hess__squared_f32(pred, target, grad, hess):
         _t1 = (math.isnan(_t0))
         _t2 = (pred_i*target_i < float32(1.0))
         grad[i] = -float32(2.0)*select(_t1, float32(math.nan), select((pred_i*target_i >= float32(1.0)), float32(0.0), _t0))*select(_t1, float32(math.nan), select(_t2, float32(1.0), float32(0.0)))*target_i
-        hess[i] = float32(2.0)*select((math.isnan(pred_i*target_i)), float32(math.nan), select(_t2, float32(1.0), float32(0.0)))*target_i*target_i
+        hess[i] = float32(2.0)*select((math.isnan(pred_i*target_i)), float32(math.nan), select(_t2, float32(1.0), float32(0.0)))*(target_i*target_i)
 
 
 @_jit
@@ -341,7 +342,7 @@ def value_each__squared_f64(pred, target, out):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        out[i] = select((math.isnan(pred_i*target_i)), math.nan, select((pred_i*target_i >= 1.0), 0.0, (1.0 - pred_i*target_i)*(1.0 - pred_i*target_i)))
+        out[i] = select((math.isnan(pred_i*target_i)), math.nan, select((pred_i*target_i >= 1.0), 0.0, ((1.0 - pred_i*target_i)*(1.0 - pred_i*target_i))))
 
 
 @_jit
@@ -351,7 +352,7 @@ def value_sum__squared_f64(pred, target):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        acc += select((math.isnan(pred_i*target_i)), math.nan, select((pred_i*target_i >= 1.0), 0.0, (1.0 - pred_i*target_i)*(1.0 - pred_i*target_i)))
+        acc += select((math.isnan(pred_i*target_i)), math.nan, select((pred_i*target_i >= 1.0), 0.0, ((1.0 - pred_i*target_i)*(1.0 - pred_i*target_i))))
     return acc
 
 
@@ -363,7 +364,7 @@ def value_sum_w__squared_f64(pred, target, weight):
         pred_i = pred[i]
         target_i = target[i]
         w_i = weight[i]
-        acc += w_i * (select((math.isnan(pred_i*target_i)), math.nan, select((pred_i*target_i >= 1.0), 0.0, (1.0 - pred_i*target_i)*(1.0 - pred_i*target_i))))
+        acc += w_i * (select((math.isnan(pred_i*target_i)), math.nan, select((pred_i*target_i >= 1.0), 0.0, ((1.0 - pred_i*target_i)*(1.0 - pred_i*target_i)))))
     return acc
 
 
@@ -376,7 +377,7 @@ def value_grad_each__squared_f64(pred, target, value, grad):
         _t0 = (pred_i*target_i >= 1.0)
         _t1 = 1.0 - pred_i*target_i
         _t2 = (math.isnan(_t1))
-        value[i] = select((math.isnan(pred_i*target_i)), math.nan, select(_t0, 0.0, _t1*_t1))
+        value[i] = select((math.isnan(pred_i*target_i)), math.nan, select(_t0, 0.0, (_t1*_t1)))
         grad[i] = -2.0*select(_t2, math.nan, select(_t0, 0.0, _t1))*select(_t2, math.nan, select((pred_i*target_i < 1.0), 1.0, 0.0))*target_i
 
 
@@ -390,7 +391,7 @@ def value_grad_sum__squared_f64(pred, target, scale, grad):
         _t0 = (pred_i*target_i >= 1.0)
         _t1 = 1.0 - pred_i*target_i
         _t2 = (math.isnan(_t1))
-        acc += select((math.isnan(pred_i*target_i)), math.nan, select(_t0, 0.0, _t1*_t1))
+        acc += select((math.isnan(pred_i*target_i)), math.nan, select(_t0, 0.0, (_t1*_t1)))
         grad[i] = scale * (-2.0*select(_t2, math.nan, select(_t0, 0.0, _t1))*select(_t2, math.nan, select((pred_i*target_i < 1.0), 1.0, 0.0))*target_i)
     return acc
 
@@ -406,7 +407,7 @@ def value_grad_sum_w__squared_f64(pred, target, weight, scale, grad):
         _t0 = (pred_i*target_i >= 1.0)
         _t1 = 1.0 - pred_i*target_i
         _t2 = (math.isnan(_t1))
-        acc += w_i * (select((math.isnan(pred_i*target_i)), math.nan, select(_t0, 0.0, _t1*_t1)))
+        acc += w_i * (select((math.isnan(pred_i*target_i)), math.nan, select(_t0, 0.0, (_t1*_t1))))
         grad[i] = scale * w_i * (-2.0*select(_t2, math.nan, select(_t0, 0.0, _t1))*select(_t2, math.nan, select((pred_i*target_i < 1.0), 1.0, 0.0))*target_i)
     return acc
 
@@ -421,7 +422,7 @@ def grad_hess__squared_f64(pred, target, grad, hess):
         _t1 = (math.isnan(_t0))
         _t2 = (pred_i*target_i < 1.0)
         grad[i] = -2.0*select(_t1, math.nan, select((pred_i*target_i >= 1.0), 0.0, _t0))*select(_t1, math.nan, select(_t2, 1.0, 0.0))*target_i
-        hess[i] = 2.0*select((math.isnan(pred_i*target_i)), math.nan, select(_t2, 1.0, 0.0))*target_i*target_i
+        hess[i] = 2.0*select((math.isnan(pred_i*target_i)), math.nan, select(_t2, 1.0, 0.0))*(target_i*target_i)
 
 
 KERNELS = {

@@ -70,6 +70,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'over': 'classes',
     'formula': 'Piecewise(((pred - target)**2/2, delta > Abs(pred - target)), (delta*(-delta/2 + Abs(pred - target)), True))',
 }
 
@@ -82,7 +83,7 @@ def value_each_f32(pred, target, delta, out):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        out[i] = select((math.isnan(_t1)), float32(math.nan), select((_t1 < delta), (float32(0.5))*_t0*_t0, (_t1 - float32(0.5)*delta)*delta))
+        out[i] = select((math.isnan(_t1)), float32(math.nan), select((_t1 < delta), (float32(0.5))*(_t0*_t0), (_t1 - float32(0.5)*delta)*delta))
 
 
 @_jit
@@ -94,7 +95,7 @@ def value_sum_f32(pred, target, delta):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += select((math.isnan(_t1)), float32(math.nan), select((_t1 < delta), (float32(0.5))*_t0*_t0, (_t1 - float32(0.5)*delta)*delta))
+        acc += select((math.isnan(_t1)), float32(math.nan), select((_t1 < delta), (float32(0.5))*(_t0*_t0), (_t1 - float32(0.5)*delta)*delta))
     return acc
 
 
@@ -108,7 +109,7 @@ def value_sum_w_f32(pred, target, weight, delta):
         w_i = weight[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += w_i * (select((math.isnan(_t1)), float32(math.nan), select((_t1 < delta), (float32(0.5))*_t0*_t0, (_t1 - float32(0.5)*delta)*delta)))
+        acc += w_i * (select((math.isnan(_t1)), float32(math.nan), select((_t1 < delta), (float32(0.5))*(_t0*_t0), (_t1 - float32(0.5)*delta)*delta)))
     return acc
 
 
@@ -122,7 +123,7 @@ def value_grad_each_f32(pred, target, delta, value, grad):
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
         _t3 = (delta > _t1)
-        value[i] = select(_t2, float32(math.nan), select(_t3, (float32(0.5))*_t0*_t0, (_t1 - float32(0.5)*delta)*delta))
+        value[i] = select(_t2, float32(math.nan), select(_t3, (float32(0.5))*(_t0*_t0), (_t1 - float32(0.5)*delta)*delta))
         grad[i] = select(_t2, float32(math.nan), select(_t3, _t0, select((math.isnan(_t0)), float32(math.nan), select((_t0 > float32(0.0)), float32(1.0), select((_t0 < float32(0.0)), float32(-1.0), float32(0.0))))*delta))
 
 
@@ -137,7 +138,7 @@ def value_grad_sum_f32(pred, target, delta, scale, grad):
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
         _t3 = (delta > _t1)
-        acc += select(_t2, float32(math.nan), select(_t3, (float32(0.5))*_t0*_t0, (_t1 - float32(0.5)*delta)*delta))
+        acc += select(_t2, float32(math.nan), select(_t3, (float32(0.5))*(_t0*_t0), (_t1 - float32(0.5)*delta)*delta))
         grad[i] = scale * (select(_t2, float32(math.nan), select(_t3, _t0, select((math.isnan(_t0)), float32(math.nan), select((_t0 > float32(0.0)), float32(1.0), select((_t0 < float32(0.0)), float32(-1.0), float32(0.0))))*delta)))
     return acc
 
@@ -154,7 +155,7 @@ def value_grad_sum_w_f32(pred, target, weight, delta, scale, grad):
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
         _t3 = (delta > _t1)
-        acc += w_i * (select(_t2, float32(math.nan), select(_t3, (float32(0.5))*_t0*_t0, (_t1 - float32(0.5)*delta)*delta)))
+        acc += w_i * (select(_t2, float32(math.nan), select(_t3, (float32(0.5))*(_t0*_t0), (_t1 - float32(0.5)*delta)*delta)))
         grad[i] = scale * w_i * (select(_t2, float32(math.nan), select(_t3, _t0, select((math.isnan(_t0)), float32(math.nan), select((_t0 > float32(0.0)), float32(1.0), select((_t0 < float32(0.0)), float32(-1.0), float32(0.0))))*delta)))
     return acc
 
@@ -181,7 +182,7 @@ def value_each_f64(pred, target, delta, out):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        out[i] = select((math.isnan(_t1)), math.nan, select((_t1 < delta), (0.5)*_t0*_t0, (_t1 - 0.5*delta)*delta))
+        out[i] = select((math.isnan(_t1)), math.nan, select((_t1 < delta), (0.5)*(_t0*_t0), (_t1 - 0.5*delta)*delta))
 
 
 @_jit
@@ -193,7 +194,7 @@ def value_sum_f64(pred, target, delta):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += select((math.isnan(_t1)), math.nan, select((_t1 < delta), (0.5)*_t0*_t0, (_t1 - 0.5*delta)*delta))
+        acc += select((math.isnan(_t1)), math.nan, select((_t1 < delta), (0.5)*(_t0*_t0), (_t1 - 0.5*delta)*delta))
     return acc
 
 
@@ -207,7 +208,7 @@ def value_sum_w_f64(pred, target, weight, delta):
         w_i = weight[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += w_i * (select((math.isnan(_t1)), math.nan, select((_t1 < delta), (0.5)*_t0*_t0, (_t1 - 0.5*delta)*delta)))
+        acc += w_i * (select((math.isnan(_t1)), math.nan, select((_t1 < delta), (0.5)*(_t0*_t0), (_t1 - 0.5*delta)*delta)))
     return acc
 
 
@@ -221,7 +222,7 @@ def value_grad_each_f64(pred, target, delta, value, grad):
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
         _t3 = (delta > _t1)
-        value[i] = select(_t2, math.nan, select(_t3, (0.5)*_t0*_t0, (_t1 - 0.5*delta)*delta))
+        value[i] = select(_t2, math.nan, select(_t3, (0.5)*(_t0*_t0), (_t1 - 0.5*delta)*delta))
         grad[i] = select(_t2, math.nan, select(_t3, _t0, select((math.isnan(_t0)), math.nan, select((_t0 > 0.0), 1.0, select((_t0 < 0.0), -1.0, 0.0)))*delta))
 
 
@@ -236,7 +237,7 @@ def value_grad_sum_f64(pred, target, delta, scale, grad):
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
         _t3 = (delta > _t1)
-        acc += select(_t2, math.nan, select(_t3, (0.5)*_t0*_t0, (_t1 - 0.5*delta)*delta))
+        acc += select(_t2, math.nan, select(_t3, (0.5)*(_t0*_t0), (_t1 - 0.5*delta)*delta))
         grad[i] = scale * (select(_t2, math.nan, select(_t3, _t0, select((math.isnan(_t0)), math.nan, select((_t0 > 0.0), 1.0, select((_t0 < 0.0), -1.0, 0.0)))*delta)))
     return acc
 
@@ -253,7 +254,7 @@ def value_grad_sum_w_f64(pred, target, weight, delta, scale, grad):
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
         _t3 = (delta > _t1)
-        acc += w_i * (select(_t2, math.nan, select(_t3, (0.5)*_t0*_t0, (_t1 - 0.5*delta)*delta)))
+        acc += w_i * (select(_t2, math.nan, select(_t3, (0.5)*(_t0*_t0), (_t1 - 0.5*delta)*delta)))
         grad[i] = scale * w_i * (select(_t2, math.nan, select(_t3, _t0, select((math.isnan(_t0)), math.nan, select((_t0 > 0.0), 1.0, select((_t0 < 0.0), -1.0, 0.0)))*delta)))
     return acc
 

@@ -58,6 +58,7 @@ LOSS = {
     ),
     'params': (),
     'homogeneous': 1,
+    'over': 'classes',
     'formula': 'Sum(Abs(pred[i] - target[i]), (i, 1, n))',
 }
 

@@ -58,6 +58,7 @@ LOSS = {
     ),
     'params': (),
     'homogeneous': 1,
+    'over': 'classes',
     'formula': 'sqrt(Sum((pred[i] - target[i])**2, (i, 1, n)))',
 }
 
@@ -68,7 +69,7 @@ def value_each_f32(pred, target, out):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        out[i] = (pred_i - target_i)*(pred_i - target_i)
+        out[i] = ((pred_i - target_i)*(pred_i - target_i))
 
 
 @_jit
@@ -78,7 +79,7 @@ def value_sum_f32(pred, target):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        acc += (pred_i - target_i)*(pred_i - target_i)
+        acc += ((pred_i - target_i)*(pred_i - target_i))
     return acc
 
 
@@ -90,7 +91,7 @@ def value_sum_w_f32(pred, target, weight):
         pred_i = pred[i]
         target_i = target[i]
         w_i = weight[i]
-        acc += w_i * ((pred_i - target_i)*(pred_i - target_i))
+        acc += w_i * (((pred_i - target_i)*(pred_i - target_i)))
     return acc
 
 
@@ -101,7 +102,7 @@ def value_grad_each_f32(pred, target, value, grad):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = pred_i - target_i
-        value[i] = _t0*_t0
+        value[i] = (_t0*_t0)
         grad[i] = float32(2.0)*_t0
 
 
@@ -113,7 +114,7 @@ def value_grad_sum_f32(pred, target, scale, grad):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = pred_i - target_i
-        acc += _t0*_t0
+        acc += (_t0*_t0)
         grad[i] = scale * (float32(2.0)*_t0)
     return acc
 
@@ -127,7 +128,7 @@ def value_grad_sum_w_f32(pred, target, weight, scale, grad):
         target_i = target[i]
         w_i = weight[i]
         _t0 = pred_i - target_i
-        acc += w_i * (_t0*_t0)
+        acc += w_i * ((_t0*_t0))
         grad[i] = scale * w_i * (float32(2.0)*_t0)
     return acc
 
@@ -148,7 +149,7 @@ def value_each_f64(pred, target, out):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        out[i] = (pred_i - target_i)*(pred_i - target_i)
+        out[i] = ((pred_i - target_i)*(pred_i - target_i))
 
 
 @_jit
@@ -158,7 +159,7 @@ def value_sum_f64(pred, target):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        acc += (pred_i - target_i)*(pred_i - target_i)
+        acc += ((pred_i - target_i)*(pred_i - target_i))
     return acc
 
 
@@ -170,7 +171,7 @@ def value_sum_w_f64(pred, target, weight):
         pred_i = pred[i]
         target_i = target[i]
         w_i = weight[i]
-        acc += w_i * ((pred_i - target_i)*(pred_i - target_i))
+        acc += w_i * (((pred_i - target_i)*(pred_i - target_i)))
     return acc
 
 
@@ -181,7 +182,7 @@ def value_grad_each_f64(pred, target, value, grad):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = pred_i - target_i
-        value[i] = _t0*_t0
+        value[i] = (_t0*_t0)
         grad[i] = 2.0*_t0
 
 
@@ -193,7 +194,7 @@ def value_grad_sum_f64(pred, target, scale, grad):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = pred_i - target_i
-        acc += _t0*_t0
+        acc += (_t0*_t0)
         grad[i] = scale * (2.0*_t0)
     return acc
 
@@ -207,7 +208,7 @@ def value_grad_sum_w_f64(pred, target, weight, scale, grad):
         target_i = target[i]
         w_i = weight[i]
         _t0 = pred_i - target_i
-        acc += w_i * (_t0*_t0)
+        acc += w_i * ((_t0*_t0))
         grad[i] = scale * w_i * (2.0*_t0)
     return acc
 

@@ -58,6 +58,7 @@ LOSS = {
     ),
     'params': (),
     'homogeneous': None,
+    'over': 'classes',
     'formula': 'log_cosh(pred - target)',
 }
 
@@ -70,7 +71,7 @@ def value_each_f32(pred, target, out):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        out[i] = select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0)), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1))))
+        out[i] = select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*(math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0))), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1))))
 
 
 @_jit
@@ -82,7 +83,7 @@ def value_sum_f32(pred, target):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0)), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1))))
+        acc += select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*(math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0))), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1))))
     return acc
 
 
@@ -96,7 +97,7 @@ def value_sum_w_f32(pred, target, weight):
         w_i = weight[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += w_i * (select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0)), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1)))))
+        acc += w_i * (select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*(math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0))), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1)))))
     return acc
 
 
@@ -108,7 +109,7 @@ def value_grad_each_f32(pred, target, value, grad):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        value[i] = select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0)), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1))))
+        value[i] = select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*(math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0))), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1))))
         grad[i] = math.tanh(_t0)
 
 
@@ -121,7 +122,7 @@ def value_grad_sum_f32(pred, target, scale, grad):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0)), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1))))
+        acc += select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*(math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0))), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1))))
         grad[i] = scale * (math.tanh(_t0))
     return acc
 
@@ -136,7 +137,7 @@ def value_grad_sum_w_f32(pred, target, weight, scale, grad):
         w_i = weight[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += w_i * (select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0)), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1)))))
+        acc += w_i * (select((math.isnan(_t1)), float32(math.nan), select((_t1 < float32(2.0)), math.log1p(float32(2.0)*(math.sinh((float32(0.5))*_t0)*math.sinh((float32(0.5))*_t0))), _t1 + float32(-0.6931472) + math.log1p(math.exp(-float32(2.0)*_t1)))))
         grad[i] = scale * w_i * (math.tanh(_t0))
     return acc
 
@@ -149,7 +150,7 @@ def grad_hess_f32(pred, target, grad, hess):
         target_i = target[i]
         _t0 = pred_i - target_i
         grad[i] = math.tanh(_t0)
-        hess[i] = (float32(1.0)/math.cosh(_t0))*(float32(1.0)/math.cosh(_t0))
+        hess[i] = ((float32(1.0)/math.cosh(_t0))*(float32(1.0)/math.cosh(_t0)))
 
 
 @_jit
@@ -160,7 +161,7 @@ def value_each_f64(pred, target, out):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        out[i] = select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0)), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1))))
+        out[i] = select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*(math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0))), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1))))
 
 
 @_jit
@@ -172,7 +173,7 @@ def value_sum_f64(pred, target):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0)), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1))))
+        acc += select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*(math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0))), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1))))
     return acc
 
 
@@ -186,7 +187,7 @@ def value_sum_w_f64(pred, target, weight):
         w_i = weight[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += w_i * (select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0)), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1)))))
+        acc += w_i * (select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*(math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0))), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1)))))
     return acc
 
 
@@ -198,7 +199,7 @@ def value_grad_each_f64(pred, target, value, grad):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        value[i] = select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0)), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1))))
+        value[i] = select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*(math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0))), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1))))
         grad[i] = math.tanh(_t0)
 
 
@@ -211,7 +212,7 @@ def value_grad_sum_f64(pred, target, scale, grad):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0)), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1))))
+        acc += select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*(math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0))), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1))))
         grad[i] = scale * (math.tanh(_t0))
     return acc
 
@@ -226,7 +227,7 @@ def value_grad_sum_w_f64(pred, target, weight, scale, grad):
         w_i = weight[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += w_i * (select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0)), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1)))))
+        acc += w_i * (select((math.isnan(_t1)), math.nan, select((_t1 < 2.0), math.log1p(2.0*(math.sinh((0.5)*_t0)*math.sinh((0.5)*_t0))), _t1 - 0.6931471805599453 + math.log1p(math.exp(-2.0*_t1)))))
         grad[i] = scale * w_i * (math.tanh(_t0))
     return acc
 
@@ -239,7 +240,7 @@ def grad_hess_f64(pred, target, grad, hess):
         target_i = target[i]
         _t0 = pred_i - target_i
         grad[i] = math.tanh(_t0)
-        hess[i] = (1.0/math.cosh(_t0))*(1.0/math.cosh(_t0))
+        hess[i] = ((1.0/math.cosh(_t0))*(1.0/math.cosh(_t0)))
 
 
 KERNELS = {

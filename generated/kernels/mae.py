@@ -58,6 +58,7 @@ LOSS = {
     ),
     'params': (),
     'homogeneous': 1,
+    'over': 'classes',
     'formula': 'Abs(pred - target)',
 }
 

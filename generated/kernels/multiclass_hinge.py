@@ -72,6 +72,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'over': 'classes',
     'formula': '-Max(0, margin) + Sum(Max(0, margin + scores[c] - scores[target]), (c, 0, C - 1))',
 }
 

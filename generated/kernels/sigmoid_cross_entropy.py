@@ -81,6 +81,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'over': 'classes',
     'formula': 'pos_weight*(label_smoothing/2 + target*(1 - label_smoothing))*softplus(-logits) + (-label_smoothing/2 - target*(1 - label_smoothing) + 1)*softplus(logits)',
 }
 
@@ -136,7 +137,7 @@ def value_grad_each_f32(logits, target, pos_weight, label_smoothing, value, grad
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
         _t6 = (logits_i >= float32(0.0))
-        _t7 = float32(1.0)/((float32(1.0) + _t2))
+        _t7 = float32(1.0)/(float32(1.0) + _t2)
         value[i] = (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t0*pos_weight
         grad[i] = select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*_t0*pos_weight
 
@@ -155,7 +156,7 @@ def value_grad_sum_f32(logits, target, pos_weight, label_smoothing, scale, grad)
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
         _t6 = (logits_i >= float32(0.0))
-        _t7 = float32(1.0)/((float32(1.0) + _t2))
+        _t7 = float32(1.0)/(float32(1.0) + _t2)
         acc += (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t0*pos_weight
         grad[i] = scale * (select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*_t0*pos_weight)
     return acc
@@ -176,7 +177,7 @@ def value_grad_sum_w_f32(logits, target, weight, pos_weight, label_smoothing, sc
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
         _t6 = (logits_i >= float32(0.0))
-        _t7 = float32(1.0)/((float32(1.0) + _t2))
+        _t7 = float32(1.0)/(float32(1.0) + _t2)
         acc += w_i * ((_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t0*pos_weight)
         grad[i] = scale * w_i * (select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*_t0*pos_weight)
     return acc
@@ -192,7 +193,7 @@ def grad_hess_f32(logits, target, pos_weight, label_smoothing, grad, hess):
         _t1 = _t0 + (float32(0.5))*label_smoothing
         _t2 = (math.isnan(logits_i))
         _t3 = math.exp(-abs(logits_i))
-        _t4 = float32(1.0)/((float32(1.0) + _t3))
+        _t4 = float32(1.0)/(float32(1.0) + _t3)
         _t5 = select(_t2, float32(math.nan), select((logits_i >= float32(0.0)), _t4, _t3*_t4))
         _t6 = select(_t2, float32(math.nan), select((logits_i <= float32(0.0)), _t4, _t3*_t4))
         grad[i] = -_t5*(float32(-1.0) + _t1) - _t6*_t1*pos_weight
@@ -250,7 +251,7 @@ def value_grad_each_f64(logits, target, pos_weight, label_smoothing, value, grad
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
         _t6 = (logits_i >= 0.0)
-        _t7 = 1.0/((1.0 + _t2))
+        _t7 = 1.0/(1.0 + _t2)
         value[i] = (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t0*pos_weight
         grad[i] = select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*_t0*pos_weight
 
@@ -269,7 +270,7 @@ def value_grad_sum_f64(logits, target, pos_weight, label_smoothing, scale, grad)
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
         _t6 = (logits_i >= 0.0)
-        _t7 = 1.0/((1.0 + _t2))
+        _t7 = 1.0/(1.0 + _t2)
         acc += (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t0*pos_weight
         grad[i] = scale * (select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*_t0*pos_weight)
     return acc
@@ -290,7 +291,7 @@ def value_grad_sum_w_f64(logits, target, weight, pos_weight, label_smoothing, sc
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
         _t6 = (logits_i >= 0.0)
-        _t7 = 1.0/((1.0 + _t2))
+        _t7 = 1.0/(1.0 + _t2)
         acc += w_i * ((_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t0*pos_weight)
         grad[i] = scale * w_i * (select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*_t0*pos_weight)
     return acc
@@ -306,7 +307,7 @@ def grad_hess_f64(logits, target, pos_weight, label_smoothing, grad, hess):
         _t1 = _t0 + (0.5)*label_smoothing
         _t2 = (math.isnan(logits_i))
         _t3 = math.exp(-abs(logits_i))
-        _t4 = 1.0/((1.0 + _t3))
+        _t4 = 1.0/(1.0 + _t3)
         _t5 = select(_t2, math.nan, select((logits_i >= 0.0), _t4, _t3*_t4))
         _t6 = select(_t2, math.nan, select((logits_i <= 0.0), _t4, _t3*_t4))
         grad[i] = -_t5*(-1.0 + _t1) - _t6*_t1*pos_weight
@@ -368,7 +369,7 @@ def value_grad_each__pos_weight_array_f32(logits, target, pos_weight, label_smoo
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
         _t6 = (logits_i >= float32(0.0))
-        _t7 = float32(1.0)/((float32(1.0) + _t2))
+        _t7 = float32(1.0)/(float32(1.0) + _t2)
         value[i] = (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t0*pos_weight_i
         grad[i] = select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*_t0*pos_weight_i
 
@@ -388,7 +389,7 @@ def value_grad_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoot
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
         _t6 = (logits_i >= float32(0.0))
-        _t7 = float32(1.0)/((float32(1.0) + _t2))
+        _t7 = float32(1.0)/(float32(1.0) + _t2)
         acc += (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t0*pos_weight_i
         grad[i] = scale * (select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*_t0*pos_weight_i)
     return acc
@@ -410,7 +411,7 @@ def value_grad_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, l
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
         _t6 = (logits_i >= float32(0.0))
-        _t7 = float32(1.0)/((float32(1.0) + _t2))
+        _t7 = float32(1.0)/(float32(1.0) + _t2)
         acc += w_i * ((_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t0*pos_weight_i)
         grad[i] = scale * w_i * (select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*_t0*pos_weight_i)
     return acc
@@ -427,7 +428,7 @@ def grad_hess__pos_weight_array_f32(logits, target, pos_weight, label_smoothing,
         _t1 = _t0 + (float32(0.5))*label_smoothing
         _t2 = (math.isnan(logits_i))
         _t3 = math.exp(-abs(logits_i))
-        _t4 = float32(1.0)/((float32(1.0) + _t3))
+        _t4 = float32(1.0)/(float32(1.0) + _t3)
         _t5 = select(_t2, float32(math.nan), select((logits_i >= float32(0.0)), _t4, _t3*_t4))
         _t6 = select(_t2, float32(math.nan), select((logits_i <= float32(0.0)), _t4, _t3*_t4))
         grad[i] = -_t5*(float32(-1.0) + _t1) - _t6*_t1*pos_weight_i
@@ -489,7 +490,7 @@ def value_grad_each__pos_weight_array_f64(logits, target, pos_weight, label_smoo
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
         _t6 = (logits_i >= 0.0)
-        _t7 = 1.0/((1.0 + _t2))
+        _t7 = 1.0/(1.0 + _t2)
         value[i] = (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t0*pos_weight_i
         grad[i] = select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*_t0*pos_weight_i
 
@@ -509,7 +510,7 @@ def value_grad_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoot
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
         _t6 = (logits_i >= 0.0)
-        _t7 = 1.0/((1.0 + _t2))
+        _t7 = 1.0/(1.0 + _t2)
         acc += (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t0*pos_weight_i
         grad[i] = scale * (select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*_t0*pos_weight_i)
     return acc
@@ -531,7 +532,7 @@ def value_grad_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, l
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
         _t6 = (logits_i >= 0.0)
-        _t7 = 1.0/((1.0 + _t2))
+        _t7 = 1.0/(1.0 + _t2)
         acc += w_i * ((_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t0*pos_weight_i)
         grad[i] = scale * w_i * (select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*_t0*pos_weight_i)
     return acc
@@ -548,7 +549,7 @@ def grad_hess__pos_weight_array_f64(logits, target, pos_weight, label_smoothing,
         _t1 = _t0 + (0.5)*label_smoothing
         _t2 = (math.isnan(logits_i))
         _t3 = math.exp(-abs(logits_i))
-        _t4 = 1.0/((1.0 + _t3))
+        _t4 = 1.0/(1.0 + _t3)
         _t5 = select(_t2, math.nan, select((logits_i >= 0.0), _t4, _t3*_t4))
         _t6 = select(_t2, math.nan, select((logits_i <= 0.0), _t4, _t3*_t4))
         grad[i] = -_t5*(-1.0 + _t1) - _t6*_t1*pos_weight_i

@@ -81,6 +81,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'over': 'classes',
     'formula': '(target*sigmoid(-logits) + (1 - target)*sigmoid(logits))**gamma*(target*softplus(-logits) + (1 - target)*softplus(logits))*Piecewise((1, alpha < 0), (alpha*target + (1 - alpha)*(1 - target), True))',
 }
 
@@ -97,7 +98,7 @@ def value_each_f32(logits, target, alpha, gamma, out):
         _t3 = (logits_i >= float32(0.0))
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
-        _t6 = float32(1.0)/((float32(1.0) + _t1))
+        _t6 = float32(1.0)/(float32(1.0) + _t1)
         out[i] = (select(_t4, float32(math.nan), select(_t3, _t6, _t1*_t6))*_t0 + select(_t4, float32(math.nan), select(_t5, _t6, _t1*_t6))*target_i)**gamma*((_t2 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t0 + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t3, float32(0.0), -logits_i)))*target_i)*select((alpha < float32(0.0)), float32(1.0), _t0*(float32(1.0) - alpha) + target_i*alpha)
 
 
@@ -114,7 +115,7 @@ def value_sum_f32(logits, target, alpha, gamma):
         _t3 = (logits_i >= float32(0.0))
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
-        _t6 = float32(1.0)/((float32(1.0) + _t1))
+        _t6 = float32(1.0)/(float32(1.0) + _t1)
         acc += (select(_t4, float32(math.nan), select(_t3, _t6, _t1*_t6))*_t0 + select(_t4, float32(math.nan), select(_t5, _t6, _t1*_t6))*target_i)**gamma*((_t2 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t0 + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t3, float32(0.0), -logits_i)))*target_i)*select((alpha < float32(0.0)), float32(1.0), _t0*(float32(1.0) - alpha) + target_i*alpha)
     return acc
 
@@ -133,7 +134,7 @@ def value_sum_w_f32(logits, target, weight, alpha, gamma):
         _t3 = (logits_i >= float32(0.0))
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
-        _t6 = float32(1.0)/((float32(1.0) + _t1))
+        _t6 = float32(1.0)/(float32(1.0) + _t1)
         acc += w_i * ((select(_t4, float32(math.nan), select(_t3, _t6, _t1*_t6))*_t0 + select(_t4, float32(math.nan), select(_t5, _t6, _t1*_t6))*target_i)**gamma*((_t2 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t0 + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t3, float32(0.0), -logits_i)))*target_i)*select((alpha < float32(0.0)), float32(1.0), _t0*(float32(1.0) - alpha) + target_i*alpha))
     return acc
 
@@ -153,7 +154,7 @@ def value_grad_each_f32(logits, target, alpha, gamma, value, grad):
         _t6 = (math.isnan(logits_i))
         _t7 = (logits_i <= float32(0.0))
         _t8 = (_t3 + select(_t6, float32(math.nan), select(_t7, float32(0.0), logits_i)))*_t0 + (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), -logits_i)))*target_i
-        _t9 = float32(1.0)/((float32(1.0) + _t2))
+        _t9 = float32(1.0)/(float32(1.0) + _t2)
         _t10 = select(_t6, float32(math.nan), select(_t7, _t9, _t2*_t9))*target_i
         _t11 = select(_t6, float32(math.nan), select(_t5, _t9, _t2*_t9))*_t0
         _t12 = (_t10 + _t11)**gamma
@@ -187,7 +188,7 @@ def value_grad_sum_f32(logits, target, alpha, gamma, scale, grad):
         _t6 = (math.isnan(logits_i))
         _t7 = (logits_i <= float32(0.0))
         _t8 = (_t3 + select(_t6, float32(math.nan), select(_t7, float32(0.0), logits_i)))*_t0 + (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), -logits_i)))*target_i
-        _t9 = float32(1.0)/((float32(1.0) + _t2))
+        _t9 = float32(1.0)/(float32(1.0) + _t2)
         _t10 = select(_t6, float32(math.nan), select(_t7, _t9, _t2*_t9))*target_i
         _t11 = select(_t6, float32(math.nan), select(_t5, _t9, _t2*_t9))*_t0
         _t12 = (_t10 + _t11)**gamma
@@ -223,7 +224,7 @@ def value_grad_sum_w_f32(logits, target, weight, alpha, gamma, scale, grad):
         _t6 = (math.isnan(logits_i))
         _t7 = (logits_i <= float32(0.0))
         _t8 = (_t3 + select(_t6, float32(math.nan), select(_t7, float32(0.0), logits_i)))*_t0 + (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), -logits_i)))*target_i
-        _t9 = float32(1.0)/((float32(1.0) + _t2))
+        _t9 = float32(1.0)/(float32(1.0) + _t2)
         _t10 = select(_t6, float32(math.nan), select(_t7, _t9, _t2*_t9))*target_i
         _t11 = select(_t6, float32(math.nan), select(_t5, _t9, _t2*_t9))*_t0
         _t12 = (_t10 + _t11)**gamma
@@ -252,7 +253,7 @@ def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
         _t1 = select((alpha < float32(0.0)), float32(1.0), _t0*(float32(1.0) - alpha) + target_i*alpha)
         _t2 = (math.isnan(logits_i))
         _t3 = math.exp(-abs(logits_i))
-        _t4 = float32(1.0)/((float32(1.0) + _t3))
+        _t4 = float32(1.0)/(float32(1.0) + _t3)
         _t5 = (logits_i <= float32(0.0))
         _t6 = select(_t2, float32(math.nan), select(_t5, _t4, _t3*_t4))
         _t7 = (logits_i >= float32(0.0))
@@ -296,7 +297,7 @@ def value_each_f64(logits, target, alpha, gamma, out):
         _t3 = (logits_i >= 0.0)
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
-        _t6 = 1.0/((1.0 + _t1))
+        _t6 = 1.0/(1.0 + _t1)
         out[i] = (select(_t4, math.nan, select(_t3, _t6, _t1*_t6))*_t0 + select(_t4, math.nan, select(_t5, _t6, _t1*_t6))*target_i)**gamma*((_t2 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t0 + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t3, 0.0, -logits_i)))*target_i)*select((alpha < 0.0), 1.0, _t0*(1.0 - alpha) + target_i*alpha)
 
 
@@ -313,7 +314,7 @@ def value_sum_f64(logits, target, alpha, gamma):
         _t3 = (logits_i >= 0.0)
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
-        _t6 = 1.0/((1.0 + _t1))
+        _t6 = 1.0/(1.0 + _t1)
         acc += (select(_t4, math.nan, select(_t3, _t6, _t1*_t6))*_t0 + select(_t4, math.nan, select(_t5, _t6, _t1*_t6))*target_i)**gamma*((_t2 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t0 + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t3, 0.0, -logits_i)))*target_i)*select((alpha < 0.0), 1.0, _t0*(1.0 - alpha) + target_i*alpha)
     return acc
 
@@ -332,7 +333,7 @@ def value_sum_w_f64(logits, target, weight, alpha, gamma):
         _t3 = (logits_i >= 0.0)
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
-        _t6 = 1.0/((1.0 + _t1))
+        _t6 = 1.0/(1.0 + _t1)
         acc += w_i * ((select(_t4, math.nan, select(_t3, _t6, _t1*_t6))*_t0 + select(_t4, math.nan, select(_t5, _t6, _t1*_t6))*target_i)**gamma*((_t2 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t0 + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t3, 0.0, -logits_i)))*target_i)*select((alpha < 0.0), 1.0, _t0*(1.0 - alpha) + target_i*alpha))
     return acc
 
@@ -352,7 +353,7 @@ def value_grad_each_f64(logits, target, alpha, gamma, value, grad):
         _t6 = (math.isnan(logits_i))
         _t7 = (logits_i <= 0.0)
         _t8 = (_t3 + select(_t6, math.nan, select(_t7, 0.0, logits_i)))*_t0 + (_t3 + select(_t4, math.nan, select(_t5, 0.0, -logits_i)))*target_i
-        _t9 = 1.0/((1.0 + _t2))
+        _t9 = 1.0/(1.0 + _t2)
         _t10 = select(_t6, math.nan, select(_t7, _t9, _t2*_t9))*target_i
         _t11 = select(_t6, math.nan, select(_t5, _t9, _t2*_t9))*_t0
         _t12 = (_t10 + _t11)**gamma
@@ -386,7 +387,7 @@ def value_grad_sum_f64(logits, target, alpha, gamma, scale, grad):
         _t6 = (math.isnan(logits_i))
         _t7 = (logits_i <= 0.0)
         _t8 = (_t3 + select(_t6, math.nan, select(_t7, 0.0, logits_i)))*_t0 + (_t3 + select(_t4, math.nan, select(_t5, 0.0, -logits_i)))*target_i
-        _t9 = 1.0/((1.0 + _t2))
+        _t9 = 1.0/(1.0 + _t2)
         _t10 = select(_t6, math.nan, select(_t7, _t9, _t2*_t9))*target_i
         _t11 = select(_t6, math.nan, select(_t5, _t9, _t2*_t9))*_t0
         _t12 = (_t10 + _t11)**gamma
@@ -422,7 +423,7 @@ def value_grad_sum_w_f64(logits, target, weight, alpha, gamma, scale, grad):
         _t6 = (math.isnan(logits_i))
         _t7 = (logits_i <= 0.0)
         _t8 = (_t3 + select(_t6, math.nan, select(_t7, 0.0, logits_i)))*_t0 + (_t3 + select(_t4, math.nan, select(_t5, 0.0, -logits_i)))*target_i
-        _t9 = 1.0/((1.0 + _t2))
+        _t9 = 1.0/(1.0 + _t2)
         _t10 = select(_t6, math.nan, select(_t7, _t9, _t2*_t9))*target_i
         _t11 = select(_t6, math.nan, select(_t5, _t9, _t2*_t9))*_t0
         _t12 = (_t10 + _t11)**gamma
@@ -451,7 +452,7 @@ def grad_hess_f64(logits, target, alpha, gamma, grad, hess):
         _t1 = select((alpha < 0.0), 1.0, _t0*(1.0 - alpha) + target_i*alpha)
         _t2 = (math.isnan(logits_i))
         _t3 = math.exp(-abs(logits_i))
-        _t4 = 1.0/((1.0 + _t3))
+        _t4 = 1.0/(1.0 + _t3)
         _t5 = (logits_i <= 0.0)
         _t6 = select(_t2, math.nan, select(_t5, _t4, _t3*_t4))
         _t7 = (logits_i >= 0.0)

@@ -70,6 +70,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'over': 'classes',
     'formula': 'Piecewise(((pred - target)**2/(2*beta), beta > Abs(pred - target)), (-beta/2 + Abs(pred - target), True))',
 }
 
@@ -82,7 +83,7 @@ def value_each_f32(pred, target, beta, out):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        out[i] = select((math.isnan(_t1)), float32(math.nan), select((_t1 < beta), (float32(0.5))*_t0*_t0/beta, _t1 - float32(0.5)*beta))
+        out[i] = select((math.isnan(_t1)), float32(math.nan), select((_t1 < beta), (float32(0.5))*(_t0*_t0)/beta, _t1 - float32(0.5)*beta))
 
 
 @_jit
@@ -94,7 +95,7 @@ def value_sum_f32(pred, target, beta):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += select((math.isnan(_t1)), float32(math.nan), select((_t1 < beta), (float32(0.5))*_t0*_t0/beta, _t1 - float32(0.5)*beta))
+        acc += select((math.isnan(_t1)), float32(math.nan), select((_t1 < beta), (float32(0.5))*(_t0*_t0)/beta, _t1 - float32(0.5)*beta))
     return acc
 
 
@@ -108,7 +109,7 @@ def value_sum_w_f32(pred, target, weight, beta):
         w_i = weight[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += w_i * (select((math.isnan(_t1)), float32(math.nan), select((_t1 < beta), (float32(0.5))*_t0*_t0/beta, _t1 - float32(0.5)*beta)))
+        acc += w_i * (select((math.isnan(_t1)), float32(math.nan), select((_t1 < beta), (float32(0.5))*(_t0*_t0)/beta, _t1 - float32(0.5)*beta)))
     return acc
 
 
@@ -121,9 +122,9 @@ def value_grad_each_f32(pred, target, beta, value, grad):
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
-        _t3 = float32(1.0)/(beta)
+        _t3 = float32(1.0)/beta
         _t4 = (beta > _t1)
-        value[i] = select(_t2, float32(math.nan), select(_t4, (float32(0.5))*_t0*_t0*_t3, _t1 - float32(0.5)*beta))
+        value[i] = select(_t2, float32(math.nan), select(_t4, (float32(0.5))*(_t0*_t0)*_t3, _t1 - float32(0.5)*beta))
         grad[i] = select(_t2, float32(math.nan), select(_t4, _t0*_t3, select((math.isnan(_t0)), float32(math.nan), select((_t0 > float32(0.0)), float32(1.0), select((_t0 < float32(0.0)), float32(-1.0), float32(0.0))))))
 
 
@@ -137,9 +138,9 @@ def value_grad_sum_f32(pred, target, beta, scale, grad):
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
-        _t3 = float32(1.0)/(beta)
+        _t3 = float32(1.0)/beta
         _t4 = (beta > _t1)
-        acc += select(_t2, float32(math.nan), select(_t4, (float32(0.5))*_t0*_t0*_t3, _t1 - float32(0.5)*beta))
+        acc += select(_t2, float32(math.nan), select(_t4, (float32(0.5))*(_t0*_t0)*_t3, _t1 - float32(0.5)*beta))
         grad[i] = scale * (select(_t2, float32(math.nan), select(_t4, _t0*_t3, select((math.isnan(_t0)), float32(math.nan), select((_t0 > float32(0.0)), float32(1.0), select((_t0 < float32(0.0)), float32(-1.0), float32(0.0)))))))
     return acc
 
@@ -155,9 +156,9 @@ def value_grad_sum_w_f32(pred, target, weight, beta, scale, grad):
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
-        _t3 = float32(1.0)/(beta)
+        _t3 = float32(1.0)/beta
         _t4 = (beta > _t1)
-        acc += w_i * (select(_t2, float32(math.nan), select(_t4, (float32(0.5))*_t0*_t0*_t3, _t1 - float32(0.5)*beta)))
+        acc += w_i * (select(_t2, float32(math.nan), select(_t4, (float32(0.5))*(_t0*_t0)*_t3, _t1 - float32(0.5)*beta)))
         grad[i] = scale * w_i * (select(_t2, float32(math.nan), select(_t4, _t0*_t3, select((math.isnan(_t0)), float32(math.nan), select((_t0 > float32(0.0)), float32(1.0), select((_t0 < float32(0.0)), float32(-1.0), float32(0.0)))))))
     return acc
 
@@ -171,7 +172,7 @@ def grad_hess_f32(pred, target, beta, grad, hess):
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
-        _t3 = float32(1.0)/(beta)
+        _t3 = float32(1.0)/beta
         _t4 = (beta > _t1)
         grad[i] = select(_t2, float32(math.nan), select(_t4, _t0*_t3, select((math.isnan(_t0)), float32(math.nan), select((_t0 > float32(0.0)), float32(1.0), select((_t0 < float32(0.0)), float32(-1.0), float32(0.0))))))
         hess[i] = select(_t2, float32(math.nan), select(_t4, _t3, float32(0.0)))
@@ -185,7 +186,7 @@ def value_each_f64(pred, target, beta, out):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        out[i] = select((math.isnan(_t1)), math.nan, select((_t1 < beta), (0.5)*_t0*_t0/beta, _t1 - 0.5*beta))
+        out[i] = select((math.isnan(_t1)), math.nan, select((_t1 < beta), (0.5)*(_t0*_t0)/beta, _t1 - 0.5*beta))
 
 
 @_jit
@@ -197,7 +198,7 @@ def value_sum_f64(pred, target, beta):
         target_i = target[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += select((math.isnan(_t1)), math.nan, select((_t1 < beta), (0.5)*_t0*_t0/beta, _t1 - 0.5*beta))
+        acc += select((math.isnan(_t1)), math.nan, select((_t1 < beta), (0.5)*(_t0*_t0)/beta, _t1 - 0.5*beta))
     return acc
 
 
@@ -211,7 +212,7 @@ def value_sum_w_f64(pred, target, weight, beta):
         w_i = weight[i]
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
-        acc += w_i * (select((math.isnan(_t1)), math.nan, select((_t1 < beta), (0.5)*_t0*_t0/beta, _t1 - 0.5*beta)))
+        acc += w_i * (select((math.isnan(_t1)), math.nan, select((_t1 < beta), (0.5)*(_t0*_t0)/beta, _t1 - 0.5*beta)))
     return acc
 
 
@@ -224,9 +225,9 @@ def value_grad_each_f64(pred, target, beta, value, grad):
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
-        _t3 = 1.0/(beta)
+        _t3 = 1.0/beta
         _t4 = (beta > _t1)
-        value[i] = select(_t2, math.nan, select(_t4, (0.5)*_t0*_t0*_t3, _t1 - 0.5*beta))
+        value[i] = select(_t2, math.nan, select(_t4, (0.5)*(_t0*_t0)*_t3, _t1 - 0.5*beta))
         grad[i] = select(_t2, math.nan, select(_t4, _t0*_t3, select((math.isnan(_t0)), math.nan, select((_t0 > 0.0), 1.0, select((_t0 < 0.0), -1.0, 0.0)))))
 
 
@@ -240,9 +241,9 @@ def value_grad_sum_f64(pred, target, beta, scale, grad):
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
-        _t3 = 1.0/(beta)
+        _t3 = 1.0/beta
         _t4 = (beta > _t1)
-        acc += select(_t2, math.nan, select(_t4, (0.5)*_t0*_t0*_t3, _t1 - 0.5*beta))
+        acc += select(_t2, math.nan, select(_t4, (0.5)*(_t0*_t0)*_t3, _t1 - 0.5*beta))
         grad[i] = scale * (select(_t2, math.nan, select(_t4, _t0*_t3, select((math.isnan(_t0)), math.nan, select((_t0 > 0.0), 1.0, select((_t0 < 0.0), -1.0, 0.0))))))
     return acc
 
@@ -258,9 +259,9 @@ def value_grad_sum_w_f64(pred, target, weight, beta, scale, grad):
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
-        _t3 = 1.0/(beta)
+        _t3 = 1.0/beta
         _t4 = (beta > _t1)
-        acc += w_i * (select(_t2, math.nan, select(_t4, (0.5)*_t0*_t0*_t3, _t1 - 0.5*beta)))
+        acc += w_i * (select(_t2, math.nan, select(_t4, (0.5)*(_t0*_t0)*_t3, _t1 - 0.5*beta)))
         grad[i] = scale * w_i * (select(_t2, math.nan, select(_t4, _t0*_t3, select((math.isnan(_t0)), math.nan, select((_t0 > 0.0), 1.0, select((_t0 < 0.0), -1.0, 0.0))))))
     return acc
 
@@ -274,7 +275,7 @@ def grad_hess_f64(pred, target, beta, grad, hess):
         _t0 = pred_i - target_i
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
-        _t3 = 1.0/(beta)
+        _t3 = 1.0/beta
         _t4 = (beta > _t1)
         grad[i] = select(_t2, math.nan, select(_t4, _t0*_t3, select((math.isnan(_t0)), math.nan, select((_t0 > 0.0), 1.0, select((_t0 < 0.0), -1.0, 0.0)))))
         hess[i] = select(_t2, math.nan, select(_t4, _t3, 0.0))

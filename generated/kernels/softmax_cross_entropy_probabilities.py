@@ -83,6 +83,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'over': 'classes',
     'formula': 'Sum(((1 - label_smoothing)*target[c] + label_smoothing/C)*(log(Sum(exp(logits[c]), (c, 0, C - 1))) - logits[c])*weight[c], (c, 0, C - 1))',
 }
 

@@ -101,7 +101,42 @@ multiclass_hinge = define(
     "(PyTorch multi_margin_loss times C).",
 )
 
+truth, smooth, squared = sp.IndexedBase("target"), sp.Symbol("smooth"), sp.Symbol("squared")
+# 1 - (2Σpg + s)/(Σp + Σg + s) written as its numerator's non-negative terms over the
+# denominator, p(1 - g) + g(1 - p) (or (p - g)²), so that a near-perfect prediction keeps its
+# digits; the whole is 0 where the denominator is (both masks empty and s = 0).
+_overlap = sp.Piecewise(
+    ((pred[c] - truth[c]) ** 2, sp.Eq(squared, 1)),
+    (pred[c] * (1 - truth[c]) + truth[c] * (1 - pred[c]), True),
+)
+_size = sp.Piecewise(
+    (class_sum(pred[c] ** 2) + class_sum(truth[c] ** 2), sp.Eq(squared, 1)),
+    (class_sum(pred[c]) + class_sum(truth[c]), True),
+)
+dice = define(
+    "dice",
+    sp.Piecewise((0, sp.Eq(_size + smooth, 0)), (class_sum(_overlap) / (_size + smooth), True)),
+    inputs=(
+        Input("pred", differentiable=True, classes=True, domain=sp.Interval(0, 1)),
+        Input("target", classes=True, domain=sp.Interval(0, 1), doc="the mask, in [0, 1]"),
+    ),
+    params={
+        "smooth": Param(1.0, sp.Interval(0, sp.oo), latex="s", doc="added to both sides"),
+        "squared": Param(
+            False,
+            sp.FiniteSet(0, 1),
+            latex=r"\mathrm{squared}",
+            static=True,
+            doc="Σp² + Σg² in the denominator (V-Net)",
+        ),
+    },
+    over="sample",
+    doc="Dice loss 1 - (2Σ p·g + s)/(Σ p + Σ g + s) per sample over all its non-batch axes "
+    "(squared: Σ p² + Σ g², as V-Net), pred probabilities and target a mask.",
+)
+
 LOSSES = (
+    dice,
     softmax_cross_entropy,
     softmax_cross_entropy_probabilities,
     kl_divergence,
