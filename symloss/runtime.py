@@ -122,6 +122,32 @@ def _estimate(kind: str, inputs: dict[str, np.ndarray]) -> float:
     raise AssertionError(kind)
 
 
+def _check_array_param(name: str, p: dict, arr: np.ndarray) -> np.ndarray:
+    """``arr`` if every value lies in the parameter's range, else a ValueError naming one."""
+    bad = ~_array_in_domain(arr, p["domain"])
+    if bad.any():
+        raise ValueError(
+            f"{name} must be in {p['domain_text']}, got {float(arr[bad].flat[0])!r} among its "
+            "values"
+        )
+    return arr
+
+
+def _scalar_param(name: str, p: dict, value) -> float:
+    """A scalar parameter's value, checked to be a real number in its range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        if np.ndim(value) == 0 and isinstance(value, np.ndarray):
+            value = value.item()
+        else:
+            kind = "a number or an array" if p["broadcast"] else "a real number"
+            raise TypeError(f"{name} must be {kind}, got {value!r}")
+    value = float(value)
+    if not _in_domain(value, p["domain"]):
+        origin = f" (estimated by {p['estimate']})" if p["estimate"] else ""
+        raise ValueError(f"{name} must be in {p['domain_text']}, got {value!r}{origin}")
+    return value
+
+
 def _switch(name: str, p: dict, value) -> bool:
     """A static parameter's value: False or True (the default when None)."""
     value = p["default"] if value is None else value
@@ -229,26 +255,11 @@ class LossKernel:
             if p["broadcast"] and np.ndim(value) > 0:
                 arr = _as_real_array(value, nm)
                 arr = _broadcast(arr.astype(dtype, copy=False), shape, nm, first_name)
-                bad = ~_array_in_domain(arr, p["domain"])
-                if bad.any():
-                    raise ValueError(
-                        f"{nm} must be in {p['domain_text']}, "
-                        f"got {float(arr[bad].flat[0])!r} among its values"
-                    )
+                _check_array_param(nm, p, arr)
                 array_params.append(nm)
                 array_values.append(arr)
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-                if np.ndim(value) == 0 and isinstance(value, np.ndarray):
-                    value = value.item()
-                else:
-                    kind = "a number or an array" if p["broadcast"] else "a real number"
-                    raise TypeError(f"{nm} must be {kind}, got {value!r}")
-            value = float(value)
-            if not _in_domain(value, p["domain"]):
-                origin = f" (estimated by {p['estimate']})" if p["estimate"] else ""
-                raise ValueError(f"{nm} must be in {p['domain_text']}, got {value!r}{origin}")
-            scalars.append(dtype.type(value))
+            scalars.append(dtype.type(_scalar_param(nm, p, value)))
 
         w = None
         if weight is not None:
@@ -540,20 +551,10 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
                     f"{nm} must be a scalar or have shape ({n_classes},), got {arr.shape}"
                 )
             arr = np.ascontiguousarray(np.broadcast_to(arr, (n_classes,)))
-            bad = ~_array_in_domain(arr, p["domain"])
-            if bad.any():
-                raise ValueError(
-                    f"{nm} must be in {p['domain_text']}, "
-                    f"got {float(arr[bad][0])!r} among its values"
-                )
-            vectors.append(arr)
+            vectors.append(_check_array_param(nm, p, arr))
             continue
         value = p["default"] if value is None else value
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise TypeError(f"{nm} must be a real number, got {value!r}")
-        if not _in_domain(float(value), p["domain"]):
-            raise ValueError(f"{nm} must be in {p['domain_text']}, got {value!r}")
-        scalars.append(dtype.type(value))
+        scalars.append(dtype.type(_scalar_param(nm, p, value)))
 
     key = variant_key(static_on, ())
     kernels = {
