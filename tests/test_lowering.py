@@ -88,10 +88,12 @@ def test_printer_types_every_literal_in_float32():
 
 
 def test_printer_expands_small_integer_powers():
-    p = NumbaPrinter("float64", {x: "x"})
-    assert p.doprint(x**3) == "x*x*x"
+    p = NumbaPrinter("float64", {x: "x", t: "t"})
+    assert p.doprint(x**3) == "(x*x*x)"
     assert p.doprint(x**-2) == "1.0/(x*x)"
     assert p.doprint(sp.sqrt(x)) == "math.sqrt(x)"
+    # in a denominator the expanded product keeps its parentheses: t/(x*x), not t/x*x
+    assert eval(p.doprint(t / x**2), {"x": 2.0, "t": 8.0}) == 2.0
 
 
 def test_printer_emits_piecewise_as_select():
