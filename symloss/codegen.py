@@ -23,6 +23,7 @@ from .locations import generated_dir, templates_dir
 from .lowering import (
     component_differences,
     lower,
+    masked_softmax_differences,
     nan_guards,
     one_hot_differences,
     piecewise_forms,
@@ -255,8 +256,8 @@ class RowKernel:
     args: list[str]
     first: str
     labels: list[str]
-    reductions: list[tuple[str, str, str]]  # (kind, symbol, body printed in c)
-    value_reductions: list[tuple[str, str, str]]  # those the value needs
+    reductions: list[tuple[str, str, str, str]]  # (kind, symbol, body in c, class skipped)
+    value_reductions: list[tuple[str, str, str, str]]  # those the value needs
     value: tuple[list[tuple[str, str]], str]
     grad: tuple[list[tuple[str, str]], str]
 
@@ -308,6 +309,7 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
     with distribute(False):
         gradient = derive.component_derivative(element, z)
         reductions, (value, gradient) = row_reductions([element, gradient])
+        gradient = masked_softmax_differences(gradient, reductions)
         if label is not None:
             gradient = one_hot_differences(gradient, loss.symbol(label), derive.j)
         gradient = softmax_complements(gradient, reductions)
@@ -333,7 +335,15 @@ def _plan_class_variant(loss: Loss, variant: Variant) -> list[RowKernel]:
     kernels = []
     for dtype in DTYPES:
         printer = NumbaPrinter(dtype, _row_names(loss))
-        printed = [(r.kind, str(r.symbol), printer.doprint(r.body)) for r in reductions]
+        printed = [
+            (
+                r.kind,
+                str(r.symbol),
+                printer.doprint(r.body),
+                "" if r.exclude is None else printer.doprint(r.exclude),
+            )
+            for r in reductions
+        ]
         needed = _needed(reductions, value)
         for_value = [p for p, r in zip(printed, reductions) if r.symbol in needed]
         value_code = _cse_printed(value, printer, "_v")

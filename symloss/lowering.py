@@ -275,8 +275,9 @@ class Reduction:
     (log Σ_c exp(body), computed as m + log1p(Σ_{c≠k} exp(body_c - m)) with m = body_k the
     largest term, which is exact in the limit where one class dominates)."""
 
-    def __init__(self, symbol: sp.Symbol, kind: str, body: sp.Expr, index: sp.Symbol):
+    def __init__(self, symbol: sp.Symbol, kind: str, body: sp.Expr, index: sp.Symbol, exclude=None):
         self.symbol, self.kind, self.body, self.index = symbol, kind, body, index
+        self.exclude = exclude  # a class the reduction leaves out (c ≠ y), or None
 
     @property
     def outputs(self) -> tuple[sp.Symbol, ...]:
@@ -289,6 +290,19 @@ class Reduction:
         return f"Reduction({self.symbol} = {self.kind}_{self.index} {self.body})"
 
 
+def _excluding(body: sp.Expr, index: sp.Symbol):
+    """(y, exp(b)) when ``body`` is Piecewise((0, Eq(c, y)), (exp(b), True)), else None."""
+    if not isinstance(body, sp.Piecewise) or len(body.args) != 2:
+        return None
+    (zero, cond), (inner, last) = body.args
+    if zero != 0 or last is not sp.true or not isinstance(inner, sp.exp):
+        return None
+    if isinstance(cond, sp.Eq) and index in cond.args:
+        (label,) = [a for a in cond.args if a != index]
+        return label, inner
+    return None
+
+
 def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]]:
     """Replace every sum over the class axis by a per-row symbol, innermost first.
 
@@ -298,13 +312,13 @@ def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]
     reductions: list[Reduction] = []
     by_key: dict = {}
 
-    def symbol_for(kind: str, body: sp.Expr, index: sp.Symbol) -> sp.Symbol:
-        key = (kind, body)
+    def symbol_for(kind: str, body: sp.Expr, index: sp.Symbol, exclude=None) -> sp.Symbol:
+        key = (kind, body, exclude)
         if key not in by_key:
             name = "lse" if kind == "logsumexp" else "r"
             count = sum(r.kind == kind for r in reductions)
             by_key[key] = sp.Symbol(f"{name}{count}", real=True)
-            reductions.append(Reduction(by_key[key], kind, body, index))
+            reductions.append(Reduction(by_key[key], kind, body, index, exclude))
         return by_key[key]
 
     def innermost(e: sp.Expr) -> bool:
@@ -315,14 +329,77 @@ def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]
         body = e.function
         if isinstance(body, sp.exp):
             return sp.exp(symbol_for("logsumexp", body.args[0], index))
+        excluded = _excluding(body, index)
+        if excluded is not None:  # Σ_{c≠y} exp(b): a log-sum-exp that skips class y
+            label, inner = excluded
+            return sp.exp(symbol_for("logsumexp", inner.args[0], index, label))
         return symbol_for("sum", body, index)
 
     out = list(exprs)
     while any(e.has(sp.Sum) for e in out):
         out = [e.replace(innermost, replace) for e in out]
-    # log(exp(lse)) → lse and exp(z)·exp(-lse) → exp(z - lse)
-    out = [sp.powsimp(sp.expand_log(e, force=True), combine="exp") for e in out]
+    # log(exp(lse)) → lse and exp(z)·exp(-lse) → exp(z - lse), also inside Piecewise branches
+    out = [_combine_exp(sp.expand_log(e, force=True)) for e in out]
     return reductions, out
+
+
+def _combine_exp(expr: sp.Expr) -> sp.Expr:
+    """exp(a)·exp(b) → exp(a + b), also where the exponentials multiply a Piecewise whose
+    branches are 0 or exponentials (the factors move into the branches)."""
+
+    def fold(mul: sp.Mul) -> sp.Expr:
+        pws = [f for f in mul.args if isinstance(f, sp.Piecewise)]
+        exps = [f for f in mul.args if isinstance(f, sp.exp)]
+        if len(pws) != 1 or not exps:
+            return mul
+        (pw,) = pws
+        if not all(v == 0 or isinstance(v, sp.exp) for v, _ in pw.args):
+            return mul
+        rest = [f for f in mul.args if f is not pw and not isinstance(f, sp.exp)]
+        factor = sp.Mul(*exps)
+        inner = sp.Piecewise(*((sp.powsimp(v * factor, combine="exp"), c) for v, c in pw.args))
+        return sp.Mul(inner, *rest)
+
+    return sp.powsimp(expr, combine="exp").replace(lambda e: e.is_Mul, fold)
+
+
+def masked_softmax_differences(expr: sp.Expr, reductions: list) -> sp.Expr:
+    """[j ≠ y]·e^{a - L'} - e^{a - L} → e^{a - L'} - ... in the accurate form
+    e^{a + b_y - L' - L} for j ≠ y, with L' = log Σ_{c≠y} e^{b_c} and L = log Σ_c e^{b_c}:
+    1/Σ_{c≠y} - 1/Σ_c = e^{b_y}/(Σ_{c≠y}·Σ_c), no cancellation when class y is unlikely."""
+    full = {
+        (r.body, r.index): r.symbol
+        for r in reductions
+        if r.kind == "logsumexp" and r.exclude is None
+    }
+    masked = {
+        r.symbol: (r.exclude, r.body.subs(r.index, r.exclude), full.get((r.body, r.index)))
+        for r in reductions
+        if r.kind == "logsumexp" and r.exclude is not None
+    }
+
+    def rewrite(add: sp.Add) -> sp.Expr:
+        for pw in [t for t in add.args if isinstance(t, sp.Piecewise) and len(t.args) == 2]:
+            (zero, cond), (e1, last) = pw.args
+            if zero != 0 or last is not sp.true or not isinstance(e1, sp.exp):
+                continue
+            for lse_m, (label, b_y, lse_f) in masked.items():
+                a = e1.args[0] + lse_m
+                if (
+                    lse_f is None
+                    or a.has(lse_m)
+                    or not (cond == sp.Eq(label, cond.lhs) or label in cond.args)
+                ):
+                    continue
+                partner = -sp.exp(a - lse_f)
+                if partner in add.args:
+                    exact = sp.exp(a + b_y - lse_m - lse_f)
+                    chosen = sp.Piecewise((partner, cond), (exact, True))
+                    rest = [t for t in add.args if t is not pw and t != partner]
+                    return sp.Add(chosen, *rest)
+        return add
+
+    return expr.replace(lambda e: e.is_Add, rewrite)
 
 
 class ordered_add(sp.Function):
@@ -344,11 +421,13 @@ def split_logsumexp(exprs: list[sp.Expr], reductions: list[Reduction]) -> list[s
     (m - z_y) + log1p(s) for the value, exp((z_j - m) - log1p(s)) for the softmax."""
     pairs = {r.symbol: r.outputs for r in reductions if r.kind == "logsumexp"}
 
-    def group(add: sp.Add) -> sp.Expr:
+    def group(add: sp.Expr) -> sp.Expr:
+        if not add.is_Add:
+            return add
         for m, lg in pairs.values():
             coeff_m, coeff_l = add.coeff(m), add.coeff(lg)
             if coeff_m != 0 and coeff_m == coeff_l:
-                return ordered_add(add - coeff_l * lg, coeff_l * lg)
+                return ordered_add(group(add - coeff_l * lg), coeff_l * lg)
         return add
 
     split = {lse: m + lg for lse, (m, lg) in pairs.items()}
@@ -407,16 +486,19 @@ def one_hot_differences(expr: sp.Expr, label: sp.Symbol, component: sp.Symbol) -
 
     def rewrite(add: sp.Add) -> sp.Expr:
         delta = sp.KroneckerDelta(component, label)
-        if -delta not in add.args:
-            return add
-        exps = [t for t in add.args if isinstance(t, sp.exp)]
-        if len(exps) != 1:
-            return add
-        (e,) = exps
-        rest = [t for t in add.args if t is not e and t != -delta]
-        chosen = sp.Piecewise(
-            (expm1(e.args[0]), sp.Eq(component, label)), (e, True), evaluate=False
-        )
-        return sp.Add(chosen, *rest)
+        for sign in (1, -1):  # exp(u) - δ, or δ - exp(u)
+            if -sign * delta not in add.args:
+                continue
+            exps = [t for t in add.args if isinstance(sign * t, sp.exp)]
+            if len(exps) != 1:
+                return add
+            (e,) = exps
+            rest = [t for t in add.args if t is not e and t != -sign * delta]
+            u = (sign * e).args[0]
+            chosen = sp.Piecewise(
+                (expm1(u), sp.Eq(component, label)), (sp.exp(u), True), evaluate=False
+            )
+            return sp.Add(sign * chosen, *rest)
+        return add
 
     return expr.replace(lambda e: e.is_Add, rewrite)

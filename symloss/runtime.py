@@ -584,7 +584,11 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
     if labels is None:
         total_weight = float(n)
     else:
-        class_weight = vectors[0] if vectors else np.ones(n_classes, dtype)
+        # (PyTorch's weight= only: other per-class parameters, like focal's alpha, do not)
+        per_class = [nm for nm, p in k._params.items() if p["per_class"]]
+        class_weight = (
+            vectors[per_class.index("weight")] if "weight" in per_class else np.ones(n_classes)
+        )
         total_weight = float(np.sum(class_weight[labels] * keep, dtype=np.float64))
     scale = (1.0 / total_weight if total_weight else math.nan) if reduction == "mean" else 1.0
     if not grad:

@@ -798,11 +798,11 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
 
 def _verify_class_variant(loss, kernel, ref, static: dict, dtypes, rng, rows: dict) -> None:
     n = ref.n
-    param_sets = [{}]
-    if "label_smoothing" in loss.parameters:
-        param_sets += [{"label_smoothing": 0.1}, {"label_smoothing": 1.0}]
-    for vectors in ref.vectors:
-        param_sets.append({vectors: rng.uniform(0.1, 3.0, n), "label_smoothing": 0.2})
+    # defaults, each parameter at the ends of its range and inside (per-class ones as one
+    # value for all classes), then each per-class parameter as a random vector
+    param_sets = _param_sets(loss, rng)
+    for name in ref.vectors:
+        param_sets.append({**param_sets[0], name: rng.uniform(0.1, 3.0, n)})
     for dtype in dtypes:
         dt = np.dtype(dtype).type
         z, y = _class_rows(dt, rng, loss.inputs[0].domain.is_subset(sp.Interval(0, sp.oo)))
