@@ -20,4 +20,5 @@ NAMES = (
     "smooth_l1",
     "softmax_cross_entropy",
     "softmax_cross_entropy_probabilities",
+    "softmax_focal",
 )

@@ -94,18 +94,18 @@ def value_each_f32(pred, target, smooth, out):
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += pred[i, c]
-        r0 = float32(acc_c)
-        acc_c = 0.0
+            acc_r0 += pred[i, c]
+        r0 = float32(acc_r0)
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += target[i, c]
-        r1 = float32(acc_c)
-        acc_c = 0.0
+            acc_r1 += target[i, c]
+        r1 = float32(acc_r1)
+        acc_r2 = 0.0
         for c in range(n_classes):
-            acc_c += (float32(1.0) - pred[i, c])*target[i, c] + (float32(1.0) - target[i, c])*pred[i, c]
-        r2 = float32(acc_c)
+            acc_r2 += (float32(1.0) - pred[i, c])*target[i, c] + (float32(1.0) - target[i, c])*pred[i, c]
+        r2 = float32(acc_r2)
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
         out[i] = value_i
@@ -120,18 +120,18 @@ def value_sum_w_f32(pred, target, rows, smooth):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += pred[i, c]
-            r0 = float32(acc_c)
-            acc_c = 0.0
+                acc_r0 += pred[i, c]
+            r0 = float32(acc_r0)
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += target[i, c]
-            r1 = float32(acc_c)
-            acc_c = 0.0
+                acc_r1 += target[i, c]
+            r1 = float32(acc_r1)
+            acc_r2 = 0.0
             for c in range(n_classes):
-                acc_c += (float32(1.0) - pred[i, c])*target[i, c] + (float32(1.0) - target[i, c])*pred[i, c]
-            r2 = float32(acc_c)
+                acc_r2 += (float32(1.0) - pred[i, c])*target[i, c] + (float32(1.0) - target[i, c])*pred[i, c]
+            r2 = float32(acc_r2)
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
             acc += w_i * value_i
@@ -144,26 +144,26 @@ def value_grad_each_f32(pred, target, smooth, value, grad):
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += pred[i, c]
-        r0 = float32(acc_c)
-        acc_c = 0.0
+            acc_r0 += pred[i, c]
+        r0 = float32(acc_r0)
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += target[i, c]
-        r1 = float32(acc_c)
-        acc_c = 0.0
+            acc_r1 += target[i, c]
+        r1 = float32(acc_r1)
+        acc_r2 = 0.0
         for c in range(n_classes):
-            acc_c += (float32(1.0) - pred[i, c])*target[i, c] + (float32(1.0) - target[i, c])*pred[i, c]
-        r2 = float32(acc_c)
-        acc_c = 0.0
+            acc_r2 += (float32(1.0) - pred[i, c])*target[i, c] + (float32(1.0) - target[i, c])*pred[i, c]
+        r2 = float32(acc_r2)
+        acc_r3 = 0.0
         for c in range(n_classes):
-            acc_c += (float32(1.0) - pred[i, c])*target[i, c]
-        r3 = float32(acc_c)
-        acc_c = 0.0
+            acc_r3 += (float32(1.0) - pred[i, c])*target[i, c]
+        r3 = float32(acc_r3)
+        acc_r4 = 0.0
         for c in range(n_classes):
-            acc_c += (float32(1.0) - target[i, c])*pred[i, c]
-        r4 = float32(acc_c)
+            acc_r4 += (float32(1.0) - target[i, c])*pred[i, c]
+        r4 = float32(acc_r4)
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
         value[i] = value_i
@@ -181,26 +181,26 @@ def value_grad_sum_w_f32(pred, target, rows, smooth, scale, grad):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += pred[i, c]
-            r0 = float32(acc_c)
-            acc_c = 0.0
+                acc_r0 += pred[i, c]
+            r0 = float32(acc_r0)
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += target[i, c]
-            r1 = float32(acc_c)
-            acc_c = 0.0
+                acc_r1 += target[i, c]
+            r1 = float32(acc_r1)
+            acc_r2 = 0.0
             for c in range(n_classes):
-                acc_c += (float32(1.0) - pred[i, c])*target[i, c] + (float32(1.0) - target[i, c])*pred[i, c]
-            r2 = float32(acc_c)
-            acc_c = 0.0
+                acc_r2 += (float32(1.0) - pred[i, c])*target[i, c] + (float32(1.0) - target[i, c])*pred[i, c]
+            r2 = float32(acc_r2)
+            acc_r3 = 0.0
             for c in range(n_classes):
-                acc_c += (float32(1.0) - pred[i, c])*target[i, c]
-            r3 = float32(acc_c)
-            acc_c = 0.0
+                acc_r3 += (float32(1.0) - pred[i, c])*target[i, c]
+            r3 = float32(acc_r3)
+            acc_r4 = 0.0
             for c in range(n_classes):
-                acc_c += (float32(1.0) - target[i, c])*pred[i, c]
-            r4 = float32(acc_c)
+                acc_r4 += (float32(1.0) - target[i, c])*pred[i, c]
+            r4 = float32(acc_r4)
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
             acc += w_i * value_i
@@ -219,18 +219,18 @@ def value_each_f64(pred, target, smooth, out):
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += pred[i, c]
-        r0 = acc_c
-        acc_c = 0.0
+            acc_r0 += pred[i, c]
+        r0 = acc_r0
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += target[i, c]
-        r1 = acc_c
-        acc_c = 0.0
+            acc_r1 += target[i, c]
+        r1 = acc_r1
+        acc_r2 = 0.0
         for c in range(n_classes):
-            acc_c += (1.0 - pred[i, c])*target[i, c] + (1.0 - target[i, c])*pred[i, c]
-        r2 = acc_c
+            acc_r2 += (1.0 - pred[i, c])*target[i, c] + (1.0 - target[i, c])*pred[i, c]
+        r2 = acc_r2
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == 0.0), 0.0, r2/_v0)
         out[i] = value_i
@@ -245,18 +245,18 @@ def value_sum_w_f64(pred, target, rows, smooth):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += pred[i, c]
-            r0 = acc_c
-            acc_c = 0.0
+                acc_r0 += pred[i, c]
+            r0 = acc_r0
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += target[i, c]
-            r1 = acc_c
-            acc_c = 0.0
+                acc_r1 += target[i, c]
+            r1 = acc_r1
+            acc_r2 = 0.0
             for c in range(n_classes):
-                acc_c += (1.0 - pred[i, c])*target[i, c] + (1.0 - target[i, c])*pred[i, c]
-            r2 = acc_c
+                acc_r2 += (1.0 - pred[i, c])*target[i, c] + (1.0 - target[i, c])*pred[i, c]
+            r2 = acc_r2
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == 0.0), 0.0, r2/_v0)
             acc += w_i * value_i
@@ -269,26 +269,26 @@ def value_grad_each_f64(pred, target, smooth, value, grad):
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += pred[i, c]
-        r0 = acc_c
-        acc_c = 0.0
+            acc_r0 += pred[i, c]
+        r0 = acc_r0
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += target[i, c]
-        r1 = acc_c
-        acc_c = 0.0
+            acc_r1 += target[i, c]
+        r1 = acc_r1
+        acc_r2 = 0.0
         for c in range(n_classes):
-            acc_c += (1.0 - pred[i, c])*target[i, c] + (1.0 - target[i, c])*pred[i, c]
-        r2 = acc_c
-        acc_c = 0.0
+            acc_r2 += (1.0 - pred[i, c])*target[i, c] + (1.0 - target[i, c])*pred[i, c]
+        r2 = acc_r2
+        acc_r3 = 0.0
         for c in range(n_classes):
-            acc_c += (1.0 - pred[i, c])*target[i, c]
-        r3 = acc_c
-        acc_c = 0.0
+            acc_r3 += (1.0 - pred[i, c])*target[i, c]
+        r3 = acc_r3
+        acc_r4 = 0.0
         for c in range(n_classes):
-            acc_c += (1.0 - target[i, c])*pred[i, c]
-        r4 = acc_c
+            acc_r4 += (1.0 - target[i, c])*pred[i, c]
+        r4 = acc_r4
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == 0.0), 0.0, r2/_v0)
         value[i] = value_i
@@ -306,26 +306,26 @@ def value_grad_sum_w_f64(pred, target, rows, smooth, scale, grad):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += pred[i, c]
-            r0 = acc_c
-            acc_c = 0.0
+                acc_r0 += pred[i, c]
+            r0 = acc_r0
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += target[i, c]
-            r1 = acc_c
-            acc_c = 0.0
+                acc_r1 += target[i, c]
+            r1 = acc_r1
+            acc_r2 = 0.0
             for c in range(n_classes):
-                acc_c += (1.0 - pred[i, c])*target[i, c] + (1.0 - target[i, c])*pred[i, c]
-            r2 = acc_c
-            acc_c = 0.0
+                acc_r2 += (1.0 - pred[i, c])*target[i, c] + (1.0 - target[i, c])*pred[i, c]
+            r2 = acc_r2
+            acc_r3 = 0.0
             for c in range(n_classes):
-                acc_c += (1.0 - pred[i, c])*target[i, c]
-            r3 = acc_c
-            acc_c = 0.0
+                acc_r3 += (1.0 - pred[i, c])*target[i, c]
+            r3 = acc_r3
+            acc_r4 = 0.0
             for c in range(n_classes):
-                acc_c += (1.0 - target[i, c])*pred[i, c]
-            r4 = acc_c
+                acc_r4 += (1.0 - target[i, c])*pred[i, c]
+            r4 = acc_r4
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == 0.0), 0.0, r2/_v0)
             acc += w_i * value_i
@@ -344,18 +344,18 @@ def value_each__squared_f32(pred, target, smooth, out):
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += (pred[i, c]*pred[i, c])
-        r0 = float32(acc_c)
-        acc_c = 0.0
+            acc_r0 += (pred[i, c]*pred[i, c])
+        r0 = float32(acc_r0)
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += (target[i, c]*target[i, c])
-        r1 = float32(acc_c)
-        acc_c = 0.0
+            acc_r1 += (target[i, c]*target[i, c])
+        r1 = float32(acc_r1)
+        acc_r2 = 0.0
         for c in range(n_classes):
-            acc_c += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
-        r2 = float32(acc_c)
+            acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
+        r2 = float32(acc_r2)
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
         out[i] = value_i
@@ -370,18 +370,18 @@ def value_sum_w__squared_f32(pred, target, rows, smooth):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += (pred[i, c]*pred[i, c])
-            r0 = float32(acc_c)
-            acc_c = 0.0
+                acc_r0 += (pred[i, c]*pred[i, c])
+            r0 = float32(acc_r0)
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += (target[i, c]*target[i, c])
-            r1 = float32(acc_c)
-            acc_c = 0.0
+                acc_r1 += (target[i, c]*target[i, c])
+            r1 = float32(acc_r1)
+            acc_r2 = 0.0
             for c in range(n_classes):
-                acc_c += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
-            r2 = float32(acc_c)
+                acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
+            r2 = float32(acc_r2)
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
             acc += w_i * value_i
@@ -394,18 +394,18 @@ def value_grad_each__squared_f32(pred, target, smooth, value, grad):
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += (pred[i, c]*pred[i, c])
-        r0 = float32(acc_c)
-        acc_c = 0.0
+            acc_r0 += (pred[i, c]*pred[i, c])
+        r0 = float32(acc_r0)
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += (target[i, c]*target[i, c])
-        r1 = float32(acc_c)
-        acc_c = 0.0
+            acc_r1 += (target[i, c]*target[i, c])
+        r1 = float32(acc_r1)
+        acc_r2 = 0.0
         for c in range(n_classes):
-            acc_c += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
-        r2 = float32(acc_c)
+            acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
+        r2 = float32(acc_r2)
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
         value[i] = value_i
@@ -423,18 +423,18 @@ def value_grad_sum_w__squared_f32(pred, target, rows, smooth, scale, grad):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += (pred[i, c]*pred[i, c])
-            r0 = float32(acc_c)
-            acc_c = 0.0
+                acc_r0 += (pred[i, c]*pred[i, c])
+            r0 = float32(acc_r0)
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += (target[i, c]*target[i, c])
-            r1 = float32(acc_c)
-            acc_c = 0.0
+                acc_r1 += (target[i, c]*target[i, c])
+            r1 = float32(acc_r1)
+            acc_r2 = 0.0
             for c in range(n_classes):
-                acc_c += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
-            r2 = float32(acc_c)
+                acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
+            r2 = float32(acc_r2)
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
             acc += w_i * value_i
@@ -453,18 +453,18 @@ def value_each__squared_f64(pred, target, smooth, out):
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += (pred[i, c]*pred[i, c])
-        r0 = acc_c
-        acc_c = 0.0
+            acc_r0 += (pred[i, c]*pred[i, c])
+        r0 = acc_r0
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += (target[i, c]*target[i, c])
-        r1 = acc_c
-        acc_c = 0.0
+            acc_r1 += (target[i, c]*target[i, c])
+        r1 = acc_r1
+        acc_r2 = 0.0
         for c in range(n_classes):
-            acc_c += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
-        r2 = acc_c
+            acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
+        r2 = acc_r2
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == 0.0), 0.0, r2/_v0)
         out[i] = value_i
@@ -479,18 +479,18 @@ def value_sum_w__squared_f64(pred, target, rows, smooth):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += (pred[i, c]*pred[i, c])
-            r0 = acc_c
-            acc_c = 0.0
+                acc_r0 += (pred[i, c]*pred[i, c])
+            r0 = acc_r0
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += (target[i, c]*target[i, c])
-            r1 = acc_c
-            acc_c = 0.0
+                acc_r1 += (target[i, c]*target[i, c])
+            r1 = acc_r1
+            acc_r2 = 0.0
             for c in range(n_classes):
-                acc_c += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
-            r2 = acc_c
+                acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
+            r2 = acc_r2
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == 0.0), 0.0, r2/_v0)
             acc += w_i * value_i
@@ -503,18 +503,18 @@ def value_grad_each__squared_f64(pred, target, smooth, value, grad):
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += (pred[i, c]*pred[i, c])
-        r0 = acc_c
-        acc_c = 0.0
+            acc_r0 += (pred[i, c]*pred[i, c])
+        r0 = acc_r0
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += (target[i, c]*target[i, c])
-        r1 = acc_c
-        acc_c = 0.0
+            acc_r1 += (target[i, c]*target[i, c])
+        r1 = acc_r1
+        acc_r2 = 0.0
         for c in range(n_classes):
-            acc_c += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
-        r2 = acc_c
+            acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
+        r2 = acc_r2
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == 0.0), 0.0, r2/_v0)
         value[i] = value_i
@@ -532,18 +532,18 @@ def value_grad_sum_w__squared_f64(pred, target, rows, smooth, scale, grad):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += (pred[i, c]*pred[i, c])
-            r0 = acc_c
-            acc_c = 0.0
+                acc_r0 += (pred[i, c]*pred[i, c])
+            r0 = acc_r0
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += (target[i, c]*target[i, c])
-            r1 = acc_c
-            acc_c = 0.0
+                acc_r1 += (target[i, c]*target[i, c])
+            r1 = acc_r1
+            acc_r2 = 0.0
             for c in range(n_classes):
-                acc_c += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
-            r2 = acc_c
+                acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
+            r2 = acc_r2
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == 0.0), 0.0, r2/_v0)
             acc += w_i * value_i

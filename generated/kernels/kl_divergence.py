@@ -83,10 +83,10 @@ def value_each_f32(pred, target, out):
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
-        r0 = float32(acc_c)
+            acc_r0 += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
+        r0 = float32(acc_r0)
         value_i = r0
         out[i] = value_i
 
@@ -100,10 +100,10 @@ def value_sum_w_f32(pred, target, rows):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
-            r0 = float32(acc_c)
+                acc_r0 += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
+            r0 = float32(acc_r0)
             value_i = r0
             acc += w_i * value_i
     return acc
@@ -115,10 +115,10 @@ def value_grad_each_f32(pred, target, value, grad):
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
-        r0 = float32(acc_c)
+            acc_r0 += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
+        r0 = float32(acc_r0)
         value_i = r0
         value[i] = value_i
         for j in range(n_classes):
@@ -134,10 +134,10 @@ def value_grad_sum_w_f32(pred, target, rows, scale, grad):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
-            r0 = float32(acc_c)
+                acc_r0 += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
+            r0 = float32(acc_r0)
             value_i = r0
             acc += w_i * value_i
             for j in range(n_classes):
@@ -154,10 +154,10 @@ def value_each_f64(pred, target, out):
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
-        r0 = acc_c
+            acc_r0 += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
+        r0 = acc_r0
         value_i = r0
         out[i] = value_i
 
@@ -171,10 +171,10 @@ def value_sum_w_f64(pred, target, rows):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
-            r0 = acc_c
+                acc_r0 += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
+            r0 = acc_r0
             value_i = r0
             acc += w_i * value_i
     return acc
@@ -186,10 +186,10 @@ def value_grad_each_f64(pred, target, value, grad):
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
-        r0 = acc_c
+            acc_r0 += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
+        r0 = acc_r0
         value_i = r0
         value[i] = value_i
         for j in range(n_classes):
@@ -205,10 +205,10 @@ def value_grad_sum_w_f64(pred, target, rows, scale, grad):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
-            r0 = acc_c
+                acc_r0 += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-math.log(pred[i, c]) + math.log(target[i, c]))*target[i, c]))
+            r0 = acc_r0
             value_i = r0
             acc += w_i * value_i
             for j in range(n_classes):
@@ -225,10 +225,10 @@ def value_each__log_input_f32(pred, target, out):
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
-        r0 = float32(acc_c)
+            acc_r0 += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
+        r0 = float32(acc_r0)
         value_i = r0
         out[i] = value_i
 
@@ -242,10 +242,10 @@ def value_sum_w__log_input_f32(pred, target, rows):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
-            r0 = float32(acc_c)
+                acc_r0 += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
+            r0 = float32(acc_r0)
             value_i = r0
             acc += w_i * value_i
     return acc
@@ -257,10 +257,10 @@ def value_grad_each__log_input_f32(pred, target, value, grad):
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
-        r0 = float32(acc_c)
+            acc_r0 += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
+        r0 = float32(acc_r0)
         value_i = r0
         value[i] = value_i
         for j in range(n_classes):
@@ -276,10 +276,10 @@ def value_grad_sum_w__log_input_f32(pred, target, rows, scale, grad):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
-            r0 = float32(acc_c)
+                acc_r0 += select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
+            r0 = float32(acc_r0)
             value_i = r0
             acc += w_i * value_i
             for j in range(n_classes):
@@ -296,10 +296,10 @@ def value_each__log_input_f64(pred, target, out):
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
-        r0 = acc_c
+            acc_r0 += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
+        r0 = acc_r0
         value_i = r0
         out[i] = value_i
 
@@ -313,10 +313,10 @@ def value_sum_w__log_input_f64(pred, target, rows):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
-            r0 = acc_c
+                acc_r0 += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
+            r0 = acc_r0
             value_i = r0
             acc += w_i * value_i
     return acc
@@ -328,10 +328,10 @@ def value_grad_each__log_input_f64(pred, target, value, grad):
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
-        r0 = acc_c
+            acc_r0 += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
+        r0 = acc_r0
         value_i = r0
         value[i] = value_i
         for j in range(n_classes):
@@ -347,10 +347,10 @@ def value_grad_sum_w__log_input_f64(pred, target, rows, scale, grad):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
-            r0 = acc_c
+                acc_r0 += select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + math.log(target[i, c]))*target[i, c]))
+            r0 = acc_r0
             value_i = r0
             acc += w_i * value_i
             for j in range(n_classes):

@@ -84,10 +84,10 @@ def value_each_f32(scores, target, margin, out):
     n_classes_f = float32(n_classes)
     for i in prange(scores.shape[0]):
         target_i = target[i]
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
-        r0 = float32(acc_c)
+            acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
+        r0 = float32(acc_r0)
         value_i = r0 - select((margin <= float32(0.0)), float32(0.0), margin)
         out[i] = value_i
 
@@ -102,10 +102,10 @@ def value_sum_w_f32(scores, target, rows, margin):
         w_i = rows[i]
         if w_i != 0:
             target_i = target[i]
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
-            r0 = float32(acc_c)
+                acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
+            r0 = float32(acc_r0)
             value_i = r0 - select((margin <= float32(0.0)), float32(0.0), margin)
             acc += w_i * value_i
     return acc
@@ -118,14 +118,14 @@ def value_grad_each_f32(scores, target, margin, value, grad):
     n_classes_f = float32(n_classes)
     for i in prange(scores.shape[0]):
         target_i = target[i]
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
-        r0 = float32(acc_c)
-        acc_c = 0.0
+            acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
+        r0 = float32(acc_r0)
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) > float32(0.0)), float32(1.0), float32(0.0)))
-        r1 = float32(acc_c)
+            acc_r1 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) > float32(0.0)), float32(1.0), float32(0.0)))
+        r1 = float32(acc_r1)
         value_i = r0 - select((margin <= float32(0.0)), float32(0.0), margin)
         value[i] = value_i
         for j in range(n_classes):
@@ -143,14 +143,14 @@ def value_grad_sum_w_f32(scores, target, rows, margin, scale, grad):
         w_i = rows[i]
         if w_i != 0:
             target_i = target[i]
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
-            r0 = float32(acc_c)
-            acc_c = 0.0
+                acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
+            r0 = float32(acc_r0)
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) > float32(0.0)), float32(1.0), float32(0.0)))
-            r1 = float32(acc_c)
+                acc_r1 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) > float32(0.0)), float32(1.0), float32(0.0)))
+            r1 = float32(acc_r1)
             value_i = r0 - select((margin <= float32(0.0)), float32(0.0), margin)
             acc += w_i * value_i
             for j in range(n_classes):
@@ -169,10 +169,10 @@ def value_each_f64(scores, target, margin, out):
     n_classes_f = float(n_classes)
     for i in prange(scores.shape[0]):
         target_i = target[i]
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
-        r0 = acc_c
+            acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
+        r0 = acc_r0
         value_i = r0 - select((margin <= 0.0), 0.0, margin)
         out[i] = value_i
 
@@ -187,10 +187,10 @@ def value_sum_w_f64(scores, target, rows, margin):
         w_i = rows[i]
         if w_i != 0:
             target_i = target[i]
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
-            r0 = acc_c
+                acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
+            r0 = acc_r0
             value_i = r0 - select((margin <= 0.0), 0.0, margin)
             acc += w_i * value_i
     return acc
@@ -203,14 +203,14 @@ def value_grad_each_f64(scores, target, margin, value, grad):
     n_classes_f = float(n_classes)
     for i in prange(scores.shape[0]):
         target_i = target[i]
-        acc_c = 0.0
+        acc_r0 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
-        r0 = acc_c
-        acc_c = 0.0
+            acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
+        r0 = acc_r0
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) > 0.0), 1.0, 0.0))
-        r1 = acc_c
+            acc_r1 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) > 0.0), 1.0, 0.0))
+        r1 = acc_r1
         value_i = r0 - select((margin <= 0.0), 0.0, margin)
         value[i] = value_i
         for j in range(n_classes):
@@ -228,14 +228,14 @@ def value_grad_sum_w_f64(scores, target, rows, margin, scale, grad):
         w_i = rows[i]
         if w_i != 0:
             target_i = target[i]
-            acc_c = 0.0
+            acc_r0 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
-            r0 = acc_c
-            acc_c = 0.0
+                acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
+            r0 = acc_r0
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) > 0.0), 1.0, 0.0))
-            r1 = acc_c
+                acc_r1 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) > 0.0), 1.0, 0.0))
+            r1 = acc_r1
             value_i = r0 - select((margin <= 0.0), 0.0, margin)
             acc += w_i * value_i
             for j in range(n_classes):

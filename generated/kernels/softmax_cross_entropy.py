@@ -95,21 +95,25 @@ def value_each_f32(logits, target, weight, label_smoothing, out):
     n_classes_f = float32(n_classes)
     for i in prange(logits.shape[0]):
         target_i = target[i]
-        top, m = 0, -math.inf
+        lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
         for c in range(n_classes):
             v = logits[i, c]
-            if v > m:
-                top, m = c, v
-        acc_c = 0.0
+            if v > lse0_max:
+                lse0_top, lse0_max = c, v
+            elif v != v:
+                lse0_nan = True
+        acc_lse0 = 0.0
+        if lse0_max > -math.inf:  # else every term is 0, or there are none
+            for c in range(n_classes):
+                if c != lse0_top:
+                    acc_lse0 += math.exp(logits[i, c] - lse0_max)
+        if lse0_nan:
+            lse0_max = math.nan
+        lse0_log1p = float32(math.log1p(acc_lse0))
+        acc_r0 = 0.0
         for c in range(n_classes):
-            if c != top:
-                acc_c += math.exp(logits[i, c] - m)
-        lse0_max = m
-        lse0_log1p = float32(math.log1p(acc_c))
-        acc_c = 0.0
-        for c in range(n_classes):
-            acc_c += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
-        r0 = float32(acc_c)
+            acc_r0 += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
+        r0 = float32(acc_r0)
         value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(float32(1.0) - label_smoothing)*weight[target_i]
         out[i] = value_i
 
@@ -124,21 +128,25 @@ def value_sum_w_f32(logits, target, weight, rows, label_smoothing):
         w_i = rows[i]
         if w_i != 0:
             target_i = target[i]
-            top, m = 0, -math.inf
+            lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
             for c in range(n_classes):
                 v = logits[i, c]
-                if v > m:
-                    top, m = c, v
-            acc_c = 0.0
+                if v > lse0_max:
+                    lse0_top, lse0_max = c, v
+                elif v != v:
+                    lse0_nan = True
+            acc_lse0 = 0.0
+            if lse0_max > -math.inf:  # else every term is 0, or there are none
+                for c in range(n_classes):
+                    if c != lse0_top:
+                        acc_lse0 += math.exp(logits[i, c] - lse0_max)
+            if lse0_nan:
+                lse0_max = math.nan
+            lse0_log1p = float32(math.log1p(acc_lse0))
+            acc_r0 = 0.0
             for c in range(n_classes):
-                if c != top:
-                    acc_c += math.exp(logits[i, c] - m)
-            lse0_max = m
-            lse0_log1p = float32(math.log1p(acc_c))
-            acc_c = 0.0
-            for c in range(n_classes):
-                acc_c += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
-            r0 = float32(acc_c)
+                acc_r0 += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
+            r0 = float32(acc_r0)
             value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(float32(1.0) - label_smoothing)*weight[target_i]
             acc += w_i * value_i
     return acc
@@ -151,25 +159,29 @@ def value_grad_each_f32(logits, target, weight, label_smoothing, value, grad):
     n_classes_f = float32(n_classes)
     for i in prange(logits.shape[0]):
         target_i = target[i]
-        top, m = 0, -math.inf
+        lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
         for c in range(n_classes):
             v = logits[i, c]
-            if v > m:
-                top, m = c, v
-        acc_c = 0.0
+            if v > lse0_max:
+                lse0_top, lse0_max = c, v
+            elif v != v:
+                lse0_nan = True
+        acc_lse0 = 0.0
+        if lse0_max > -math.inf:  # else every term is 0, or there are none
+            for c in range(n_classes):
+                if c != lse0_top:
+                    acc_lse0 += math.exp(logits[i, c] - lse0_max)
+        if lse0_nan:
+            lse0_max = math.nan
+        lse0_log1p = float32(math.log1p(acc_lse0))
+        acc_r0 = 0.0
         for c in range(n_classes):
-            if c != top:
-                acc_c += math.exp(logits[i, c] - m)
-        lse0_max = m
-        lse0_log1p = float32(math.log1p(acc_c))
-        acc_c = 0.0
+            acc_r0 += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
+        r0 = float32(acc_r0)
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
-        r0 = float32(acc_c)
-        acc_c = 0.0
-        for c in range(n_classes):
-            acc_c += weight[c]
-        r1 = float32(acc_c)
+            acc_r1 += weight[c]
+        r1 = float32(acc_r1)
         value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(float32(1.0) - label_smoothing)*weight[target_i]
         value[i] = value_i
         for j in range(n_classes):
@@ -189,25 +201,29 @@ def value_grad_sum_w_f32(logits, target, weight, rows, label_smoothing, scale, g
         w_i = rows[i]
         if w_i != 0:
             target_i = target[i]
-            top, m = 0, -math.inf
+            lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
             for c in range(n_classes):
                 v = logits[i, c]
-                if v > m:
-                    top, m = c, v
-            acc_c = 0.0
+                if v > lse0_max:
+                    lse0_top, lse0_max = c, v
+                elif v != v:
+                    lse0_nan = True
+            acc_lse0 = 0.0
+            if lse0_max > -math.inf:  # else every term is 0, or there are none
+                for c in range(n_classes):
+                    if c != lse0_top:
+                        acc_lse0 += math.exp(logits[i, c] - lse0_max)
+            if lse0_nan:
+                lse0_max = math.nan
+            lse0_log1p = float32(math.log1p(acc_lse0))
+            acc_r0 = 0.0
             for c in range(n_classes):
-                if c != top:
-                    acc_c += math.exp(logits[i, c] - m)
-            lse0_max = m
-            lse0_log1p = float32(math.log1p(acc_c))
-            acc_c = 0.0
+                acc_r0 += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
+            r0 = float32(acc_r0)
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
-            r0 = float32(acc_c)
-            acc_c = 0.0
-            for c in range(n_classes):
-                acc_c += weight[c]
-            r1 = float32(acc_c)
+                acc_r1 += weight[c]
+            r1 = float32(acc_r1)
             value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(float32(1.0) - label_smoothing)*weight[target_i]
             acc += w_i * value_i
             for j in range(n_classes):
@@ -228,21 +244,25 @@ def value_each_f64(logits, target, weight, label_smoothing, out):
     n_classes_f = float(n_classes)
     for i in prange(logits.shape[0]):
         target_i = target[i]
-        top, m = 0, -math.inf
+        lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
         for c in range(n_classes):
             v = logits[i, c]
-            if v > m:
-                top, m = c, v
-        acc_c = 0.0
+            if v > lse0_max:
+                lse0_top, lse0_max = c, v
+            elif v != v:
+                lse0_nan = True
+        acc_lse0 = 0.0
+        if lse0_max > -math.inf:  # else every term is 0, or there are none
+            for c in range(n_classes):
+                if c != lse0_top:
+                    acc_lse0 += math.exp(logits[i, c] - lse0_max)
+        if lse0_nan:
+            lse0_max = math.nan
+        lse0_log1p = math.log1p(acc_lse0)
+        acc_r0 = 0.0
         for c in range(n_classes):
-            if c != top:
-                acc_c += math.exp(logits[i, c] - m)
-        lse0_max = m
-        lse0_log1p = math.log1p(acc_c)
-        acc_c = 0.0
-        for c in range(n_classes):
-            acc_c += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
-        r0 = acc_c
+            acc_r0 += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
+        r0 = acc_r0
         value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(1.0 - label_smoothing)*weight[target_i]
         out[i] = value_i
 
@@ -257,21 +277,25 @@ def value_sum_w_f64(logits, target, weight, rows, label_smoothing):
         w_i = rows[i]
         if w_i != 0:
             target_i = target[i]
-            top, m = 0, -math.inf
+            lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
             for c in range(n_classes):
                 v = logits[i, c]
-                if v > m:
-                    top, m = c, v
-            acc_c = 0.0
+                if v > lse0_max:
+                    lse0_top, lse0_max = c, v
+                elif v != v:
+                    lse0_nan = True
+            acc_lse0 = 0.0
+            if lse0_max > -math.inf:  # else every term is 0, or there are none
+                for c in range(n_classes):
+                    if c != lse0_top:
+                        acc_lse0 += math.exp(logits[i, c] - lse0_max)
+            if lse0_nan:
+                lse0_max = math.nan
+            lse0_log1p = math.log1p(acc_lse0)
+            acc_r0 = 0.0
             for c in range(n_classes):
-                if c != top:
-                    acc_c += math.exp(logits[i, c] - m)
-            lse0_max = m
-            lse0_log1p = math.log1p(acc_c)
-            acc_c = 0.0
-            for c in range(n_classes):
-                acc_c += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
-            r0 = acc_c
+                acc_r0 += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
+            r0 = acc_r0
             value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(1.0 - label_smoothing)*weight[target_i]
             acc += w_i * value_i
     return acc
@@ -284,25 +308,29 @@ def value_grad_each_f64(logits, target, weight, label_smoothing, value, grad):
     n_classes_f = float(n_classes)
     for i in prange(logits.shape[0]):
         target_i = target[i]
-        top, m = 0, -math.inf
+        lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
         for c in range(n_classes):
             v = logits[i, c]
-            if v > m:
-                top, m = c, v
-        acc_c = 0.0
+            if v > lse0_max:
+                lse0_top, lse0_max = c, v
+            elif v != v:
+                lse0_nan = True
+        acc_lse0 = 0.0
+        if lse0_max > -math.inf:  # else every term is 0, or there are none
+            for c in range(n_classes):
+                if c != lse0_top:
+                    acc_lse0 += math.exp(logits[i, c] - lse0_max)
+        if lse0_nan:
+            lse0_max = math.nan
+        lse0_log1p = math.log1p(acc_lse0)
+        acc_r0 = 0.0
         for c in range(n_classes):
-            if c != top:
-                acc_c += math.exp(logits[i, c] - m)
-        lse0_max = m
-        lse0_log1p = math.log1p(acc_c)
-        acc_c = 0.0
+            acc_r0 += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
+        r0 = acc_r0
+        acc_r1 = 0.0
         for c in range(n_classes):
-            acc_c += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
-        r0 = acc_c
-        acc_c = 0.0
-        for c in range(n_classes):
-            acc_c += weight[c]
-        r1 = acc_c
+            acc_r1 += weight[c]
+        r1 = acc_r1
         value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(1.0 - label_smoothing)*weight[target_i]
         value[i] = value_i
         for j in range(n_classes):
@@ -322,25 +350,29 @@ def value_grad_sum_w_f64(logits, target, weight, rows, label_smoothing, scale, g
         w_i = rows[i]
         if w_i != 0:
             target_i = target[i]
-            top, m = 0, -math.inf
+            lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
             for c in range(n_classes):
                 v = logits[i, c]
-                if v > m:
-                    top, m = c, v
-            acc_c = 0.0
+                if v > lse0_max:
+                    lse0_top, lse0_max = c, v
+                elif v != v:
+                    lse0_nan = True
+            acc_lse0 = 0.0
+            if lse0_max > -math.inf:  # else every term is 0, or there are none
+                for c in range(n_classes):
+                    if c != lse0_top:
+                        acc_lse0 += math.exp(logits[i, c] - lse0_max)
+            if lse0_nan:
+                lse0_max = math.nan
+            lse0_log1p = math.log1p(acc_lse0)
+            acc_r0 = 0.0
             for c in range(n_classes):
-                if c != top:
-                    acc_c += math.exp(logits[i, c] - m)
-            lse0_max = m
-            lse0_log1p = math.log1p(acc_c)
-            acc_c = 0.0
+                acc_r0 += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
+            r0 = acc_r0
+            acc_r1 = 0.0
             for c in range(n_classes):
-                acc_c += (lse0_max - logits[i, c] + lse0_log1p)*weight[c]
-            r0 = acc_c
-            acc_c = 0.0
-            for c in range(n_classes):
-                acc_c += weight[c]
-            r1 = acc_c
+                acc_r1 += weight[c]
+            r1 = acc_r1
             value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(1.0 - label_smoothing)*weight[target_i]
             acc += w_i * value_i
             for j in range(n_classes):

@@ -135,10 +135,33 @@ dice = define(
     "(squared: Σ p² + Σ g², as V-Net), pred probabilities and target a mask.",
 )
 
+alpha, gamma = sp.IndexedBase("alpha"), sp.Symbol("gamma")
+# (1 - p_y)^γ written as exp(γ·log q) with q = Σ_{c≠y} e^{z_c} / Σ_c e^{z_c} = 1 - p_y: the
+# sum over the other classes keeps q exact when p_y → 1, where 1 - p_y would round to 0.
+_log_q = sp.log(class_sum(sp.Piecewise((0, sp.Eq(c, target)), (sp.exp(logits[c]), True))))
+softmax_focal = define(
+    "softmax_focal",
+    -alpha[target] * sp.exp(gamma * (_log_q - _log_partition)) * (logits[target] - _log_partition),
+    inputs=(_logits, Input("target", labels="classes", doc="class index in [0, C)")),
+    params={
+        "alpha": Param(
+            0.25,
+            sp.Interval(0, sp.oo),
+            latex=r"\alpha",
+            per_class=True,
+            doc="weight of the target class: a scalar, or one per class",
+        ),
+        "gamma": Param(2.0, sp.Interval(0, sp.oo), latex=r"\gamma", doc="focusing exponent"),
+    },
+    doc="Multi-class focal loss -α_y (1 - p_y)^γ log p_y from log-softmax (Lin et al.), "
+    "which down-weights well-classified samples.",
+)
+
 LOSSES = (
     dice,
     softmax_cross_entropy,
     softmax_cross_entropy_probabilities,
     kl_divergence,
     multiclass_hinge,
+    softmax_focal,
 )
