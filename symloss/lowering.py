@@ -273,7 +273,8 @@ def lower(expr: sp.Expr, ranges: Ranges, data: frozenset) -> sp.Expr:
 class Reduction:
     """A per-row quantity over the class axis: ``kind`` "sum" (Σ_c body) or "logsumexp"
     (log Σ_c exp(body), computed as m + log1p(Σ_{c≠k} exp(body_c - m)) with m = body_k the
-    largest term, which is exact in the limit where one class dominates)."""
+    largest term, which is exact in the limit where one class dominates). ``exclude``: a
+    class (the label) the log-sum-exp leaves out, as in 1 - p_y = Σ_{c≠y} p_c."""
 
     def __init__(self, symbol: sp.Symbol, kind: str, body: sp.Expr, index: sp.Symbol, exclude=None):
         self.symbol, self.kind, self.body, self.index = symbol, kind, body, index
@@ -364,9 +365,10 @@ def _combine_exp(expr: sp.Expr) -> sp.Expr:
 
 
 def masked_softmax_differences(expr: sp.Expr, reductions: list) -> sp.Expr:
-    """[j ≠ y]·e^{a - L'} - e^{a - L} → e^{a - L'} - ... in the accurate form
-    e^{a + b_y - L' - L} for j ≠ y, with L' = log Σ_{c≠y} e^{b_c} and L = log Σ_c e^{b_c}:
-    1/Σ_{c≠y} - 1/Σ_c = e^{b_y}/(Σ_{c≠y}·Σ_c), no cancellation when class y is unlikely."""
+    """[j ≠ y]·e^{a - L'} - e^{a - L} → e^{a + b_y - L' - L} where j ≠ y (and -e^{a - L}
+    where j = y), with L' = log Σ_{c≠y} e^{b_c} and L = log Σ_c e^{b_c}: since
+    1/Σ_{c≠y} - 1/Σ_c = e^{b_y}/(Σ_{c≠y}·Σ_c), the difference needs no subtraction, which
+    would cancel when class y is unlikely (the focal loss's gradient)."""
     full = {
         (r.body, r.index): r.symbol
         for r in reductions
@@ -385,11 +387,7 @@ def masked_softmax_differences(expr: sp.Expr, reductions: list) -> sp.Expr:
                 continue
             for lse_m, (label, b_y, lse_f) in masked.items():
                 a = e1.args[0] + lse_m
-                if (
-                    lse_f is None
-                    or a.has(lse_m)
-                    or not (cond == sp.Eq(label, cond.lhs) or label in cond.args)
-                ):
+                if lse_f is None or a.has(lse_m) or label not in cond.args:
                     continue
                 partner = -sp.exp(a - lse_f)
                 if partner in add.args:
