@@ -127,7 +127,7 @@ def variants(loss: Loss) -> list[Variant]:
 def _element_derivatives(loss: Loss) -> dict[str, sp.Expr]:
     x = loss.symbol(loss.differentiable[0])
     return {
-        "value": loss.element,
+        "value": loss.element if loss.stable is None else loss.stable,
         "grad": derive.derivative(loss.element, x, 1),
         "hess": derive.derivative(loss.element, x, 2),
     }
@@ -306,9 +306,10 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
     z = loss.symbol(loss.differentiable[0])
     label = next((i.name for i in loss.inputs if i.labels == "classes"), None)
     element = loss.element.subs(static)
+    computed = element if loss.stable is None else loss.stable.subs(static)
     with distribute(False):
         gradient = derive.component_derivative(element, z)
-        reductions, (value, gradient) = row_reductions([element, gradient])
+        reductions, (value, gradient) = row_reductions([computed, gradient])
         gradient = masked_softmax_differences(gradient, reductions)
         if label is not None:
             gradient = one_hot_differences(gradient, loss.symbol(label), derive.j)

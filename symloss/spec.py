@@ -94,6 +94,7 @@ class Loss:
     element: sp.Expr
     outer: sp.Expr | None = None
     homogeneous: int | None = None
+    stable: sp.Expr | None = None  # an equal form the value kernels compute instead
     doc: str = ""
     origin: str = ""
     over: str = "classes"  # vector inputs run along axis 1 ("classes") or all non-batch axes
@@ -240,6 +241,7 @@ def define(
     outer: sp.Expr | None = None,
     homogeneous: int | None = None,
     over: str = "classes",
+    stable: sp.Expr | None = None,
     doc: str = "",
 ) -> Loss:
     """Define a loss from its per-element formula (a SymPy expression in mathematical form).
@@ -250,7 +252,10 @@ def define(
     here, which lets the runtime rescale sums that would overflow. For losses with vector
     inputs, ``over="classes"`` (the default) takes the vector along axis 1 of (N, C, d1, …)
     arrays, one per sample position (as PyTorch's cross_entropy); ``over="sample"`` takes all
-    non-batch axes of each sample as one vector (as the Dice loss).
+    non-batch axes of each sample as one vector (as the Dice loss). ``stable``: a form equal
+    to ``formula`` that the value kernels compute instead, where the formula itself would
+    lose digits; derivatives, LaTeX and the verification's reference use ``formula``, so the
+    verification checks that the two agree.
     """
     if over not in ("classes", "sample"):
         raise ValueError(f"over must be 'classes' or 'sample', got {over!r}")
@@ -285,6 +290,17 @@ def define(
     by_name = {s: symbols[s.name] for s in plain if s.name in symbols}
     by_name.update({b: symbols[b.name] for b in formula.atoms(sp.IndexedBase) if b.name in vectors})
     element = formula.xreplace(by_name)
+    if stable is not None:
+        if not isinstance(stable, sp.Expr):
+            raise TypeError(f"stable must be a SymPy expression, got {type(stable).__name__}")
+        stable_plain = [s for s in stable.free_symbols if not isinstance(s, sp.Indexed)]
+        extra = sorted(s.name for s in stable_plain if s.name not in symbols and s not in (c, C))
+        if extra:
+            raise ValueError(f"stable form of {name!r} uses {extra}, unknown to the formula")
+        stable = stable.xreplace(
+            {s: symbols[s.name] for s in stable_plain if s.name in symbols}
+            | {b: symbols[b.name] for b in stable.atoms(sp.IndexedBase) if b.name in vectors}
+        )
     if outer is not None:
         extra = sorted(s.name for s in outer.free_symbols if s.name != "S")
         if extra:
@@ -298,6 +314,7 @@ def define(
         parameters=pars,
         element=element,
         outer=outer,
+        stable=stable,
         homogeneous=homogeneous,
         doc=doc,
         origin=origin,
