@@ -305,3 +305,23 @@ def test_softmax_focal_confident_prediction_is_exact():
     v, g = symloss.softmax_focal.value_and_grad(z, [1], alpha=1.0, gamma=2.0, reduction="sum")
     np.testing.assert_allclose(v, -(q**2) * log_p, rtol=1e-14)
     assert np.isfinite(g).all() and g[0, 1] < 0 < g[0, 0]
+
+
+def test_dice_stable_form_equals_its_formula():
+    import sympy as sp
+
+    from symloss.spec import C
+
+    spec = symloss.get("dice")
+    rng = np.random.default_rng(2)
+    p, g = spec.symbol("pred"), spec.symbol("target")
+    for squared in (0, 1):
+        at = {spec.symbol("squared"): squared, C: 4, spec.symbol("smooth"): sp.Rational(1, 2)}
+        forms = [e.subs(at).doit() for e in (spec.element, spec.stable)]
+        for _ in range(5):  # exact rational arithmetic at random points
+            values = {p[k]: sp.Rational(rng.uniform()) for k in range(4)}
+            values |= {g[k]: sp.Rational(rng.uniform()) for k in range(4)}
+            a, b = (f.xreplace(values) for f in forms)
+            assert a == b
+    with pytest.raises(ValueError, match="unknown to the formula"):
+        symloss.define("bad", sp.Symbol("pred") ** 2, stable=sp.Symbol("q"))

@@ -3,7 +3,7 @@
 # SymPy 1.14.0. Do not edit: run `symloss generate`.
 """Kernels of the `dice` loss: Dice loss 1 - (2Σ p·g + s)/(Σ p + Σ g + s) per sample over all its non-batch axes (squared: Σ p² + Σ g², as V-Net), pred probabilities and target a mask.
 
-Formula (per row, over the class axis c = 0 … C-1): Piecewise((0, ITE(Eq(squared, 1), Eq(smooth + Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), 0), Eq(smooth + Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), 0))), (Sum(Piecewise(((pred[c] - target[c])**2, Eq(squared, 1)), ((1 - pred[c])*target[c] + (1 - target[c])*pred[c], True)), (c, 0, C - 1))/(smooth + Piecewise((Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), Eq(squared, 1)), (Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), True))), True))
+Formula (per row, over the class axis c = 0 … C-1): Piecewise((0, ITE(Eq(squared, 1), Eq(smooth + Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), 0), Eq(smooth + Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), 0))), (1 - (smooth + 2*Sum(pred[c]*target[c], (c, 0, C - 1)))/(smooth + Piecewise((Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), Eq(squared, 1)), (Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), True))), True))
 
 Each kernel takes one row (sample) per parallel iteration: first the row's reductions over the
 classes, then its value, then the gradient component by component. Arrays are C-contiguous, of
@@ -84,7 +84,7 @@ LOSS = {
     ),
     'homogeneous': None,
     'over': 'sample',
-    'formula': 'Piecewise((0, ITE(Eq(squared, 1), Eq(smooth + Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), 0), Eq(smooth + Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), 0))), (Sum(Piecewise(((pred[c] - target[c])**2, Eq(squared, 1)), ((1 - pred[c])*target[c] + (1 - target[c])*pred[c], True)), (c, 0, C - 1))/(smooth + Piecewise((Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), Eq(squared, 1)), (Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), True))), True))',
+    'formula': 'Piecewise((0, ITE(Eq(squared, 1), Eq(smooth + Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), 0), Eq(smooth + Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), 0))), (1 - (smooth + 2*Sum(pred[c]*target[c], (c, 0, C - 1)))/(smooth + Piecewise((Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), Eq(squared, 1)), (Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), True))), True))',
 }
 
 
@@ -158,18 +158,14 @@ def value_grad_each_f32(pred, target, smooth, value, grad):
         r2 = float32(acc_r2)
         acc_r3 = 0.0
         for c in range(n_classes):
-            acc_r3 += (float32(1.0) - pred[i, c])*target[i, c]
+            acc_r3 += pred[i, c]*target[i, c]
         r3 = float32(acc_r3)
-        acc_r4 = 0.0
-        for c in range(n_classes):
-            acc_r4 += (float32(1.0) - target[i, c])*pred[i, c]
-        r4 = float32(acc_r4)
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
         value[i] = value_i
         for j in range(n_classes):
             _g0 = r0 + r1 + smooth
-            grad[i, j] = (select((_g0 == float32(0.0)), float32(0.0), (float32(1.0) - float32(2.0)*target[i, j])/_g0 - (r3 + r4)/(_g0*_g0)))
+            grad[i, j] = (select((_g0 == float32(0.0)), float32(0.0), (smooth + float32(2.0)*r3)/(_g0*_g0) - float32(2.0)*target[i, j]/_g0))
 
 
 @_jit
@@ -195,18 +191,14 @@ def value_grad_sum_w_f32(pred, target, rows, smooth, scale, grad):
             r2 = float32(acc_r2)
             acc_r3 = 0.0
             for c in range(n_classes):
-                acc_r3 += (float32(1.0) - pred[i, c])*target[i, c]
+                acc_r3 += pred[i, c]*target[i, c]
             r3 = float32(acc_r3)
-            acc_r4 = 0.0
-            for c in range(n_classes):
-                acc_r4 += (float32(1.0) - target[i, c])*pred[i, c]
-            r4 = float32(acc_r4)
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = r0 + r1 + smooth
-                grad[i, j] = scale * w_i * (select((_g0 == float32(0.0)), float32(0.0), (float32(1.0) - float32(2.0)*target[i, j])/_g0 - (r3 + r4)/(_g0*_g0)))
+                grad[i, j] = scale * w_i * (select((_g0 == float32(0.0)), float32(0.0), (smooth + float32(2.0)*r3)/(_g0*_g0) - float32(2.0)*target[i, j]/_g0))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -283,18 +275,14 @@ def value_grad_each_f64(pred, target, smooth, value, grad):
         r2 = acc_r2
         acc_r3 = 0.0
         for c in range(n_classes):
-            acc_r3 += (1.0 - pred[i, c])*target[i, c]
+            acc_r3 += pred[i, c]*target[i, c]
         r3 = acc_r3
-        acc_r4 = 0.0
-        for c in range(n_classes):
-            acc_r4 += (1.0 - target[i, c])*pred[i, c]
-        r4 = acc_r4
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == 0.0), 0.0, r2/_v0)
         value[i] = value_i
         for j in range(n_classes):
             _g0 = r0 + r1 + smooth
-            grad[i, j] = (select((_g0 == 0.0), 0.0, (1.0 - 2.0*target[i, j])/_g0 - (r3 + r4)/(_g0*_g0)))
+            grad[i, j] = (select((_g0 == 0.0), 0.0, (smooth + 2.0*r3)/(_g0*_g0) - 2.0*target[i, j]/_g0))
 
 
 @_jit
@@ -320,18 +308,14 @@ def value_grad_sum_w_f64(pred, target, rows, smooth, scale, grad):
             r2 = acc_r2
             acc_r3 = 0.0
             for c in range(n_classes):
-                acc_r3 += (1.0 - pred[i, c])*target[i, c]
+                acc_r3 += pred[i, c]*target[i, c]
             r3 = acc_r3
-            acc_r4 = 0.0
-            for c in range(n_classes):
-                acc_r4 += (1.0 - target[i, c])*pred[i, c]
-            r4 = acc_r4
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == 0.0), 0.0, r2/_v0)
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = r0 + r1 + smooth
-                grad[i, j] = scale * w_i * (select((_g0 == 0.0), 0.0, (1.0 - 2.0*target[i, j])/_g0 - (r3 + r4)/(_g0*_g0)))
+                grad[i, j] = scale * w_i * (select((_g0 == 0.0), 0.0, (smooth + 2.0*r3)/(_g0*_g0) - 2.0*target[i, j]/_g0))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -406,12 +390,16 @@ def value_grad_each__squared_f32(pred, target, smooth, value, grad):
         for c in range(n_classes):
             acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
         r2 = float32(acc_r2)
+        acc_r3 = 0.0
+        for c in range(n_classes):
+            acc_r3 += pred[i, c]*target[i, c]
+        r3 = float32(acc_r3)
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
         value[i] = value_i
         for j in range(n_classes):
             _g0 = r0 + r1 + smooth
-            grad[i, j] = (select((_g0 == float32(0.0)), float32(0.0), float32(2.0)*(-target[i, j] + pred[i, j])/_g0 - float32(2.0)*r2*pred[i, j]/(_g0*_g0)))
+            grad[i, j] = (select((_g0 == float32(0.0)), float32(0.0), -float32(2.0)*target[i, j]/_g0 + float32(2.0)*(smooth + float32(2.0)*r3)*pred[i, j]/(_g0*_g0)))
 
 
 @_jit
@@ -435,12 +423,16 @@ def value_grad_sum_w__squared_f32(pred, target, rows, smooth, scale, grad):
             for c in range(n_classes):
                 acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
             r2 = float32(acc_r2)
+            acc_r3 = 0.0
+            for c in range(n_classes):
+                acc_r3 += pred[i, c]*target[i, c]
+            r3 = float32(acc_r3)
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = r0 + r1 + smooth
-                grad[i, j] = scale * w_i * (select((_g0 == float32(0.0)), float32(0.0), float32(2.0)*(-target[i, j] + pred[i, j])/_g0 - float32(2.0)*r2*pred[i, j]/(_g0*_g0)))
+                grad[i, j] = scale * w_i * (select((_g0 == float32(0.0)), float32(0.0), -float32(2.0)*target[i, j]/_g0 + float32(2.0)*(smooth + float32(2.0)*r3)*pred[i, j]/(_g0*_g0)))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -515,12 +507,16 @@ def value_grad_each__squared_f64(pred, target, smooth, value, grad):
         for c in range(n_classes):
             acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
         r2 = acc_r2
+        acc_r3 = 0.0
+        for c in range(n_classes):
+            acc_r3 += pred[i, c]*target[i, c]
+        r3 = acc_r3
         _v0 = r0 + r1 + smooth
         value_i = select((_v0 == 0.0), 0.0, r2/_v0)
         value[i] = value_i
         for j in range(n_classes):
             _g0 = r0 + r1 + smooth
-            grad[i, j] = (select((_g0 == 0.0), 0.0, 2.0*(-target[i, j] + pred[i, j])/_g0 - 2.0*r2*pred[i, j]/(_g0*_g0)))
+            grad[i, j] = (select((_g0 == 0.0), 0.0, -2.0*target[i, j]/_g0 + 2.0*(smooth + 2.0*r3)*pred[i, j]/(_g0*_g0)))
 
 
 @_jit
@@ -544,12 +540,16 @@ def value_grad_sum_w__squared_f64(pred, target, rows, smooth, scale, grad):
             for c in range(n_classes):
                 acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
             r2 = acc_r2
+            acc_r3 = 0.0
+            for c in range(n_classes):
+                acc_r3 += pred[i, c]*target[i, c]
+            r3 = acc_r3
             _v0 = r0 + r1 + smooth
             value_i = select((_v0 == 0.0), 0.0, r2/_v0)
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = r0 + r1 + smooth
-                grad[i, j] = scale * w_i * (select((_g0 == 0.0), 0.0, 2.0*(-target[i, j] + pred[i, j])/_g0 - 2.0*r2*pred[i, j]/(_g0*_g0)))
+                grad[i, j] = scale * w_i * (select((_g0 == 0.0), 0.0, -2.0*target[i, j]/_g0 + 2.0*(smooth + 2.0*r3)*pred[i, j]/(_g0*_g0)))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0

@@ -102,20 +102,24 @@ multiclass_hinge = define(
 )
 
 truth, smooth, squared = sp.IndexedBase("target"), sp.Symbol("smooth"), sp.Symbol("squared")
-# 1 - (2Σpg + s)/(Σp + Σg + s) written as its numerator's non-negative terms over the
-# denominator, p(1 - g) + g(1 - p) (or (p - g)²), so that a near-perfect prediction keeps its
-# digits; the whole is 0 where the denominator is (both masks empty and s = 0).
-_overlap = sp.Piecewise(
-    ((pred[c] - truth[c]) ** 2, sp.Eq(squared, 1)),
-    (pred[c] * (1 - truth[c]) + truth[c] * (1 - pred[c]), True),
-)
 _size = sp.Piecewise(
     (class_sum(pred[c] ** 2) + class_sum(truth[c] ** 2), sp.Eq(squared, 1)),
     (class_sum(pred[c]) + class_sum(truth[c]), True),
 )
+_empty = sp.Eq(_size + smooth, 0)  # both masks empty and s = 0: 0/0, taken as 0
+# The value is computed from the non-negative terms of 1 - (2Σpg + s)/(Σp + Σg + s):
+# Σ [p(1 - g) + g(1 - p)] (or Σ (p - g)²) over the denominator, exact for near-perfect
+# predictions where 1 - (…) would cancel; the gradient of the textbook form does not cancel.
+_mismatch = sp.Piecewise(
+    ((pred[c] - truth[c]) ** 2, sp.Eq(squared, 1)),
+    (pred[c] * (1 - truth[c]) + truth[c] * (1 - pred[c]), True),
+)
 dice = define(
     "dice",
-    sp.Piecewise((0, sp.Eq(_size + smooth, 0)), (class_sum(_overlap) / (_size + smooth), True)),
+    sp.Piecewise(
+        (0, _empty), (1 - (2 * class_sum(pred[c] * truth[c]) + smooth) / (_size + smooth), True)
+    ),
+    stable=sp.Piecewise((0, _empty), (class_sum(_mismatch) / (_size + smooth), True)),
     inputs=(
         Input("pred", differentiable=True, classes=True, domain=sp.Interval(0, 1)),
         Input("target", classes=True, domain=sp.Interval(0, 1), doc="the mask, in [0, 1]"),
