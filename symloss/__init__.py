@@ -18,6 +18,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .centers import center_update  # noqa: E402
 from .runtime import REDUCTIONS, LossKernel, loss, names  # noqa: E402
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "LossKernel",
     "names",
     "loss",
+    "center_update",
     "get",
     "define",
     "Input",

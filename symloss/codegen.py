@@ -21,6 +21,7 @@ from sympy.core.parameters import distribute
 from . import __version__, derive
 from .locations import generated_dir, templates_dir
 from .lowering import (
+    c99_functions,
     component_differences,
     lower,
     masked_softmax_differences,
@@ -31,9 +32,10 @@ from .lowering import (
     row_reductions,
     softmax_complements,
     split_logsumexp,
+    stable_primitives,
 )
 from .printing import NumbaPrinter
-from .runtime import variant_key
+from .runtime import static_parts, variant_key
 from .spec import Loss
 
 __all__ = ["render", "write", "stale", "KERNEL_DIR"]
@@ -70,16 +72,16 @@ OUTPUTS = {
 class Variant:
     """One kernel set: static switches substituted, broadcast parameters read per element."""
 
-    static: Mapping[str, bool]
+    static: Mapping[str, bool | int]
     arrays: tuple[str, ...]
 
     @property
     def key(self) -> tuple[str, ...]:
-        return variant_key([k for k, v in self.static.items() if v], self.arrays)
+        return variant_key(static_parts(self.static), self.arrays)
 
     @property
     def suffix(self) -> str:
-        return "".join("__" + part.replace("[]", "_array") for part in self.key)
+        return "".join("__" + part.replace("[]", "_array").replace("=", "_") for part in self.key)
 
 
 @dataclass
@@ -117,7 +119,7 @@ def variants(loss: Loss) -> list[Variant]:
     statics = [k for k, p in loss.parameters.items() if p.static]
     broadcast = [k for k, p in loss.parameters.items() if p.broadcast]
     out = []
-    for values in itertools.product((False, True), repeat=len(statics)):
+    for values in itertools.product(*(loss.parameters[k].values for k in statics)):
         for n in range(len(broadcast) + 1):
             for arrays in itertools.combinations(broadcast, n):
                 out.append(Variant(dict(zip(statics, values)), tuple(arrays)))
@@ -239,14 +241,15 @@ def plan(loss: Loss) -> ModulePlan:
 CLASS_KINDS = {
     "value_each": "out[i] = ℓ_i for row i",
     "value_sum_w": "Σ_i w_i·ℓ_i over rows with w_i ≠ 0, accumulated in float64",
-    "value_grad_each": "value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij",
-    "value_grad_sum_w": "Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)",
+    "value_grad_each": "value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v",
+    "value_grad_sum_w": "Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)",
 }
 
 
 @dataclass
 class RowKernel:
-    """A class-axis kernel: per-row reductions, the row's value, the gradient per class j."""
+    """A class-axis kernel: per-row reductions, the row's value, then the gradients: of each
+    per-sample scalar input once per row, of the vector inputs component by component."""
 
     name: str
     kind: str
@@ -259,7 +262,8 @@ class RowKernel:
     reductions: list[tuple[str, str, str, str]]  # (kind, symbol, body in c, class skipped)
     value_reductions: list[tuple[str, str, str, str]]  # those the value needs
     value: tuple[list[tuple[str, str]], str]
-    grad: tuple[list[tuple[str, str]], str]
+    row_grads: tuple[list[tuple[str, str]], list[tuple[str, str]]]  # (temporaries, (out, expr))
+    grads: tuple[list[tuple[str, str]], list[tuple[str, str]]]  # per component j
 
 
 def _needed(reductions, expr: sp.Expr) -> set:
@@ -280,17 +284,21 @@ def _row_names(loss: Loss) -> dict:
             names[loss.symbol(i.name)] = f"{i.name}[i, {{}}]"
         elif i.labels == "classes":
             names[loss.symbol(i.name)] = f"{i.name}_i"
+        else:  # one number per sample
+            names[loss.symbol(i.name)] = f"{i.name}[i]"
     for k, p in loss.parameters.items():
         if p.per_class:
             names[loss.symbol(k)] = f"{k}[{{}}]"
     return names
 
 
-def _cse_printed(expr: sp.Expr, printer: NumbaPrinter, prefix: str):
-    temps = sp.numbered_symbols(prefix)
+def _cse_printed(exprs: list[sp.Expr], printer: NumbaPrinter, prefix: str):
+    temps = sp.numbered_symbols(prefix, real=True)
     with distribute(False):
-        replacements, (reduced,) = sp.cse([expr], symbols=temps, order="canonical")
-    return [(str(t), printer.doprint(e)) for t, e in replacements], printer.doprint(reduced)
+        replacements, reduced = sp.cse(exprs, symbols=temps, order="canonical")
+    return [(str(t), printer.doprint(e)) for t, e in replacements], [
+        printer.doprint(e) for e in reduced
+    ]
 
 
 def plan_classes(loss: Loss) -> list[RowKernel]:
@@ -301,38 +309,50 @@ def plan_classes(loss: Loss) -> list[RowKernel]:
     return kernels
 
 
+def gradient_output(loss: Loss, name: str) -> str:
+    """The kernel argument that receives ∂ℓ/∂name: ``grad`` for the first input."""
+    return "grad" if name == loss.differentiable[0] else f"grad_{name}"
+
+
 def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
-    """Per-row reductions, value and gradient component of one static variant, lowered."""
-    z = loss.symbol(loss.differentiable[0])
+    """Per-row reductions, value and gradient (of each differentiable input: per component
+    for a vector, once per row for a per-sample scalar) of one static variant, lowered."""
     label = next((i.name for i in loss.inputs if i.labels == "classes"), None)
     element = loss.element.subs(static)
     computed = element if loss.stable is None else loss.stable.subs(static)
+    wrt = [loss.symbol(nm) for nm in loss.differentiable]
     with distribute(False):
-        gradient = derive.component_derivative(element, z)
-        reductions, (value, gradient) = row_reductions([computed, gradient])
-        gradient = masked_softmax_differences(gradient, reductions)
+        gradients = [derive.component_derivative(element, v) for v in wrt]
+        reductions, (value, *gradients) = row_reductions([computed, *gradients])
+        gradients = [masked_softmax_differences(g, reductions) for g in gradients]
         if label is not None:
-            gradient = one_hot_differences(gradient, loss.symbol(label), derive.j)
-        gradient = softmax_complements(gradient, reductions)
+            gradients = [one_hot_differences(g, loss.symbol(label), derive.j) for g in gradients]
+        gradients = [softmax_complements(g, reductions) for g in gradients]
     # Outside distribute(False), so that -(m + l) distributes to -m - l before grouping.
-    value, gradient = split_logsumexp([value, gradient], reductions)
+    value, *gradients = split_logsumexp([value, *gradients], reductions)
     data = frozenset(loss.symbol(i.name).label for i in loss.inputs if i.classes)
 
     def branch_free(e: sp.Expr) -> sp.Expr:  # Max, Heaviside, … as NaN-guarded selects
-        return nan_guards(piecewise_forms(component_differences(e)), data)
+        e = c99_functions(stable_primitives(component_differences(e)))
+        return nan_guards(piecewise_forms(e), data)
 
     for r in reductions:
         (r.body,) = split_logsumexp([r.body], reductions)
         r.body = branch_free(r.body)
-    return reductions, branch_free(value), branch_free(gradient), label
+    gradients = dict(zip(loss.differentiable, map(branch_free, gradients)))
+    return reductions, branch_free(value), gradients, label
 
 
 def _plan_class_variant(loss: Loss, variant: Variant) -> list[RowKernel]:
     static = {loss.symbol(k): int(v) for k, v in variant.static.items()}
-    reductions, value, gradient, label = _class_quantities(loss, static)
+    reductions, value, gradients, label = _class_quantities(loss, static)
     vectors = [i.name for i in loss.inputs]
     per_class = [k for k, p in loss.parameters.items() if p.per_class]
     scalars = [k for k, p in loss.parameters.items() if not (p.per_class or p.static)]
+    is_vector = {i.name: i.classes for i in loss.inputs}
+    row_wrt = [nm for nm in gradients if not is_vector[nm]]
+    component_wrt = [nm for nm in gradients if is_vector[nm]]
+    grad_outputs = [gradient_output(loss, nm) for nm in loss.differentiable]
     kernels = []
     for dtype in DTYPES:
         printer = NumbaPrinter(dtype, _row_names(loss))
@@ -347,15 +367,17 @@ def _plan_class_variant(loss: Loss, variant: Variant) -> list[RowKernel]:
         ]
         needed = _needed(reductions, value)
         for_value = [p for p, r in zip(printed, reductions) if r.symbol in needed]
-        value_code = _cse_printed(value, printer, "_v")
-        grad_code = _cse_printed(gradient, printer, "_g")
+        value_code = _cse_printed([value], printer, "_v")
+        value_code = (value_code[0], value_code[1][0])
+        row_temps, row_exprs = _cse_printed([gradients[nm] for nm in row_wrt], printer, "_r")
+        temps, exprs = _cse_printed([gradients[nm] for nm in component_wrt], printer, "_g")
         for kind, doc in CLASS_KINDS.items():
             weighted = kind.endswith("_w")
             outputs = {
                 "value_each": ["out"],
                 "value_sum_w": [],
-                "value_grad_each": ["value", "grad"],
-                "value_grad_sum_w": ["grad"],
+                "value_grad_each": ["value", *grad_outputs],
+                "value_grad_sum_w": grad_outputs,
             }[kind]
             args = [*vectors, *per_class, *(["rows"] if weighted else []), *scalars]
             args += (["scale"] if kind == "value_grad_sum_w" else []) + outputs
@@ -372,7 +394,14 @@ def _plan_class_variant(loss: Loss, variant: Variant) -> list[RowKernel]:
                     reductions=printed,
                     value_reductions=for_value,
                     value=value_code,
-                    grad=grad_code,
+                    row_grads=(
+                        row_temps,
+                        [(gradient_output(loss, nm), e) for nm, e in zip(row_wrt, row_exprs)],
+                    ),
+                    grads=(
+                        temps,
+                        [(gradient_output(loss, nm), e) for nm, e in zip(component_wrt, exprs)],
+                    ),
                 )
             )
     return kernels
@@ -428,6 +457,7 @@ def metadata(loss: Loss) -> dict:
                 "differentiable": i.differentiable,
                 "labels": i.labels,
                 "classes": i.classes,
+                "by_label": i.by_label,
             }
             for i in loss.inputs
         ),
@@ -436,7 +466,11 @@ def metadata(loss: Loss) -> dict:
                 "name": k,
                 "default": p.default,
                 "domain": domain_pieces(p.domain),
-                "domain_text": "False or True" if p.static else domain_text(p.domain),
+                "domain_text": (
+                    "False or True"
+                    if p.static and isinstance(p.default, bool)
+                    else domain_text(p.domain)
+                ),
                 "broadcast": p.broadcast,
                 "static": p.static,
                 "per_class": p.per_class,
@@ -447,6 +481,7 @@ def metadata(loss: Loss) -> dict:
         ),
         "homogeneous": loss.homogeneous,
         "over": loss.over,
+        "frontend": loss.frontend,
         "formula": str(loss.expr),
     }
 

@@ -73,11 +73,13 @@ def derivative(expr: sp.Expr, var: sp.Symbol, order: int = 1) -> sp.Expr:
     return expr
 
 
-def component_derivative(expr: sp.Expr, vector: sp.IndexedBase) -> sp.Expr:
+def component_derivative(expr: sp.Expr, vector: sp.IndexedBase | sp.Symbol) -> sp.Expr:
     """∂ℓ/∂v_j of a class-axis loss, j a class index in [0, C): sums over c of Kronecker deltas
     collapse to their j-th term, and factors free of c move out of the remaining sums (so that
-    Σ_c p_j·w_c becomes p_j·Σ_c w_c, one reduction per row instead of one per component)."""
-    d = _collapse_piecewise_deltas(_kink_policy(sp.diff(expr, vector[j]).doit()))
+    Σ_c p_j·w_c becomes p_j·Σ_c w_c, one reduction per row instead of one per component).
+    For a per-sample scalar input (a Symbol), ∂ℓ/∂v, tidied the same way."""
+    var = vector[j] if isinstance(vector, sp.IndexedBase) else vector
+    d = _collapse_piecewise_deltas(_kink_policy(sp.diff(expr, var).doit()))
     return _pull_out_of_sums(_index_in_range(d))
 
 

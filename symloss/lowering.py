@@ -14,7 +14,7 @@ from sympy.calculus.accumulationbounds import AccumBounds
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.logic.boolalg import BooleanFunction
 
-from .primitives import PRIMITIVES, log_sigmoid, logaddexp, sigmoid
+from .primitives import PRIMITIVES, held, log_sigmoid, logaddexp, sigmoid
 
 __all__ = ["nan_in", "ranges_of", "lower"]
 
@@ -213,14 +213,24 @@ def nan_guards(expr: sp.Expr, data: frozenset) -> sp.Expr:
     """Piecewise((a, c), …) → Piecewise((nan, nan_in(operands of c)), (a, c), …).
 
     A comparison with NaN is False, so without the guard a NaN input would select a branch and
-    could return a finite number (a Hessian of 0, say). ``data``: the per-element symbols.
+    could return a finite number (a Hessian of 0, say). ``data``: the per-element symbols. A
+    `held` quantity (cos θ = f/(‖x‖‖W‖)) is guarded by the data it is computed from: it may be
+    0/0 where an enclosing branch does not use it, and NaN only in the data counts.
     """
+
+    def data_of(operand: sp.Expr) -> list:
+        if isinstance(operand, held):
+            vectors = [a for a in operand.atoms(sp.Indexed) if a.base.label in data]
+            labels = {a.base.label for a in vectors}
+            return vectors + [a for a in operand.free_symbols & data if a not in labels]
+        return [operand]
 
     def guard(pw: sp.Piecewise) -> sp.Expr:
         operands = []
         for _, cond in pw.args:
             for rel in cond.atoms(sp.core.relational.Relational):
-                operands += [s for s in (rel.lhs, rel.rhs) if s.free_symbols & data]
+                for s in (rel.lhs, rel.rhs):
+                    operands += [a for a in data_of(s) if a.free_symbols & data]
         if not operands:
             return pw
         unique = sorted(set(operands), key=sp.default_sort_key)

@@ -13,7 +13,18 @@ from __future__ import annotations
 import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
-__all__ = ["sigmoid", "softplus", "log_sigmoid", "log_cosh", "logaddexp", "PRIMITIVES"]
+__all__ = [
+    "sigmoid",
+    "softplus",
+    "log_sigmoid",
+    "log_cosh",
+    "logaddexp",
+    "margin_psi",
+    "margin_intercept",
+    "margin_term",
+    "held",
+    "PRIMITIVES",
+]
 
 
 class _Primitive(sp.Function):
@@ -170,6 +181,146 @@ class logaddexp(sp.Function):
     def _eval_rewrite_as_stable(self, a, b, **kwargs):
         # Also right when one argument is -inf (a zero term in log space).
         return sp.Max(a, b) + log1p(sp.exp(-sp.Abs(a - b)))
+
+
+class held(sp.Function):
+    """An argument computed once as written: powers of held(a/b) stay powers of the quotient
+    (SymPy would distribute (a/b)² into a²/b², which overflows where a/b does not)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, a):
+        if a.is_Number:
+            return a
+
+    def _numbacode(self, printer):
+        return f"({printer._print(self.args[0])})"
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_rewrite_as_math(self, a, **kwargs):
+        return a
+
+
+def _chebyshev_pieces(m: int, t: sp.Expr, form) -> sp.Piecewise:
+    """form(ψ_m)(t) as a Piecewise of polynomials in t, one piece per θ ∈ [kπ/m, (k+1)π/m];
+    ``form`` maps the polynomial of a piece (in u) to the one wanted (a derivative, …)."""
+    u = sp.Dummy("u")
+    pieces = []
+    for k in range(m):
+        body = sp.expand(form((-1) ** k * sp.chebyshevt(m, u) - 2 * k, u))
+        # θ ≤ (k+1)π/m ⟺ t ≥ cos((k+1)π/m); the last piece takes the rest, down to t = -1
+        bound = t >= sp.cos(sp.pi * (k + 1) / m) if k < m - 1 else True
+        pieces.append((sp.horner(body, u).subs(u, t) if body.has(u) else body, bound))
+    return sp.Piecewise(*pieces)
+
+
+class _MarginFunction(sp.Function):
+    """A function of (m, t = cos θ) built from ψ_m: opaque through differentiation, written out
+    for an integer m by ``rewrite("math")`` and ``rewrite("stable")`` (t computed once)."""
+
+    def _eval_is_real(self):
+        return self.args[1].is_real
+
+    def _form(self, poly: sp.Expr, u: sp.Symbol) -> sp.Expr:
+        raise NotImplementedError
+
+    def _written_out(self, t):
+        m = self.args[0]
+        if not (m.is_Integer and m >= 1):
+            return None
+        return _chebyshev_pieces(int(m), t, self._form)
+
+    def _eval_rewrite_as_math(self, *args, **kwargs):
+        return self._written_out(args[1])
+
+    def _eval_rewrite_as_stable(self, *args, **kwargs):
+        t = args[1]
+        return self._written_out(t if t.is_Atom else held(t))
+
+    def _eval_evalf(self, prec):
+        out = self.rewrite("math")
+        return None if out is self else out._eval_evalf(prec)
+
+
+class margin_psi(_MarginFunction):
+    """ψ_m of L-Softmax (Liu et al., 2016) in t = cos θ, and its derivatives: ψ_m = (-1)^k
+    cos(mθ) - 2k for θ ∈ [kπ/m, (k+1)π/m], k = 0 … m-1, with cos(mθ) = T_m(t), the Chebyshev
+    polynomial, so no arccos is needed. Arguments (m, t, order)."""
+
+    nargs = 3
+
+    def fdiff(self, argindex=2):
+        if argindex != 2:
+            raise sp.ArgumentIndexError(self, argindex)
+        m, t, order = self.args
+        return margin_psi(m, t, order + 1)
+
+    def _form(self, poly, u):
+        return sp.diff(poly, u, int(self.args[2]))
+
+    def _latex(self, printer, exp=None):
+        m, t, order = self.args
+        primes = "" if order == 0 else "'" * int(order) if order <= 2 else f"^{{({order})}}"
+        body = r"\psi_{%s}%s\left(%s\right)" % (printer._print(m), primes, printer._print(t))
+        return body if exp is None else r"\left(%s\right)^{%s}" % (body, exp)
+
+
+class margin_intercept(_MarginFunction):
+    """ψ_m(t) - t·ψ_m'(t), expanded piece by piece (for m = 1 it is exactly 0): the derivative
+    of n·ψ_m(f/n) in n, which written as a difference would cancel. Arguments (m, t)."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=2):
+        if argindex != 2:
+            raise sp.ArgumentIndexError(self, argindex)
+        m, t = self.args
+        return -t * margin_psi(m, t, 2)
+
+    def _form(self, poly, u):
+        return poly - u * sp.diff(poly, u)
+
+    def _latex(self, printer, exp=None):
+        m, t = (printer._print(a) for a in self.args)
+        body = r"\left(\psi_{%s} - t\,\psi_{%s}'\right)\left(%s\right)" % (m, m, t)
+        return body if exp is None else r"\left(%s\right)^{%s}" % (body, exp)
+
+
+class margin_term(sp.Function):
+    """n·ψ_m(f/n), the L-Softmax target logit ‖W_y‖‖x‖ψ_m(cos θ) in f = W_yᵀx and
+    n = ‖W_y‖‖x‖ > 0: homogeneous of degree 1, with ∂/∂f = ψ_m'(t) and ∂/∂n = ψ_m(t) - tψ_m'(t)
+    at t = f/n. Arguments (m, f, n)."""
+
+    nargs = 3
+
+    def fdiff(self, argindex=2):
+        m, f, n = self.args
+        if argindex == 2:
+            return margin_psi(m, f / n, 1)
+        if argindex == 3:
+            return margin_intercept(m, f / n)
+        raise sp.ArgumentIndexError(self, argindex)
+
+    def _eval_is_real(self):
+        return self.args[1].is_real and self.args[2].is_real
+
+    def _eval_rewrite_as_math(self, m, f, n, **kwargs):
+        return n * margin_psi(m, f / n, 0).rewrite("math")
+
+    def _eval_rewrite_as_stable(self, m, f, n, **kwargs):
+        return n * margin_psi(m, f / n, 0).rewrite("stable")
+
+    def _eval_evalf(self, prec):
+        out = self.rewrite("math")
+        return None if out.has(margin_psi) else out._eval_evalf(prec)
+
+    def _latex(self, printer, exp=None):
+        m, f, n = (printer._print(a) for a in self.args)
+        body = r"%s\,\psi_{%s}\left(\frac{%s}{%s}\right)" % (n, m, f, n)
+        return body if exp is None else r"\left(%s\right)^{%s}" % (body, exp)
 
 
 PRIMITIVES = (sigmoid, softplus, log_sigmoid, log_cosh, logaddexp)

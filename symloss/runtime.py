@@ -26,15 +26,26 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["names", "loss", "LossKernel", "variant_key", "REDUCTIONS"]
+__all__ = ["names", "loss", "LossKernel", "variant_key", "static_parts", "REDUCTIONS"]
 
 REDUCTIONS = ("mean", "sum", "none")
 _LOSS_MODULES = "symloss.generated.kernels"
 
 
 def variant_key(static_on: Iterable[str], arrays: Iterable[str]) -> tuple[str, ...]:
-    """Which kernel set serves a call: static switches that are on, parameters given as arrays."""
+    """Which kernel set serves a call: static switches that are on (``name``) or integer
+    static values (``name=value``), parameters given as arrays (``name[]``)."""
     return tuple(sorted([*static_on, *(a + "[]" for a in arrays)]))
+
+
+def static_parts(static: dict) -> list[str]:
+    """The variant-key parts of static parameter values: a switch by its name when on, an
+    integer as ``name=value``."""
+    return [
+        k if isinstance(v, bool) else f"{k}={v}"
+        for k, v in static.items()
+        if not (isinstance(v, bool) and not v)
+    ]
 
 
 def names() -> list[str]:
@@ -148,9 +159,20 @@ def _scalar_param(name: str, p: dict, value) -> float:
     return value
 
 
-def _switch(name: str, p: dict, value) -> bool:
-    """A static parameter's value: False or True (the default when None)."""
+def _switch(name: str, p: dict, value) -> bool | int:
+    """A static parameter's value (the default when None): False or True for a switch, one of
+    the integers its kernels were generated for otherwise."""
     value = p["default"] if value is None else value
+    if not isinstance(p["default"], bool):
+        allowed = [int(v) for (v,) in p["domain"]]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, one of {allowed}, got {value!r}")
+        if int(value) not in allowed:
+            raise ValueError(
+                f"{name} must be one of {allowed} (the values with generated kernels), "
+                f"got {value!r}"
+            )
+        return int(value)
     if value not in (False, True, 0, 1) or isinstance(value, float):
         raise ValueError(f"{name} must be False or True, got {value!r}")
     return bool(value)
@@ -201,8 +223,16 @@ class LossKernel:
         self._params = {p["name"]: p for p in meta["params"]}
         self._homogeneous = meta["homogeneous"]
         self._over = meta.get("over", "classes")
+        self._frontend = meta.get("frontend")
         self.inputs: tuple[str, ...] = tuple(i["name"] for i in self._inputs)
         self.params: dict[str, Any] = {k: p["default"] for k, p in self._params.items()}
+
+    @property
+    def rowwise(self) -> _RowForm:
+        """The loss on the inputs of its definition, one row per sample: for a linear front
+        end (logits, target, ‖x‖, ‖W_y‖), for a ``by_label`` table its row for each sample.
+        What `symloss.verify` checks against the definition."""
+        return _RowForm(self)
 
     def __repr__(self) -> str:
         ps = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -245,8 +275,7 @@ class LossKernel:
         for nm, p in self._params.items():
             value = kwargs.get(nm, None)
             if p["static"]:
-                if _switch(nm, p, value):
-                    static_on.append(nm)
+                static_on += static_parts({nm: _switch(nm, p, value)})
                 continue
             if value is None:
                 value = (
@@ -311,7 +340,8 @@ class LossKernel:
         if self.family == "norm":
             return self._norm(inputs, params, weight, axis, grad=False)[0]
         if self.family == "classes":
-            return _rows(self, inputs, dict(params, weight=weight), reduction, grad=False)
+            front = _linear if self._frontend == "linear" else _rows
+            return front(self, inputs, dict(params, weight=weight), reduction, grad=False)
         call = self._prepare(inputs, params, weight)
         if reduction == "none":
             out = np.empty(call.n, dtype=call.dtype)
@@ -330,7 +360,9 @@ class LossKernel:
     def value_and_grad(
         self, *inputs, reduction: str | None = None, weight=None, axis=None, **params
     ):
-        """(value, ∂value/∂first input), the gradient shaped and typed like the first input.
+        """(value, ∂value/∂first input), the gradient shaped and typed like the first input;
+        for a loss with several differentiable inputs (center_loss: x and centers;
+        large_margin_softmax: x and weight), a tuple of gradients in argument order.
 
         With ``reduction="none"`` the value is the array of element losses and the gradient is
         that of their sum (each element's derivative).
@@ -339,7 +371,8 @@ class LossKernel:
         if self.family == "norm":
             return self._norm(inputs, params, weight, axis, grad=True)
         if self.family == "classes":
-            return _rows(self, inputs, dict(params, weight=weight), reduction, grad=True)
+            front = _linear if self._frontend == "linear" else _rows
+            return front(self, inputs, dict(params, weight=weight), reduction, grad=True)
         call = self._prepare(inputs, params, weight)
         grad = np.empty(call.n, dtype=call.dtype)
         if reduction == "none":
@@ -471,11 +504,14 @@ def _as_dtype(value, dtype: np.dtype):
 # -- class-axis losses: rows of C scores, PyTorch cross_entropy conventions ------------------
 
 
-def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
+def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool, gathered=False):
     """A class-axis loss on logits (N, C), (N, C, d1, …) or (C,). Integer targets are shaped
     like the logits without the class axis (``ignore_index`` rows count for nothing);
     probability targets are shaped like the logits and go to the loss's ``_probabilities``
-    form when it has one (as PyTorch's cross_entropy decides by the target)."""
+    form when it has one (as PyTorch's cross_entropy decides by the target). A ``by_label``
+    input is a table (K, D) whose row y_i sample i uses (``gathered``: already one row per
+    sample); its gradient is summed back into the table. Other non-vector inputs hold one
+    number per sample."""
     names = k.inputs
     if len(args) != len(names):
         raise TypeError(f"{k.name}() takes inputs ({', '.join(names)}), got {len(args)}")
@@ -497,10 +533,10 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
         )
     z = _as_real_array(args[0], names[0])
     dtype = _float_dtype(z)
-    if z.ndim == 0:
-        raise ValueError(
-            f"{names[0]} must have a class axis: shape (C,), (N, C) or (N, C, d1, ...)"
-        )
+    tables = [nm for nm in names if specs[nm].get("by_label") and not gathered]
+    if z.ndim == 0 or (tables and z.ndim != 2):
+        shapes = "(N, D)" if tables else "(C,), (N, C) or (N, C, d1, ...)"
+        raise ValueError(f"{names[0]} must have a class axis: shape {shapes}, got {z.shape}")
     single = z.ndim == 1
     z = z[None] if single else z
     if k._over == "sample":  # each sample's non-batch axes are one vector
@@ -518,30 +554,48 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
             return np.ascontiguousarray(a, dtype=dtype).reshape(a.shape[0], n_classes)
         return np.ascontiguousarray(np.moveaxis(a, 1, -1), dtype=dtype).reshape(-1, n_classes)
 
+    table = {}
+    for nm in tables:
+        t = _as_real_array(args[names.index(nm)], nm)
+        if t.ndim != 2 or t.shape[1] != n_classes:
+            raise ValueError(
+                f"{nm} must have shape (K, {n_classes}) (one row per class), got {t.shape}"
+            )
+        table[nm] = np.ascontiguousarray(t, dtype=dtype)
     data, labels = [as_rows(z)], None
     keep = np.ones(data[0].shape[0], dtype)
     for nm in names[1:]:
-        if specs[nm]["classes"]:
-            a = _as_real_array(args[names.index(nm)], nm)
+        spec, a = specs[nm], args[names.index(nm)]
+        if spec["labels"] == "classes":
+            n_labels = next(iter(table.values())).shape[0] if table else n_classes
+            labels, keep = _class_labels(
+                a, nm, () if single else label_shape, n_labels, ignore_index
+            )
+            keep = keep.astype(dtype)
+            data.append(labels)
+        elif nm in table:
+            data.append(None)  # gathered below, once the labels are known
+        elif spec["classes"]:
+            a = _as_real_array(a, nm)
             if a.shape != (z.shape[1:] if single else z.shape):
                 raise ValueError(
                     f"{nm} has shape {a.shape}; expected the shape of {names[0]}, "
                     f"{z.shape[1:] if single else z.shape}"
                 )
             data.append(as_rows(a[None] if single else a))
-            continue
-        labels, keep = _class_labels(
-            args[names.index(nm)], nm, () if single else label_shape, n_classes, ignore_index
-        )
-        keep = keep.astype(dtype)
-        data.append(labels)
+        else:  # one number per sample
+            a = _as_real_array(a, nm)
+            if a.shape != (() if single else label_shape):
+                raise ValueError(f"{nm} has shape {a.shape}; expected {label_shape}")
+            data.append(np.ascontiguousarray(a, dtype=dtype).reshape(-1))
+    for nm in table:
+        data[names.index(nm)] = np.ascontiguousarray(table[nm][labels])
     rows = data[0]
     vectors, scalars, static_on = [], [], []
     for nm, p in k._params.items():
         value = params.get(nm)
         if p["static"]:
-            if _switch(nm, p, value):
-                static_on.append(nm)
+            static_on += static_parts({nm: _switch(nm, p, value)})
             continue
         if p["per_class"]:
             value = p["default"] if value is None else value
@@ -563,22 +617,36 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
     n = rows.shape[0]
     out_shape = () if single else label_shape
 
-    def grad_back(g):
+    def back(nm: str, g: np.ndarray):
+        """A kernel's gradient array in the shape of input ``nm``."""
+        if nm in table:  # Σ over the samples of each class
+            total = np.zeros(table[nm].shape, dtype)
+            np.add.at(total, labels, g)
+            return total
+        if not specs[nm]["classes"]:
+            return g.reshape(out_shape)
         if k._over == "sample":
             g = g.reshape(z.shape)
         else:
             g = np.moveaxis(g.reshape(*label_shape, n_classes), -1, 1)
         return g[0] if single else g
 
+    wrt = [nm for nm in names if specs[nm]["differentiable"]]
+    grads = [np.empty_like(data[names.index(nm)]) for nm in wrt]
+
+    def gradients():
+        out = tuple(back(nm, g) for nm, g in zip(wrt, grads))
+        return out[0] if len(out) == 1 else out
+
     if reduction == "none":
         value = np.empty(n, dtype)
         if not grad:
             kernels["value_each"](*data, *vectors, *scalars, value)
             return (value * keep).reshape(out_shape)
-        g = np.empty_like(rows)
-        kernels["value_grad_each"](*data, *vectors, *scalars, value, g)
-        g *= keep[:, None]
-        return (value * keep).reshape(out_shape), grad_back(g)
+        kernels["value_grad_each"](*data, *vectors, *scalars, value, *grads)
+        for g in grads:
+            g *= keep[:, None] if g.ndim == 2 else keep
+        return (value * keep).reshape(out_shape), gradients()
     # PyTorch: with class labels the mean divides by Σ weight[target] over the rows not
     # ignored; with probability targets by the number of rows.
     if labels is None:
@@ -586,20 +654,70 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
     else:
         # (PyTorch's weight= only: other per-class parameters, like focal's alpha, do not)
         per_class = [nm for nm, p in k._params.items() if p["per_class"]]
-        class_weight = (
-            vectors[per_class.index("weight")] if "weight" in per_class else np.ones(n_classes)
-        )
-        total_weight = float(np.sum(class_weight[labels] * keep, dtype=np.float64))
+        if "weight" in per_class:
+            total_weight = float(
+                np.sum(vectors[per_class.index("weight")][labels] * keep, dtype=np.float64)
+            )
+        else:
+            total_weight = float(np.sum(keep, dtype=np.float64))
     scale = (1.0 / total_weight if total_weight else math.nan) if reduction == "mean" else 1.0
     if not grad:
         total = kernels["value_sum_w"](*data, *vectors, keep, *scalars)
     else:
-        g = np.empty_like(rows)
-        total = kernels["value_grad_sum_w"](*data, *vectors, keep, *scalars, dtype.type(scale), g)
+        total = kernels["value_grad_sum_w"](
+            *data, *vectors, keep, *scalars, dtype.type(scale), *grads
+        )
     if reduction == "mean":
         total = total * scale if n else math.nan
     value = dtype.type(total)
-    return (value, grad_back(g)) if grad else value
+    return (value, gradients()) if grad else value
+
+
+@dataclass(frozen=True)
+class _RowForm:
+    kernel: LossKernel
+
+    def __call__(self, *inputs, reduction: str = "mean", weight=None, **params):
+        params = dict(params, weight=weight)
+        return _rows(self.kernel, inputs, params, reduction, grad=False, gathered=True)
+
+    def value_and_grad(self, *inputs, reduction: str = "mean", weight=None, **params):
+        params = dict(params, weight=weight)
+        return _rows(self.kernel, inputs, params, reduction, grad=True, gathered=True)
+
+
+def _linear(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):
+    """A loss on the logits of a linear layer, called as (x (N, D), weight (D, C), target):
+    its kernels take f = x·W, ‖x_i‖ and ‖W_{y_i}‖, and the gradient goes back through them,
+    ∂L/∂x = G·Wᵀ + (∂L/∂‖x‖ / ‖x‖)·x and ∂L/∂W = xᵀ·G + W·diag(Σ_{i: y_i = j} ∂L/∂‖W_j‖ / ‖W_j‖),
+    G = ∂L/∂f (a norm's term is 0 where the norm is 0: the definition does not use it there)."""
+    if len(args) != 3:
+        raise TypeError(f"{k.name}() takes inputs (x, weight, target), got {len(args)}")
+    x, w = _as_real_array(args[0], "x"), _as_real_array(args[1], "weight")
+    dtype = np.result_type(_float_dtype(x), _float_dtype(w))
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (N, D), got {x.shape}")
+    if w.ndim != 2 or w.shape[0] != x.shape[1]:
+        raise ValueError(f"weight must have shape (D, C) = ({x.shape[1]}, C), got {w.shape}")
+    if w.shape[1] == 0:
+        raise ValueError("weight has no classes (shape (D, 0))")
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    ignore_index = params.get("ignore_index", -100)
+    labels, _ = _class_labels(args[2], "target", x.shape[:1], w.shape[1], ignore_index)
+    x_norm = np.linalg.norm(x, axis=1)
+    w_norm = np.linalg.norm(w, axis=0)
+    inputs = (x @ w, args[2], x_norm, w_norm[labels])
+    out = _rows(k, inputs, params, reduction, grad)
+    if not grad:
+        return out
+    value, (g_logits, g_x_norm, g_w_norm) = out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        along_x = np.where(x_norm > 0, g_x_norm / x_norm, 0).astype(dtype)
+        per_sample = np.where(w_norm[labels] > 0, g_w_norm / w_norm[labels], 0)
+    along_w = np.bincount(labels, weights=per_sample, minlength=w.shape[1]).astype(dtype)
+    g_x = g_logits @ w.T + along_x[:, None] * x
+    g_w = x.T @ g_logits + w * along_w[None, :]
+    return value, (g_x, g_w)
 
 
 def _probability_form(k: LossKernel, args: tuple) -> bool:

@@ -44,6 +44,10 @@ class Input:
     an integer class index in [0, C) per sample (written ``target`` in the formula, and used to
     pick components, ``logits[target]``). ``classes=True`` declares a vector of C components
     per sample (written ``logits[c]`` inside `class_sum`, ``logits[target]`` outside).
+    ``by_label=True`` (with ``classes=True``): the caller passes a table with one such vector
+    per class (centers (K, D)) and each sample uses the row of its label; the gradient of a
+    row is summed back into the table. An input of a class-axis loss that is neither a vector
+    nor a label is one number per sample.
     """
 
     name: str
@@ -53,6 +57,7 @@ class Input:
     labels: str | None = None
     doc: str = ""
     classes: bool = False
+    by_label: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,9 @@ class Param:
 
     ``broadcast=True``: an array broadcast to the inputs' shape is accepted too (kernels get a
     variant that reads it per element). ``static=True``: a boolean switch, substituted at
-    generation time, each value giving its own kernels. ``estimate``: the name of a runtime
-    estimator used when the value is None (e.g. ``"negative_fraction"`` of the target).
+    generation time, each value giving its own kernels; a static parameter whose default is
+    an int takes the integers of its domain (a FiniteSet) instead. ``estimate``: the name of a
+    runtime estimator used when the value is None (e.g. ``"negative_fraction"`` of the target).
     """
 
     default: Any
@@ -73,6 +79,13 @@ class Param:
     static: bool = False
     estimate: str | None = None
     per_class: bool = False  # a vector of C values (written ``weight[c]``), or one scalar
+
+    @property
+    def values(self) -> tuple:
+        """The values a static parameter takes, one kernel set each."""
+        if isinstance(self.default, bool):
+            return (False, True)
+        return tuple(int(v) for v in sorted(self.domain))
 
 
 LABEL_CONVENTIONS = {"signs": sp.FiniteSet(-1, 1), "classes": sp.Range(0, sp.oo)}
@@ -98,6 +111,7 @@ class Loss:
     doc: str = ""
     origin: str = ""
     over: str = "classes"  # vector inputs run along axis 1 ("classes") or all non-batch axes
+    frontend: str | None = None  # "linear": the public inputs are (x, weight, target)
     symbols: Mapping[str, sp.Symbol] = field(default_factory=dict)
 
     # -- the contract of symloss.get(name) -------------------------------------------------
@@ -216,8 +230,18 @@ def _check_name(kind: str, name: str, allow_weight: bool = False) -> None:
 
 def _check_default(name: str, p: Param) -> None:
     if p.static:
-        if p.default not in (False, True):
-            raise ValueError(f"static parameter {name!r} must default to False or True")
+        if isinstance(p.default, bool):
+            return
+        if not (
+            isinstance(p.default, int)
+            and isinstance(p.domain, sp.FiniteSet)
+            and all(v.is_Integer for v in p.domain)
+            and p.default in p.domain
+        ):
+            raise ValueError(
+                f"static parameter {name!r} must default to False or True, or to an int in "
+                "its domain, a FiniteSet of integers"
+            )
         return
     if p.default is None:
         if p.estimate not in ESTIMATORS:
@@ -242,6 +266,7 @@ def define(
     homogeneous: int | None = None,
     over: str = "classes",
     stable: sp.Expr | None = None,
+    frontend: str | None = None,
     doc: str = "",
 ) -> Loss:
     """Define a loss from its per-element formula (a SymPy expression in mathematical form).
@@ -255,8 +280,13 @@ def define(
     non-batch axes of each sample as one vector (as the Dice loss). ``stable``: a form equal
     to ``formula`` that the value kernels compute instead, where the formula itself would
     lose digits; derivatives, LaTeX and the verification's reference use ``formula``, so the
-    verification checks that the two agree.
+    verification checks that the two agree. ``frontend="linear"``: a loss on the logits of a
+    linear layer, defined in the inputs ``(logits, target, x_norm, w_norm)`` (f = Wᵀx, ‖x‖ and
+    ‖W_y‖) and called as ``(x, weight, target)``: the runtime forms those inputs with BLAS and
+    takes the gradient through them to x and W.
     """
+    if frontend not in (None, "linear"):
+        raise ValueError(f"frontend must be None or 'linear', got {frontend!r}")
     if over not in ("classes", "sample"):
         raise ValueError(f"over must be 'classes' or 'sample', got {over!r}")
     _check_name("loss", name)
@@ -274,7 +304,19 @@ def define(
         raise ValueError(f"input and parameter names must be distinct, got {names}")
     for k, p in pars.items():
         _check_default(k, p)
+    if frontend == "linear" and [(i.name, i.differentiable) for i in ins] != [
+        ("logits", True),
+        ("target", False),
+        ("x_norm", True),
+        ("w_norm", True),
+    ]:
+        raise ValueError(
+            "frontend='linear' needs the inputs logits (differentiable), target, x_norm and "
+            "w_norm (differentiable)"
+        )
     for i in ins:
+        if i.by_label and not i.classes:
+            raise ValueError(f"input {i.name!r}: by_label=True needs classes=True")
         if i.labels is not None and i.labels not in LABEL_CONVENTIONS:
             raise ValueError(f"labels of {i.name!r} must be one of {sorted(LABEL_CONVENTIONS)}")
 
@@ -319,6 +361,7 @@ def define(
         doc=doc,
         origin=origin,
         over=over,
+        frontend=frontend,
         symbols=symbols,
     )
     if homogeneous is not None and not derive.is_homogeneous(loss, homogeneous):

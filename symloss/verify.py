@@ -502,7 +502,7 @@ def _verify_elementwise(loss: Loss, kernel, dtypes, seed: int) -> list[Row]:
     rng = np.random.default_rng(seed)
     rows: dict = {}
     statics = [k for k, p in loss.parameters.items() if p.static]
-    for values in itertools.product((False, True), repeat=len(statics)):
+    for values in itertools.product(*(loss.parameters[k].values for k in statics)):
         static = dict(zip(statics, values))
         ref = _reference(loss, tuple(sorted(static.items())))
         for params in _param_sets(loss, rng):
@@ -678,27 +678,48 @@ class ClassReference:
         z = loss.symbol(loss.differentiable[0])
         self.zs = sp.symbols(f"z0:{n}", real=True)
         self.data = [i.name for i in loss.inputs[1:] if i.classes]
+        # inputs with one number per sample (neither vectors nor labels)
+        self.per_sample = [i.name for i in loss.inputs if not i.classes and i.labels is None]
         self.vectors = [k for k, p in loss.parameters.items() if p.per_class]
         self.ws = {k: sp.symbols(f"{k}0:{n}", real=True) for k in (*self.data, *self.vectors)}
         self.scalars = [
             loss.symbol(k) for k, p in loss.parameters.items() if not (p.per_class or p.static)
         ]
+        element = loss.element.subs(static or {})
         label = next((i.name for i in loss.inputs if i.labels == "classes"), None)
+        if label is not None and not element.has(loss.symbol(label)):
+            label = None  # labels only pick table rows (center loss): one reference
+        self.labelled = label is not None
         plain = {z[k]: self.zs[k] for k in range(n)}
         for name, ws in self.ws.items():
             plain.update({loss.symbol(name)[k]: ws[k] for k in range(n)})
         # inputs (rounded to the dtype, so they count for conditioning), then parameters
-        self.inputs = [*self.zs, *(w for k in self.data for w in self.ws[k])]
+        self.inputs = [
+            *self.zs,
+            *(w for k in self.data for w in self.ws[k]),
+            *(loss.symbol(k) for k in self.per_sample),
+        ]
         self.args = [*self.inputs, *(w for k in self.vectors for w in self.ws[k]), *self.scalars]
+        # the gradient: every component of every differentiable input, in argument order
+        self.wrt = [
+            a
+            for i in loss.inputs
+            if i.differentiable
+            for a in (
+                (self.zs if i.name == loss.inputs[0].name else self.ws[i.name])
+                if i.classes
+                else (loss.symbol(i.name),)
+            )
+        ]
         self.value, self.grad, self.exprs, self._derivatives = [], [], [], {}
         data = frozenset(self.inputs)
         for y in range(n if label else 1):
-            e = loss.element.subs(static or {}).subs(C, n).doit()
+            e = element.subs(C, n).doit()
             e = (e.subs(loss.symbol(label), y) if label else e).xreplace(plain).rewrite("math")
             self.exprs.append(e)
             self.value.append(_mp_function(self.args, _class_plain(e, data)))
             self.grad.append(
-                [_mp_function(self.args, _class_plain(sp.diff(e, zk), data)) for zk in self.zs]
+                [_mp_function(self.args, _class_plain(sp.diff(e, a), data)) for a in self.wrt]
             )
 
     def _d(self, y: int, f: sp.Expr, key) -> list:
@@ -713,7 +734,7 @@ class ClassReference:
         """Σ_a |a·∂f/∂a| over the inputs a, for the value or each gradient component (at 60
         digits): how much rounding the inputs moves the result, in units of ε."""
         e = self.exprs[y]
-        targets = [e] if q == "value" else [sp.diff(e, zk) for zk in self.zs]
+        targets = [e] if q == "value" else [sp.diff(e, a) for a in self.wrt]
         out = []
         with mpmath.workdps(60):
             at = [mpmath.mpf(float(v)) for v in args]
@@ -788,8 +809,9 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
     uniform logits (an absolute error floor, as every softmax implementation has there)."""
     rng = np.random.default_rng(seed)
     rows: dict = {}
+    kernel = getattr(kernel, "rowwise", kernel)  # the inputs of the definition
     statics = [k for k, p in loss.parameters.items() if p.static]
-    for values in itertools.product((False, True), repeat=len(statics)):
+    for values in itertools.product(*(loss.parameters[k].values for k in statics)):
         static = dict(zip(statics, values))
         ref = ClassReference(loss, static={loss.symbol(k): int(v) for k, v in static.items()})
         _verify_class_variant(loss, kernel, ref, static, dtypes, rng, rows)
@@ -814,7 +836,12 @@ def _verify_class_variant(loss, kernel, ref, static: dict, dtypes, rng, rows: di
             ).astype(dt)
             for _ in ref.data
         ]
-        inputs = [z, *data] if ref.data else [z, y]
+        if loss.frontend == "linear":  # norms consistent with the logits: |z_y| ≤ ‖x‖‖W_y‖
+            per_sample = _linear_norms(z, y, static.get("m", 1), dt, rng)
+        else:
+            per_sample = [_per_sample_values(loss, nm, dt, rng, len(z)) for nm in ref.per_sample]
+        by_name = dict(zip(ref.data, data)) | dict(zip(ref.per_sample, per_sample))
+        inputs = [z] + [y if i.labels == "classes" else by_name[i.name] for i in loss.inputs[1:]]
         for params in param_sets:
             call = {k: (np.asarray(v, dt) if np.ndim(v) else v) for k, v in params.items()}
             call.update(static)
@@ -824,26 +851,34 @@ def _verify_class_variant(loss, kernel, ref, static: dict, dtypes, rng, rows: di
             ]
             scal = [float(call.get(s.name, loss.parameters[s.name].default)) for s in ref.scalars]
             value, grad = kernel.value_and_grad(*inputs, reduction="none", **call)
+            # every gradient as one row of components, in the reference's order
+            grad = np.concatenate(
+                [
+                    np.reshape(g, (len(z), -1))
+                    for g in (grad if isinstance(grad, tuple) else [grad])
+                ],
+                axis=1,
+            )
 
-            def args_of(i, z_row=None, z=z, data=data, vec=vec, scal=scal):
+            def args_of(i, z_row=None, z=z, data=data, vec=vec, scal=scal, ps=per_sample):
                 zi = z[i] if z_row is None else z_row
-                return _flatten([zi, *(d[i] for d in data), *vec, scal])
+                return _flatten([zi, *(d[i] for d in data), *(p[i] for p in ps), *vec, scal])
 
-            labels = y if not ref.data else np.zeros_like(y)  # one reference without labels
+            labels = y if ref.labelled else np.zeros_like(y)  # one reference without labels
             refs_v, refs_g, ok = [], [], []
             for i in range(len(z)):
                 r = ref.evaluate(args_of(i), int(labels[i]), dt)
                 ok.append(r is not None)
                 refs_v.append(r[0] if r else math.nan)
-                refs_g.append(r[1] if r else np.full(n, math.nan))
+                refs_g.append(r[1] if r else np.full(len(ref.wrt), math.nan))
             ok = np.array(ok)
             refs_v, refs_g = np.array(refs_v), np.array(refs_g)
             for q, got, want in (("value", value, refs_v), ("grad", grad, refs_g)):
                 err = ulp_error(np.asarray(got, dt), want.astype(dt)).reshape(len(z), -1)
                 if q == "grad":  # a NaN in a row may make all its components NaN
-                    nan_rows = np.isnan(
-                        np.stack([*(np.asarray(a, np.float64) for a in [z, *data])])
-                    ).any(axis=(0, 2))
+                    nan_rows = np.zeros(len(z), bool)
+                    for a in [z, *data, *per_sample]:
+                        nan_rows |= np.isnan(np.reshape(a, (len(z), -1))).any(axis=1)
                     err[nan_rows[:, None] & np.isnan(np.asarray(got, np.float64))] = 0.0
                 over = np.flatnonzero(ok & (err.max(axis=1) > BOUNDS[q]))
                 raw = float(err[ok].max()) if ok.any() else 0.0
@@ -892,6 +927,34 @@ def _verify_class_variant(loss, kernel, ref, static: dict, dtypes, rng, rows: di
                 _record_scalar(rows, loss.name, "sum", dtype, e, static)
 
 
+def _per_sample_values(loss: Loss, name: str, dtype, rng, rows: int) -> np.ndarray:
+    """Values of an input with one number per sample: random ones inside its domain, then its
+    extremes (0, subnormal, huge where the domain allows)."""
+    domain = next(i.domain for i in loss.inputs if i.name == name)
+    lo = max(float(domain.inf), -10.0)
+    v = lo + rng.uniform(0.1, 10.0, rows)
+    curated = [x for x in _domain_samples(domain, dtype, rng, 0) if math.isfinite(x)]
+    v[-len(curated) :] = curated[-rows:]
+    return v.astype(dtype)
+
+
+def _linear_norms(z, y, m: int, dtype, rng) -> list[np.ndarray]:
+    """(‖x‖, ‖W_y‖) per row for logits z that a linear layer could produce: cos θ_y = z_y /
+    (‖x‖‖W_y‖) cycles through ±1, the boundaries cos(kπ/m) of ψ's pieces, small and random
+    values; rows with z_y = 0 get a zero norm (x = 0, then W_y = 0) or random ones."""
+    cosines = [1.0, -1.0, 1e-3, -1e-3, *(math.cos(k * math.pi / m) for k in range(1, m))]
+    w_norm = 10.0 ** rng.uniform(-1, 1, len(z))
+    x_norm = np.empty(len(z))
+    for i, zy in enumerate(np.asarray(z, np.float64)[np.arange(len(z)), y]):
+        cos = cosines[i % len(cosines)] if i % 3 else rng.uniform(-1, 1)
+        if zy == 0 or not math.isfinite(zy) or abs(cos) < 1e-12:
+            x_norm[i] = (0.0, rng.uniform(0.5, 2))[i % 2]
+            w_norm[i] = (w_norm[i], 0.0)[i % 4 == 1]
+        else:
+            x_norm[i] = abs(zy) / (w_norm[i] * abs(cos))
+    return [x_norm.astype(dtype), w_norm.astype(dtype)]
+
+
 def _flatten(args) -> list[float]:
     return [float(v) for a in args for v in np.ravel(a)]
 
@@ -918,17 +981,27 @@ def _class_relaxed(ref, args_at, z, y, dtype, q, got) -> np.ndarray:
 
 
 def _check_class_derivatives(loss: Loss, rng: np.random.Generator, n: int = 4) -> float:
-    """The derived closed-form gradient ∂ℓ/∂z_j (sums collapsed, as the kernels use it) against
-    mpmath finite differences of the definition written out for C = n, every label and j."""
+    """The derived closed-form gradient (∂ℓ/∂v_j of each vector input, sums collapsed, as the
+    kernels use it; ∂ℓ/∂s of each per-sample input) against mpmath finite differences of the
+    definition written out for C = n, every label and component."""
     from .spec import C
 
     static = {loss.symbol(k): int(p.default) for k, p in loss.parameters.items() if p.static}
     ref = ClassReference(loss, n, static)
     label = next((loss.symbol(i.name) for i in loss.inputs if i.labels == "classes"), None)
-    gradient = loss.derivative(loss.differentiable[0]).subs(static)
     plain = {loss.symbol(loss.differentiable[0])[k]: ref.zs[k] for k in range(n)}
     for name, ws in ref.ws.items():
         plain.update({loss.symbol(name)[k]: ws[k] for k in range(n)})
+    components = []  # (derived expression, position of the component in ref.args)
+    for name in loss.differentiable:
+        gradient = loss.derivative(name).subs(static)
+        if isinstance(loss.symbol(name), sp.IndexedBase):
+            syms = ref.zs if name == loss.differentiable[0] else ref.ws[name]
+            components += [
+                (gradient.subs(derive.j, k), ref.args.index(a)) for k, a in enumerate(syms)
+            ]
+        else:
+            components.append((gradient, ref.args.index(loss.symbol(name))))
     worst = 0.0
     with mpmath.workdps(50):
         for y in range(len(ref.value)):  # every label, or once without labels
@@ -936,16 +1009,18 @@ def _check_class_derivatives(loss: Loss, rng: np.random.Generator, n: int = 4) -
                 args = [mpmath.mpf(float(rng.uniform(0.05, 1))) for _ in ref.zs]
             else:
                 args = [mpmath.mpf(float(rng.normal(0, 2))) for _ in ref.zs]
-            args += [mpmath.mpf(float(rng.uniform(0.2, 2))) for ws in ref.ws.values() for _ in ws]
+            args += [mpmath.mpf(float(rng.uniform(0.2, 2))) for k in ref.data for _ in ref.ws[k]]
+            args += [mpmath.mpf(float(rng.uniform(0.5, 3))) for _ in ref.per_sample]
+            args += [mpmath.mpf(float(rng.uniform(0.2, 2))) for k in ref.vectors for _ in ref.ws[k]]
             args += [mpmath.mpf(float(rng.uniform(0.1, 0.9))) for _ in ref.scalars]
-            for jj in range(n):
-                at = {C: n, derive.j: jj, **({label: y} if label is not None else {})}
-                derived = gradient.subs(at).doit().xreplace(plain)
-                exact = _mp_function(ref.args, derived.rewrite("math"))(*args)
+            for derived, at in components:
+                subs = {C: n, **({label: y} if ref.labelled else {})}
+                derived = derived.subs(subs).doit().xreplace(plain).rewrite("math")
+                exact = _mp_function(ref.args, derived)(*args)
 
-                def f(t, jj=jj, y=y, args=args):
-                    return ref.value[y](*args[:jj], t, *args[jj + 1 :])
+                def f(t, at=at, y=y, args=args):
+                    return ref.value[y](*args[:at], t, *args[at + 1 :])
 
-                fd = mpmath.diff(f, args[jj])
+                fd = mpmath.diff(f, args[at])
                 worst = max(worst, float(abs(fd - exact) / max(abs(exact), mpmath.mpf(1e-30))))
     return worst

@@ -5,12 +5,14 @@
 
 NAMES = (
     "balanced_sigmoid_cross_entropy",
+    "center_loss",
     "dice",
     "hinge",
     "huber",
     "kl_divergence",
     "l1",
     "l2",
+    "large_margin_softmax",
     "log_cosh",
     "mae",
     "mse",

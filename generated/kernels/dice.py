@@ -50,12 +50,14 @@ LOSS = {
             'differentiable': True,
             'labels': None,
             'classes': True,
+            'by_label': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': None,
             'classes': True,
+            'by_label': False,
         },
     ),
     'params': (
@@ -84,6 +86,7 @@ LOSS = {
     ),
     'homogeneous': None,
     'over': 'sample',
+    'frontend': None,
     'formula': 'Piecewise((0, ITE(Eq(squared, 1), Eq(smooth + Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), 0), Eq(smooth + Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), 0))), (1 - (smooth + 2*Sum(pred[c]*target[c], (c, 0, C - 1)))/(smooth + Piecewise((Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), Eq(squared, 1)), (Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), True))), True))',
 }
 
@@ -140,7 +143,7 @@ def value_sum_w_f32(pred, target, rows, smooth):
 
 @_jit
 def value_grad_each_f32(pred, target, smooth, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float32)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float32)"""
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
@@ -170,7 +173,7 @@ def value_grad_each_f32(pred, target, smooth, value, grad):
 
 @_jit
 def value_grad_sum_w_f32(pred, target, rows, smooth, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float32)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float32)"""
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     acc = 0.0
@@ -257,7 +260,7 @@ def value_sum_w_f64(pred, target, rows, smooth):
 
 @_jit
 def value_grad_each_f64(pred, target, smooth, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float64)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float64)"""
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
@@ -287,7 +290,7 @@ def value_grad_each_f64(pred, target, smooth, value, grad):
 
 @_jit
 def value_grad_sum_w_f64(pred, target, rows, smooth, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float64)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float64)"""
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     acc = 0.0
@@ -374,7 +377,7 @@ def value_sum_w__squared_f32(pred, target, rows, smooth):
 
 @_jit
 def value_grad_each__squared_f32(pred, target, smooth, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float32)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float32)"""
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
@@ -404,7 +407,7 @@ def value_grad_each__squared_f32(pred, target, smooth, value, grad):
 
 @_jit
 def value_grad_sum_w__squared_f32(pred, target, rows, smooth, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float32)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float32)"""
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     acc = 0.0
@@ -491,7 +494,7 @@ def value_sum_w__squared_f64(pred, target, rows, smooth):
 
 @_jit
 def value_grad_each__squared_f64(pred, target, smooth, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float64)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float64)"""
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
@@ -521,7 +524,7 @@ def value_grad_each__squared_f64(pred, target, smooth, value, grad):
 
 @_jit
 def value_grad_sum_w__squared_f64(pred, target, rows, smooth, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float64)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float64)"""
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     acc = 0.0

@@ -48,12 +48,14 @@ LOSS = {
             'differentiable': True,
             'labels': None,
             'classes': False,
+            'by_label': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': 'signs',
             'classes': False,
+            'by_label': False,
         },
     ),
     'params': (
@@ -71,6 +73,7 @@ LOSS = {
     ),
     'homogeneous': None,
     'over': 'classes',
+    'frontend': None,
     'formula': 'Piecewise((Max(0, -pred*target + 1)**2, Eq(squared, 1)), (Max(0, -pred*target + 1), True))',
 }
 

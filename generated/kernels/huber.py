@@ -48,12 +48,14 @@ LOSS = {
             'differentiable': True,
             'labels': None,
             'classes': False,
+            'by_label': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': None,
             'classes': False,
+            'by_label': False,
         },
     ),
     'params': (
@@ -71,6 +73,7 @@ LOSS = {
     ),
     'homogeneous': None,
     'over': 'classes',
+    'frontend': None,
     'formula': 'Piecewise(((pred - target)**2/2, delta > Abs(pred - target)), (delta*(-delta/2 + Abs(pred - target)), True))',
 }
 

@@ -50,12 +50,14 @@ LOSS = {
             'differentiable': True,
             'labels': None,
             'classes': True,
+            'by_label': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': None,
             'classes': True,
+            'by_label': False,
         },
     ),
     'params': (
@@ -73,6 +75,7 @@ LOSS = {
     ),
     'homogeneous': None,
     'over': 'classes',
+    'frontend': None,
     'formula': 'Sum(Piecewise((0, Eq(target[c], 0)), ((log(target[c]) - pred[c])*target[c], Eq(log_input, 1)), ((-log(pred[c]) + log(target[c]))*target[c], True)), (c, 0, C - 1))',
 }
 
@@ -111,7 +114,7 @@ def value_sum_w_f32(pred, target, rows):
 
 @_jit
 def value_grad_each_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float32)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float32)"""
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
@@ -127,7 +130,7 @@ def value_grad_each_f32(pred, target, value, grad):
 
 @_jit
 def value_grad_sum_w_f32(pred, target, rows, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float32)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float32)"""
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     acc = 0.0
@@ -182,7 +185,7 @@ def value_sum_w_f64(pred, target, rows):
 
 @_jit
 def value_grad_each_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float64)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float64)"""
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
@@ -198,7 +201,7 @@ def value_grad_each_f64(pred, target, value, grad):
 
 @_jit
 def value_grad_sum_w_f64(pred, target, rows, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float64)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float64)"""
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     acc = 0.0
@@ -253,7 +256,7 @@ def value_sum_w__log_input_f32(pred, target, rows):
 
 @_jit
 def value_grad_each__log_input_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float32)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float32)"""
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(pred.shape[0]):
@@ -269,7 +272,7 @@ def value_grad_each__log_input_f32(pred, target, value, grad):
 
 @_jit
 def value_grad_sum_w__log_input_f32(pred, target, rows, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float32)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float32)"""
     n_classes = pred.shape[1]
     n_classes_f = float32(n_classes)
     acc = 0.0
@@ -324,7 +327,7 @@ def value_sum_w__log_input_f64(pred, target, rows):
 
 @_jit
 def value_grad_each__log_input_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float64)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float64)"""
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
@@ -340,7 +343,7 @@ def value_grad_each__log_input_f64(pred, target, value, grad):
 
 @_jit
 def value_grad_sum_w__log_input_f64(pred, target, rows, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float64)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float64)"""
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     acc = 0.0

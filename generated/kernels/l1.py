@@ -48,17 +48,20 @@ LOSS = {
             'differentiable': True,
             'labels': None,
             'classes': False,
+            'by_label': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': None,
             'classes': False,
+            'by_label': False,
         },
     ),
     'params': (),
     'homogeneous': 1,
     'over': 'classes',
+    'frontend': None,
     'formula': 'Sum(Abs(pred[i] - target[i]), (i, 1, n))',
 }
 

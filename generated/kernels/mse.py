@@ -48,17 +48,20 @@ LOSS = {
             'differentiable': True,
             'labels': None,
             'classes': False,
+            'by_label': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': None,
             'classes': False,
+            'by_label': False,
         },
     ),
     'params': (),
     'homogeneous': 2,
     'over': 'classes',
+    'frontend': None,
     'formula': '(pred - target)**2',
 }
 

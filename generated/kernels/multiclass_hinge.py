@@ -50,12 +50,14 @@ LOSS = {
             'differentiable': True,
             'labels': None,
             'classes': True,
+            'by_label': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': 'classes',
             'classes': False,
+            'by_label': False,
         },
     ),
     'params': (
@@ -73,6 +75,7 @@ LOSS = {
     ),
     'homogeneous': None,
     'over': 'classes',
+    'frontend': None,
     'formula': '-Max(0, margin) + Sum(Max(0, margin + scores[c] - scores[target]), (c, 0, C - 1))',
 }
 
@@ -86,7 +89,7 @@ def value_each_f32(scores, target, margin, out):
         target_i = target[i]
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
+            acc_r0 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), float32(math.nan), select(((-scores[i, target_i] + scores[i, c] + margin) <= float32(0.0)), float32(0.0), (-scores[i, target_i] + scores[i, c] + margin)))
         r0 = float32(acc_r0)
         value_i = r0 - select((margin <= float32(0.0)), float32(0.0), margin)
         out[i] = value_i
@@ -104,7 +107,7 @@ def value_sum_w_f32(scores, target, rows, margin):
             target_i = target[i]
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
+                acc_r0 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), float32(math.nan), select(((-scores[i, target_i] + scores[i, c] + margin) <= float32(0.0)), float32(0.0), (-scores[i, target_i] + scores[i, c] + margin)))
             r0 = float32(acc_r0)
             value_i = r0 - select((margin <= float32(0.0)), float32(0.0), margin)
             acc += w_i * value_i
@@ -113,29 +116,29 @@ def value_sum_w_f32(scores, target, rows, margin):
 
 @_jit
 def value_grad_each_f32(scores, target, margin, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float32)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float32)"""
     n_classes = scores.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(scores.shape[0]):
         target_i = target[i]
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
+            acc_r0 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), float32(math.nan), select(((-scores[i, target_i] + scores[i, c] + margin) <= float32(0.0)), float32(0.0), (-scores[i, target_i] + scores[i, c] + margin)))
         r0 = float32(acc_r0)
         acc_r1 = 0.0
         for c in range(n_classes):
-            acc_r1 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) > float32(0.0)), float32(1.0), float32(0.0)))
+            acc_r1 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), float32(math.nan), select(((-scores[i, target_i] + scores[i, c] + margin) > float32(0.0)), float32(1.0), float32(0.0)))
         r1 = float32(acc_r1)
         value_i = r0 - select((margin <= float32(0.0)), float32(0.0), margin)
         value[i] = value_i
         for j in range(n_classes):
-            _g0 = (scores[i, j] - scores[i, target_i] + margin)
+            _g0 = (-scores[i, target_i] + scores[i, j] + margin)
             grad[i, j] = (-select((j == target_i), float32(1.0), float32(0.0))*r1 + select((math.isnan(_g0)), float32(math.nan), select((_g0 > float32(0.0)), float32(1.0), float32(0.0))))
 
 
 @_jit
 def value_grad_sum_w_f32(scores, target, rows, margin, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float32)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float32)"""
     n_classes = scores.shape[1]
     n_classes_f = float32(n_classes)
     acc = 0.0
@@ -145,16 +148,16 @@ def value_grad_sum_w_f32(scores, target, rows, margin, scale, grad):
             target_i = target[i]
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) <= float32(0.0)), float32(0.0), (scores[i, c] - scores[i, target_i] + margin)))
+                acc_r0 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), float32(math.nan), select(((-scores[i, target_i] + scores[i, c] + margin) <= float32(0.0)), float32(0.0), (-scores[i, target_i] + scores[i, c] + margin)))
             r0 = float32(acc_r0)
             acc_r1 = 0.0
             for c in range(n_classes):
-                acc_r1 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), float32(math.nan), select(((scores[i, c] - scores[i, target_i] + margin) > float32(0.0)), float32(1.0), float32(0.0)))
+                acc_r1 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), float32(math.nan), select(((-scores[i, target_i] + scores[i, c] + margin) > float32(0.0)), float32(1.0), float32(0.0)))
             r1 = float32(acc_r1)
             value_i = r0 - select((margin <= float32(0.0)), float32(0.0), margin)
             acc += w_i * value_i
             for j in range(n_classes):
-                _g0 = (scores[i, j] - scores[i, target_i] + margin)
+                _g0 = (-scores[i, target_i] + scores[i, j] + margin)
                 grad[i, j] = scale * w_i * (-select((j == target_i), float32(1.0), float32(0.0))*r1 + select((math.isnan(_g0)), float32(math.nan), select((_g0 > float32(0.0)), float32(1.0), float32(0.0))))
         else:
             for j in range(n_classes):
@@ -171,7 +174,7 @@ def value_each_f64(scores, target, margin, out):
         target_i = target[i]
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
+            acc_r0 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), math.nan, select(((-scores[i, target_i] + scores[i, c] + margin) <= 0.0), 0.0, (-scores[i, target_i] + scores[i, c] + margin)))
         r0 = acc_r0
         value_i = r0 - select((margin <= 0.0), 0.0, margin)
         out[i] = value_i
@@ -189,7 +192,7 @@ def value_sum_w_f64(scores, target, rows, margin):
             target_i = target[i]
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
+                acc_r0 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), math.nan, select(((-scores[i, target_i] + scores[i, c] + margin) <= 0.0), 0.0, (-scores[i, target_i] + scores[i, c] + margin)))
             r0 = acc_r0
             value_i = r0 - select((margin <= 0.0), 0.0, margin)
             acc += w_i * value_i
@@ -198,29 +201,29 @@ def value_sum_w_f64(scores, target, rows, margin):
 
 @_jit
 def value_grad_each_f64(scores, target, margin, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float64)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float64)"""
     n_classes = scores.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(scores.shape[0]):
         target_i = target[i]
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
+            acc_r0 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), math.nan, select(((-scores[i, target_i] + scores[i, c] + margin) <= 0.0), 0.0, (-scores[i, target_i] + scores[i, c] + margin)))
         r0 = acc_r0
         acc_r1 = 0.0
         for c in range(n_classes):
-            acc_r1 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) > 0.0), 1.0, 0.0))
+            acc_r1 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), math.nan, select(((-scores[i, target_i] + scores[i, c] + margin) > 0.0), 1.0, 0.0))
         r1 = acc_r1
         value_i = r0 - select((margin <= 0.0), 0.0, margin)
         value[i] = value_i
         for j in range(n_classes):
-            _g0 = (scores[i, j] - scores[i, target_i] + margin)
+            _g0 = (-scores[i, target_i] + scores[i, j] + margin)
             grad[i, j] = (-select((j == target_i), 1.0, 0.0)*r1 + select((math.isnan(_g0)), math.nan, select((_g0 > 0.0), 1.0, 0.0)))
 
 
 @_jit
 def value_grad_sum_w_f64(scores, target, rows, margin, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float64)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float64)"""
     n_classes = scores.shape[1]
     n_classes_f = float(n_classes)
     acc = 0.0
@@ -230,16 +233,16 @@ def value_grad_sum_w_f64(scores, target, rows, margin, scale, grad):
             target_i = target[i]
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) <= 0.0), 0.0, (scores[i, c] - scores[i, target_i] + margin)))
+                acc_r0 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), math.nan, select(((-scores[i, target_i] + scores[i, c] + margin) <= 0.0), 0.0, (-scores[i, target_i] + scores[i, c] + margin)))
             r0 = acc_r0
             acc_r1 = 0.0
             for c in range(n_classes):
-                acc_r1 += select((math.isnan((scores[i, c] - scores[i, target_i] + margin))), math.nan, select(((scores[i, c] - scores[i, target_i] + margin) > 0.0), 1.0, 0.0))
+                acc_r1 += select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), math.nan, select(((-scores[i, target_i] + scores[i, c] + margin) > 0.0), 1.0, 0.0))
             r1 = acc_r1
             value_i = r0 - select((margin <= 0.0), 0.0, margin)
             acc += w_i * value_i
             for j in range(n_classes):
-                _g0 = (scores[i, j] - scores[i, target_i] + margin)
+                _g0 = (-scores[i, target_i] + scores[i, j] + margin)
                 grad[i, j] = scale * w_i * (-select((j == target_i), 1.0, 0.0)*r1 + select((math.isnan(_g0)), math.nan, select((_g0 > 0.0), 1.0, 0.0)))
         else:
             for j in range(n_classes):

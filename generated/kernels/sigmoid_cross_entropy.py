@@ -48,12 +48,14 @@ LOSS = {
             'differentiable': True,
             'labels': None,
             'classes': False,
+            'by_label': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': None,
             'classes': False,
+            'by_label': False,
         },
     ),
     'params': (
@@ -82,6 +84,7 @@ LOSS = {
     ),
     'homogeneous': None,
     'over': 'classes',
+    'frontend': None,
     'formula': 'pos_weight*(label_smoothing/2 + target*(1 - label_smoothing))*softplus(-logits) + (-label_smoothing/2 - target*(1 - label_smoothing) + 1)*softplus(logits)',
 }
 

@@ -48,12 +48,14 @@ LOSS = {
             'differentiable': True,
             'labels': None,
             'classes': False,
+            'by_label': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': None,
             'classes': False,
+            'by_label': False,
         },
     ),
     'params': (
@@ -82,6 +84,7 @@ LOSS = {
     ),
     'homogeneous': None,
     'over': 'classes',
+    'frontend': None,
     'formula': '(target*sigmoid(-logits) + (1 - target)*sigmoid(logits))**gamma*(target*softplus(-logits) + (1 - target)*softplus(logits))*Piecewise((1, alpha < 0), (alpha*target + (1 - alpha)*(1 - target), True))',
 }
 

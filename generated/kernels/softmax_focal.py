@@ -50,12 +50,14 @@ LOSS = {
             'differentiable': True,
             'labels': None,
             'classes': True,
+            'by_label': False,
         },
         {
             'name': 'target',
             'differentiable': False,
             'labels': 'classes',
             'classes': False,
+            'by_label': False,
         },
     ),
     'params': (
@@ -84,6 +86,7 @@ LOSS = {
     ),
     'homogeneous': None,
     'over': 'classes',
+    'frontend': None,
     'formula': '-(-log(Sum(exp(logits[c]), (c, 0, C - 1))) + logits[target])*exp(gamma*(log(Sum(Piecewise((0, Eq(c, target)), (exp(logits[c]), True)), (c, 0, C - 1))) - log(Sum(exp(logits[c]), (c, 0, C - 1)))))*alpha[target]',
 }
 
@@ -184,7 +187,7 @@ def value_sum_w_f32(logits, target, alpha, rows, gamma):
 
 @_jit
 def value_grad_each_f32(logits, target, alpha, gamma, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float32)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float32)"""
     n_classes = logits.shape[1]
     n_classes_f = float32(n_classes)
     for i in prange(logits.shape[0]):
@@ -238,7 +241,7 @@ def value_grad_each_f32(logits, target, alpha, gamma, value, grad):
 
 @_jit
 def value_grad_sum_w_f32(logits, target, alpha, rows, gamma, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float32)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float32)"""
     n_classes = logits.shape[1]
     n_classes_f = float32(n_classes)
     acc = 0.0
@@ -393,7 +396,7 @@ def value_sum_w_f64(logits, target, alpha, rows, gamma):
 
 @_jit
 def value_grad_each_f64(logits, target, alpha, gamma, value, grad):
-    """value[i] = ℓ_i and grad[i, j] = ∂ℓ_i/∂z_ij  (float64)"""
+    """value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v  (float64)"""
     n_classes = logits.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(logits.shape[0]):
@@ -447,7 +450,7 @@ def value_grad_each_f64(logits, target, alpha, gamma, value, grad):
 
 @_jit
 def value_grad_sum_w_f64(logits, target, alpha, rows, gamma, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i, j] = scale·w_i·∂ℓ_i/∂z_ij (0 where w_i = 0)  (float64)"""
+    """Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)  (float64)"""
     n_classes = logits.shape[1]
     n_classes_f = float(n_classes)
     acc = 0.0
