@@ -58,7 +58,11 @@ def cmd_show(args) -> int:
         print(f"  {k:16s} default {p.default!r}, in {p.domain}{kind}; {p.doc}")
     wrt = loss.differentiable[0]
     if loss.family == "classes":  # a vector gradient: its component j, for j in [0, C)
-        rows = [("loss", loss.expr), (f"d/d{wrt}[j]", loss.derivative(wrt, 1))]
+        rows = [("loss", loss.expr)] + [
+            (f"d/d{v.name}[j]" if v.classes else f"d/d{v.name}", loss.derivative(v.name, 1))
+            for v in loss.inputs
+            if v.differentiable
+        ]
     else:
         rows = [
             ("loss", loss.expr),

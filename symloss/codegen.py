@@ -482,6 +482,7 @@ def metadata(loss: Loss) -> dict:
         "homogeneous": loss.homogeneous,
         "over": loss.over,
         "frontend": loss.frontend,
+        "kind": loss.kind,
         "formula": str(loss.expr),
     }
 

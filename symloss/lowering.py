@@ -15,6 +15,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 from sympy.logic.boolalg import BooleanFunction
 
 from .primitives import PRIMITIVES, held, log_sigmoid, logaddexp, sigmoid
+from .spec import c, class_argmax, class_max
 
 __all__ = ["nan_in", "ranges_of", "lower"]
 
@@ -292,13 +293,21 @@ class Reduction:
 
     @property
     def outputs(self) -> tuple[sp.Symbol, ...]:
-        """The symbols the kernel defines: r_k, or (lse_k_max, lse_k_log1p) of a log-sum-exp."""
+        """The symbols the kernel defines: r_k, (lse_k_max, lse_k_log1p) of a log-sum-exp, or
+        (mx_k, mx_k_arg) of a maximum and the first class attaining it."""
         if self.kind == "logsumexp":
             return tuple(sp.Symbol(f"{self.symbol}_{part}", real=True) for part in ("max", "log1p"))
+        if self.kind == "max":
+            return (self.symbol, argmax_symbol(self.symbol))
         return (self.symbol,)
 
     def __repr__(self) -> str:
         return f"Reduction({self.symbol} = {self.kind}_{self.index} {self.body})"
+
+
+def argmax_symbol(symbol: sp.Symbol) -> sp.Symbol:
+    """The class index that attains the maximum ``symbol`` (the first one, on ties)."""
+    return sp.Symbol(f"{symbol}_arg", integer=True)
 
 
 def _excluding(body: sp.Expr, index: sp.Symbol):
@@ -326,7 +335,7 @@ def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]
     def symbol_for(kind: str, body: sp.Expr, index: sp.Symbol, exclude=None) -> sp.Symbol:
         key = (kind, body, exclude)
         if key not in by_key:
-            name = "lse" if kind == "logsumexp" else "r"
+            name = {"logsumexp": "lse", "max": "mx"}.get(kind, "r")
             count = sum(r.kind == kind for r in reductions)
             by_key[key] = sp.Symbol(f"{name}{count}", real=True)
             reductions.append(Reduction(by_key[key], kind, body, index, exclude))
@@ -346,8 +355,13 @@ def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]
             return sp.exp(symbol_for("logsumexp", inner.args[0], index, label))
         return symbol_for("sum", body, index)
 
+    def maximum(e: sp.Expr) -> sp.Expr:  # max_c body → mx_k, its first maximiser → mx_k_arg
+        symbol = symbol_for("max", e.args[0], c)
+        return symbol if isinstance(e, class_max) else argmax_symbol(symbol)
+
     out = list(exprs)
-    while any(e.has(sp.Sum) for e in out):
+    while any(e.has(sp.Sum, class_max, class_argmax) for e in out):
+        out = [e.replace(lambda e: isinstance(e, (class_max, class_argmax)), maximum) for e in out]
         out = [e.replace(innermost, replace) for e in out]
     # log(exp(lse)) → lse and exp(z)·exp(-lse) → exp(z - lse), also inside Piecewise branches
     out = [_combine_exp(sp.expand_log(e, force=True)) for e in out]

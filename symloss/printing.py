@@ -55,7 +55,7 @@ class NumbaPrinter(PythonCodePrinter):
     def _print(self, expr, **kwargs):
         if isinstance(expr, sp.Expr) and expr.is_number and not isinstance(expr, sp.Piecewise):
             value = sp.N(expr, 30)
-            if not value.is_real and value is not sp.nan:
+            if not (value.is_extended_real or value is sp.nan):
                 raise ValueError(f"non-real constant {expr} cannot be printed")
             return self.literal(value)
         return super()._print(expr, **kwargs)
@@ -180,11 +180,13 @@ def latex_block(loss) -> str:
     """The formula and its derivatives as one ``aligned`` block."""
     wrt = loss.differentiable[0]
     var = latex_names(loss).get(loss.symbol(wrt), wrt)
-    if loss.family == "classes":  # the gradient is a vector: its component j
-        rows = [
-            (r"\ell", loss.expr),
-            (rf"\frac{{\partial \ell}}{{\partial {var}_{{j}}}}", loss.derivative(wrt, 1)),
-        ]
+    if loss.family == "classes":  # the gradient of a vector: its component j
+        rows = [(r"\ell", loss.expr)]
+        for i in loss.inputs:
+            if i.differentiable:
+                v = latex_names(loss).get(loss.symbol(i.name), i.name)
+                v = f"{v}_{{j}}" if i.classes else v
+                rows.append((rf"\frac{{\partial \ell}}{{\partial {v}}}", loss.derivative(i.name)))
         body = " \\\\\n".join(f"{a} &= {latex_of(loss, e)}" for a, e in rows)
         return "\\begin{aligned}\n" + body + "\n\\end{aligned}"
     if loss.outer is None:

@@ -224,6 +224,7 @@ class LossKernel:
         self._homogeneous = meta["homogeneous"]
         self._over = meta.get("over", "classes")
         self._frontend = meta.get("frontend")
+        self._kind = meta.get("kind")
         self.inputs: tuple[str, ...] = tuple(i["name"] for i in self._inputs)
         self.params: dict[str, Any] = {k: p["default"] for k, p in self._params.items()}
 
@@ -517,6 +518,10 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool, 
         raise TypeError(f"{k.name}() takes inputs ({', '.join(names)}), got {len(args)}")
     specs = {i["name"]: i for i in k._inputs}
     has_labels = any(i["labels"] == "classes" for i in k._inputs)
+    if k._kind is not None and params.get("kind") not in (None, k._kind):
+        return _rows(_form_of_kind(k, params.pop("kind")), args, params, reduction, grad)
+    if params.pop("kind", k._kind) != k._kind:
+        raise AssertionError  # unreachable: handled above
     if has_labels and _probability_form(k, args):
         if params.pop("ignore_index", -100) != -100:
             raise TypeError("ignore_index applies to class-index targets only")
@@ -718,6 +723,17 @@ def _linear(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool
     g_x = g_logits @ w.T + along_x[:, None] * x
     g_w = x.T @ g_logits + w * along_w[None, :]
     return value, (g_x, g_w)
+
+
+def _form_of_kind(k: LossKernel, kind) -> LossKernel:
+    """The form ``<name>_<kind>`` of a loss with several kinds, or a ValueError naming them."""
+    forms = {k._kind: k}
+    for n in names():
+        if n.startswith(k.name + "_") and loss(n)._kind is not None:
+            forms[loss(n)._kind] = loss(n)
+    if kind not in forms:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, forms))}, got {kind!r}")
+    return forms[kind]
 
 
 def _probability_form(k: LossKernel, args: tuple) -> bool:

@@ -16,7 +16,19 @@ import sympy as sp
 
 from . import derive
 
-__all__ = ["Input", "Param", "Loss", "define", "class_sum", "c", "C", "RESERVED_NAMES"]
+__all__ = [
+    "Input",
+    "Param",
+    "Loss",
+    "define",
+    "class_sum",
+    "class_maximum",
+    "class_max",
+    "class_argmax",
+    "c",
+    "C",
+    "RESERVED_NAMES",
+]
 
 # The class axis: losses over a vector of C scores per sample sum over the class index c.
 c = sp.Symbol("c", integer=True, nonnegative=True)
@@ -26,6 +38,90 @@ C = sp.Symbol("C", integer=True, positive=True)
 def class_sum(body: sp.Expr) -> sp.Expr:
     """Σ_{c=0}^{C-1} body: a sum over the class axis (``body`` indexes vectors with ``c``)."""
     return sp.Sum(body, (c, 0, C - 1))
+
+
+def _first_maxima(body: sp.Expr, n: int) -> list[tuple[int, sp.Expr, sp.Basic]]:
+    """(k, body_k, condition) for k in [0, n): body_k is the largest term and no earlier term
+    is as large (the first index wins ties); terms of -∞ (classes left out) are dropped."""
+    terms = [(k, body.subs(c, k)) for k in range(n)]
+    terms = [(k, b) for k, b in terms if b is not sp.S.NegativeInfinity]
+    out = []
+    for i, (k, b) in enumerate(terms):
+        cond = sp.And(*(b > a for _, a in terms[:i]), *(b >= a for _, a in terms[i + 1 :]))
+        out.append((k, b, sp.true if i == len(terms) - 1 else cond))
+    return out
+
+
+class class_max(sp.Function):
+    """max_c body over the class axis, c = 0 … C-1 (arguments: body, C); a body of -∞ leaves a
+    class out, as ``Piecewise((-oo, Eq(c, target)), (s[c], True))`` for max_{c≠y} s_c. It is
+    differentiated through the first class attaining it, `class_argmax` (ties: first index)."""
+
+    nargs = 2
+
+    def _eval_derivative(self, s):
+        body, n = self.args
+        # at the maximiser the body is finite: its -∞ branches (classes left out) drop out
+        return _finite_part(body).diff(s).xreplace({c: class_argmax(body, n)})
+
+    def doit(self, **hints):
+        body, n = self.args
+        if not n.is_Integer:
+            return self
+        pieces = _first_maxima(body.doit(**hints), int(n))
+        return sp.Piecewise(*((b, cond) for _, b, cond in pieces)) if pieces else -sp.oo
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _latex(self, printer, exp=None):
+        below, body = _kept(self.args[0], printer)
+        body = printer._print(body)
+        out = r"\max_{%s} %s" % (below, body)
+        return out if exp is None else r"\left(%s\right)^{%s}" % (out, exp)
+
+
+class class_argmax(sp.Function):
+    """The first class c attaining `class_max` (body, C); -1 when every class is left out."""
+
+    nargs = 2
+    is_integer = True
+
+    def doit(self, **hints):
+        body, n = self.args
+        if not n.is_Integer:
+            return self
+        pieces = _first_maxima(body.doit(**hints), int(n))
+        return sp.Piecewise(*((k, cond) for k, _, cond in pieces)) if pieces else sp.S.NegativeOne
+
+    def _latex(self, printer, exp=None):
+        below, body = _kept(self.args[0], printer)
+        return r"\operatorname{argmax}_{%s} %s" % (below, printer._print(body))
+
+
+def _kept(body: sp.Expr, printer) -> tuple[str, sp.Expr]:
+    """(subscript, term) of a maximum: "c \\ne y" and s_c for a body that leaves y out."""
+    if isinstance(body, sp.Piecewise) and len(body.args) == 2:
+        (first, cond), (rest, _) = body.args
+        if first is sp.S.NegativeInfinity and isinstance(cond, sp.Eq) and c in cond.args:
+            (label,) = [a for a in cond.args if a != c]
+            return rf"c \ne {printer._print(label)}", rest
+    return "c", body
+
+
+def _finite_part(body: sp.Expr) -> sp.Expr:
+    """A body without its -∞ branches (the value wherever it can be the maximum)."""
+    if not isinstance(body, sp.Piecewise):
+        return body
+    kept = [(e, cond) for e, cond in body.args if e is not sp.S.NegativeInfinity]
+    if len(kept) == 1:
+        return kept[0][0]
+    return sp.Piecewise(*kept[:-1], (kept[-1][0], True))
+
+
+def class_maximum(body: sp.Expr) -> sp.Expr:
+    """max_{c} body over the class axis (a body of -∞ leaves a class out)."""
+    return class_max(body, C)
 
 
 # Names the generated kernels and the runtime use for their own arguments and locals.
@@ -112,6 +208,7 @@ class Loss:
     origin: str = ""
     over: str = "classes"  # vector inputs run along axis 1 ("classes") or all non-batch axes
     frontend: str | None = None  # "linear": the public inputs are (x, weight, target)
+    kind: str | None = None  # one of several forms, chosen by kind= (loss ``<base>_<kind>``)
     symbols: Mapping[str, sp.Symbol] = field(default_factory=dict)
 
     # -- the contract of symloss.get(name) -------------------------------------------------
@@ -267,6 +364,7 @@ def define(
     over: str = "classes",
     stable: sp.Expr | None = None,
     frontend: str | None = None,
+    kind: str | None = None,
     doc: str = "",
 ) -> Loss:
     """Define a loss from its per-element formula (a SymPy expression in mathematical form).
@@ -283,7 +381,9 @@ def define(
     verification checks that the two agree. ``frontend="linear"``: a loss on the logits of a
     linear layer, defined in the inputs ``(logits, target, x_norm, w_norm)`` (f = Wᵀx, ‖x‖ and
     ‖W_y‖) and called as ``(x, weight, target)``: the runtime forms those inputs with BLAS and
-    takes the gradient through them to x and W.
+    takes the gradient through them to x and W. ``kind``: this loss is one of several forms
+    of a loss, called as ``<base>(..., kind=...)``; the form named ``<base>_<kind>`` is chosen
+    (the base loss's own kind is its default).
     """
     if frontend not in (None, "linear"):
         raise ValueError(f"frontend must be None or 'linear', got {frontend!r}")
@@ -297,9 +397,9 @@ def define(
         raise ValueError("the first input must exist and be differentiable")
     pars = {k: _as_param(k, v) for k, v in (params or {}).items()}
     names = [i.name for i in ins] + list(pars)
-    for kind, nm in [("input", i.name) for i in ins] + [("parameter", p) for p in pars]:
+    for role, nm in [("input", i.name) for i in ins] + [("parameter", p) for p in pars]:
         # Class-axis losses take PyTorch's weight= (per-class weights) as a parameter.
-        _check_name(kind, nm, allow_weight=kind == "parameter" and pars[nm].per_class)
+        _check_name(role, nm, allow_weight=role == "parameter" and pars[nm].per_class)
     if len(set(names)) != len(names):
         raise ValueError(f"input and parameter names must be distinct, got {names}")
     for k, p in pars.items():
@@ -362,6 +462,7 @@ def define(
         origin=origin,
         over=over,
         frontend=frontend,
+        kind=kind,
         symbols=symbols,
     )
     if homogeneous is not None and not derive.is_homogeneous(loss, homogeneous):

@@ -714,8 +714,9 @@ class ClassReference:
         self.value, self.grad, self.exprs, self._derivatives = [], [], [], {}
         data = frozenset(self.inputs)
         for y in range(n if label else 1):
-            e = element.subs(C, n).doit()
-            e = (e.subs(loss.symbol(label), y) if label else e).xreplace(plain).rewrite("math")
+            # the label first: a maximum over the classes then writes out only finite terms
+            e = element.subs({C: n, **({loss.symbol(label): y} if label else {})}).doit()
+            e = e.xreplace(plain).rewrite("math")
             self.exprs.append(e)
             self.value.append(_mp_function(self.args, _class_plain(e, data)))
             self.grad.append(

@@ -52,3 +52,25 @@ def test_ulp_error_counts_floats_between():
     assert verify.ulp_error(np.float64(np.inf), np.float64(np.inf)) == 0
     # below tiny/eps the error is at most the absolute difference over tiny
     assert verify.ulp_error(np.float64(5e-324), np.float64(0.0)) < 1e-15
+
+
+class _SecondGradientOff:
+    """center_loss with its gradient w.r.t. the centers off by a relative 1e-5."""
+
+    def __init__(self, inner):
+        self.inner = inner.rowwise
+        self.rowwise = self
+
+    def __call__(self, *a, **k):
+        return self.inner(*a, **k)
+
+    def value_and_grad(self, *a, **k):
+        v, (g_x, g_centers) = self.inner.value_and_grad(*a, **k)
+        return v, (g_x, g_centers * (1 + 1e-5))
+
+
+def test_verifier_checks_every_gradient_of_a_loss_with_several_inputs():
+    kernel = _SecondGradientOff(symloss.loss("center_loss"))
+    rows = verify.verify_loss(BUILTINS["center_loss"], kernel, dtypes=("float64",))
+    bad = [r for r in rows if not r.passed]
+    assert bad and {r.quantity for r in bad} == {"grad"}

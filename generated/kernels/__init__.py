@@ -17,6 +17,7 @@ NAMES = (
     "mae",
     "mse",
     "multiclass_hinge",
+    "multiclass_hinge_crammer_singer",
     "sigmoid_cross_entropy",
     "sigmoid_focal",
     "smooth_l1",

@@ -74,6 +74,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'beta*target*softplus(-logits) + (1 - beta)*(1 - target)*softplus(logits)',
 }
 

@@ -71,6 +71,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'Sum((-centers[c] + x[c])**2, (c, 0, C - 1))/2',
 }
 

@@ -87,6 +87,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'sample',
     'frontend': None,
+    'kind': None,
     'formula': 'Piecewise((0, ITE(Eq(squared, 1), Eq(smooth + Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), 0), Eq(smooth + Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), 0))), (1 - (smooth + 2*Sum(pred[c]*target[c], (c, 0, C - 1)))/(smooth + Piecewise((Sum(pred[c]**2, (c, 0, C - 1)) + Sum(target[c]**2, (c, 0, C - 1)), Eq(squared, 1)), (Sum(pred[c], (c, 0, C - 1)) + Sum(target[c], (c, 0, C - 1)), True))), True))',
 }
 

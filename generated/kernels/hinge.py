@@ -74,6 +74,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'Piecewise((Max(0, -pred*target + 1)**2, Eq(squared, 1)), (Max(0, -pred*target + 1), True))',
 }
 

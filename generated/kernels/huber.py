@@ -74,6 +74,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'Piecewise(((pred - target)**2/2, delta > Abs(pred - target)), (delta*(-delta/2 + Abs(pred - target)), True))',
 }
 

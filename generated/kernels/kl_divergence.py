@@ -76,6 +76,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'Sum(Piecewise((0, Eq(target[c], 0)), ((log(target[c]) - pred[c])*target[c], Eq(log_input, 1)), ((-log(pred[c]) + log(target[c]))*target[c], True)), (c, 0, C - 1))',
 }
 

@@ -62,6 +62,7 @@ LOSS = {
     'homogeneous': 1,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'Sum(Abs(pred[i] - target[i]), (i, 1, n))',
 }
 

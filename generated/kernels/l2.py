@@ -62,6 +62,7 @@ LOSS = {
     'homogeneous': 1,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'sqrt(Sum((pred[i] - target[i])**2, (i, 1, n)))',
 }
 

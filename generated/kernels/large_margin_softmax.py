@@ -101,6 +101,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': 'linear',
+    'kind': None,
     'formula': 'Piecewise((softplus(log(Sum(Piecewise((0, Eq(c, target)), (exp(logits[c]), True)), (c, 0, C - 1))) - logits[target]), Eq(w_norm*x_norm, 0)), (softplus(log(Sum(Piecewise((0, Eq(c, target)), (exp(logits[c]), True)), (c, 0, C - 1))) - (lambda_*logits[target] + margin_term(m, logits[target], w_norm*x_norm))/(lambda_ + 1)), True))',
 }
 

@@ -62,6 +62,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'log_cosh(pred - target)',
 }
 

@@ -62,6 +62,7 @@ LOSS = {
     'homogeneous': 1,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'Abs(pred - target)',
 }
 

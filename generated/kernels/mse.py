@@ -62,6 +62,7 @@ LOSS = {
     'homogeneous': 2,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': '(pred - target)**2',
 }
 

@@ -85,6 +85,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'pos_weight*(label_smoothing/2 + target*(1 - label_smoothing))*softplus(-logits) + (-label_smoothing/2 - target*(1 - label_smoothing) + 1)*softplus(logits)',
 }
 

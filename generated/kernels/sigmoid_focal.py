@@ -85,6 +85,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': '(target*sigmoid(-logits) + (1 - target)*sigmoid(logits))**gamma*(target*softplus(-logits) + (1 - target)*softplus(logits))*Piecewise((1, alpha < 0), (alpha*target + (1 - alpha)*(1 - target), True))',
 }
 

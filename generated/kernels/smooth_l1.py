@@ -74,6 +74,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'Piecewise(((pred - target)**2/(2*beta), beta > Abs(pred - target)), (-beta/2 + Abs(pred - target), True))',
 }
 

@@ -87,6 +87,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': '(1 - label_smoothing)*(log(Sum(exp(logits[c]), (c, 0, C - 1))) - logits[target])*weight[target] + label_smoothing*Sum((log(Sum(exp(logits[c]), (c, 0, C - 1))) - logits[c])*weight[c], (c, 0, C - 1))/C',
 }
 

@@ -87,6 +87,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': 'Sum(((1 - label_smoothing)*target[c] + label_smoothing/C)*(log(Sum(exp(logits[c]), (c, 0, C - 1))) - logits[c])*weight[c], (c, 0, C - 1))',
 }
 

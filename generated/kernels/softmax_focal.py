@@ -87,6 +87,7 @@ LOSS = {
     'homogeneous': None,
     'over': 'classes',
     'frontend': None,
+    'kind': None,
     'formula': '-(-log(Sum(exp(logits[c]), (c, 0, C - 1))) + logits[target])*exp(gamma*(log(Sum(Piecewise((0, Eq(c, target)), (exp(logits[c]), True)), (c, 0, C - 1))) - log(Sum(exp(logits[c]), (c, 0, C - 1)))))*alpha[target]',
 }
 

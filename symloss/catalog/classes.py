@@ -7,7 +7,7 @@ class axis with `class_sum`, vector components as ``logits[c]``, the labelled on
 
 import sympy as sp
 
-from ..spec import C, Input, Param, c, class_sum, define
+from ..spec import C, Input, Param, c, class_maximum, class_sum, define
 
 logits, weight = sp.IndexedBase("logits"), sp.IndexedBase("weight")
 target, label_smoothing = sp.symbols("target label_smoothing")
@@ -88,17 +88,36 @@ kl_divergence = define(
 )
 
 scores, margin = sp.IndexedBase("scores"), sp.Symbol("margin")
+_hinge_inputs = (
+    Input("scores", differentiable=True, classes=True, doc="class scores"),
+    Input("target", labels="classes", doc="class index in [0, C)"),
+)
+_hinge_params = {"margin": Param(1.0, sp.Interval(0, sp.oo), latex=r"\Delta", doc="the margin")}
 multiclass_hinge = define(
     "multiclass_hinge",
     # Σ_{c≠y} max(0, m - s_y + s_c): the c = y term of the full sum is max(0, m)
     class_sum(sp.Max(0, margin - scores[target] + scores[c])) - sp.Max(0, margin),
-    inputs=(
-        Input("scores", differentiable=True, classes=True, doc="class scores"),
-        Input("target", labels="classes", doc="class index in [0, C)"),
-    ),
-    params={"margin": Param(1.0, sp.Interval(0, sp.oo), latex=r"\Delta", doc="the margin")},
+    inputs=_hinge_inputs,
+    params=_hinge_params,
+    kind="weston_watkins",
     doc="Multi-class hinge loss of Weston and Watkins, Σ_{j≠y} max(0, margin - s_y + s_j) "
-    "(PyTorch multi_margin_loss times C).",
+    "(PyTorch multi_margin_loss times C); kind='crammer_singer' for the Crammer-Singer form.",
+)
+
+# multiclass_hinge(..., kind="crammer_singer"): the largest violation only
+multiclass_hinge_crammer_singer = define(
+    "multiclass_hinge_crammer_singer",
+    sp.Max(
+        0,
+        margin
+        + class_maximum(sp.Piecewise((-sp.oo, sp.Eq(c, target)), (scores[c], True)))
+        - scores[target],
+    ),
+    inputs=_hinge_inputs,
+    params=_hinge_params,
+    kind="crammer_singer",
+    doc="Multi-class hinge loss of Crammer and Singer, max(0, margin + max_{j≠y} s_j - s_y): "
+    "the largest violation (its gradient goes to the first class attaining the max).",
 )
 
 truth, smooth, squared = sp.IndexedBase("target"), sp.Symbol("smooth"), sp.Symbol("squared")
@@ -167,5 +186,6 @@ LOSSES = (
     softmax_cross_entropy_probabilities,
     kl_divergence,
     multiclass_hinge,
+    multiclass_hinge_crammer_singer,
     softmax_focal,
 )

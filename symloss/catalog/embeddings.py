@@ -21,7 +21,8 @@ center_loss = define(
             differentiable=True,
             classes=True,
             by_label=True,
-            doc="one center per class, (K, D); sample i uses row target[i]",
+            latex=r"\mu",
+            doc="one center per class, (K, D); sample i uses row target[i] (μ)",
         ),
     ),
     doc="Center loss ½‖x_i - c_{y_i}‖² (Wen et al., 2016): the squared distance of each "
@@ -43,7 +44,7 @@ large_margin_softmax = define(
         (softplus(_others - _margin_logit), True),
     ),
     inputs=(
-        Input("logits", differentiable=True, classes=True, doc="Wᵀx, (N, C)"),
+        Input("logits", differentiable=True, classes=True, latex="f", doc="Wᵀx, (N, C)"),
         Input("target", labels="classes", doc="class index in [0, C)"),
         Input("x_norm", differentiable=True, domain=sp.Interval(0, sp.oo), latex=r"\|x\|"),
         Input("w_norm", differentiable=True, domain=sp.Interval(0, sp.oo), latex=r"\|W_y\|"),
