@@ -40,8 +40,10 @@ _SYMBOLIC = ("define", "Input", "Param", "Loss")
 
 def get(name: str):
     """The symbolic definition (a `symloss.Loss`) of a built-in loss. Imports SymPy."""
-    from .catalog import BUILTINS
+    from .catalog import BUILTINS, SEQUENCES
 
+    if name in SEQUENCES:  # a sequence loss: its recurrence (a `symloss.recurrence.Recurrence`)
+        return SEQUENCES[name]
     if name not in BUILTINS:
         loss(name)  # raises the runtime's "unknown loss" error, with suggestions
         raise ValueError(

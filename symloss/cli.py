@@ -22,14 +22,15 @@ def _progress(msg: str) -> None:
 
 
 def _specs(names: Sequence[str] | None):
-    from .catalog import BUILTINS
+    from .catalog import ALL
 
+    by_name = {spec.name: spec for spec in ALL}
     if not names:
-        return list(BUILTINS.values())
-    unknown = [n for n in names if n not in BUILTINS]
+        return list(ALL)
+    unknown = [n for n in names if n not in by_name]
     if unknown:
         runtime.loss(unknown[0])  # raises the "unknown loss" error with suggestions
-    return [BUILTINS[n] for n in names]
+    return [by_name[n] for n in names]
 
 
 def cmd_list(args) -> int:
@@ -44,6 +45,17 @@ def cmd_show(args) -> int:
 
     (loss,) = _specs([args.name])
     if args.latex:
+        print(loss.latex())
+        return 0
+    if not hasattr(loss, "inputs"):  # a sequence loss: its recurrence
+        print(f"{loss.name}: {loss.doc}")
+        print("family: sequence (a dynamic programme)")
+        for k, (default, domain) in loss.params.items():
+            print(f"  {k:16s} default {default!r}, in {domain}")
+        print(f"\ncell: V = {sp.sstr(loss.cell)}")
+        for u, d in loss.partials().items():
+            print(f"  dV/d{u} = {sp.sstr(d)}")
+        print("\nrecurrence (LaTeX):")
         print(loss.latex())
         return 0
     print(f"{loss.name}: {loss.doc}")
@@ -79,11 +91,11 @@ def cmd_show(args) -> int:
 
 def cmd_generate(args) -> int:
     from . import codegen
-    from .catalog import BUILTINS
+    from .catalog import ALL
 
     t0 = time.perf_counter()
-    _progress(f"rendering {len(BUILTINS)} losses ...")
-    files = codegen.render(BUILTINS.values())
+    _progress(f"rendering {len(ALL)} losses ...")
+    files = codegen.render(ALL)
     if args.check:
         stale = codegen.stale(files)
         for rel in stale:
@@ -116,8 +128,14 @@ def cmd_verify(args) -> int:
     for k, spec in enumerate(specs, 1):
         t0 = time.perf_counter()
         _progress(f"[{k}/{len(specs)}] verifying {spec.name} ...")
-        rows = verify.verify_loss(spec, runtime.loss(spec.name), dtypes, seed=args.seed)
-        fd = verify.check_derivatives(spec, seed=args.seed)
+        if hasattr(spec, "inputs"):
+            rows = verify.verify_loss(spec, runtime.loss(spec.name), dtypes, seed=args.seed)
+            fd = verify.check_derivatives(spec, seed=args.seed)
+        else:  # a sequence loss: against brute force / its recurrence in high precision
+            from .verify_sequences import verify_sequence
+
+            rows = verify_sequence(spec, runtime.loss(spec.name), dtypes, seed=args.seed)
+            fd = 0.0
         rows_all += rows
         failed += sum(not r.passed for r in rows) + (fd > verify.FD_TOLERANCE)
         _progress(

@@ -35,6 +35,7 @@ from .lowering import (
     stable_primitives,
 )
 from .printing import NumbaPrinter
+from .recurrence import logsumexp_form
 from .runtime import static_parts, variant_key
 from .spec import Loss
 
@@ -556,10 +557,85 @@ def render_loss(loss: Loss) -> str:
     )
 
 
-def render(losses: Iterable[Loss]) -> dict[str, str]:
-    """Relative path → text of every generated file."""
+# -- sequence losses: a DP cell from its definition, the grid from a template per family -------
+
+
+@dataclass
+class CellKernel:
+    """The printed cell of a recurrence for one dtype: its value and its partials."""
+
+    dtype: str
+    short: str
+    value: str
+    partials: dict[str, str]
+
+
+def _cell_value(rec, printer: NumbaPrinter) -> str:
+    """The cell's value: k·lse(a_1, a_2, a_3) + rest where it is a log-sum-exp (max-shifted,
+    -inf safe, by the template's ``_lse``), else the cell as printed."""
+    form = logsumexp_form(rec.cell)
+    if form is None:
+        return printer.doprint(piecewise_forms(rec.cell))
+    k, total, rest = form
+    args = ", ".join(printer.doprint(t.args[0]) for t in sp.Add.make_args(total))
+    text = f"_lse({args})" if k == 1 else f"{printer.doprint(k)}*_lse({args})"
+    return text if rest == 0 else f"{text} + {printer.doprint(rest)}"
+
+
+def plan_recurrence(rec) -> list[CellKernel]:
+    partials = rec.partials()
+    kernels = []
+    for dtype in DTYPES:
+        printer = NumbaPrinter(dtype, {})
+        kernels.append(
+            CellKernel(
+                dtype=dtype,
+                short=_SHORT[dtype],
+                value=_cell_value(rec, printer),
+                partials={str(u): printer.doprint(d) for u, d in partials.items()},
+            )
+        )
+    return kernels
+
+
+def recurrence_metadata(rec) -> dict:
+    return {
+        "name": rec.name,
+        "family": "sequence",
+        "kind": rec.family,
+        "doc": rec.doc,
+        "cell": str(rec.cell),
+        "params": tuple(
+            {"name": k, "default": d, "domain": domain_pieces(dom), "domain_text": domain_text(dom)}
+            for k, (d, dom) in rec.params.items()
+        ),
+    }
+
+
+def render_recurrence(rec) -> str:
+    template = f"{KERNEL_DIR}/{rec.family}.py.jinja"
+    return (
+        environment()
+        .get_template(template)
+        .render(
+            header=header(template, f"{rec.origin}:{rec.name}"),
+            rec=rec,
+            partials=[(str(u), d) for u, d in rec.partials().items()],
+            metadata=_pretty(recurrence_metadata(rec)),
+            kernels=plan_recurrence(rec),
+        )
+    )
+
+
+def render(losses: Iterable) -> dict[str, str]:
+    """Relative path → text of every generated file, for losses and recurrences."""
     losses = sorted(losses, key=lambda s: s.name)
-    files = {f"{KERNEL_DIR}/{loss.name}.py": render_loss(loss) for loss in losses}
+    files = {
+        f"{KERNEL_DIR}/{loss.name}.py": (
+            render_loss(loss) if isinstance(loss, Loss) else render_recurrence(loss)
+        )
+        for loss in losses
+    }
     env = environment()
     index = f"{KERNEL_DIR}/__init__.py.jinja"
     files[f"{KERNEL_DIR}/__init__.py"] = env.get_template(index).render(

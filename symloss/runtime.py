@@ -66,7 +66,13 @@ def loss(name: str) -> LossKernel:
             close = difflib.get_close_matches(str(name), known, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ValueError(f"unknown loss {name!r}: expected one of {', '.join(known)}{hint}")
-        _CACHE[name] = LossKernel(importlib.import_module(f"{_LOSS_MODULES}.{name}"))
+        module = importlib.import_module(f"{_LOSS_MODULES}.{name}")
+        if hasattr(module, "RECURRENCE"):  # a sequence loss: its own front end
+            from .sequences import FRONTENDS
+
+            _CACHE[name] = FRONTENDS[module.RECURRENCE["kind"]](module)
+        else:
+            _CACHE[name] = LossKernel(module)
     return _CACHE[name]
 
 

@@ -5,7 +5,8 @@ import pytest
 
 import symloss
 from symloss import verify
-from symloss.catalog import BUILTINS
+from symloss.catalog import BUILTINS, SEQUENCES
+from symloss.verify_sequences import verify_sequence
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))
@@ -74,3 +75,11 @@ def test_verifier_checks_every_gradient_of_a_loss_with_several_inputs():
     rows = verify.verify_loss(BUILTINS["center_loss"], kernel, dtypes=("float64",))
     bad = [r for r in rows if not r.passed]
     assert bad and {r.quantity for r in bad} == {"grad"}
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCES))
+def test_sequence_kernels_match_their_references(name):
+    rows = verify_sequence(SEQUENCES[name], symloss.loss(name))
+    assert {r.quantity for r in rows} >= {"value"}
+    failures = [f"{r}  worst at {r.worst_at}" for r in rows if not r.passed]
+    assert not failures, "\n".join(failures)

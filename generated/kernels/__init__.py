@@ -6,7 +6,9 @@
 NAMES = (
     "balanced_sigmoid_cross_entropy",
     "center_loss",
+    "ctc",
     "dice",
+    "edit_distance",
     "hinge",
     "huber",
     "kl_divergence",
@@ -21,6 +23,7 @@ NAMES = (
     "sigmoid_cross_entropy",
     "sigmoid_focal",
     "smooth_l1",
+    "soft_edit_distance",
     "softmax_cross_entropy",
     "softmax_cross_entropy_probabilities",
     "softmax_focal",

@@ -1,0 +1,112 @@
+"""Sequence losses defined by a dynamic programme: the cell formula, symbolically.
+
+A `Recurrence` holds what one DP cell computes from its predecessors (and local costs) as a
+SymPy expression. The grid and its sweeps are code shape and live in the templates; the cell's
+value and its partial derivatives, which drive the backward (adjoint) sweep, come from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from . import derive
+
+__all__ = ["Recurrence", "define_recurrence", "V"]
+
+V = sp.Symbol("V", real=True)  # the cell's own value, in terms of which partials are written
+
+
+@dataclass(frozen=True, eq=False)
+class Recurrence:
+    """A DP whose cell is ``cell`` in the symbols ``predecessors`` (cells it reads) and
+    ``locals`` (per-cell inputs such as an emission log-probability or a substitution cost).
+
+    ``equations``: the recurrence as LaTeX lines (the cell applied on the grid, the start and
+    the result), for ``symloss show`` and the documents. ``params``: scalar parameters of the
+    cell (name → (default, domain)). ``family``: which template lays out the grid."""
+
+    name: str
+    family: str
+    cell: sp.Expr
+    predecessors: tuple[sp.Symbol, ...]
+    locals: tuple[sp.Symbol, ...]
+    equations: tuple[str, ...]
+    params: Mapping[str, tuple] = field(default_factory=dict)
+    doc: str = ""
+    origin: str = ""
+
+    @property
+    def symbols(self) -> tuple[sp.Symbol, ...]:
+        return (*self.predecessors, *self.locals)
+
+    def partials(self) -> dict[sp.Symbol, sp.Expr]:
+        """∂cell/∂u for every predecessor and local u, written in the cell's value V where the
+        cell is k·log Σ exp(…) + rest (then Σ exp(…) = exp((V - rest)/k), and a softmax weight
+        becomes one exponential, exp(a + e - V), that cannot overflow)."""
+        out = {}
+        form = logsumexp_form(self.cell)
+        for u in self.symbols:
+            d = sp.diff(self.cell, u)
+            if form is not None:
+                k, total, rest = form
+                d = sp.powsimp(d.subs(total, sp.exp((V - rest) / k)), combine="exp")
+                d = d.replace(
+                    lambda e: isinstance(e, sp.exp), lambda e: sp.exp(sp.expand(e.args[0]))
+                )
+            out[u] = derive.tidy(d)
+        return out
+
+    def latex(self) -> str:
+        """The recurrence and the cell's partial derivatives, as an aligned LaTeX block."""
+        lines = list(self.equations)
+        for u, d in self.partials().items():
+            lines.append(rf"\frac{{\partial V}}{{\partial {sp.latex(u)}}} &= {sp.latex(d)}")
+        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def logsumexp_form(cell: sp.Expr):
+    """(k, Σ_i exp(a_i), rest) when cell = k·log(Σ_i exp(a_i)) + rest, else None."""
+    logs = [t for t in sp.Add.make_args(cell) if t.has(sp.log)]
+    if len(logs) != 1:
+        return None
+    k, log = logs[0].as_independent(sp.log, as_Add=False)
+    if not isinstance(log, sp.log):
+        return None
+    if not all(isinstance(t, sp.exp) for t in sp.Add.make_args(log.args[0])):
+        return None
+    return k, log.args[0], cell - logs[0]
+
+
+def define_recurrence(
+    name: str,
+    cell: sp.Expr,
+    *,
+    family: str,
+    predecessors: Sequence[sp.Symbol],
+    locals: Sequence[sp.Symbol] = (),
+    equations: Sequence[str] = (),
+    params: Mapping[str, tuple] | None = None,
+    doc: str = "",
+) -> Recurrence:
+    """A sequence loss from its DP cell; the symbols not among ``predecessors`` and ``locals``
+    must be parameters."""
+    import sys
+
+    known = {*predecessors, *locals}
+    extra = sorted(s.name for s in cell.free_symbols - known if s.name not in (params or {}))
+    if extra:
+        raise ValueError(f"cell of {name!r} uses {extra}: neither predecessors, locals nor params")
+    return Recurrence(
+        name=name,
+        family=family,
+        cell=cell,
+        predecessors=tuple(predecessors),
+        locals=tuple(locals),
+        equations=tuple(equations),
+        params=dict(params or {}),
+        doc=doc,
+        origin=sys._getframe(1).f_globals.get("__name__", ""),
+    )
