@@ -4,7 +4,8 @@ symloss list                      names and one-line descriptions
 symloss show NAME [--latex]       parameters, formula and derivatives (LaTeX and plain text)
 symloss generate [--check]        rewrite generated/ from the definitions (or report drift)
 symloss verify [NAME ...]         kernels against the definitions in high precision
-symloss all                       generate, then verify everything
+symloss docs [--only NAME ...]    the LaTeX / Markdown reference and figures (generated/docs)
+symloss all                       generate, docs, then verify everything
 """
 
 from __future__ import annotations
@@ -158,9 +159,42 @@ def cmd_verify(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_docs(args) -> int:
+    """Write generated/docs/ (losses.tex, losses.md, figures/), or a subset elsewhere."""
+    from pathlib import Path
+
+    from . import docs
+    from .locations import generated_dir
+
+    t0 = time.perf_counter()
+    if args.only:
+        _specs(args.only)  # unknown names: the runtime's error, with suggestions
+    out = Path(args.out) if args.out else generated_dir() / "docs"
+    if args.only and not args.out:
+        out = Path("symloss-docs")  # a subset never replaces the committed reference
+    files = docs.build(args.only or None)
+    if args.check:
+        stale = docs.stale(files, out)
+        for rel in stale:
+            print(f"stale: {out}/{rel}")
+        if stale:
+            print(f"{len(stale)} document file(s) differ from the definitions; run symloss docs")
+            return 1
+        print(f"{out}/ is up to date ({len(files)} files, {time.perf_counter() - t0:.1f} s)")
+        return 0
+    changed = docs.write(files, out)
+    for rel in changed:
+        print(f"wrote {out}/{rel}")
+    print(f"{len(changed)} file(s) changed of {len(files)} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 def cmd_all(args) -> int:
-    """The main job: regenerate the kernels, then verify every loss."""
+    """The main job: regenerate the kernels and the documents, then verify every loss."""
     code = cmd_generate(argparse.Namespace(check=False))
+    if code:
+        return code
+    code = cmd_docs(argparse.Namespace(only=None, out=None, check=False))
     if code:
         return code
     return cmd_verify(argparse.Namespace(names=None, dtype=None, seed=args.seed))
@@ -182,7 +216,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", action="append", choices=["float32", "float64"])
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_verify)
-    p = sub.add_parser("all", help="the main job: generate, then verify everything")
+    p = sub.add_parser("docs", help="write the LaTeX and Markdown reference with figures")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="a subset (into ./symloss-docs)")
+    p.add_argument("--out", help="output folder (default generated/docs)")
+    p.add_argument("--check", action="store_true", help="report drift, write nothing")
+    p.set_defaults(func=cmd_docs)
+    p = sub.add_parser("all", help="the main job: generate, docs, then verify everything")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_all)
     return ap

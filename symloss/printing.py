@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
@@ -165,6 +166,32 @@ def latex_names(loss) -> dict[sp.Symbol, str]:
     return names
 
 
+class LossLatexPrinter(LatexPrinter):
+    """SymPy's LaTeX with textbook spellings: Heaviside(x, 0) as the indicator [x > 0],
+    sign as sgn, and if-then-else conditions as plain logic."""
+
+    def _print_Heaviside(self, expr, exp=None):
+        x = expr.args[0]
+        at_zero = expr.args[1] if len(expr.args) > 1 else sp.S.Half
+        rel = ">" if at_zero == 0 else r"\geq" if at_zero == 1 else None
+        if rel is None:
+            return super()._print_Heaviside(expr, exp)
+        body = r"\left[%s %s 0\right]" % (self._print(x), rel)
+        return body if exp is None else r"%s^{%s}" % (body, exp)
+
+    def _print_sign(self, expr, exp=None):
+        body = r"\operatorname{sgn}\left(%s\right)" % self._print(expr.args[0])
+        return body if exp is None else r"%s^{%s}" % (body, exp)
+
+    def _print_ITE(self, expr):
+        return self._print(expr.to_nnf())
+
+
+def plain_latex(expr: sp.Expr) -> str:
+    """LaTeX of an expression outside a loss (a recurrence's cell), textbook spellings."""
+    return LossLatexPrinter({"ln_notation": False}).doprint(expr)
+
+
 def latex_of(loss, expr: sp.Expr) -> str:
     names = latex_names(loss)
     # Indexed inputs of a norm print as ŷ_i: substitute LaTeX-named symbols into the bases.
@@ -173,7 +200,7 @@ def latex_of(loss, expr: sp.Expr) -> str:
         base = s if isinstance(s, sp.IndexedBase) else sp.IndexedBase(s)
         indexed[base] = sp.IndexedBase(sp.Symbol(tex))
     expr = expr.xreplace(indexed)
-    return sp.latex(expr, symbol_names=names, ln_notation=False)
+    return LossLatexPrinter({"symbol_names": names, "ln_notation": False}).doprint(expr)
 
 
 def latex_block(loss) -> str:

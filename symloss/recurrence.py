@@ -61,7 +61,9 @@ class Recurrence:
 
     def latex(self) -> str:
         """The recurrence and the cell's partial derivatives, as an aligned LaTeX block."""
-        lines = list(self.equations)
+        from .printing import plain_latex
+
+        lines = [*self.equations, rf"V &= {plain_latex(self.cell)}"]
         for u, d in self.partials().items():
             lines.append(rf"\frac{{\partial V}}{{\partial {sp.latex(u)}}} &= {sp.latex(d)}")
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
