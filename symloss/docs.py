@@ -344,7 +344,13 @@ def figures() -> dict[str, bytes]:
 # -- documents ----------------------------------------------------------------------------
 
 
-_TEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#"}
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "_": r"\_\allowbreak{}",
+    "%": r"\%",
+    "&": r"\&",
+    "#": r"\#",
+}
 _TEX_SPECIAL |= {"$": r"\$", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
 _TEX_UNICODE = {
     "‖": r"$\|$",

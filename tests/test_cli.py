@@ -83,3 +83,19 @@ def test_console_script_is_installed():
     out = subprocess.run([str(exe), "list"], capture_output=True, text=True)
     assert out.returncode == 0
     assert [ln.split()[0] for ln in out.stdout.splitlines()] == symloss.names()
+
+
+def test_docs_only_builds_a_subset_elsewhere(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = _symloss("docs", "--only", "huber", "ctc", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    tex = (tmp_path / "losses.tex").read_text()
+    assert r"\texttt{huber}" in tex and r"\texttt{ctc}" in tex and r"\texttt{mse}" not in tex
+    assert "### `huber`" in (tmp_path / "losses.md").read_text()
+    assert _symloss("docs", "--only", "hubr").returncode != 0  # unknown: an error, no files
+
+
+def test_show_prints_the_recurrence_of_a_sequence_loss():
+    out = _symloss("show", "ctc")
+    assert out.returncode == 0
+    assert "dV/dstay = exp(-V + emit + stay)" in out.stdout and r"\alpha_t(s)" in out.stdout
