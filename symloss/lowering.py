@@ -240,12 +240,19 @@ def nan_guards(expr: sp.Expr, data: frozenset) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Piecewise), guard)
 
 
-def nan_constants(expr: sp.Expr, data: frozenset) -> sp.Expr:
-    """An output that does not depend on the data (the Hessian 2 of MSE) is still NaN for NaN
-    input, like every other output."""
-    if not data or expr.free_symbols & data:
+def nan_constants(expr: sp.Expr, data: frozenset, covered: frozenset = frozenset()) -> sp.Expr:
+    """An output that does not depend on some of the data (the Hessian 2 of MSE, e^x of the
+    Poisson loss, which has no target) is still NaN for NaN in those inputs, like every other
+    output."""
+    if isinstance(expr, sp.Piecewise):  # each branch on its own: the one selected counts
+        (first, cond), *_ = expr.args
+        if first is sp.nan and isinstance(cond, nan_in):  # a guard (nan_guards) covers these
+            covered = covered | (cond.free_symbols & data)
+        return sp.Piecewise(*((nan_constants(e, data, covered), c) for e, c in expr.args))
+    missing = data - expr.free_symbols - covered
+    if not missing or expr is sp.nan:
         return expr
-    return sp.Piecewise((sp.nan, nan_in(*sorted(data, key=sp.default_sort_key))), (expr, True))
+    return sp.Piecewise((sp.nan, nan_in(*sorted(missing, key=sp.default_sort_key))), (expr, True))
 
 
 def factor_sums(expr: sp.Expr) -> sp.Expr:

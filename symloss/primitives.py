@@ -19,6 +19,10 @@ __all__ = [
     "log_sigmoid",
     "log_cosh",
     "logaddexp",
+    "log1p_square",
+    "lorentz_ratio",
+    "lorentz_slope",
+    "adopt_primitives",
     "margin_psi",
     "margin_intercept",
     "margin_term",
@@ -153,6 +157,104 @@ class log_cosh(_Primitive):
         near = log1p(2 * sp.sinh(x / 2) ** 2)
         far = a + log1p(sp.exp(-2 * a)) - sp.log(2)
         return sp.Piecewise((near, a < 2), (far, True))
+
+
+class log1p_square(_Primitive):
+    """log(1 + x²), the Cauchy (Lorentzian) shape; `adopt_primitives` finds it in formulas."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.S.Zero
+
+    def fdiff(self, argindex=1):
+        return 2 * lorentz_ratio(self.args[0])
+
+    def _eval_is_nonnegative(self):
+        return self.args[0].is_real
+
+    def _latex(self, printer, exp=None):
+        body = r"\log\left(1 + %s\right)" % printer._print(self.args[0] ** 2)
+        return body if exp is None else r"\left(%s\right)^{%s}" % (body, exp)
+
+    def _eval_rewrite_as_math(self, x, **kwargs):
+        return log1p(x**2)
+
+    def _eval_rewrite_as_stable(self, x, **kwargs):
+        # beyond |x| = 1, 2 log|x| + log1p(1/x²): x² would overflow for |x| > 1.3e154
+        a = sp.Abs(x)
+        return sp.Piecewise((log1p(x**2), a <= 1), (2 * sp.log(a) + log1p(a**-2), True))
+
+
+class lorentz_ratio(_Primitive):
+    """x / (1 + x²), half the derivative of log(1 + x²)."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.S.Zero
+
+    def fdiff(self, argindex=1):
+        return lorentz_slope(self.args[0])
+
+    def _latex(self, printer, exp=None):
+        x = printer._print(self.args[0])
+        body = r"\frac{%s}{1 + %s}" % (x, printer._print(self.args[0] ** 2))
+        return body if exp is None else r"\left(%s\right)^{%s}" % (body, exp)
+
+    def _eval_rewrite_as_math(self, x, **kwargs):
+        return x / (1 + x**2)
+
+    def _eval_rewrite_as_stable(self, x, **kwargs):
+        return sp.Piecewise((x / (1 + x**2), sp.Abs(x) <= 1), (1 / (x + 1 / x), True))
+
+
+class lorentz_slope(_Primitive):
+    """(1 - x²) / (1 + x²)², the derivative of x / (1 + x²)."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return 2 * x * (x**2 - 3) / (1 + x**2) ** 3
+
+    def _latex(self, printer, exp=None):
+        sq = printer._print(self.args[0] ** 2)
+        body = r"\frac{1 - %s}{\left(1 + %s\right)^{2}}" % (sq, sq)
+        return body if exp is None else r"\left(%s\right)^{%s}" % (body, exp)
+
+    def _eval_rewrite_as_math(self, x, **kwargs):
+        return (1 - x**2) / (1 + x**2) ** 2
+
+    def _eval_rewrite_as_stable(self, x, **kwargs):
+        # divided through by x⁴ beyond |x| = 1: no overflow
+        return sp.Piecewise(
+            ((1 - x**2) / (1 + x**2) ** 2, sp.Abs(x) <= 1),
+            ((x**-2 - 1) * x**-2 / (1 + x**-2) ** 2, True),
+        )
+
+
+def adopt_primitives(expr: sp.Expr, nonnegative=lambda e: bool(e.is_nonnegative)) -> sp.Expr:
+    """log(1 + A²) → log1p_square(A) where A² is a positive number times powers that are
+    even or of bases that ``nonnegative`` accepts: the same function, differentiated and
+    computed without overflow."""
+
+    def root(square: sp.Expr):
+        coeff, rest = square.as_coeff_Mul()
+        if not (coeff.is_Rational and coeff > 0):
+            return None
+        factors = [f if f.is_Pow else sp.Pow(f, 1, evaluate=False) for f in sp.Mul.make_args(rest)]
+        even = [f.exp.is_Integer and f.exp % 2 == 0 for f in factors]
+        if not all(e or nonnegative(f.base) for e, f in zip(even, factors)):
+            return None
+        if not any(even):
+            return None
+        return sp.sqrt(coeff) * sp.Mul(*(f.base ** (f.exp / 2) for f in factors))
+
+    def match(e) -> bool:
+        if not (isinstance(e, sp.log) and e.args[0].is_Add and sp.S.One in e.args[0].args):
+            return False
+        return root(e.args[0] - 1) is not None
+
+    return expr.replace(match, lambda e: log1p_square(root(e.args[0] - 1)))
 
 
 class logaddexp(sp.Function):
@@ -323,4 +425,13 @@ class margin_term(sp.Function):
         return body if exp is None else r"\left(%s\right)^{%s}" % (body, exp)
 
 
-PRIMITIVES = (sigmoid, softplus, log_sigmoid, log_cosh, logaddexp)
+PRIMITIVES = (
+    sigmoid,
+    softplus,
+    log_sigmoid,
+    log_cosh,
+    logaddexp,
+    log1p_square,
+    lorentz_ratio,
+    lorentz_slope,
+)

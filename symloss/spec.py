@@ -15,6 +15,7 @@ from typing import Any
 import sympy as sp
 
 from . import derive
+from .primitives import adopt_primitives
 
 __all__ = [
     "Input",
@@ -125,9 +126,14 @@ def class_maximum(body: sp.Expr) -> sp.Expr:
 
 
 # Names the generated kernels and the runtime use for their own arguments and locals.
-RESERVED_NAMES = frozenset(
-    {"weight", "reduction", "axis", "out", "value", "grad", "hess", "scale", "acc", "i", "n", "S"}
-    | {"c", "C", "j", "mask"}
+# The class-axis names are free in a loss without vector inputs.
+CLASS_AXIS_NAMES = frozenset({"c", "C", "j", "mask"})
+RESERVED_NAMES = (
+    frozenset(
+        {"weight", "reduction", "axis", "out", "value", "grad", "hess", "scale", "acc", "i", "n"}
+        | {"S"}
+    )
+    | CLASS_AXIS_NAMES
 )
 
 
@@ -255,7 +261,7 @@ class Loss:
                 raise ValueError("class-axis losses have first derivatives only (a vector)")
             return derive.component_derivative(self.element, var)
         if self.outer is None:
-            return derive.derivative(self.element, var, order)
+            return _differentiated(self.name, derive.derivative(self.element, var, order))
         parts = derive.outer_chain(self.element, self.outer, var, order)
         return parts.subs(self._index_map()).subs(derive.S, self._indexed_sum())
 
@@ -288,6 +294,12 @@ class Loss:
         return f"<symloss.Loss {self.name}: {self.expr}>"
 
 
+def _differentiated(name: str, d: sp.Expr) -> sp.Expr:
+    if d.has(sp.Derivative, sp.Subs):
+        raise ValueError(f"SymPy cannot differentiate {name!r} in closed form: {d}")
+    return d
+
+
 def _symbol(name: str, vector: bool, inputs: Sequence[Input]):
     """The canonical symbol of an input or parameter: a vector over classes is an IndexedBase,
     a class label an integer, anything else real."""
@@ -316,11 +328,13 @@ def _as_param(name: str, spec: Any) -> Param:
     )
 
 
-def _check_name(kind: str, name: str, allow_weight: bool = False) -> None:
+def _check_name(kind: str, name: str, allow_weight: bool = False, vectors: bool = True) -> None:
     if not (isinstance(name, str) and name.isidentifier()) or name.startswith("_"):
         raise ValueError(
             f"{kind} name must be a Python identifier not starting with _, got {name!r}"
         )
+    if not vectors and name in CLASS_AXIS_NAMES:
+        return
     if name in RESERVED_NAMES and not (allow_weight and name == "weight"):
         raise ValueError(f"{kind} name {name!r} is reserved (reserved: {sorted(RESERVED_NAMES)})")
 
@@ -353,21 +367,71 @@ def _check_default(name: str, p: Param) -> None:
         raise ValueError(f"default {p.default!r} of {name!r} is outside its range {p.domain}")
 
 
+def _builtin_names() -> frozenset[str]:
+    from .runtime import names
+
+    return frozenset(names())
+
+
+def _as_formula(formula, what: str, names, vectors, labels) -> sp.Expr:
+    """A SymPy expression as given, or parsed from a string (see `symloss.parse`)."""
+    if isinstance(formula, str):
+        from .parse import parse_formula
+
+        return parse_formula(formula, names, vectors=vectors, indices=labels, what=what)
+    if not isinstance(formula, sp.Expr):
+        raise TypeError(
+            f"{what} must be a SymPy expression or a string, got {type(formula).__name__}"
+        )
+    return formula
+
+
+# Functions whose derivative SymPy cannot give (or is zero almost everywhere and useless).
+_NOT_DIFFERENTIABLE = (sp.floor, sp.ceiling, sp.frac, sp.Mod, sp.re, sp.im, sp.arg, sp.conjugate)
+
+
+def _adopt(element: sp.Expr, symbols, ins, pars) -> sp.Expr:
+    """Stable primitives for the patterns `adopt_primitives` knows, using the domains."""
+    from .lowering import _nonnegative, ranges_of
+
+    domains = {i.name: i.domain for i in ins if not i.classes}
+    domains.update({k: p.domain for k, p in pars.items() if not p.per_class and not p.static})
+    ranges = ranges_of(symbols, domains)
+    return adopt_primitives(element, lambda e: _nonnegative(e, ranges))
+
+
+def _check_real_and_differentiable(name: str, formula: sp.Expr) -> None:
+    if formula.has(sp.I) or any(n.is_extended_real is False for n in formula.atoms(sp.Number)):
+        raise ValueError(f"formula of {name!r} is complex-valued ({formula}): a loss is real")
+    bad = sorted({type(f).__name__ for f in formula.atoms(*_NOT_DIFFERENTIABLE)})
+    undefined = sorted({str(f.func) for f in formula.atoms(sp.core.function.AppliedUndef)})
+    if bad or undefined:
+        what = ", ".join(bad + [f"undefined function {u}" for u in undefined])
+        raise ValueError(
+            f"formula of {name!r} is not differentiable: it uses {what}, which has no derivative "
+            "symloss can generate"
+        )
+
+
 def define(
     name: str,
-    formula: sp.Expr,
+    formula: sp.Expr | str,
     *,
     inputs: Sequence[str | Input] = ("pred", "target"),
     params: Mapping[str, Any] | None = None,
     outer: sp.Expr | None = None,
     homogeneous: int | None = None,
     over: str = "classes",
-    stable: sp.Expr | None = None,
+    stable: sp.Expr | str | None = None,
     frontend: str | None = None,
     kind: str | None = None,
     doc: str = "",
 ) -> Loss:
-    """Define a loss from its per-element formula (a SymPy expression in mathematical form).
+    """Define a loss from its per-element formula: a SymPy expression in mathematical form, or
+    a string such as ``"c**2/2*log(1 + ((pred - target)/c)**2)"``, parsed by `symloss.parse`
+    without evaluating Python (only arithmetic, comparisons, ``a if cond else b``, numbers,
+    the inputs and parameters, and a fixed set of functions). Names of built-in losses are
+    taken; complex-valued formulas and functions without a derivative are rejected.
 
     Symbols in ``formula`` are matched by name to ``inputs`` and ``params``; they are replaced
     by real symbols owned by the returned `Loss`. ``outer``, an expression in ``S``, turns the
@@ -390,8 +454,9 @@ def define(
     if over not in ("classes", "sample"):
         raise ValueError(f"over must be 'classes' or 'sample', got {over!r}")
     _check_name("loss", name)
-    if not isinstance(formula, sp.Expr):
-        raise TypeError(f"formula must be a SymPy expression, got {type(formula).__name__}")
+    origin = sys._getframe(1).f_globals.get("__name__", "")
+    if not origin.startswith("symloss.catalog") and name in _builtin_names():
+        raise ValueError(f"{name!r} is the name of a built-in loss: choose another name")
     ins = tuple(_as_input(s, k == 0) for k, s in enumerate(inputs))
     if not ins or not ins[0].differentiable:
         raise ValueError("the first input must exist and be differentiable")
@@ -399,7 +464,12 @@ def define(
     names = [i.name for i in ins] + list(pars)
     for role, nm in [("input", i.name) for i in ins] + [("parameter", p) for p in pars]:
         # Class-axis losses take PyTorch's weight= (per-class weights) as a parameter.
-        _check_name(role, nm, allow_weight=role == "parameter" and pars[nm].per_class)
+        _check_name(
+            role,
+            nm,
+            allow_weight=role == "parameter" and pars[nm].per_class,
+            vectors=any(i.classes for i in ins) or any(p.per_class for p in pars.values()),
+        )
     if len(set(names)) != len(names):
         raise ValueError(f"input and parameter names must be distinct, got {names}")
     for k, p in pars.items():
@@ -422,6 +492,10 @@ def define(
 
     vectors = {i.name for i in ins if i.classes} | {k for k, p in pars.items() if p.per_class}
     symbols = {nm: _symbol(nm, nm in vectors, ins) for nm in names}
+    labels = {i.name for i in ins if i.labels == "classes"}
+    formula = _as_formula(formula, "formula", names, vectors, labels)
+    if stable is not None:
+        stable = _as_formula(stable, "stable", names, vectors, labels)
     plain = [s for s in formula.free_symbols if not isinstance(s, sp.Indexed)]
     unknown = sorted(s.name for s in plain if s.name not in symbols and s not in (c, C))
     if unknown:
@@ -429,12 +503,11 @@ def define(
             f"formula of {name!r} uses {unknown}, which are neither inputs {[i.name for i in ins]} "
             f"nor parameters {list(pars)}"
         )
+    _check_real_and_differentiable(name, formula)
     by_name = {s: symbols[s.name] for s in plain if s.name in symbols}
     by_name.update({b: symbols[b.name] for b in formula.atoms(sp.IndexedBase) if b.name in vectors})
-    element = formula.xreplace(by_name)
+    element = _adopt(formula.xreplace(by_name), symbols, ins, pars)
     if stable is not None:
-        if not isinstance(stable, sp.Expr):
-            raise TypeError(f"stable must be a SymPy expression, got {type(stable).__name__}")
         stable_plain = [s for s in stable.free_symbols if not isinstance(s, sp.Indexed)]
         extra = sorted(s.name for s in stable_plain if s.name not in symbols and s not in (c, C))
         if extra:
@@ -449,7 +522,6 @@ def define(
             raise ValueError(f"outer must be an expression in S only, it also uses {extra}")
         outer = outer.xreplace({s: derive.S for s in outer.free_symbols})
 
-    origin = sys._getframe(1).f_globals.get("__name__", "")
     loss = Loss(
         name=name,
         inputs=ins,
