@@ -11,7 +11,9 @@ Runtime (NumPy + Numba, no SymPy)::
 Symbolic side (imports SymPy on first use)::
 
     symloss.get("huber").derivative("pred")
-    symloss.define("cauchy", c**2/2*sympy.log(1 + ((pred - target)/c)**2), params={"c": 1.0})
+    spec = symloss.define("cauchy2", "c**2/2*log(1 + ((pred - target)/c)**2)", params={"c": 1.0})
+    symloss.compile(spec).value_and_grad(pred, target)   # kernels, cached across processes
+    symloss.verify_gradient(spec, "(pred - target)/(1 + ((pred - target)/c)**2)")
 """
 
 from __future__ import annotations
@@ -33,9 +35,21 @@ __all__ = [
     "Input",
     "Param",
     "Loss",
+    "compile",
+    "load",
+    "verify_gradient",
 ]
 
-_SYMBOLIC = ("define", "Input", "Param", "Loss")
+# The symbolic side, imported (with SymPy) on first use: attribute → module.
+_SYMBOLIC = {
+    "define": "spec",
+    "Input": "spec",
+    "Param": "spec",
+    "Loss": "spec",
+    "compile": "compiled",
+    "load": "compiled",
+    "verify_gradient": "gradcheck",
+}
 
 
 def get(name: str):
@@ -54,9 +68,9 @@ def get(name: str):
 
 def __getattr__(attr: str):
     if attr in _SYMBOLIC:
-        from . import spec
+        import importlib
 
-        return getattr(spec, attr)
+        return getattr(importlib.import_module(f".{_SYMBOLIC[attr]}", __name__), attr)
     if not attr.startswith("_") and attr in names():
         return loss(attr)
     raise AttributeError(f"module 'symloss' has no attribute {attr!r}")
