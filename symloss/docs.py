@@ -26,20 +26,45 @@ LINE_LIMIT = 110  # characters of LaTeX source per displayed line (≈ the text 
 SECTIONS = (
     (
         "Regression and robust losses",
-        ("mse", "mae", "l2", "l1", "huber", "smooth_l1", "log_cosh"),
+        (
+            "mse",
+            "mae",
+            "l2",
+            "l1",
+            "huber",
+            "smooth_l1",
+            "log_cosh",
+            "cauchy",
+            "general_robust",
+            "quantile",
+            "poisson_nll",
+            "gaussian_nll",
+        ),
         "The squared error is the maximum-likelihood loss for Gaussian noise; its gradient grows "
         "with the residual, so a few outliers dominate it. The absolute error (Laplace noise) "
         "gives every residual the same pull and estimates the median. Huber, smooth L1 and "
         "log-cosh are quadratic near zero and linear far out: robust to outliers while smooth "
-        "at the optimum.",
+        "at the optimum. Cauchy and the general robust loss with alpha < 1 go further: their "
+        "gradient falls back toward zero for large residuals, so gross outliers are nearly "
+        "ignored (at the price of a non-convex loss). The quantile loss estimates a quantile "
+        "instead of the mean; the Poisson and Gaussian negative log-likelihoods fit counts and "
+        "a mean with its variance.",
     ),
     (
         "Binary classification",
-        ("sigmoid_cross_entropy", "balanced_sigmoid_cross_entropy", "sigmoid_focal", "hinge"),
+        (
+            "sigmoid_cross_entropy",
+            "balanced_sigmoid_cross_entropy",
+            "sigmoid_focal",
+            "hinge",
+            "squared_hinge",
+            "margin_ranking",
+        ),
         "Cross entropy on logits is the default. With class imbalance, weight the positives "
         "(pos_weight), balance by the class frequency (balanced cross entropy), or focus on "
         "hard examples (focal loss, whose factor (1 - p_t)^gamma mutes the easy ones). The "
-        "hinge loss asks only for a margin and ignores points beyond it.",
+        "hinge loss asks only for a margin and ignores points beyond it; the squared hinge is "
+        "smooth at the margin; the margin ranking loss asks one score to beat another.",
     ),
     (
         "Multi-class classification",
@@ -59,9 +84,11 @@ SECTIONS = (
     ),
     (
         "Segmentation",
-        ("dice",),
+        ("dice", "tversky"),
         "The Dice loss measures overlap per image, so a small foreground counts as much as a "
-        "large one: the usual remedy when foreground pixels are rare.",
+        "large one: the usual remedy when foreground pixels are rare. The Tversky loss weighs "
+        "false negatives (beta) against false positives (alpha): beta > alpha favours recall "
+        "of small structures.",
     ),
     (
         "Embeddings",
@@ -379,6 +406,10 @@ _TEX_UNICODE = {
     "π": r"$\pi$",
     "σ": r"$\sigma$",
     "ψ": r"$\psi$",
+    "ρ": r"$\rho$",
+    "≪": r"$\ll$",
+    "₁": r"$_1$",
+    "₂": r"$_2$",
     "ŷ": r"$\hat y$",
     "₊": r"$_+$",
     "—": "---",

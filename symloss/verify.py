@@ -282,6 +282,13 @@ def _param_sets(loss: Loss, rng: np.random.Generator) -> list[dict]:
         choices = [lo] if dom.contains(dom.inf) is sp.true else []
         if hi < math.inf and dom.contains(dom.sup) is sp.true:
             choices.append(hi)
+        if lo == -math.inf:  # unbounded below: values of both signs around the default
+            centre = float(p.default or 0.0) if hi == math.inf else hi - 1.0
+            choices += [centre - 10.0 * rng.uniform(0.1, 1.0), centre + rng.uniform(0.1, 1.0)]
+            choices = [v for v in choices if dom.contains(v) is sp.true]
+            for c in choices:
+                sets.append({**base, k: c})
+            continue
         inner_hi = hi if hi < math.inf else lo + 10.0
         choices.append(float(lo + (inner_hi - lo) * rng.uniform(0.1, 0.9)))
         if p.default is None:  # an estimated parameter: check explicit values
@@ -300,7 +307,15 @@ def _points(loss: Loss, params: dict, dtype, rng) -> dict[str, np.ndarray]:
     if not rest:
         return {first.name: np.asarray(firsts, dtype)}
     seconds = [_domain_samples(i.domain, dtype, rng, 8) for i in rest]
-    grid = list(itertools.product(firsts, *seconds))
+    if len(rest) == 1:
+        grid = list(itertools.product(firsts, *seconds))
+    else:  # every pair (first input, another) in full, the others drawn at random
+        grid = []
+        for k, values in enumerate(seconds):
+            for x, v in itertools.product(firsts, values):
+                row = [x] + [float(rng.choice(other)) for other in seconds]
+                row[1 + k] = v
+                grid.append(tuple(row))
     kink_targets = [v for v in seconds[0] if math.isfinite(v)][:12]
     kinks = _kinks(loss, params, kink_targets) if len(rest) == 1 else []
     for t in kink_targets:
@@ -725,15 +740,15 @@ class ClassReference:
 
     def _d(self, y: int, f: sp.Expr, key) -> list:
         if (y, key) not in self._derivatives:
-            self._derivatives[(y, key)] = [
+            self._derivatives[(y, key)] = [  # every input and parameter, as for elementwise
                 _mp_function(self.args, _class_plain(sp.diff(f, a), frozenset(self.inputs)))
-                for a in self.inputs
+                for a in self.args
             ]
         return self._derivatives[(y, key)]
 
     def sensitivity(self, q: str, args: list, y: int) -> np.ndarray:
-        """Σ_a |a·∂f/∂a| over the inputs a, for the value or each gradient component (at 60
-        digits): how much rounding the inputs moves the result, in units of ε."""
+        """Σ_a |a·∂f/∂a| over the inputs and parameters a, for the value or each gradient
+        component (at 60 digits): how much rounding them moves the result, in units of ε."""
         e = self.exprs[y]
         targets = [e] if q == "value" else [sp.diff(e, a) for a in self.wrt]
         out = []

@@ -5,10 +5,13 @@
 
 NAMES = (
     "balanced_sigmoid_cross_entropy",
+    "cauchy",
     "center_loss",
     "ctc",
     "dice",
     "edit_distance",
+    "gaussian_nll",
+    "general_robust",
     "hinge",
     "huber",
     "kl_divergence",
@@ -17,9 +20,12 @@ NAMES = (
     "large_margin_softmax",
     "log_cosh",
     "mae",
+    "margin_ranking",
     "mse",
     "multiclass_hinge",
     "multiclass_hinge_crammer_singer",
+    "poisson_nll",
+    "quantile",
     "sigmoid_cross_entropy",
     "sigmoid_focal",
     "smooth_l1",
@@ -27,4 +33,6 @@ NAMES = (
     "softmax_cross_entropy",
     "softmax_cross_entropy_probabilities",
     "softmax_focal",
+    "squared_hinge",
+    "tversky",
 )
