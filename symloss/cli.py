@@ -324,8 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:  # user errors: unknown loss, bad arguments
-        print(f"symloss: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError, NotImplementedError) as exc:  # unknown loss, bad arguments,
+        print(f"symloss: error: {exc}", file=sys.stderr)  # a missing file, an unsupported case
         return 2
 
 

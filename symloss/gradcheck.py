@@ -292,7 +292,13 @@ def _elementwise_points(spec: Loss, wrt: str, rng, n: int) -> list[dict[str, flo
     return out
 
 
+def _undefined(*args):
+    raise ZeroDivisionError("the expression is undefined (a division by zero)")
+
+
 def _mp(symbols: list, expr: sp.Expr):
+    if expr.has(sp.zoo, sp.nan):
+        return _undefined
     plain = nan_guards(piecewise_forms(derive._kink_policy(expr.rewrite("math"))), frozenset())
     return sp.lambdify(symbols, plain, modules="mpmath")
 
@@ -376,6 +382,15 @@ def _float(v):
 EXTREMES = (0.0, 1e-12, -1e-12, 1e-6, -1e-6, 0.5, -0.5, 30.0, -30.0, 1e3, -1e3, 1e6, -1e6)
 
 
+def _callable_error(g: float, t, rtol: float, atol: float) -> float:
+    """|g - t| / (rtol·|t| + atol); 0 where t overflows float64 and g is that infinity."""
+    if math.isinf(float(t)) and g == float(t):
+        return 0.0
+    if not math.isfinite(g):
+        return math.inf
+    return float(abs(mpmath.mpf(float(g)) - t) / (rtol * abs(t) + atol))
+
+
 def _callable_elementwise(spec: Loss, wrt, f, rng, n: int, rtol, atol):
     truth = _truth(spec, wrt)
     names = [*spec.input_names, *spec.parameters]
@@ -411,7 +426,14 @@ def _callable_elementwise(spec: Loss, wrt, f, rng, n: int, rtol, atol):
                 f"the candidate raised {type(exc).__name__}: {exc}",
                 counterexample={**{k: v.tolist() for k, v in arrays.items()}, **params},
             )
-        got = np.broadcast_to(got, args[0].shape)
+        if got.shape != args[0].shape:
+            return GradientReport(
+                spec.name,
+                wrt,
+                False,
+                "callable",
+                f"the candidate returned shape {got.shape} for inputs of shape {args[0].shape}",
+            )
         with mpmath.workdps(DIGITS):
             pvals = [mpmath.mpf(float(params[k])) for k in spec.parameters]
             rows = [
@@ -429,11 +451,7 @@ def _callable_elementwise(spec: Loss, wrt, f, rng, n: int, rtol, atol):
                     continue
                 used += 1
                 g = got[k]
-                err = (
-                    math.inf
-                    if not math.isfinite(g)
-                    else float(abs(mpmath.mpf(float(g)) - t) / (rtol * abs(t) + atol))
-                )
+                err = _callable_error(g, t, rtol, atol)
                 if err > worst:
                     pt = {nm: float(arrays[nm][k]) for nm in spec.input_names}
                     worst, worst_at = err, dict(pt, **params, truth=float(t), candidate=float(g))
@@ -627,6 +645,15 @@ def _callable_classes(spec: Loss, wrt, f, rng, rtol, atol):
         return GradientReport(
             spec.name, wrt, False, "callable", f"the candidate raised {type(exc).__name__}: {exc}"
         )
+    want = (len(samples), n) if vector else (len(samples),)
+    if got.shape != want:
+        return GradientReport(
+            spec.name,
+            wrt,
+            False,
+            "callable",
+            f"the candidate returned shape {got.shape}, not {want}",
+        )
     worst, worst_at, used = 0.0, None, 0
     with mpmath.workdps(DIGITS):
         for r, (args, y, named) in enumerate(samples):
@@ -643,11 +670,7 @@ def _callable_classes(spec: Loss, wrt, f, rng, rtol, atol):
                     continue
                 g = float(got[r, k] if vector else got[r])
                 used += 1
-                err = (
-                    math.inf
-                    if not math.isfinite(g)
-                    else float(abs(mpmath.mpf(g) - t) / (rtol * abs(t) + atol))
-                )
+                err = _callable_error(g, t, rtol, atol)
                 if err > worst:
                     worst = err
                     worst_at = {

@@ -13,25 +13,34 @@ found and where, before anything is evaluated. Decimal literals become exact rat
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable, Collection, Mapping
 
 import sympy as sp
+from sympy.logic.boolalg import Boolean
 
 from . import primitives
-from .spec import C, c, class_maximum, class_sum
+from .spec import C, c, class_max, class_maximum, class_sum
 
 __all__ = ["parse_formula", "FUNCTIONS", "FormulaError"]
 
 MAX_LENGTH = 10_000
-MAX_NUMERIC_EXPONENT = 1024
+FLOAT_MAX = sp.Float("1.7976931348623157e308")  # constants must stay within float64's range
 
 
 class FormulaError(ValueError):
     """A formula string that is not a formula symloss accepts."""
 
 
+def _piecewise(*pieces):
+    # A condition on a class sum or maximum keeps its bound index c: SymPy would fold the
+    # Piecewise inside the sum out of it.
+    fold = not any(cond.has(sp.Sum, class_max) for _, cond in pieces)
+    return sp.Piecewise(*pieces, evaluate=fold)
+
+
 def _where(cond, a, b):
-    return sp.Piecewise((a, cond), (b, True))
+    return _piecewise((a, cond), (b, sp.true))
 
 
 # name → (SymPy callable, accepted argument counts)
@@ -49,7 +58,8 @@ FUNCTIONS: Mapping[str, tuple[Callable, tuple[int, ...]]] = {
     "min": (sp.Min, (2, 3, 4)),
     "Min": (sp.Min, (2, 3, 4)),
     "where": (_where, (3,)),
-    "Heaviside": (lambda x: sp.Heaviside(x, 0), (1,)),
+    "Heaviside": (lambda x, h0=0: sp.Heaviside(x, h0), (1, 2)),
+    "KroneckerDelta": (sp.KroneckerDelta, (2,)),
     "sin": (sp.sin, (1,)),
     "cos": (sp.cos, (1,)),
     "tan": (sp.tan, (1,)),
@@ -68,11 +78,14 @@ FUNCTIONS: Mapping[str, tuple[Callable, tuple[int, ...]]] = {
     "log_cosh": (primitives.log_cosh, (1,)),
     "logaddexp": (primitives.logaddexp, (2,)),
     "log1p_square": (primitives.log1p_square, (1,)),
+    "lorentz_ratio": (primitives.lorentz_ratio, (1,)),
+    "lorentz_slope": (primitives.lorentz_slope, (1,)),
     "held": (primitives.held, (1,)),
     "class_sum": (class_sum, (1,)),
     "class_max": (class_maximum, (1,)),
 }
 CONSTANTS = {"pi": sp.pi, "E": sp.E, "oo": sp.oo, "inf": sp.oo}
+_SPECIAL = ("Piecewise", "Sum", "Eq", "Ne", "ITE")  # parsed by form, not called
 _BINARY = {
     ast.Add: lambda a, b: a + b,
     ast.Sub: lambda a, b: a - b,
@@ -133,7 +146,18 @@ def parse_formula(
         raise FormulaError(
             f"{what} {text!r} is not an expression: {err.msg} (column {err.offset})"
         ) from None
-    return _Builder(text, set(names), set(vectors), set(indices), what).build(tree.body)
+    builder = _Builder(text, set(names), set(vectors), set(indices), what)
+    out = builder.expr(tree.body)
+    if out.has(sp.zoo, sp.nan):
+        raise FormulaError(f"{what} {text!r} is undefined (a division by zero?): {out}")
+    outside = out.xreplace({m: sp.Dummy() for m in out.atoms(class_max)}).free_symbols
+    if c in outside:
+        raise FormulaError(
+            f"{what} {text!r}: the class index c is used outside class_sum/class_max (SymPy "
+            "moves a condition inside a sum out of it when the sum is compared: write that "
+            "sum's body without a condition, e.g. class_sum(s[c]) - s[target])"
+        )
+    return out
 
 
 class _Builder:
@@ -171,10 +195,31 @@ class _Builder:
             self.fail(node, f"{type(v).__name__} literals are not numbers")
         if isinstance(v, complex):
             self.fail(node, "complex numbers are not allowed: a loss is real-valued")
+        if isinstance(v, float) and not abs(v) <= float(FLOAT_MAX):
+            self.fail(node, "a number beyond float64's range")
         if isinstance(v, int):
-            return sp.Integer(v)
+            return self.number(node, sp.Integer(v))
         segment = ast.get_source_segment(self.text.strip(), node)
         return sp.Rational(segment.replace("_", "")) if segment else sp.Rational(repr(v))
+
+    def number(self, node, value):
+        if value.is_Number and abs(value) > FLOAT_MAX:
+            self.fail(node, "a constant beyond float64's range")
+        return value
+
+    def expr(self, node: ast.AST) -> sp.Expr:
+        """A real-valued operand (not a condition)."""
+        out = self.build(node)
+        if not isinstance(out, sp.Expr):
+            self.fail(node, "a condition where a number is expected")
+        return out
+
+    def cond(self, node: ast.AST):
+        """A condition (a comparison, or and/or/not of them)."""
+        out = self.build(node)
+        if not isinstance(out, Boolean) or isinstance(out, sp.Expr) or out in (sp.true, sp.false):
+            self.fail(node, "a number where a condition (a comparison) is expected")
+        return out
 
     def _Name(self, node: ast.Name):
         nm = node.id
@@ -199,46 +244,55 @@ class _Builder:
 
     # -- operators ---------------------------------------------------------------------------
     def _BinOp(self, node: ast.BinOp):
+        if isinstance(node.op, (ast.BitAnd, ast.BitOr)):  # how SymPy prints And / Or
+            a, b = self.cond(node.left), self.cond(node.right)
+            return sp.And(a, b) if isinstance(node.op, ast.BitAnd) else sp.Or(a, b)
         op = _BINARY.get(type(node.op))
         if op is None:
             self.fail(node, f"operator {type(node.op).__name__} is not allowed (use + - * / **)")
-        a, b = self.build(node.left), self.build(node.right)
-        if isinstance(node.op, ast.Pow) and a.is_Number and b.is_Number:
-            if abs(b) > MAX_NUMERIC_EXPONENT:
-                self.fail(node, f"a numeric power beyond ±{MAX_NUMERIC_EXPONENT}")
-        return op(a, b)
+        a, b = self.expr(node.left), self.expr(node.right)
+        if isinstance(node.op, ast.Pow) and a.is_Number and b.is_Number and abs(a) not in (0, 1):
+            # decide from the size of the result before SymPy computes it exactly
+            if abs(float(b)) * abs(math.log10(abs(float(a)))) > 308:
+                self.fail(node, "a numeric power beyond float64's range")
+        return self.number(node, op(a, b))
 
     def _UnaryOp(self, node: ast.UnaryOp):
-        operand = self.build(node.operand)
+        if isinstance(node.op, ast.Not):
+            return sp.Not(self.cond(node.operand))
+        operand = self.expr(node.operand)
         if isinstance(node.op, ast.USub):
             return -operand
         if isinstance(node.op, ast.UAdd):
             return operand
-        if isinstance(node.op, ast.Not):
-            return sp.Not(operand)
         self.fail(node, f"operator {type(node.op).__name__} is not allowed")
 
     def _Compare(self, node: ast.Compare):
-        terms = [self.build(node.left), *(self.build(x) for x in node.comparators)]
+        terms = [self.expr(node.left), *(self.expr(x) for x in node.comparators)]
         out = []
         for op, a, b in zip(node.ops, terms, terms[1:]):
             rel = _COMPARE.get(type(op))
             if rel is None:
                 self.fail(node, f"comparison {type(op).__name__} is not allowed")
-            out.append(rel(a, b))
+            # a side holding a class sum keeps its bound index (no folding of its Piecewise)
+            out.append(
+                rel(a, b, evaluate=not (a.has(sp.Sum, class_max) or b.has(sp.Sum, class_max)))
+            )
         return sp.And(*out)
 
     def _BoolOp(self, node: ast.BoolOp):
-        parts = [self.build(x) for x in node.values]
+        parts = [self.cond(x) for x in node.values]
         return sp.And(*parts) if isinstance(node.op, ast.And) else sp.Or(*parts)
 
     def _IfExp(self, node: ast.IfExp):
-        return _where(self.build(node.test), self.build(node.body), self.build(node.orelse))
+        return _where(self.cond(node.test), self.expr(node.body), self.expr(node.orelse))
 
     def _Call(self, node: ast.Call):
         if not isinstance(node.func, ast.Name):
             self.fail(node, "only the listed functions can be called, by name")
         nm = node.func.id
+        if nm in _SPECIAL and not node.keywords:
+            return getattr(self, "_call_" + nm)(node)
         if nm not in FUNCTIONS:
             self.fail(node, f"unknown function {nm!r}: the functions are {sorted(FUNCTIONS)}")
         if node.keywords:
@@ -248,7 +302,49 @@ class _Builder:
             self.fail(node, f"{nm}() takes {' or '.join(map(str, counts))} argument(s)")
         if nm in ("class_sum", "class_max") and not self.vectors:
             self.fail(node, f"{nm}() needs a vector input (declare it with classes=True)")
-        return fn(*(self.build(a) for a in node.args))
+        if nm == "where":
+            test, a, b = node.args
+            return fn(self.cond(test), self.expr(a), self.expr(b))
+        return fn(*(self.expr(a) for a in node.args))
+
+    # -- the forms `sympy.sstr` prints (so a printed derivative parses back) ------------------
+    def _call_Eq(self, node):
+        return self.relation(node, sp.Eq)
+
+    def _call_Ne(self, node):
+        return self.relation(node, sp.Ne)
+
+    def _call_ITE(self, node):
+        if len(node.args) != 3:
+            self.fail(node, "ITE() takes 3 conditions")
+        return sp.ITE(*(self.cond(a) for a in node.args))
+
+    def relation(self, node, rel):
+        if len(node.args) != 2:
+            self.fail(node, f"{node.func.id}() takes 2 arguments")
+        return rel(self.expr(node.args[0]), self.expr(node.args[1]))
+
+    def _call_Piecewise(self, node):
+        pieces = []
+        for arg in node.args:
+            if not (isinstance(arg, ast.Tuple) and len(arg.elts) == 2):
+                self.fail(node, "Piecewise takes (value, condition) pairs")
+            value, test = arg.elts
+            last = isinstance(test, ast.Constant) and test.value is True
+            pieces.append((self.expr(value), sp.true if last else self.cond(test)))
+        if not pieces:
+            self.fail(node, "Piecewise takes (value, condition) pairs")
+        return _piecewise(*pieces)
+
+    def _call_Sum(self, node):
+        limits = node.args[1] if len(node.args) == 2 else None
+        if not (
+            self.vectors
+            and isinstance(limits, ast.Tuple)
+            and [ast.unparse(e).replace(" ", "") for e in limits.elts] == ["c", "0", "C-1"]
+        ):
+            self.fail(node, "Sum(body, (c, 0, C - 1)) is a sum over the class axis only")
+        return class_sum(self.expr(node.args[0]))
 
     def _Subscript(self, node: ast.Subscript):
         if not (isinstance(node.value, ast.Name) and node.value.id in self.vectors):

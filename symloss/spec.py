@@ -401,6 +401,8 @@ def _adopt(element: sp.Expr, symbols, ins, pars) -> sp.Expr:
 
 
 def _check_real_and_differentiable(name: str, formula: sp.Expr) -> None:
+    if formula.has(sp.zoo, sp.nan):
+        raise ValueError(f"formula of {name!r} is undefined (a division by zero?): {formula}")
     if formula.has(sp.I) or any(n.is_extended_real is False for n in formula.atoms(sp.Number)):
         raise ValueError(f"formula of {name!r} is complex-valued ({formula}): a loss is real")
     bad = sorted({type(f).__name__ for f in formula.atoms(*_NOT_DIFFERENTIABLE)})
