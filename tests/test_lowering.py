@@ -52,7 +52,10 @@ def test_nan_guard_added_for_data_conditions_only():
 
 def test_nan_constants_guards_outputs_that_ignore_the_data():
     assert isinstance(L.nan_constants(sp.Integer(2), DATA), sp.Piecewise)
-    assert L.nan_constants(2 * x, DATA) == 2 * x
+    assert L.nan_constants(2 * (x - t) * y, DATA) == 2 * (x - t) * y
+    # an output that ignores some inputs is still NaN where they are (e^x of the Poisson loss)
+    (first, cond), _ = L.nan_constants(2 * x, DATA).args
+    assert first is sp.nan and cond == L.nan_in(t, y)
 
 
 def test_logspace_products_removes_the_power_of_an_underflowing_base():

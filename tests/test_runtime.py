@@ -18,6 +18,11 @@ ALL = sorted(BUILTINS)
 PER_ELEMENT = [n for n in ALL if BUILTINS[n].family != "classes"]  # classes: test_classes.py
 
 
+def _more(k, like) -> list:
+    """Inputs after the second (var of gaussian_nll, target of margin_ranking): ones."""
+    return [np.ones_like(np.asarray(like)) for _ in k.inputs[2:]]
+
+
 def test_names_are_the_sorted_catalogue():
     from symloss.catalog import SEQUENCES
 
@@ -99,15 +104,16 @@ def test_dtype_rules(name):
         (bool, np.float64),
     ]:
         p = np.array([0.5, -2, 3]).astype(given)
-        v, g = k.value_and_grad(p, target)
+        more = _more(k, target)
+        v, g = k.value_and_grad(p, target, *more)
         assert v.dtype == expected and g.dtype == expected and g.shape == p.shape
         if k.family == "elementwise":
-            g, h = k.grad_hess(p, target)
+            g, h = k.grad_hess(p, target, *more)
             assert g.dtype == h.dtype == expected
-            assert k(p, target, reduction="none").dtype == expected
+            assert k(p, target, *more, reduction="none").dtype == expected
     # Python lists and scalars
-    assert isinstance(k([0.5, -2.0], target[:2]), np.float64)
-    assert np.ndim(k(0.5, target[1])) == 0
+    assert isinstance(k([0.5, -2.0], target[:2], *(m[:2] for m in more)), np.float64)
+    assert np.ndim(k(0.5, target[1], *(1.0 for _ in more))) == 0
 
 
 def test_float32_inputs_keep_float32_targets_and_weights():
@@ -139,12 +145,13 @@ def test_nan_gives_nan_for_that_element_only(name):
         assert np.isnan(v) and np.isnan(g[0])
         assert np.isnan(g).all() == (name == "l2")
         return
-    v, g = k.value_and_grad(p, t, reduction="none")
+    more = _more(k, t)
+    v, g = k.value_and_grad(p, t, *more, reduction="none")
     assert np.isnan(v[0]) and np.isnan(g[0])
     assert np.isfinite(v[1:]).all() and np.isfinite(g[1:]).all()
-    g, h = k.grad_hess(p, t)
+    g, h = k.grad_hess(p, t, *more)
     assert np.isnan(g[0]) and np.isnan(h[0]) and np.isfinite(h[1:]).all()
-    assert np.isnan(k(p, t))
+    assert np.isnan(k(p, t, *more))
 
 
 def test_extreme_inputs_stay_finite_and_accurate():
