@@ -129,16 +129,22 @@ def cmd_generate(args) -> int:
         files, out, label = codegen.render(ALL), None, "generated/"
     if args.check:
         stale = codegen.stale(files, out) if out is None or out.is_dir() else sorted(files)
-        for rel in stale:
-            print(f"stale: {label}{rel}")
-        if stale:
-            print(
-                f"{len(stale)} generated file(s) differ from the definitions; run symloss generate"
-            )
-            return 1
-        print(f"{label} is up to date ({len(files)} files, {time.perf_counter() - t0:.1f} s)")
-        return 0
-    changed = codegen.write(files, out)
+        return _report_stale(stale, files, label, "generated", "generate", t0)
+    return _report_written(codegen.write(files, out), files, label, t0)
+
+
+def _report_stale(stale, files, label: str, kind: str, command: str, t0: float) -> int:
+    """`--check`: name each stale file; exit status 1 if any."""
+    for rel in stale:
+        print(f"stale: {label}{rel}")
+    if stale:
+        print(f"{len(stale)} {kind} file(s) differ from the definitions; run symloss {command}")
+        return 1
+    print(f"{label} is up to date ({len(files)} files, {time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _report_written(changed, files, label: str, t0: float) -> int:
     for rel in changed:
         print(f"wrote {label}{rel}")
     print(f"{len(changed)} file(s) changed of {len(files)} ({time.perf_counter() - t0:.1f} s)")
@@ -259,19 +265,8 @@ def cmd_docs(args) -> int:
         out = Path("symloss-docs")  # a subset never replaces the committed reference
     files = docs.build(args.only or None)
     if args.check:
-        stale = docs.stale(files, out)
-        for rel in stale:
-            print(f"stale: {out}/{rel}")
-        if stale:
-            print(f"{len(stale)} document file(s) differ from the definitions; run symloss docs")
-            return 1
-        print(f"{out}/ is up to date ({len(files)} files, {time.perf_counter() - t0:.1f} s)")
-        return 0
-    changed = docs.write(files, out)
-    for rel in changed:
-        print(f"wrote {out}/{rel}")
-    print(f"{len(changed)} file(s) changed of {len(files)} ({time.perf_counter() - t0:.1f} s)")
-    return 0
+        return _report_stale(docs.stale(files, out), files, f"{out}/", "document", "docs", t0)
+    return _report_written(docs.write(files, out), files, f"{out}/", t0)
 
 
 def cmd_all(args) -> int:

@@ -26,6 +26,7 @@ from pathlib import Path
 import sympy as sp
 
 from . import __version__
+from .jitcache import writable_dir
 from .runtime import LossKernel
 from .spec import Loss
 
@@ -95,14 +96,6 @@ def definition_hash(loss: Loss) -> str:
     return h.hexdigest()[:16]
 
 
-def _writable(path: Path) -> bool:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(path, os.W_OK | os.X_OK)
-
-
 def _import_file(path: Path, module_name: str):
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
@@ -134,7 +127,7 @@ def compile(loss: Loss) -> LossKernel:  # noqa: A001 - the toolkit's verb, as sy
     if key in _COMPILED:
         return _COMPILED[key]
     directory = cache_dir()
-    if not _writable(directory):
+    if not writable_dir(directory):
         directory = Path(tempfile.gettempdir()) / f"symloss-{os.getuid()}"
         directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{key}.py"

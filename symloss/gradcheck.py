@@ -39,8 +39,8 @@ import numpy as np
 import sympy as sp
 
 from . import derive
-from .lowering import nan_guards, piecewise_forms
-from .spec import Loss
+from .lowering import piecewise_forms
+from .spec import Loss, own_symbols
 
 __all__ = ["verify_gradient", "GradientReport"]
 
@@ -100,9 +100,30 @@ def verify_gradient(
             return _callable_classes(spec, wrt, candidate, rng, rtol, atol)
         return _callable_elementwise(spec, wrt, candidate, rng, points, rtol, atol)
     expr = _candidate_expr(spec, candidate)
-    if spec.family == "classes":
-        return _formula_classes(spec, wrt, expr, rng, symbolic)
-    return _formula_elementwise(spec, wrt, expr, rng, points, symbolic)
+    notes = []
+    if symbolic:
+        proved, notes = _prove(_truth(spec, wrt), expr, _assumed(spec))
+        if proved:
+            how = (
+                "proved equal to the derived derivative by simplifying their difference "
+                "(branch by branch), with every parameter a symbol"
+            )
+            return GradientReport(spec.name, wrt, True, "symbolic", how, notes=notes)
+    compare = _formula_classes if spec.family == "classes" else _formula_elementwise
+    worst, worst_at, used, how = compare(spec, wrt, expr, rng, points)
+    ok = worst <= AGREE
+    tried = "not proved symbolically; " if symbolic else ""
+    return GradientReport(
+        spec.name,
+        wrt,
+        ok,
+        "numeric",
+        f"{tried}{how}: largest relative difference {worst:.3g}",
+        points=used,
+        worst_error=worst,
+        counterexample=None if ok else worst_at,
+        notes=notes,
+    )
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -143,21 +164,11 @@ def _candidate_expr(spec: Loss, candidate) -> sp.Expr:
             "candidate must be a formula (string or SymPy expression) or a callable, "
             f"got {type(candidate).__name__}"
         )
-    own = dict(spec.symbols)
-    own["S"] = derive.S
-    own["j"] = derive.j
-    plain = [s for s in candidate.free_symbols if not isinstance(s, sp.Indexed)]
-    from .spec import C, c
-
-    unknown = sorted(s.name for s in plain if s.name not in own and s not in (c, C))
-    if unknown:
-        raise ValueError(
-            f"candidate uses {unknown}, which are neither inputs {list(spec.input_names)} nor "
-            f"parameters {list(spec.parameters)}"
-        )
-    mapping = {s: own[s.name] for s in plain if s.name in own}
-    mapping.update({b: own[b.name] for b in candidate.atoms(sp.IndexedBase) if b.name in own})
-    return candidate.xreplace(mapping)
+    own = {**spec.symbols, "S": derive.S, "j": derive.j}
+    neither = (
+        f"which are neither inputs {list(spec.input_names)} nor parameters {list(spec.parameters)}"
+    )
+    return own_symbols(candidate, own, "candidate", neither)
 
 
 def _truth(spec: Loss, wrt: str) -> sp.Expr:
@@ -216,7 +227,7 @@ def _prove(truth: sp.Expr, candidate: sp.Expr, assumed: dict) -> tuple[bool, lis
     """(proved, notes): the difference is zero branch by branch."""
     diff = (truth - candidate).rewrite("math")
     diff = piecewise_forms(derive._kink_policy(diff).replace(sp.Abs, lambda u: sp.Max(u, -u)))
-    diff = piecewise_forms(diff).xreplace(assumed)
+    diff = diff.xreplace(assumed)
     notes = []
     try:
         with _time_limit(SYMBOLIC_SECONDS):
@@ -299,8 +310,9 @@ def _undefined(*args):
 def _mp(symbols: list, expr: sp.Expr):
     if expr.has(sp.zoo, sp.nan):
         return _undefined
-    plain = nan_guards(piecewise_forms(derive._kink_policy(expr.rewrite("math"))), frozenset())
-    return sp.lambdify(symbols, plain, modules="mpmath")
+    from .verify import _class_plain, _mp_function
+
+    return _mp_function(symbols, _class_plain(expr.rewrite("math"), frozenset()))
 
 
 def _eval(f, at: list):
@@ -316,21 +328,9 @@ def _eval(f, at: list):
 # -- formulas ----------------------------------------------------------------------------------
 
 
-def _formula_elementwise(spec: Loss, wrt, candidate, rng, n: int, symbolic: bool):
+def _formula_elementwise(spec: Loss, wrt, candidate, rng, n: int):
+    """(worst relative difference, its point, points used, how) of candidate vs truth."""
     truth = _truth(spec, wrt)
-    notes = []
-    if symbolic:
-        proved, notes = _prove(truth, candidate, _assumed(spec))
-        if proved:
-            return GradientReport(
-                spec.name,
-                wrt,
-                True,
-                "symbolic",
-                "proved equal to the derived derivative by simplifying their difference "
-                "(branch by branch), with every parameter a symbol",
-                notes=notes,
-            )
     names = [*spec.input_names, *spec.parameters] + (["S"] if spec.family == "norm" else [])
     symbols = [derive.S if nm == "S" else spec.symbol(nm) for nm in names]
     f_truth, f_cand = _mp(symbols, truth), _mp(symbols, candidate)
@@ -346,25 +346,11 @@ def _formula_elementwise(spec: Loss, wrt, candidate, rng, n: int, symbolic: bool
             err = math.inf if cnd is None else _relative(cnd, t)
             if err > worst:
                 worst, worst_at = err, dict(pt, truth=float(t), candidate=_float(cnd))
-    ok = worst <= AGREE
-    how = (
-        "not proved symbolically; " if symbolic else ""
-    ) + f"compared in mpmath at {DIGITS} digits at {used} random points, parameters sampled"
-    detail = (
-        f"{how}: largest relative difference {worst:.3g}"
-        if ok
-        else f"{how}: differs, relative difference {worst:.3g}"
-    )
-    return GradientReport(
-        spec.name,
-        wrt,
-        ok,
-        "numeric",
-        detail,
-        points=used,
-        worst_error=worst,
-        counterexample=None if ok else worst_at,
-        notes=notes,
+    return (
+        worst,
+        worst_at,
+        used,
+        f"compared in mpmath at {DIGITS} digits at {used} random points, parameters sampled",
     )
 
 
@@ -545,18 +531,12 @@ def _class_arguments(spec: Loss, ref, rng) -> tuple[list, int, dict]:
     return args, y, named
 
 
-def _formula_classes(spec: Loss, wrt, candidate, rng, symbolic: bool):
+def _formula_classes(spec: Loss, wrt, candidate, rng, n_points: int):
+    """As `_formula_elementwise`, component by component with C = CLASS_COUNT (60 samples
+    per static variant; ``n_points`` is for the elementwise form)."""
     from .spec import C
     from .verify import CLASS_COUNT
 
-    truth = _truth(spec, wrt)
-    notes = []
-    if symbolic:
-        proved, notes = _prove(truth, candidate, _assumed(spec))
-        if proved:
-            return GradientReport(
-                spec.name, wrt, True, "symbolic", "proved equal by simplification", notes=notes
-            )
     label = next((i.name for i in spec.inputs if i.labels == "classes"), None)
     vector = isinstance(spec.symbol(wrt), sp.IndexedBase)
     worst, worst_at, used = 0.0, None, 0
@@ -597,24 +577,11 @@ def _formula_classes(spec: Loss, wrt, candidate, rng, symbolic: bool):
                             "truth": float(t),
                             "candidate": _float(cnd),
                         }
-    ok = worst <= AGREE
-    how = "not proved symbolically; " if symbolic else ""
-    detail = (
-        f"{how}compared in mpmath at {DIGITS} digits with the definition's sums written out "
-        f"for C = {CLASS_COUNT} and differentiated term by term, {used} components: largest "
-        f"relative difference {worst:.3g}"
+    how = (
+        f"compared in mpmath at {DIGITS} digits with the definition's sums written out for "
+        f"C = {CLASS_COUNT} and differentiated term by term, {used} components"
     )
-    return GradientReport(
-        spec.name,
-        wrt,
-        ok,
-        "numeric",
-        detail,
-        points=used,
-        worst_error=worst,
-        counterexample=None if ok else worst_at,
-        notes=notes,
-    )
+    return worst, worst_at, used, how
 
 
 def _callable_classes(spec: Loss, wrt, f, rng, rtol, atol):

@@ -11,10 +11,10 @@ import os
 from functools import cache
 from pathlib import Path
 
-__all__ = ["cache_enabled"]
+__all__ = ["cache_enabled", "writable_dir"]
 
 
-def _writable_dir(path: Path) -> bool:
+def writable_dir(path: Path) -> bool:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -28,12 +28,12 @@ def _enabled_for(directory: str) -> bool:
         return False
     custom = os.environ.get("NUMBA_CACHE_DIR")
     if custom:
-        return _writable_dir(Path(custom))
-    if _writable_dir(Path(directory) / "__pycache__"):
+        return writable_dir(Path(custom))
+    if writable_dir(Path(directory) / "__pycache__"):
         return True
     # Numba's fallback: a per-user cache directory.
     home_cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return _writable_dir(Path(home_cache) / "numba")
+    return writable_dir(Path(home_cache) / "numba")
 
 
 def cache_enabled(module_file: str) -> bool:

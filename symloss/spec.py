@@ -367,6 +367,21 @@ def _check_default(name: str, p: Param) -> None:
         raise ValueError(f"default {p.default!r} of {name!r} is outside its range {p.domain}")
 
 
+def own_symbols(expr: sp.Expr, symbols: Mapping[str, sp.Basic], what: str, why: str) -> sp.Expr:
+    """``expr`` with each symbol and vector replaced by the one of the same name in ``symbols``
+    (which carries the assumptions); any other name but the class index c and count C is an
+    error: "<what> uses [names], <why>"."""
+    plain = [s for s in expr.free_symbols if not isinstance(s, sp.Indexed)]
+    unknown = sorted(s.name for s in plain if s.name not in symbols and s not in (c, C))
+    if unknown:
+        raise ValueError(f"{what} uses {unknown}, {why}")
+    mapping = {s: symbols[s.name] for s in plain if s.name in symbols}
+    for b in expr.atoms(sp.IndexedBase):
+        if isinstance(symbols.get(b.name), sp.IndexedBase):
+            mapping[b] = symbols[b.name]
+    return expr.xreplace(mapping)
+
+
 def _builtin_names() -> frozenset[str]:
     from .runtime import names
 
@@ -498,26 +513,12 @@ def define(
     formula = _as_formula(formula, "formula", names, vectors, labels)
     if stable is not None:
         stable = _as_formula(stable, "stable", names, vectors, labels)
-    plain = [s for s in formula.free_symbols if not isinstance(s, sp.Indexed)]
-    unknown = sorted(s.name for s in plain if s.name not in symbols and s not in (c, C))
-    if unknown:
-        raise ValueError(
-            f"formula of {name!r} uses {unknown}, which are neither inputs {[i.name for i in ins]} "
-            f"nor parameters {list(pars)}"
-        )
+    neither = f"which are neither inputs {[i.name for i in ins]} nor parameters {list(pars)}"
+    owned = own_symbols(formula, symbols, f"formula of {name!r}", neither)
     _check_real_and_differentiable(name, formula)
-    by_name = {s: symbols[s.name] for s in plain if s.name in symbols}
-    by_name.update({b: symbols[b.name] for b in formula.atoms(sp.IndexedBase) if b.name in vectors})
-    element = _adopt(formula.xreplace(by_name), symbols, ins, pars)
+    element = _adopt(owned, symbols, ins, pars)
     if stable is not None:
-        stable_plain = [s for s in stable.free_symbols if not isinstance(s, sp.Indexed)]
-        extra = sorted(s.name for s in stable_plain if s.name not in symbols and s not in (c, C))
-        if extra:
-            raise ValueError(f"stable form of {name!r} uses {extra}, unknown to the formula")
-        stable = stable.xreplace(
-            {s: symbols[s.name] for s in stable_plain if s.name in symbols}
-            | {b: symbols[b.name] for b in stable.atoms(sp.IndexedBase) if b.name in vectors}
-        )
+        stable = own_symbols(stable, symbols, f"stable form of {name!r}", "unknown to the formula")
     if outer is not None:
         extra = sorted(s.name for s in outer.free_symbols if s.name != "S")
         if extra:

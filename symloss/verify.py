@@ -284,15 +284,13 @@ def _param_sets(loss: Loss, rng: np.random.Generator) -> list[dict]:
             choices.append(hi)
         if lo == -math.inf:  # unbounded below: values of both signs around the default
             centre = float(p.default or 0.0) if hi == math.inf else hi - 1.0
-            choices += [centre - 10.0 * rng.uniform(0.1, 1.0), centre + rng.uniform(0.1, 1.0)]
-            choices = [v for v in choices if dom.contains(v) is sp.true]
-            for c in choices:
-                sets.append({**base, k: c})
-            continue
-        inner_hi = hi if hi < math.inf else lo + 10.0
-        choices.append(float(lo + (inner_hi - lo) * rng.uniform(0.1, 0.9)))
-        if p.default is None:  # an estimated parameter: check explicit values
-            choices.append(float(lo + (inner_hi - lo) * 0.25))
+            inner = [centre - 10.0 * rng.uniform(0.1, 1.0), centre + rng.uniform(0.1, 1.0)]
+            choices += [v for v in inner if dom.contains(v) is sp.true]
+        else:
+            inner_hi = hi if hi < math.inf else lo + 10.0
+            choices.append(float(lo + (inner_hi - lo) * rng.uniform(0.1, 0.9)))
+            if p.default is None:  # an estimated parameter: check explicit values
+                choices.append(float(lo + (inner_hi - lo) * 0.25))
         for c in choices:
             sets.append({**base, k: c})
     return sets
