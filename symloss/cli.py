@@ -246,7 +246,10 @@ def cmd_verify(args) -> int:
         "dtype;\nrelaxed: points measured against their conditioning or a ±4 ULP input "
         "perturbation (see symloss.verify);\nraw ULP: the worst error before that allowance."
     )
-    print(f"{'FAILED' if failed else 'all passed'}: {len(rows_all) - failed} of {len(rows_all)}")
+    if failed:
+        print(f"FAILED: {failed} of {len(rows_all)} rows")
+    else:
+        print(f"all passed: {len(rows_all)} of {len(rows_all)}")
     return 1 if failed else 0
 
 

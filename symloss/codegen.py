@@ -23,6 +23,7 @@ from .locations import generated_dir, templates_dir
 from .lowering import (
     c99_functions,
     component_differences,
+    indicator_products,
     lower,
     masked_softmax_differences,
     nan_guards,
@@ -276,7 +277,8 @@ def _needed(reductions, expr: sp.Expr) -> set:
     return needed
 
 
-def _row_names(loss: Loss) -> dict:
+def _row_names(loss: Loss, wide: bool = False) -> dict:
+    """Symbol → code of its value in row i (and class c); ``wide``: the data read as float64."""
     from .spec import C
 
     names: dict = {C: "n_classes_f"}
@@ -290,6 +292,8 @@ def _row_names(loss: Loss) -> dict:
     for k, p in loss.parameters.items():
         if p.per_class:
             names[loss.symbol(k)] = f"{k}[{{}}]"
+    if wide:
+        names = {s: f"float64({v})" if s != C else v for s, v in names.items()}
     return names
 
 
@@ -331,11 +335,14 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
         gradients = [softmax_complements(g, reductions) for g in gradients]
     # Outside distribute(False), so that -(m + l) distributes to -m - l before grouping.
     value, *gradients = split_logsumexp([value, *gradients], reductions)
-    data = frozenset(loss.symbol(i.name).label for i in loss.inputs if i.classes)
+    # the data, and the sums of it: a condition on a norm is NaN-guarded as one on the data
+    data = frozenset(loss.symbol(i.name).label for i in loss.inputs if i.classes) | {
+        r.symbol for r in reductions if r.kind in ("sum", "norm")
+    }
 
     def branch_free(e: sp.Expr) -> sp.Expr:  # Max, Heaviside, … as NaN-guarded selects
         e = c99_functions(stable_primitives(component_differences(e)))
-        return nan_guards(piecewise_forms(e), data)
+        return nan_guards(indicator_products(piecewise_forms(e)), data)
 
     for r in reductions:
         (r.body,) = split_logsumexp([r.body], reductions)
@@ -357,11 +364,12 @@ def _plan_class_variant(loss: Loss, variant: Variant) -> list[RowKernel]:
     kernels = []
     for dtype in DTYPES:
         printer = NumbaPrinter(dtype, _row_names(loss))
+        wide = NumbaPrinter("float64", _row_names(loss, wide=dtype == "float32"))
         printed = [
             (
                 r.kind,
                 str(r.symbol),
-                printer.doprint(r.body),
+                (wide if r.kind == "norm" else printer).doprint(r.body),
                 "" if r.exclude is None else printer.doprint(r.exclude),
             )
             for r in reductions

@@ -92,10 +92,11 @@ SECTIONS = (
     ),
     (
         "Embeddings",
-        ("large_margin_softmax", "center_loss"),
+        ("large_margin_softmax", "center_loss", "cosine_distance", "triplet_margin"),
         "L-Softmax makes the target class win by an angular margin (m times its angle), center "
         "loss pulls features toward their class center; both give more discriminative features "
-        "than plain softmax cross entropy.",
+        "than plain softmax cross entropy. The cosine distance compares directions only; the "
+        "triplet loss asks an anchor to be nearer its positive than its negative by a margin.",
     ),
     (
         "Sequences",

@@ -210,6 +210,27 @@ def piecewise_forms(expr: sp.Expr) -> sp.Expr:
     )
 
 
+def indicator_products(expr: sp.Expr) -> sp.Expr:
+    """[c]·B → Piecewise((B, c), (0, True)) for a Piecewise whose values are 0 and 1: B is not
+    evaluated where c fails, so a B that is infinite there (1/‖x‖ at x = 0, behind [‖x‖ > ε])
+    gives 0, not 0·∞ = NaN."""
+
+    def is_indicator(e: sp.Expr) -> bool:
+        return isinstance(e, sp.Piecewise) and all(v in (0, 1) for v, _ in e.args)
+
+    def fold(mul: sp.Mul) -> sp.Expr:
+        (indicator, *_) = [f for f in mul.args if is_indicator(f)]
+        rest = mul.func(*(f for f in mul.args if f is not indicator))
+        return sp.Piecewise(*((rest if v == 1 else sp.S.Zero, c) for v, c in indicator.args))
+
+    for _ in range(8):  # a branch may hold another indicator product
+        folded = expr.replace(lambda e: e.is_Mul and any(map(is_indicator, e.args)), fold)
+        if folded == expr:
+            break
+        expr = folded
+    return expr
+
+
 def nan_guards(expr: sp.Expr, data: frozenset) -> sp.Expr:
     """Piecewise((a, c), …) → Piecewise((nan, nan_in(operands of c)), (a, c), …).
 
@@ -289,7 +310,9 @@ def lower(expr: sp.Expr, ranges: Ranges, data: frozenset) -> sp.Expr:
 
 
 class Reduction:
-    """A per-row quantity over the class axis: ``kind`` "sum" (Σ_c body) or "logsumexp"
+    """A per-row quantity over the class axis: ``kind`` "sum" (Σ_c body), "norm" (√Σ_c body,
+    accumulated from float64 terms and kept in float64, so that a float32 Σx² beyond float32's
+    range, or ‖x‖³ in a gradient, stays finite) or "logsumexp"
     (log Σ_c exp(body), computed as m + log1p(Σ_{c≠k} exp(body_c - m)) with m = body_k the
     largest term, which is exact in the limit where one class dominates). ``exclude``: a
     class (the label) the log-sum-exp leaves out, as in 1 - p_y = Σ_{c≠y} p_c."""
@@ -334,7 +357,8 @@ def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]
     """Replace every sum over the class axis by a per-row symbol, innermost first.
 
     log Σ_c exp(b) → lse_k; Σ_c exp(b) → exp(lse_k) (so softmax e^{z_j}/Σ e^{z_c} becomes
-    exp(z_j - lse), which cannot overflow); any other Σ_c b → r_k. Equal sums share a symbol.
+    exp(z_j - lse), which cannot overflow); (Σ_c b)^{k/2} → nrm_k^k (a norm, k odd); any other
+    Σ_c b → r_k. Equal sums share a symbol.
     """
     reductions: list[Reduction] = []
     by_key: dict = {}
@@ -342,7 +366,7 @@ def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]
     def symbol_for(kind: str, body: sp.Expr, index: sp.Symbol, exclude=None) -> sp.Symbol:
         key = (kind, body, exclude)
         if key not in by_key:
-            name = {"logsumexp": "lse", "max": "mx"}.get(kind, "r")
+            name = {"logsumexp": "lse", "max": "mx", "norm": "nrm"}.get(kind, "r")
             count = sum(r.kind == kind for r in reductions)
             by_key[key] = sp.Symbol(f"{name}{count}", real=True)
             reductions.append(Reduction(by_key[key], kind, body, index, exclude))
@@ -362,6 +386,19 @@ def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]
             return sp.exp(symbol_for("logsumexp", inner.args[0], index, label))
         return symbol_for("sum", body, index)
 
+    def is_norm(e: sp.Expr) -> bool:  # (Σ_c b)^{k/2}, k odd
+        return (
+            isinstance(e, sp.Pow)
+            and innermost(e.base)
+            and e.exp.is_Rational
+            and e.exp.q == 2
+            and not isinstance(e.base.function, sp.exp)
+        )
+
+    def norm(e: sp.Pow) -> sp.Expr:
+        (index, *_), *_ = e.base.limits
+        return symbol_for("norm", e.base.function, index) ** (2 * e.exp)
+
     def maximum(e: sp.Expr) -> sp.Expr:  # max_c body → mx_k, its first maximiser → mx_k_arg
         symbol = symbol_for("max", e.args[0], c)
         return symbol if isinstance(e, class_max) else argmax_symbol(symbol)
@@ -369,6 +406,7 @@ def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]
     out = list(exprs)
     while any(e.has(sp.Sum, class_max, class_argmax) for e in out):
         out = [e.replace(lambda e: isinstance(e, (class_max, class_argmax)), maximum) for e in out]
+        out = [e.replace(is_norm, norm) for e in out]
         out = [e.replace(innermost, replace) for e in out]
     # log(exp(lse)) → lse and exp(z)·exp(-lse) → exp(z - lse), also inside Piecewise branches
     out = [_combine_exp(sp.expand_log(e, force=True)) for e in out]

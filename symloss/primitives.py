@@ -287,7 +287,9 @@ class logaddexp(sp.Function):
 
 class held(sp.Function):
     """An argument computed once as written: powers of held(a/b) stay powers of the quotient
-    (SymPy would distribute (a/b)² into a²/b², which overflows where a/b does not)."""
+    (SymPy would distribute (a/b)² into a²/b², which overflows where a/b does not), and
+    held(a - b) + c adds c to the difference (SymPy's flat sum would round c away in a + c - b
+    where a ≈ b are large). Its derivative is that of its argument."""
 
     nargs = 1
 
@@ -295,6 +297,13 @@ class held(sp.Function):
     def eval(cls, a):
         if a.is_Number:
             return a
+
+    def fdiff(self, argindex=1):
+        return sp.S.One
+
+    def _latex(self, printer, exp=None):
+        tex = r"\left(%s\right)" % printer._print(self.args[0])
+        return tex if exp is None else "%s^{%s}" % (tex, exp)
 
     def _numbacode(self, printer):
         return f"({printer._print(self.args[0])})"

@@ -215,6 +215,7 @@ class Loss:
     over: str = "classes"  # vector inputs run along axis 1 ("classes") or all non-batch axes
     frontend: str | None = None  # "linear": the public inputs are (x, weight, target)
     kind: str | None = None  # one of several forms, chosen by kind= (loss ``<base>_<kind>``)
+    accuracy: str = "componentwise"  # or "terms": how `symloss verify` scales errors
     symbols: Mapping[str, sp.Symbol] = field(default_factory=dict)
 
     # -- the contract of symloss.get(name) -------------------------------------------------
@@ -442,6 +443,7 @@ def define(
     stable: sp.Expr | str | None = None,
     frontend: str | None = None,
     kind: str | None = None,
+    accuracy: str = "componentwise",
     doc: str = "",
 ) -> Loss:
     """Define a loss from its per-element formula: a SymPy expression in mathematical form, or
@@ -464,10 +466,16 @@ def define(
     ‖W_y‖) and called as ``(x, weight, target)``: the runtime forms those inputs with BLAS and
     takes the gradient through them to x and W. ``kind``: this loss is one of several forms
     of a loss, called as ``<base>(..., kind=...)``; the form named ``<base>_<kind>`` is chosen
-    (the base loss's own kind is its default).
+    (the base loss's own kind is its default). ``accuracy="terms"``: the verification allows
+    each value or gradient component an error of a few ε·Σ|t| over the terms t of its
+    formula (what any evaluation of that sum makes) instead of its componentwise
+    conditioning; for distances, whose zeros and small differences are differences of norms
+    (parallel vectors in cosine_distance, far anchors in triplet_margin).
     """
     if frontend not in (None, "linear"):
         raise ValueError(f"frontend must be None or 'linear', got {frontend!r}")
+    if accuracy not in ("componentwise", "terms"):
+        raise ValueError(f"accuracy must be 'componentwise' or 'terms', got {accuracy!r}")
     if over not in ("classes", "sample"):
         raise ValueError(f"over must be 'classes' or 'sample', got {over!r}")
     _check_name("loss", name)
@@ -538,6 +546,7 @@ def define(
         over=over,
         frontend=frontend,
         kind=kind,
+        accuracy=accuracy,
         symbols=symbols,
     )
     if homogeneous is not None and not derive.is_homogeneous(loss, homogeneous):

@@ -725,6 +725,7 @@ class ClassReference:
             )
         ]
         self.value, self.grad, self.exprs, self._derivatives = [], [], [], {}
+        self._scales: dict = {}
         data = frozenset(self.inputs)
         for y in range(n if label else 1):
             # the label first: a maximum over the classes then writes out only finite terms
@@ -757,6 +758,20 @@ class ClassReference:
                 out.append(float(sum(_sensitivity_term(a, d, at) for a, d in zip(at, ds))))
         return np.array(out)
 
+    def term_scale(self, q: str, args: list, y: int) -> np.ndarray:
+        """`_term_scale` of the value or of each gradient component, at 60 digits."""
+        key = (q, y)
+        if key not in self._scales:
+            e = self.exprs[y]
+            targets = [e] if q == "value" else [sp.diff(e, a) for a in self.wrt]
+            data = frozenset(self.inputs)
+            self._scales[key] = [
+                _mp_function(self.args, _term_scale(_class_plain(f, data))) for f in targets
+            ]
+        with mpmath.workdps(60):
+            at = [mpmath.mpf(float(v)) for v in args]
+            return np.array([float(self._at(f, at)) for f in self._scales[key]])
+
     def _at(self, f, at: list):
         """f(*at); where it divides by a logit (or probability) that is 0, its limit from
         above, evaluated at 1e-10000 instead of 0."""
@@ -780,6 +795,17 @@ class ClassReference:
         return None
 
 
+def _term_scale(e: sp.Expr) -> sp.Expr:
+    """Σ|t| over the terms t of the sums in ``e``, through products and piecewise branches:
+    the size of what an evaluation of ``e`` adds up, whose rounding ε·Σ|t| survives any
+    cancellation between the terms."""
+    if isinstance(e, sp.Add | sp.Mul):
+        return e.func(*(_term_scale(a) for a in e.args))
+    if isinstance(e, sp.Piecewise):
+        return sp.Piecewise(*((_term_scale(x), cond) for x, cond in e.args))
+    return sp.Abs(e)
+
+
 def _sensitivity_term(a, d, at):
     """|a·∂f/∂a|: 0 where a = 0 whatever the derivative, inf where it is infinite."""
     if a == 0:
@@ -792,7 +818,7 @@ def _sensitivity_term(a, d, at):
 
 def _class_rows(dtype, rng, probabilities: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Random rows and extreme ones: one class dominating by 1e4 (p_y → 1 and → 0), all
-    equal, ±1e4 spread, tiny logits, a NaN; as probabilities (their softmax) for inputs that
+    equal, ±1e4 spread, tiny logits, zeros, a NaN; as probabilities (their softmax) for inputs that
     must be non-negative."""
     n = CLASS_COUNT
     rows = [rng.normal(0, 3, n) for _ in range(24)]
@@ -801,6 +827,7 @@ def _class_rows(dtype, rng, probabilities: bool = False) -> tuple[np.ndarray, np
         rows += [np.r_[scale, np.zeros(n - 1)], np.r_[-scale, np.zeros(n - 1)]]
         rows += [np.full(n, scale), np.linspace(-scale, scale, n)]
     rows += [np.full(n, 1e-30), np.r_[1e-30, -1e-30, 0, 2e-30, 0][:n], rng.normal(0, 1e3, n)]
+    rows += [np.zeros(n)]
     rows += [np.r_[np.nan, np.zeros(n - 1)]]
     z = np.array(rows, dtype=np.float64)
     if probabilities:  # the same rows through a softmax: exact 0s and 1s, 1e-300, ...
@@ -818,9 +845,11 @@ def verify_classes(loss: Loss, kernel, dtypes=("float32", "float64"), seed: int 
 
     A component over the bound is measured, as for elementwise losses, against its
     conditioning (Σ_a |a·∂f/∂a| over the inputs, from written-out second derivatives) and
-    against the reference at logits moved by ±4 ULP; with label smoothing also against the
-    scale ε·max(w)/C of the smoothing term, whose closed form p_j·Σw - w_j cancels near
-    uniform logits (an absolute error floor, as every softmax implementation has there)."""
+    against the reference at logits moved by ±4 ULP; for losses declared with
+    ``accuracy="terms"`` against ε·Σ|t| over the terms of the formula (`_term_scale`); with
+    label smoothing also against the scale ε·max(w)/C of the smoothing term, whose closed
+    form p_j·Σw - w_j cancels near uniform logits (an absolute error floor, as every softmax
+    implementation has there)."""
     rng = np.random.default_rng(seed)
     rows: dict = {}
     kernel = getattr(kernel, "rowwise", kernel)  # the inputs of the definition
@@ -910,6 +939,13 @@ def _verify_class_variant(loss, kernel, ref, static: dict, dtypes, rng, rows: di
                             sens > 0, diff / (sens * np.finfo(dt).eps), np.inf
                         )
                     err[i] = np.minimum(np.minimum(err[i], moved), by_conditioning)
+                    if loss.accuracy == "terms":
+                        scale = ref.term_scale(q, args_of(i), int(labels[i]))
+                        with np.errstate(divide="ignore", invalid="ignore"):
+                            by_terms = np.where(
+                                scale > 0, diff / (scale * np.finfo(dt).eps), np.inf
+                            )
+                        err[i] = np.minimum(err[i], by_terms)
                     floor = _smoothing_scale(loss, params, vec, n) if q == "grad" else 0.0
                     if floor:
                         err[i] = np.minimum(err[i], diff / float(np.spacing(dt(floor))))

@@ -1025,3 +1025,37 @@ def test_cli_verify_grad_subprocess(tmp_path):
     )
     assert out.returncode == 1, out.stderr
     assert "WRONG" in out.stdout and "counterexample" in out.stdout
+
+
+def test_define_rejects_an_unknown_accuracy():
+    with pytest.raises(ValueError, match="accuracy must be"):
+        symloss.define("acc_bad", "(pred - target)**2", accuracy="normwise")
+
+
+_COS_GRAD = (
+    "-target[j]/(max(sqrt(class_sum(pred[c]**2)), eps)*max(sqrt(class_sum(target[c]**2)), eps))"
+    " + where(sqrt(class_sum(pred[c]**2)) > eps, pred[j]*class_sum(pred[c]*target[c])"
+    "/(class_sum(pred[c]**2)**(3/2)*max(sqrt(class_sum(target[c]**2)), eps)), 0)"
+)
+_TRIPLET_GRAD = (  # ∂/∂positive_j, derived by hand
+    "where(sqrt(class_sum((anchor[c] - positive[c] + eps)**2))"
+    " - sqrt(class_sum((anchor[c] - negative[c] + eps)**2)) + margin > 0,"
+    " -(anchor[j] - positive[j] + eps)/sqrt(class_sum((anchor[c] - positive[c] + eps)**2)), 0)"
+)
+
+
+@pytest.mark.parametrize(
+    "name, wrt, candidate, right",
+    [
+        ("cosine_distance", "pred", _COS_GRAD, True),
+        ("cosine_distance", "pred", _COS_GRAD.replace("**(3/2)", ""), False),  # ‖x‖³ → ‖x‖²
+        ("cosine_distance", "pred", _COS_GRAD.replace("> eps", "> 0"), False),  # the clamp
+        ("triplet_margin", "positive", _TRIPLET_GRAD, True),
+        ("triplet_margin", "positive", _TRIPLET_GRAD.replace(" -(anchor", " (anchor"), False),
+    ],
+)
+def test_verify_gradient_of_the_vector_distances(name, wrt, candidate, right):
+    report = symloss.verify_gradient(name, candidate, wrt=wrt)
+    assert bool(report) is right, str(report)
+    if not right:
+        assert "counterexample" in str(report)

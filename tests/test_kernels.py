@@ -77,6 +77,32 @@ def test_verifier_checks_every_gradient_of_a_loss_with_several_inputs():
     assert bad and {r.quantity for r in bad} == {"grad"}
 
 
+class _CosineGradientOff(_SecondGradientOff):
+    """cosine_distance with its gradient w.r.t. x off by a relative 1e-6, or by ε·Σ|terms|
+    times ``terms`` where the true gradient is 0 (parallel vectors)."""
+
+    def __init__(self, inner, relative, terms):
+        super().__init__(inner)
+        self.relative, self.terms = relative, terms
+
+    def value_and_grad(self, *a, **k):
+        v, (g_x, g_y) = self.inner.value_and_grad(*a, **k)
+        x, y = a[:2]
+        nx = np.sqrt((x.astype(np.float64) ** 2).sum(axis=1, keepdims=True))
+        floor = self.terms * np.finfo(x.dtype).eps / np.maximum(nx, 1e-300)
+        return v, (g_x * (1 + self.relative) + floor.astype(x.dtype), g_y)
+
+
+@pytest.mark.parametrize("relative, terms", [(1e-6, 0.0), (0.0, 100.0)])
+def test_the_terms_allowance_of_distance_losses_still_catches_errors(relative, terms):
+    """accuracy="terms" allows a few ε·Σ|t| (Σ|t| ≈ 2/‖x‖ for the gradient in x): a relative
+    error of 1e-6, or an offset of 100 ε/‖x‖ where the gradient is 0, fails."""
+    kernel = _CosineGradientOff(symloss.loss("cosine_distance"), relative, terms)
+    rows = verify.verify_loss(BUILTINS["cosine_distance"], kernel, dtypes=("float64",))
+    bad = [r for r in rows if not r.passed]
+    assert bad and {r.quantity for r in bad} == {"grad"}
+
+
 @pytest.mark.parametrize("name", sorted(SEQUENCES))
 def test_sequence_kernels_match_their_references(name):
     rows = verify_sequence(SEQUENCES[name], symloss.loss(name))

@@ -120,3 +120,24 @@ def test_printer_refuses_unknown_functions():
         assert "mystery" in str(exc)
     else:
         raise AssertionError("unknown function printed")
+
+
+def test_indicator_products_do_not_evaluate_the_factor_where_the_indicator_is_zero():
+    """[x > 1]·(1/x) at x = 0 is 0 (a select), not 0·∞; the value elsewhere is unchanged."""
+    e = L.indicator_products(L.piecewise_forms(sp.Heaviside(x - 1, 0) / x * t))
+    assert isinstance(e, sp.Piecewise)
+    f = sp.lambdify([x, t], e, "mpmath")
+    assert f(0, 2.0) == 0 and f(4, 2.0) == 0.5 and f(1, 2.0) == 0
+
+
+def test_row_reductions_turn_the_root_of_a_sum_into_a_norm():
+    from symloss.spec import C, c
+
+    v = sp.IndexedBase("v")
+    s = sp.Sum(v[c] ** 2, (c, 0, C - 1))
+    reductions, (out,) = L.row_reductions([v[c] / sp.sqrt(s) + s ** sp.Rational(3, 2) + s])
+    kinds = sorted(r.kind for r in reductions)
+    assert kinds == ["norm", "sum"]  # √Σ and Σ^{3/2} share one norm; the bare Σ is a sum
+    (norm,) = [r.symbol for r in reductions if r.kind == "norm"]
+    (total,) = [r.symbol for r in reductions if r.kind == "sum"]
+    assert out == v[c] / norm + norm**3 + total

@@ -289,3 +289,126 @@ def test_bad_input_raises(call, message):
     p, t = np.array([0.3, -1.2, 2.0]), np.array([0.1, 0.5, -3.0])
     with pytest.raises(ValueError, match=message):
         call(p, t)
+
+
+# --- cosine_distance and triplet_margin (vectors along axis 1) -------------------------------
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(6, 5), (3, 4, 2)])
+def test_cosine_distance_vs_torch(rng, torch, reduction, shape):
+    x, y = rng.normal(size=shape), rng.normal(size=shape)
+    y[0] = 3.0 * x[0]  # parallel: distance 0, gradient 0
+    y[1] = -x[1]  # opposite: distance 2
+
+    def peer(a, b, reduction):
+        return _reduce(1 - torch.nn.functional.cosine_similarity(a, b, dim=1), reduction)
+
+    want, (gx, gy) = _peer(torch, peer, (x, y), reduction, wrt=(0, 1))
+    got = symloss.cosine_distance(x, y, reduction=reduction)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-15)
+    v, (dx, dy) = symloss.cosine_distance.value_and_grad(x, y, reduction="sum")
+    np.testing.assert_allclose(
+        v,
+        np.sum(
+            1
+            - torch.nn.functional.cosine_similarity(torch.tensor(x), torch.tensor(y), dim=1).numpy()
+        ),
+        rtol=RTOL,
+    )
+    if reduction == "sum":
+        np.testing.assert_allclose(dx, gx, rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(dy, gy, rtol=1e-10, atol=1e-15)
+
+
+def test_cosine_distance_clamps_small_norms_to_eps(rng):
+    """Below ε the norm is ε: 1 - ⟨x, y⟩/(ε‖y‖), whose gradient in x is -y/(ε‖y‖)."""
+    eps = 1e-3
+    x = np.array([[0.0, 0.0, 0.0], [2e-4, -1e-4, 3e-4]])
+    y = np.array([[1.0, 2.0, -2.0], [0.5, 0.0, 1.0]])
+    v, (dx, _) = symloss.cosine_distance.value_and_grad(x, y, eps=eps, reduction="none")
+    ny = np.linalg.norm(y, axis=1, keepdims=True)
+    np.testing.assert_allclose(v, 1 - (x * y).sum(1) / (eps * ny[:, 0]), rtol=1e-14)
+    np.testing.assert_allclose(dx, -y / (eps * ny), rtol=1e-14)
+
+
+def test_cosine_distance_of_huge_float32_vectors_is_finite():
+    """‖x‖² overflows float32 at 1e20; the norm is formed in float64, the result is exact."""
+    x = np.array([[3e20, -4e20, 0.0]], np.float32)
+    y = np.array([[1.0, 0.0, 0.0]], np.float32)
+    v, (dx, dy) = symloss.cosine_distance.value_and_grad(x, y, reduction="none")
+    # 1 - cos θ with cos θ = 3/5; ∂/∂x = (cos θ·x/‖x‖ - y/‖y‖)/‖x‖, ∂/∂y = (cos θ·y - x/‖x‖)
+    np.testing.assert_allclose(v, [0.4], rtol=1e-6)
+    np.testing.assert_allclose(
+        dx[0], (0.6 * np.array([0.6, -0.8, 0]) - [1, 0, 0]) / 5e20, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        dy[0], 0.6 * np.array([1, 0, 0]) - [0.6, -0.8, 0], rtol=1e-6, atol=1e-7
+    )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("margin, eps", [(1.0, 1e-6), (0.2, 0.0), (3.0, 1e-3)])
+def test_triplet_margin_vs_torch(rng, torch, reduction, margin, eps):
+    a, p, n = (rng.normal(size=(12, 6)) for _ in range(3))
+    n[:3] = a[:3] + 5.0  # far negatives: the hinge is inactive there
+    want, grads = _peer(
+        torch,
+        torch.nn.functional.triplet_margin_loss,
+        (a, p, n),
+        reduction,
+        wrt=(0, 1, 2),
+        margin=margin,
+        eps=eps,
+    )
+    got = symloss.triplet_margin(a, p, n, margin=margin, eps=eps, reduction=reduction)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-15)
+    if reduction != "none":
+        _, ours = symloss.triplet_margin.value_and_grad(
+            a, p, n, margin=margin, eps=eps, reduction=reduction
+        )
+        for g, w in zip(ours, grads):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-15)
+
+
+def test_triplet_margin_keeps_the_margin_for_far_anchors():
+    """With p = n the loss is the margin exactly, however far the anchor: the distances are
+    subtracted before the margin is added (margin + d(a,p) - d(a,n) would round it away)."""
+    a = np.array([[1e17, 0.0, 0.0], [1e8, -1e8, 3.0]])
+    p = np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])
+    for dtype in (np.float32, np.float64):
+        v = symloss.triplet_margin(
+            a.astype(dtype), p.astype(dtype), p.astype(dtype), reduction="none"
+        )
+        np.testing.assert_array_equal(v, np.ones(2, dtype))
+
+
+def test_triplet_margin_gradient_vs_finite_differences(rng):
+    a, p, n = (rng.normal(size=(4, 5)) for _ in range(3))
+
+    def total(a, p, n):
+        d = lambda u, v: np.linalg.norm(u - v + 1e-6, axis=1)  # noqa: E731
+        return np.maximum(0, d(a, p) - d(a, n) + 1.0).sum()
+
+    args = [a, p, n]
+    _, grads = symloss.triplet_margin.value_and_grad(*args, reduction="sum")
+    for k, g in enumerate(grads):
+
+        def f(x, k=k):
+            return total(*(x if i == k else v for i, v in enumerate(args)))
+
+        np.testing.assert_allclose(g, _fd(f, args[k]), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: symloss.cosine_distance(np.ones((2, 3)), np.ones((2, 4))), "shape"),
+        (lambda: symloss.cosine_distance(np.ones((2, 3)), np.ones((2, 3)), eps=0.0), "eps"),
+        (lambda: symloss.triplet_margin(np.ones((2, 3)), np.ones((2, 3)), np.ones(3)), "negative"),
+        (lambda: symloss.triplet_margin(*[np.ones((2, 3))] * 3, margin=-1.0), "margin"),
+    ],
+)
+def test_vector_peers_bad_input_raises(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -7,6 +7,7 @@ NAMES = (
     "balanced_sigmoid_cross_entropy",
     "cauchy",
     "center_loss",
+    "cosine_distance",
     "ctc",
     "dice",
     "edit_distance",
@@ -34,5 +35,6 @@ NAMES = (
     "softmax_cross_entropy_probabilities",
     "softmax_focal",
     "squared_hinge",
+    "triplet_margin",
     "tversky",
 )

@@ -16,7 +16,7 @@ import math
 import numba
 from numba import prange, types
 from numba.extending import intrinsic
-from numpy import float32
+from numpy import float32, float64
 
 from symloss.jitcache import cache_enabled
 
@@ -111,7 +111,7 @@ def value_each_f32(pred, target, smooth, out):
             acc_r2 += (float32(1.0) - pred[i, c])*target[i, c] + (float32(1.0) - target[i, c])*pred[i, c]
         r2 = float32(acc_r2)
         _v0 = r0 + r1 + smooth
-        value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
+        value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), r2/_v0))
         out[i] = value_i
 
 
@@ -137,7 +137,7 @@ def value_sum_w_f32(pred, target, rows, smooth):
                 acc_r2 += (float32(1.0) - pred[i, c])*target[i, c] + (float32(1.0) - target[i, c])*pred[i, c]
             r2 = float32(acc_r2)
             _v0 = r0 + r1 + smooth
-            value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
+            value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), r2/_v0))
             acc += w_i * value_i
     return acc
 
@@ -165,11 +165,11 @@ def value_grad_each_f32(pred, target, smooth, value, grad):
             acc_r3 += pred[i, c]*target[i, c]
         r3 = float32(acc_r3)
         _v0 = r0 + r1 + smooth
-        value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
+        value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), r2/_v0))
         value[i] = value_i
         for j in range(n_classes):
             _g0 = r0 + r1 + smooth
-            grad[i, j] = (select((_g0 == float32(0.0)), float32(0.0), (smooth + float32(2.0)*r3)/(_g0*_g0) - float32(2.0)*target[i, j]/_g0))
+            grad[i, j] = (select((math.isnan(_g0)), float32(math.nan), select((_g0 == float32(0.0)), float32(0.0), (smooth + float32(2.0)*r3)/(_g0*_g0) - float32(2.0)*target[i, j]/_g0)))
 
 
 @_jit
@@ -198,11 +198,11 @@ def value_grad_sum_w_f32(pred, target, rows, smooth, scale, grad):
                 acc_r3 += pred[i, c]*target[i, c]
             r3 = float32(acc_r3)
             _v0 = r0 + r1 + smooth
-            value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
+            value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), r2/_v0))
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = r0 + r1 + smooth
-                grad[i, j] = scale * w_i * (select((_g0 == float32(0.0)), float32(0.0), (smooth + float32(2.0)*r3)/(_g0*_g0) - float32(2.0)*target[i, j]/_g0))
+                grad[i, j] = scale * w_i * (select((math.isnan(_g0)), float32(math.nan), select((_g0 == float32(0.0)), float32(0.0), (smooth + float32(2.0)*r3)/(_g0*_g0) - float32(2.0)*target[i, j]/_g0)))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -228,7 +228,7 @@ def value_each_f64(pred, target, smooth, out):
             acc_r2 += (1.0 - pred[i, c])*target[i, c] + (1.0 - target[i, c])*pred[i, c]
         r2 = acc_r2
         _v0 = r0 + r1 + smooth
-        value_i = select((_v0 == 0.0), 0.0, r2/_v0)
+        value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, r2/_v0))
         out[i] = value_i
 
 
@@ -254,7 +254,7 @@ def value_sum_w_f64(pred, target, rows, smooth):
                 acc_r2 += (1.0 - pred[i, c])*target[i, c] + (1.0 - target[i, c])*pred[i, c]
             r2 = acc_r2
             _v0 = r0 + r1 + smooth
-            value_i = select((_v0 == 0.0), 0.0, r2/_v0)
+            value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, r2/_v0))
             acc += w_i * value_i
     return acc
 
@@ -282,11 +282,11 @@ def value_grad_each_f64(pred, target, smooth, value, grad):
             acc_r3 += pred[i, c]*target[i, c]
         r3 = acc_r3
         _v0 = r0 + r1 + smooth
-        value_i = select((_v0 == 0.0), 0.0, r2/_v0)
+        value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, r2/_v0))
         value[i] = value_i
         for j in range(n_classes):
             _g0 = r0 + r1 + smooth
-            grad[i, j] = (select((_g0 == 0.0), 0.0, (smooth + 2.0*r3)/(_g0*_g0) - 2.0*target[i, j]/_g0))
+            grad[i, j] = (select((math.isnan(_g0)), math.nan, select((_g0 == 0.0), 0.0, (smooth + 2.0*r3)/(_g0*_g0) - 2.0*target[i, j]/_g0)))
 
 
 @_jit
@@ -315,11 +315,11 @@ def value_grad_sum_w_f64(pred, target, rows, smooth, scale, grad):
                 acc_r3 += pred[i, c]*target[i, c]
             r3 = acc_r3
             _v0 = r0 + r1 + smooth
-            value_i = select((_v0 == 0.0), 0.0, r2/_v0)
+            value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, r2/_v0))
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = r0 + r1 + smooth
-                grad[i, j] = scale * w_i * (select((_g0 == 0.0), 0.0, (smooth + 2.0*r3)/(_g0*_g0) - 2.0*target[i, j]/_g0))
+                grad[i, j] = scale * w_i * (select((math.isnan(_g0)), math.nan, select((_g0 == 0.0), 0.0, (smooth + 2.0*r3)/(_g0*_g0) - 2.0*target[i, j]/_g0)))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -345,7 +345,7 @@ def value_each__squared_f32(pred, target, smooth, out):
             acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
         r2 = float32(acc_r2)
         _v0 = r0 + r1 + smooth
-        value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
+        value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), r2/_v0))
         out[i] = value_i
 
 
@@ -371,7 +371,7 @@ def value_sum_w__squared_f32(pred, target, rows, smooth):
                 acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
             r2 = float32(acc_r2)
             _v0 = r0 + r1 + smooth
-            value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
+            value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), r2/_v0))
             acc += w_i * value_i
     return acc
 
@@ -399,11 +399,11 @@ def value_grad_each__squared_f32(pred, target, smooth, value, grad):
             acc_r3 += pred[i, c]*target[i, c]
         r3 = float32(acc_r3)
         _v0 = r0 + r1 + smooth
-        value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
+        value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), r2/_v0))
         value[i] = value_i
         for j in range(n_classes):
             _g0 = r0 + r1 + smooth
-            grad[i, j] = (select((_g0 == float32(0.0)), float32(0.0), -float32(2.0)*target[i, j]/_g0 + float32(2.0)*(smooth + float32(2.0)*r3)*pred[i, j]/(_g0*_g0)))
+            grad[i, j] = (select((math.isnan(_g0)), float32(math.nan), select((_g0 == float32(0.0)), float32(0.0), -float32(2.0)*target[i, j]/_g0 + float32(2.0)*(smooth + float32(2.0)*r3)*pred[i, j]/(_g0*_g0))))
 
 
 @_jit
@@ -432,11 +432,11 @@ def value_grad_sum_w__squared_f32(pred, target, rows, smooth, scale, grad):
                 acc_r3 += pred[i, c]*target[i, c]
             r3 = float32(acc_r3)
             _v0 = r0 + r1 + smooth
-            value_i = select((_v0 == float32(0.0)), float32(0.0), r2/_v0)
+            value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), r2/_v0))
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = r0 + r1 + smooth
-                grad[i, j] = scale * w_i * (select((_g0 == float32(0.0)), float32(0.0), -float32(2.0)*target[i, j]/_g0 + float32(2.0)*(smooth + float32(2.0)*r3)*pred[i, j]/(_g0*_g0)))
+                grad[i, j] = scale * w_i * (select((math.isnan(_g0)), float32(math.nan), select((_g0 == float32(0.0)), float32(0.0), -float32(2.0)*target[i, j]/_g0 + float32(2.0)*(smooth + float32(2.0)*r3)*pred[i, j]/(_g0*_g0))))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -462,7 +462,7 @@ def value_each__squared_f64(pred, target, smooth, out):
             acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
         r2 = acc_r2
         _v0 = r0 + r1 + smooth
-        value_i = select((_v0 == 0.0), 0.0, r2/_v0)
+        value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, r2/_v0))
         out[i] = value_i
 
 
@@ -488,7 +488,7 @@ def value_sum_w__squared_f64(pred, target, rows, smooth):
                 acc_r2 += ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c]))
             r2 = acc_r2
             _v0 = r0 + r1 + smooth
-            value_i = select((_v0 == 0.0), 0.0, r2/_v0)
+            value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, r2/_v0))
             acc += w_i * value_i
     return acc
 
@@ -516,11 +516,11 @@ def value_grad_each__squared_f64(pred, target, smooth, value, grad):
             acc_r3 += pred[i, c]*target[i, c]
         r3 = acc_r3
         _v0 = r0 + r1 + smooth
-        value_i = select((_v0 == 0.0), 0.0, r2/_v0)
+        value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, r2/_v0))
         value[i] = value_i
         for j in range(n_classes):
             _g0 = r0 + r1 + smooth
-            grad[i, j] = (select((_g0 == 0.0), 0.0, -2.0*target[i, j]/_g0 + 2.0*(smooth + 2.0*r3)*pred[i, j]/(_g0*_g0)))
+            grad[i, j] = (select((math.isnan(_g0)), math.nan, select((_g0 == 0.0), 0.0, -2.0*target[i, j]/_g0 + 2.0*(smooth + 2.0*r3)*pred[i, j]/(_g0*_g0))))
 
 
 @_jit
@@ -549,11 +549,11 @@ def value_grad_sum_w__squared_f64(pred, target, rows, smooth, scale, grad):
                 acc_r3 += pred[i, c]*target[i, c]
             r3 = acc_r3
             _v0 = r0 + r1 + smooth
-            value_i = select((_v0 == 0.0), 0.0, r2/_v0)
+            value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, r2/_v0))
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = r0 + r1 + smooth
-                grad[i, j] = scale * w_i * (select((_g0 == 0.0), 0.0, -2.0*target[i, j]/_g0 + 2.0*(smooth + 2.0*r3)*pred[i, j]/(_g0*_g0)))
+                grad[i, j] = scale * w_i * (select((math.isnan(_g0)), math.nan, select((_g0 == 0.0), 0.0, -2.0*target[i, j]/_g0 + 2.0*(smooth + 2.0*r3)*pred[i, j]/(_g0*_g0))))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0

@@ -16,7 +16,7 @@ import math
 import numba
 from numba import prange, types
 from numba.extending import intrinsic
-from numpy import float32
+from numpy import float32, float64
 
 from symloss.jitcache import cache_enabled
 
@@ -148,7 +148,7 @@ def value_grad_each_f32(scores, target, margin, value, grad):
         value[i] = value_i
         for j in range(n_classes):
             _g0 = margin + mx0 - scores[i, target_i]
-            grad[i, j] = ((-select((j == target_i), float32(1.0), float32(0.0)) + select((j == mx0_arg), float32(1.0), float32(0.0)))*select((math.isnan(_g0)), float32(math.nan), select((_g0 > float32(0.0)), float32(1.0), float32(0.0))))
+            grad[i, j] = (select((math.isnan(_g0)), float32(math.nan), select((_g0 > float32(0.0)), -select((j == target_i), float32(1.0), float32(0.0)) + select((j == mx0_arg), float32(1.0), float32(0.0)), float32(0.0))))
 
 
 @_jit
@@ -175,7 +175,7 @@ def value_grad_sum_w_f32(scores, target, rows, margin, scale, grad):
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = margin + mx0 - scores[i, target_i]
-                grad[i, j] = scale * w_i * ((-select((j == target_i), float32(1.0), float32(0.0)) + select((j == mx0_arg), float32(1.0), float32(0.0)))*select((math.isnan(_g0)), float32(math.nan), select((_g0 > float32(0.0)), float32(1.0), float32(0.0))))
+                grad[i, j] = scale * w_i * (select((math.isnan(_g0)), float32(math.nan), select((_g0 > float32(0.0)), -select((j == target_i), float32(1.0), float32(0.0)) + select((j == mx0_arg), float32(1.0), float32(0.0)), float32(0.0))))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -249,7 +249,7 @@ def value_grad_each_f64(scores, target, margin, value, grad):
         value[i] = value_i
         for j in range(n_classes):
             _g0 = margin + mx0 - scores[i, target_i]
-            grad[i, j] = ((-select((j == target_i), 1.0, 0.0) + select((j == mx0_arg), 1.0, 0.0))*select((math.isnan(_g0)), math.nan, select((_g0 > 0.0), 1.0, 0.0)))
+            grad[i, j] = (select((math.isnan(_g0)), math.nan, select((_g0 > 0.0), -select((j == target_i), 1.0, 0.0) + select((j == mx0_arg), 1.0, 0.0), 0.0)))
 
 
 @_jit
@@ -276,7 +276,7 @@ def value_grad_sum_w_f64(scores, target, rows, margin, scale, grad):
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = margin + mx0 - scores[i, target_i]
-                grad[i, j] = scale * w_i * ((-select((j == target_i), 1.0, 0.0) + select((j == mx0_arg), 1.0, 0.0))*select((math.isnan(_g0)), math.nan, select((_g0 > 0.0), 1.0, 0.0)))
+                grad[i, j] = scale * w_i * (select((math.isnan(_g0)), math.nan, select((_g0 > 0.0), -select((j == target_i), 1.0, 0.0) + select((j == mx0_arg), 1.0, 0.0), 0.0)))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0

@@ -16,7 +16,7 @@ import math
 import numba
 from numba import prange, types
 from numba.extending import intrinsic
-from numpy import float32
+from numpy import float32, float64
 
 from symloss.jitcache import cache_enabled
 

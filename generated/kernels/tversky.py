@@ -16,7 +16,7 @@ import math
 import numba
 from numba import prange, types
 from numba.extending import intrinsic
-from numpy import float32
+from numpy import float32, float64
 
 from symloss.jitcache import cache_enabled
 
@@ -129,8 +129,9 @@ def value_each_f32(pred, target, alpha, beta, smooth, out):
         for c in range(n_classes):
             acc_r4 += pred[i, c]*target[i, c]
         r4 = float32(acc_r4)
-        _v0 = alpha*r2 + beta*r3
-        value_i = select((r0 + r1 + smooth == float32(0.0)), float32(0.0), _v0/(_v0 + r4 + smooth))
+        _v0 = r0 + r1 + smooth
+        _v1 = alpha*r2 + beta*r3
+        value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), _v1/(_v1 + r4 + smooth)))
         out[i] = value_i
 
 
@@ -163,8 +164,9 @@ def value_sum_w_f32(pred, target, rows, alpha, beta, smooth):
             for c in range(n_classes):
                 acc_r4 += pred[i, c]*target[i, c]
             r4 = float32(acc_r4)
-            _v0 = alpha*r2 + beta*r3
-            value_i = select((r0 + r1 + smooth == float32(0.0)), float32(0.0), _v0/(_v0 + r4 + smooth))
+            _v0 = r0 + r1 + smooth
+            _v1 = alpha*r2 + beta*r3
+            value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), _v1/(_v1 + r4 + smooth)))
             acc += w_i * value_i
     return acc
 
@@ -195,13 +197,15 @@ def value_grad_each_f32(pred, target, alpha, beta, smooth, value, grad):
         for c in range(n_classes):
             acc_r4 += pred[i, c]*target[i, c]
         r4 = float32(acc_r4)
-        _v0 = alpha*r2 + beta*r3
-        value_i = select((r0 + r1 + smooth == float32(0.0)), float32(0.0), _v0/(_v0 + r4 + smooth))
+        _v0 = r0 + r1 + smooth
+        _v1 = alpha*r2 + beta*r3
+        value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), _v1/(_v1 + r4 + smooth)))
         value[i] = value_i
         for j in range(n_classes):
-            _g0 = r4 + smooth
-            _g1 = _g0 + alpha*r2 + beta*r3
-            grad[i, j] = (select((r0 + r1 + smooth == float32(0.0)), float32(0.0), -target[i, j]/_g1 + _g0*(alpha*(float32(1.0) - target[i, j]) - beta*target[i, j] + target[i, j])/(_g1*_g1)))
+            _g0 = r0 + r1 + smooth
+            _g1 = r4 + smooth
+            _g2 = _g1 + alpha*r2 + beta*r3
+            grad[i, j] = (select((math.isnan(_g0)), float32(math.nan), select((_g0 == float32(0.0)), float32(0.0), -target[i, j]/_g2 + _g1*(alpha*(float32(1.0) - target[i, j]) - beta*target[i, j] + target[i, j])/(_g2*_g2))))
 
 
 @_jit
@@ -233,13 +237,15 @@ def value_grad_sum_w_f32(pred, target, rows, alpha, beta, smooth, scale, grad):
             for c in range(n_classes):
                 acc_r4 += pred[i, c]*target[i, c]
             r4 = float32(acc_r4)
-            _v0 = alpha*r2 + beta*r3
-            value_i = select((r0 + r1 + smooth == float32(0.0)), float32(0.0), _v0/(_v0 + r4 + smooth))
+            _v0 = r0 + r1 + smooth
+            _v1 = alpha*r2 + beta*r3
+            value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), _v1/(_v1 + r4 + smooth)))
             acc += w_i * value_i
             for j in range(n_classes):
-                _g0 = r4 + smooth
-                _g1 = _g0 + alpha*r2 + beta*r3
-                grad[i, j] = scale * w_i * (select((r0 + r1 + smooth == float32(0.0)), float32(0.0), -target[i, j]/_g1 + _g0*(alpha*(float32(1.0) - target[i, j]) - beta*target[i, j] + target[i, j])/(_g1*_g1)))
+                _g0 = r0 + r1 + smooth
+                _g1 = r4 + smooth
+                _g2 = _g1 + alpha*r2 + beta*r3
+                grad[i, j] = scale * w_i * (select((math.isnan(_g0)), float32(math.nan), select((_g0 == float32(0.0)), float32(0.0), -target[i, j]/_g2 + _g1*(alpha*(float32(1.0) - target[i, j]) - beta*target[i, j] + target[i, j])/(_g2*_g2))))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -272,8 +278,9 @@ def value_each_f64(pred, target, alpha, beta, smooth, out):
         for c in range(n_classes):
             acc_r4 += pred[i, c]*target[i, c]
         r4 = acc_r4
-        _v0 = alpha*r2 + beta*r3
-        value_i = select((r0 + r1 + smooth == 0.0), 0.0, _v0/(_v0 + r4 + smooth))
+        _v0 = r0 + r1 + smooth
+        _v1 = alpha*r2 + beta*r3
+        value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, _v1/(_v1 + r4 + smooth)))
         out[i] = value_i
 
 
@@ -306,8 +313,9 @@ def value_sum_w_f64(pred, target, rows, alpha, beta, smooth):
             for c in range(n_classes):
                 acc_r4 += pred[i, c]*target[i, c]
             r4 = acc_r4
-            _v0 = alpha*r2 + beta*r3
-            value_i = select((r0 + r1 + smooth == 0.0), 0.0, _v0/(_v0 + r4 + smooth))
+            _v0 = r0 + r1 + smooth
+            _v1 = alpha*r2 + beta*r3
+            value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, _v1/(_v1 + r4 + smooth)))
             acc += w_i * value_i
     return acc
 
@@ -338,13 +346,15 @@ def value_grad_each_f64(pred, target, alpha, beta, smooth, value, grad):
         for c in range(n_classes):
             acc_r4 += pred[i, c]*target[i, c]
         r4 = acc_r4
-        _v0 = alpha*r2 + beta*r3
-        value_i = select((r0 + r1 + smooth == 0.0), 0.0, _v0/(_v0 + r4 + smooth))
+        _v0 = r0 + r1 + smooth
+        _v1 = alpha*r2 + beta*r3
+        value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, _v1/(_v1 + r4 + smooth)))
         value[i] = value_i
         for j in range(n_classes):
-            _g0 = r4 + smooth
-            _g1 = _g0 + alpha*r2 + beta*r3
-            grad[i, j] = (select((r0 + r1 + smooth == 0.0), 0.0, -target[i, j]/_g1 + _g0*(alpha*(1.0 - target[i, j]) - beta*target[i, j] + target[i, j])/(_g1*_g1)))
+            _g0 = r0 + r1 + smooth
+            _g1 = r4 + smooth
+            _g2 = _g1 + alpha*r2 + beta*r3
+            grad[i, j] = (select((math.isnan(_g0)), math.nan, select((_g0 == 0.0), 0.0, -target[i, j]/_g2 + _g1*(alpha*(1.0 - target[i, j]) - beta*target[i, j] + target[i, j])/(_g2*_g2))))
 
 
 @_jit
@@ -376,13 +386,15 @@ def value_grad_sum_w_f64(pred, target, rows, alpha, beta, smooth, scale, grad):
             for c in range(n_classes):
                 acc_r4 += pred[i, c]*target[i, c]
             r4 = acc_r4
-            _v0 = alpha*r2 + beta*r3
-            value_i = select((r0 + r1 + smooth == 0.0), 0.0, _v0/(_v0 + r4 + smooth))
+            _v0 = r0 + r1 + smooth
+            _v1 = alpha*r2 + beta*r3
+            value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, _v1/(_v1 + r4 + smooth)))
             acc += w_i * value_i
             for j in range(n_classes):
-                _g0 = r4 + smooth
-                _g1 = _g0 + alpha*r2 + beta*r3
-                grad[i, j] = scale * w_i * (select((r0 + r1 + smooth == 0.0), 0.0, -target[i, j]/_g1 + _g0*(alpha*(1.0 - target[i, j]) - beta*target[i, j] + target[i, j])/(_g1*_g1)))
+                _g0 = r0 + r1 + smooth
+                _g1 = r4 + smooth
+                _g2 = _g1 + alpha*r2 + beta*r3
+                grad[i, j] = scale * w_i * (select((math.isnan(_g0)), math.nan, select((_g0 == 0.0), 0.0, -target[i, j]/_g2 + _g1*(alpha*(1.0 - target[i, j]) - beta*target[i, j] + target[i, j])/(_g2*_g2))))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0

@@ -140,6 +140,47 @@ tversky = define(
     "imbalance; α = β = ½ is the Dice loss with smooth 2s.",
 )
 
+_NORM_PRED = "sqrt(class_sum(pred[c]**2))"
+_NORM_TARGET = "sqrt(class_sum(target[c]**2))"
+cosine_distance = define(
+    "cosine_distance",
+    f"1 - class_sum(pred[c]*target[c])/(max({_NORM_PRED}, eps)*max({_NORM_TARGET}, eps))",
+    inputs=(
+        Input("pred", differentiable=True, classes=True, latex="x"),
+        Input("target", differentiable=True, classes=True, latex="y"),
+    ),
+    params={"eps": Param(1e-8, positive, latex=r"\epsilon", doc="each norm is clamped to ≥ ε")},
+    accuracy="terms",
+    doc="Cosine distance 1 - x·y/(max(‖x‖, ε)·max(‖y‖, ε)) along axis 1 (PyTorch "
+    "1 - cosine_similarity, Optax cosine_distance with epsilon=ε); gradients w.r.t. both.",
+)
+
+
+def _distance(a: str, b: str) -> str:
+    """‖a - b + eps‖₂ along the vector axis, as PyTorch's pairwise_distance."""
+    return f"sqrt(class_sum(({a}[c] - {b}[c] + eps)**2))"
+
+
+triplet_margin = define(
+    "triplet_margin",
+    # the difference first: margin + d(a, p) - d(a, n) would lose the margin for far anchors
+    f"max(0, held({_distance('anchor', 'positive')} - {_distance('anchor', 'negative')}) + margin)",
+    inputs=(
+        Input("anchor", differentiable=True, classes=True, latex="a"),
+        Input("positive", differentiable=True, classes=True, latex="p"),
+        Input("negative", differentiable=True, classes=True, latex="n"),
+    ),
+    params={
+        "margin": Param(
+            1.0, nonnegative, latex=r"\Delta", doc="required gap between the two distances"
+        ),
+        "eps": Param(1e-6, nonnegative, latex=r"\epsilon", doc="added to each difference"),
+    },
+    accuracy="terms",
+    doc="Triplet margin loss max(0, d(a, p) - d(a, n) + Δ), d(u, v) = ‖u - v + ε‖₂ along "
+    "axis 1 (PyTorch triplet_margin_loss with p=2, swap=False); gradients w.r.t. all three.",
+)
+
 LOSSES = (
     cauchy,
     general_robust,
@@ -149,4 +190,6 @@ LOSSES = (
     poisson_nll,
     gaussian_nll,
     tversky,
+    cosine_distance,
+    triplet_margin,
 )
