@@ -109,6 +109,37 @@ def _flat(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
 
 
+def _out_buffer(out: Any, call: _Call, what: str) -> np.ndarray:
+    """A given output array, flat: it must be a C-contiguous ndarray with the first input's
+    shape and dtype (the kernel writes into it; nothing is converted)."""
+    if out is None:
+        return np.empty(call.n, dtype=call.dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{what} must be a NumPy array, got {type(out).__name__}")
+    if out.shape != call.shape or out.dtype != call.dtype or not out.flags.c_contiguous:
+        raise ValueError(
+            f"{what} must be a C-contiguous {call.dtype} array of shape {call.shape}, got "
+            f"{'a non-contiguous ' if not out.flags.c_contiguous else ''}{out.dtype} array of "
+            f"shape {out.shape}"
+        )
+    if not out.flags.writeable:
+        raise ValueError(f"{what} is read-only")
+    return out.reshape(-1)
+
+
+def _shaped(flat: np.ndarray, given, call: _Call) -> np.ndarray:
+    """The given output array itself, or the new one in the input's shape."""
+    return given if given is not None else flat.reshape(call.shape)
+
+
+def _pair(out: Any, what: str) -> tuple:
+    if out is None:
+        return None, None
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"{what} must be a pair of arrays (or None)")
+    return out
+
+
 def _in_domain(x: float, pieces: tuple) -> bool:
     for p in pieces:
         if len(p) == 1:
@@ -341,9 +372,23 @@ class LossKernel:
         total = float(np.sum(call.weight, dtype=np.float64))
         return 1.0 / total if total != 0 else math.nan
 
-    def __call__(self, *inputs, reduction: str | None = None, weight=None, axis=None, **params):
-        """The loss of ``inputs``: reduced by ``reduction`` (or, for a norm, along ``axis``)."""
+    def _check_out(self, out, reduction, values: bool = False) -> None:
+        """out= is for elementwise losses; for the values themselves, with reduction='none'."""
+        if out is None:
+            return
+        if self.family != "elementwise":
+            raise TypeError(f"{self.name}: out= is for elementwise losses")
+        if values and reduction != "none":
+            raise TypeError("out= receives the element losses: it needs reduction='none'")
+
+    def __call__(
+        self, *inputs, reduction: str | None = None, weight=None, axis=None, out=None, **params
+    ):
+        """The loss of ``inputs``: reduced by ``reduction`` (or, for a norm, along ``axis``).
+        ``out``: with reduction="none" (elementwise losses), the array to write the element
+        losses into (shape and dtype of the first input), returned."""
         reduction = self._check_reduction(reduction, axis)
+        self._check_out(out, reduction, values=True)
         if self.family == "norm":
             return self._norm(inputs, params, weight, axis, grad=False)[0]
         if self.family == "classes":
@@ -351,11 +396,11 @@ class LossKernel:
             return front(self, inputs, dict(params, weight=weight), reduction, grad=False)
         call = self._prepare(inputs, params, weight)
         if reduction == "none":
-            out = np.empty(call.n, dtype=call.dtype)
-            self._kernel("value_each", call)(*call.arrays, *call.scalars, out)
+            flat = _out_buffer(out, call, "out")
+            self._kernel("value_each", call)(*call.arrays, *call.scalars, flat)
             if call.weight is not None:
-                out *= call.weight
-            return out.reshape(call.shape)
+                flat *= call.weight
+            return _shaped(flat, out, call)
         if call.weight is None:
             total = self._kernel("value_sum", call)(*call.arrays, *call.scalars)
         else:
@@ -365,7 +410,7 @@ class LossKernel:
         return call.dtype.type(total)
 
     def value_and_grad(
-        self, *inputs, reduction: str | None = None, weight=None, axis=None, **params
+        self, *inputs, reduction: str | None = None, weight=None, axis=None, out=None, **params
     ):
         """(value, ∂value/∂first input), the gradient shaped and typed like the first input;
         for a loss with several differentiable inputs (center_loss: x and centers;
@@ -373,22 +418,29 @@ class LossKernel:
 
         With ``reduction="none"`` the value is the array of element losses and the gradient is
         that of their sum (each element's derivative).
+
+        ``out`` (elementwise losses): the array to write the gradient into, C-contiguous with
+        the first input's shape and dtype; with reduction="none" a pair (values, gradient).
+        Reusing buffers saves the allocation and the page faults of a fresh array each call.
         """
         reduction = self._check_reduction(reduction, axis)
+        self._check_out(out, reduction)
         if self.family == "norm":
             return self._norm(inputs, params, weight, axis, grad=True)
         if self.family == "classes":
             front = _linear if self._frontend == "linear" else _rows
             return front(self, inputs, dict(params, weight=weight), reduction, grad=True)
         call = self._prepare(inputs, params, weight)
-        grad = np.empty(call.n, dtype=call.dtype)
         if reduction == "none":
-            value = np.empty(call.n, dtype=call.dtype)
+            out_v, out_g = _pair(out, "out")
+            value = _out_buffer(out_v, call, "out[0]")
+            grad = _out_buffer(out_g, call, "out[1]")
             self._kernel("value_grad_each", call)(*call.arrays, *call.scalars, value, grad)
             if call.weight is not None:
                 value *= call.weight
                 grad *= call.weight
-            return value.reshape(call.shape), grad.reshape(call.shape)
+            return _shaped(value, out_v, call), _shaped(grad, out_g, call)
+        grad = _out_buffer(out, call, "out")
         scale = self._weighted_mean_scale(call) if reduction == "mean" else 1.0
         s = call.dtype.type(scale)
         if call.weight is None:
@@ -399,19 +451,22 @@ class LossKernel:
             )
         if reduction == "mean":
             total = total * scale if call.n else math.nan
-        return call.dtype.type(total), grad.reshape(call.shape)
+        return call.dtype.type(total), _shaped(grad, out, call)
 
-    def grad_hess(self, *inputs, **params):
-        """Per-element (∂ℓ/∂x, ∂²ℓ/∂x²) w.r.t. the first input; for a norm, the Hessian diagonal."""
+    def grad_hess(self, *inputs, out=None, **params):
+        """Per-element (∂ℓ/∂x, ∂²ℓ/∂x²) w.r.t. the first input; for a norm, the Hessian diagonal.
+        ``out``: a pair of arrays to write them into (elementwise losses)."""
         if self.family == "classes":
             raise TypeError(f"{self.name} is a class-axis loss: grad_hess is for elementwise ones")
+        self._check_out(out, None)
         if self.family == "norm":
             return self._norm(inputs, params, None, None, grad=True, hess=True)[1:]
         call = self._prepare(inputs, params, None)
-        g = np.empty(call.n, dtype=call.dtype)
-        h = np.empty(call.n, dtype=call.dtype)
+        out_g, out_h = _pair(out, "out")
+        g = _out_buffer(out_g, call, "out[0]")
+        h = _out_buffer(out_h, call, "out[1]")
         self._kernel("grad_hess", call)(*call.arrays, *call.scalars, g, h)
-        return g.reshape(call.shape), h.reshape(call.shape)
+        return _shaped(g, out_g, call), _shaped(h, out_h, call)
 
     # -- norms: L = g(S), S = Σ w·ℓ over the reduced axes --------------------------------------
     def _norm(self, inputs, params, weight, axis, grad: bool, hess: bool = False):

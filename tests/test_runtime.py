@@ -310,3 +310,38 @@ def test_import_compiles_nothing_and_runtime_never_imports_sympy():
 def test_symbolic_api_imports_sympy_on_first_use():
     code = "import sys, symloss\nsymloss.get('mse').latex()\nprint('sympy' in sys.modules)"
     assert _run(code) == "True"
+
+
+def test_out_buffers_receive_the_results():
+    """out= writes into the given arrays (returned as they are) the same numbers as a call
+    without it; a wrong shape, dtype, layout or reduction is refused by name."""
+    rng = np.random.default_rng(7)
+    p, t = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
+    v_ref, g_ref = symloss.huber.value_and_grad(p, t)
+    g = np.empty_like(p)
+    v, g_out = symloss.huber.value_and_grad(p, t, out=g)
+    assert g_out is g and v == v_ref
+    np.testing.assert_array_equal(g, g_ref)
+    each, grad = np.empty_like(p), np.empty_like(p)
+    got = symloss.huber.value_and_grad(p, t, reduction="none", out=(each, grad))
+    assert got[0] is each and got[1] is grad
+    want = symloss.huber.value_and_grad(p, t, reduction="none")
+    np.testing.assert_array_equal(each, want[0])
+    np.testing.assert_array_equal(grad, want[1])
+    assert symloss.huber(p, t, reduction="none", out=each) is each
+    h1, h2 = np.empty_like(p), np.empty_like(p)
+    gh = symloss.huber.grad_hess(p, t, out=(h1, h2))
+    np.testing.assert_array_equal(gh[1], symloss.huber.grad_hess(p, t)[1])
+    for bad, match in [
+        (np.empty(15), "shape"),
+        (np.empty((3, 5), np.float32), "float64"),
+        (np.empty((5, 3)).T, "non-contiguous"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            symloss.huber.value_and_grad(p, t, out=bad)
+    with pytest.raises(TypeError, match="reduction='none'"):
+        symloss.huber(p, t, out=each)
+    with pytest.raises(TypeError, match="elementwise"):
+        symloss.softmax_cross_entropy.value_and_grad(p, [0, 1, 2], out=g)
+    with pytest.raises(TypeError, match="pair"):
+        symloss.huber.grad_hess(p, t, out=h1)
