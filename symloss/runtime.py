@@ -217,6 +217,8 @@ def _switch(name: str, p: dict, value) -> bool | int:
 
 def _signs(target: np.ndarray, what: str) -> np.ndarray:
     """Labels in {-1, +1} as given; all in {0, 1}: 2y - 1 (TensorFlow's hinge); else an error."""
+    if np.all(np.abs(target) == 1):  # the usual case, in two passes (NaN fails it)
+        return target
     finite = target[~np.isnan(target)]
     if np.all((finite == -1) | (finite == 1)):
         return target
@@ -474,8 +476,16 @@ class LossKernel:
         axes = _normalize_axis(axis, len(call.shape))
         kernels = self._module
         scale_exp = None
-        ell, d1, d2 = self._elements(call, hess)
-        S = self._sum(ell, call, axes)
+        if len(axes) == len(call.shape):  # one sum over everything: the fused kernel's
+            if call.weight is None:
+                total = self._kernel("value_sum", call)(*call.arrays, *call.scalars)
+            else:
+                total = self._kernel("value_sum_w", call)(*call.arrays, call.weight, *call.scalars)
+            S = np.full((1,) * len(call.shape), total, dtype=np.float64)
+            elements = None
+        else:
+            elements = self._elements(call, hess)
+            S = self._sum(elements[0], call, axes)
         if self._homogeneous is not None and not np.all(
             ((S > 2.0**-960) & (S < 2.0**960)) | np.isnan(S)
         ):
@@ -489,8 +499,8 @@ class LossKernel:
                 dict(params),
                 weight,
             )
-            ell, d1, d2 = self._elements(scaled, hess)
-            S = self._sum(ell, scaled, axes)
+            elements = self._elements(scaled, hess)
+            S = self._sum(elements[0], scaled, axes)
         value = kernels.outer(S)
         k = self._homogeneous
         if scale_exp is not None:
@@ -499,6 +509,7 @@ class LossKernel:
         value = _as_dtype(value, call.dtype)
         if not grad:
             return (value,)
+        _, d1, d2 = elements if elements is not None else self._elements(call, hess)
         w = 1.0 if call.weight is None else call.weight.reshape(call.shape)
         g1 = kernels.outer_d1(S)
         gradient = g1 * w * d1
