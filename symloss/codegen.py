@@ -8,6 +8,8 @@ depends on dict or set iteration order.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -534,7 +536,15 @@ def header(template: str, source: str) -> dict:
         "template": template,
         "source": source,
         "sympy": sp.__version__,
+        "vmath": vmath_fingerprint(),
     }
+
+
+@functools.cache
+def vmath_fingerprint() -> str:
+    """A hash of symloss/vmath.py, printed in every kernel module: Numba's cache is keyed by
+    the module's own file, so a change of the functions it inlines must change the file."""
+    return hashlib.sha256((Path(__file__).parent / "vmath.py").read_bytes()).hexdigest()[:16]
 
 
 def render_loss(loss: Loss) -> str:

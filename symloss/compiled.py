@@ -39,6 +39,7 @@ _GENERATOR_MODULES = (
     "lowering",
     "primitives",
     "printing",
+    "vmath",
     "spec",
     "parse",
     "runtime",

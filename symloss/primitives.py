@@ -11,7 +11,7 @@ Each primitive carries four views of one function:
 from __future__ import annotations
 
 import sympy as sp
-from sympy.codegen.cfunctions import log1p
+from sympy.codegen.cfunctions import expm1, log1p
 
 __all__ = [
     "sigmoid",
@@ -151,12 +151,15 @@ class log_cosh(_Primitive):
         return log1p(2 * sp.sinh(x / 2) ** 2)  # log cosh x, with cosh x - 1 = 2 sinh²(x/2)
 
     def _eval_rewrite_as_stable(self, x, **kwargs):
-        # Near 0, log1p(cosh x - 1) with cosh x - 1 = 2 sinh²(x/2) keeps the x²/2 digits;
-        # away from 0, |x| + log1p(e^{-2|x|}) - log 2 cannot overflow.
+        # One m = e^{-|x|} - 1 serves both sides. Near 0, log1p(cosh x - 1) with
+        # cosh x - 1 = m²/(2(1 + m)) keeps the x²/2 digits; away from 0,
+        # log cosh x = |x| + log1p((e^{-2|x|} - 1)/2) with e^{-2|x|} - 1 = m(2 + m) cannot
+        # overflow.
         a = sp.Abs(x)
-        near = log1p(2 * sp.sinh(x / 2) ** 2)
-        far = a + log1p(sp.exp(-2 * a)) - sp.log(2)
-        return sp.Piecewise((near, a < 2), (far, True))
+        m = expm1(-a)
+        near = log1p(m**2 / (2 * (1 + m)))
+        far = a + log1p(m * (2 + m) / 2)
+        return sp.Piecewise((near, a < 1), (far, True))
 
 
 class log1p_square(_Primitive):

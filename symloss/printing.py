@@ -2,7 +2,9 @@
 
 `NumbaPrinter` subclasses SymPy's PythonCodePrinter (whose output Numba compiles), prints every
 numeric literal in the kernel's dtype (a bare Python literal would promote float32 arithmetic to
-float64) and prints Piecewise branch-free through ``select``, which compiles to LLVM ``select``.
+float64), prints Piecewise branch-free through ``select``, which compiles to LLVM ``select``,
+and exp/expm1/log/log1p/tanh/sech as symloss.vmath's straight-line versions, so that loops of
+them vectorize.
 """
 
 from __future__ import annotations
@@ -64,11 +66,27 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_Symbol(self, expr):
         return self.names.get(expr, super()._print_Symbol(expr))
 
+    # -- exp, expm1, log, log1p, tanh, sech: symloss.vmath's, which LLVM can vectorize -----
+    def _vmath(self, name: str, arg) -> str:
+        return f"vmath.{name}({self._print(arg)})"
+
+    def _print_exp(self, expr):
+        return self._vmath("exp", expr.args[0])
+
+    def _print_expm1(self, expr):
+        return self._vmath("expm1", expr.args[0])
+
+    def _print_log(self, expr):
+        return self._vmath("log", expr.args[0])
+
+    def _print_log1p(self, expr):
+        return self._vmath("log1p", expr.args[0])
+
     # -- operators -------------------------------------------------------------------------
     def _print_Pow(self, expr, rational=False):
         base, e = expr.base, expr.exp
         if base is sp.E:
-            return f"math.exp({self._print(e)})"
+            return self._vmath("exp", e)
         if e.is_Integer and 0 < abs(int(e)) <= _MAX_EXPANDED_POWER:
             b = self.parenthesize(base, PRECEDENCE["Mul"])
             # parenthesised: the product may stand in a denominator, a/(x*x), not a/x*x
@@ -104,8 +122,11 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
 
+    def _print_tanh(self, expr):
+        return self._vmath("tanh", expr.args[0])
+
     def _print_sech(self, expr):
-        return f"({self.literal(1)}/math.cosh({self._print(expr.args[0])}))"
+        return self._vmath("sech", expr.args[0])
 
     def _print_Piecewise(self, expr):
         *branches, (last, cond) = expr.args

@@ -248,23 +248,31 @@ class EditDistance(_Sequence):
     ):
         costs = self._costs(costs)
         single = _is_sequence(hypothesis) and _is_sequence(truth)
-        if single:
-            hyp, ref = [_codes(hypothesis, "hypothesis")], [_codes(truth, "truth")]
+        h_strings = _concat_strings(hypothesis)  # strings, the common case, without a loop
+        r_strings = _concat_strings(truth) if h_strings is not None else None
+        if r_strings is not None and isinstance(hypothesis, str) == isinstance(truth, str):
+            (h_data, h_off), (r_data, r_off) = h_strings, r_strings
         else:
-            hyp = _batch(hypothesis, "hypothesis", hypothesis_lengths)
-            ref = _batch(truth, "truth", truth_lengths)
-            if len(hyp) != len(ref):
-                raise ValueError(
-                    f"hypothesis has {len(hyp)} sequences but truth has {len(ref)}: pairs needed"
-                )
-        hyp, ref = _common_codes(hyp, ref)
-        h_data, h_off = _concat(hyp)
-        r_data, r_off = _concat(ref)
-        out = np.empty(len(hyp), np.float64)
+            if single:
+                hyp, ref = [_codes(hypothesis, "hypothesis")], [_codes(truth, "truth")]
+            else:
+                hyp = _batch(hypothesis, "hypothesis", hypothesis_lengths)
+                ref = _batch(truth, "truth", truth_lengths)
+            hyp, ref = _common_codes(hyp, ref)
+            (h_data, h_off), (r_data, r_off) = _concat(hyp), _concat(ref)
+        pairs = len(h_off) - 1
+        if len(r_off) - 1 != pairs:
+            raise ValueError(
+                f"hypothesis has {pairs} sequences but truth has {len(r_off) - 1}: pairs needed"
+            )
+        out = np.empty(pairs, np.float64)
         insert, delete, substitute = costs
-        self._module.KERNELS["float64"](
-            h_data, h_off, r_data, r_off, delete, insert, substitute, out
-        )
+        if costs == (1.0, 1.0, 1.0):  # bit-parallel where a side has at most 64 symbols
+            self._module.KERNELS["unit"](h_data, h_off, r_data, r_off, out)
+        else:
+            self._module.KERNELS["float64"](
+                h_data, h_off, r_data, r_off, delete, insert, substitute, out
+            )
         if normalize:
             lengths = np.diff(r_off).astype(np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -331,16 +339,31 @@ def _batch(x, what: str, lengths) -> list:
 
 
 def _common_codes(hyp: list, ref: list):
-    """Integer codes for every symbol (ints as they are; other hashables numbered)."""
-    symbols = {s for seq in (*hyp, *ref) for s in seq if not isinstance(s, (int, np.integer))}
-    if not symbols:
+    """Integer codes for every symbol: ints as they are; with any other hashable among them,
+    every distinct symbol numbered (equal symbols, 7 and 7.0 say, share a code)."""
+    if all(isinstance(s, (int, np.integer)) for seq in (*hyp, *ref) for s in seq):
         return hyp, ref
-    table = {s: -1 - k for k, s in enumerate(sorted(symbols, key=repr))}
+    table: dict = {}
+    for seq in (*hyp, *ref):
+        for s in seq:
+            table.setdefault(s, len(table))
+    return [[table[s] for s in q] for q in hyp], [[table[s] for s in q] for q in ref]
 
-    def code(s):
-        return s if isinstance(s, (int, np.integer)) else table[s]
 
-    return [[code(s) for s in q] for q in hyp], [[code(s) for s in q] for q in ref]
+def _concat_strings(x) -> tuple[np.ndarray, np.ndarray] | None:
+    """Code points of a str or of a list/tuple of them, concatenated, with offsets; None for
+    anything else."""
+    seqs = [x] if isinstance(x, str) else x
+    if not isinstance(seqs, (list, tuple)):
+        return None
+    try:
+        text = "".join(seqs)
+    except TypeError:  # not all str
+        return None
+    off = np.zeros(len(seqs) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, seqs), np.int64, len(seqs)), out=off[1:])
+    codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), np.uint32)
+    return codes.astype(np.int64), off
 
 
 def _concat(seqs: list) -> tuple[np.ndarray, np.ndarray]:

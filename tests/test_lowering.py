@@ -109,7 +109,7 @@ def test_printer_emits_piecewise_as_select():
 def test_printer_orders_products_transcendental_then_data_then_parameters():
     p = NumbaPrinter("float64", {x: "x", t: "t"}, frozenset({x, t}))
     code = p.doprint(d * t * sp.exp(x))
-    assert code == "math.exp(x)*t*delta"
+    assert code == "vmath.exp(x)*t*delta"
 
 
 def test_printer_refuses_unknown_functions():

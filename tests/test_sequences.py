@@ -180,6 +180,26 @@ def test_edit_distance_matches_rapidfuzz_on_long_strings(rng):
         assert symloss.edit_distance(a, b) == levenshtein.distance(a, b)
 
 
+def test_bit_parallel_edit_distance_at_the_word_boundary(rng):
+    """Unit costs take the 64-bit column form when a side has at most 64 symbols: lengths
+    around 64 on either side, code points beyond the 256-entry table (é, 中, an emoji, a lone
+    surrogate), symbols of any hashable kind and mismatched lengths, against the recursion."""
+    alphabet = ["a", "b", "c", "é", "中", "\U0001f600", "\ud800"]
+    pairs = []
+    for la, lb in [(63, 64), (64, 64), (65, 64), (64, 65), (1, 64), (64, 1), (0, 64), (70, 66)]:
+        for _ in range(3):
+            a = "".join(rng.choice(alphabet, la))
+            b = "".join(rng.choice(alphabet, lb))
+            pairs.append((a, b))
+    pairs += [("a" * 64, "a" * 64), ("a" * 64, "b" * 64), ("ab" * 32, "ba" * 32)]
+    got = symloss.edit_distance([a for a, _ in pairs], [b for _, b in pairs])
+    assert got.tolist() == [_levenshtein(a, b) for a, b in pairs]
+    symbols = [frozenset("x"), 2.5, None, 7, -3]  # hashables become negative codes, ints stay
+    a = [symbols[k] for k in rng.integers(0, 5, 40)]
+    b = [symbols[k] for k in rng.integers(0, 5, 30)]
+    assert symloss.edit_distance(a, b) == _levenshtein(a, b)
+
+
 def test_edit_distance_bad_input():
     with pytest.raises(ValueError, match="costs"):
         symloss.edit_distance("a", "b", costs=(1, -1, 1))
