@@ -217,13 +217,14 @@ def _switch(name: str, p: dict, value) -> bool | int:
 
 def _signs(target: np.ndarray, what: str) -> np.ndarray:
     """Labels in {-1, +1} as given; all in {0, 1}: 2y - 1 (TensorFlow's hinge); else an error."""
-    if np.all(np.abs(target) == 1):  # the usual case, in two passes (NaN fails it)
+    from .checks import label_counts  # Numba: imported on first need
+
+    minus, zero, one, nan = label_counts(target)
+    if minus + one + nan == target.size:
         return target
-    finite = target[~np.isnan(target)]
-    if np.all((finite == -1) | (finite == 1)):
-        return target
-    if np.all((finite == 0) | (finite == 1)):
+    if zero + one + nan == target.size:
         return 2 * target - 1
+    finite = target[~np.isnan(target)]
     bad = finite[~((finite == -1) | (finite == 0) | (finite == 1))]
     example = bad[0] if bad.size else "both 0 and -1"
     raise ValueError(
@@ -509,9 +510,20 @@ class LossKernel:
         value = _as_dtype(value, call.dtype)
         if not grad:
             return (value,)
+        g1 = kernels.outer_d1(S)
+        if elements is None and not hess:  # one more fused pass: grad = g'(S)·w·ℓ'
+            scale = call.dtype.type(g1.reshape(-1)[0])
+            if np.isfinite(scale) and scale != 0:
+                gradient = np.empty(call.n, call.dtype)
+                if call.weight is None:
+                    kernel = self._kernel("value_grad_sum", call)
+                    kernel(*call.arrays, *call.scalars, scale, gradient)
+                else:
+                    kernel = self._kernel("value_grad_sum_w", call)
+                    kernel(*call.arrays, call.weight, *call.scalars, scale, gradient)
+                return value, gradient.reshape(call.shape)
         _, d1, d2 = elements if elements is not None else self._elements(call, hess)
         w = 1.0 if call.weight is None else call.weight.reshape(call.shape)
-        g1 = kernels.outer_d1(S)
         gradient = g1 * w * d1
         if scale_exp is not None:
             gradient = np.ldexp(gradient, scale_exp * (k - 1))
