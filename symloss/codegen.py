@@ -604,7 +604,8 @@ def plan_recurrence(rec) -> list[CellKernel]:
     partials = rec.partials()
     kernels = []
     for dtype in DTYPES:
-        printer = NumbaPrinter(dtype, {})
+        # a DP cell runs in a serial loop: scalar libm calls are faster than inlined vmath
+        printer = NumbaPrinter(dtype, {}, vector_math=False)
         kernels.append(
             CellKernel(
                 dtype=dtype,

@@ -33,6 +33,7 @@ class NumbaPrinter(PythonCodePrinter):
         names: Mapping[sp.Symbol, str] | None = None,
         data: frozenset = frozenset(),
         transcendental: frozenset = frozenset(),
+        vector_math: bool = True,
     ):
         super().__init__({"fully_qualified_modules": True, "strict": True, "order": "none"})
         if dtype not in ("float32", "float64"):
@@ -41,6 +42,7 @@ class NumbaPrinter(PythonCodePrinter):
         self.names = dict(names or {})
         self.data = data
         self.transcendental = transcendental
+        self.vector_math = vector_math  # False: libm's, for loops that cannot vectorize
 
     # -- literals in the kernel's dtype ----------------------------------------------------
     def literal(self, value) -> str:
@@ -68,7 +70,11 @@ class NumbaPrinter(PythonCodePrinter):
 
     # -- exp, expm1, log, log1p, tanh, sech: symloss.vmath's, which LLVM can vectorize -----
     def _vmath(self, name: str, arg) -> str:
-        return f"vmath.{name}({self._print(arg)})"
+        if self.vector_math:
+            return f"vmath.{name}({self._print(arg)})"
+        if name == "sech":
+            return f"({self.literal(1)}/math.cosh({self._print(arg)}))"
+        return f"math.{name}({self._print(arg)})"
 
     def _print_exp(self, expr):
         return self._vmath("exp", expr.args[0])

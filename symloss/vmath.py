@@ -181,20 +181,27 @@ def _scaled(m, kb):
 
 
 @_inline
+def _clamp(x):
+    """x within [−746, 710], where eˣ is 0 and ∞ beyond (NaN stays NaN). exp and expm1 reduce
+    the same clamped x, so that LLVM computes their common part once where both are used."""
+    return select(x > 710.0, 710.0, select(x < -746.0, -746.0, x))
+
+
+@_inline
 def exp64(x):
-    xc = select(x > 710.0, 710.0, select(x < -746.0, -746.0, x))
-    kd, kb, r_hi, tail = _reduce(xc)
+    kd, kb, r_hi, tail = _reduce(_clamp(x))
     return _scaled(_sum3(1.0, r_hi, tail), kb)
 
 
 @_inline
 def expm1_64(x):
-    xc = select(x > 710.0, 710.0, select(x < -60.0, -60.0, x))
+    xc = _clamp(x)
     kd, kb, r_hi, tail = _reduce(xc)
-    two_k = _float((kb - _1025) << _52)  # 2^k, for k ≤ 1023
+    two_k = _float((kb - _1025) << _52)  # 2^k, for −1022 ≤ k ≤ 1023 (else not selected)
     near = _sum3(two_k - 1.0, two_k * r_hi, two_k * tail)
     far = _scaled(_sum3(1.0, r_hi, tail), kb)  # k ≥ 1000: eˣ − 1 rounds to eˣ
-    return select(x == 0.0, x, select(kd < 1000.0, near, far))  # x = ±0: keeps its sign
+    y = select(xc < -60.0, -1.0, select(kd < 1000.0, near, far))  # x < −60: eˣ − 1 rounds to −1
+    return select(x == 0.0, x, y)  # x = ±0: keeps its sign
 
 
 @_inline
