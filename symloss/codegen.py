@@ -530,13 +530,18 @@ def environment() -> jinja2.Environment:
     )
 
 
-def header(template: str, source: str) -> dict:
+# The kernel templates whose modules import symloss.vmath (the DP cells of ctc and the soft
+# edit distance print libm's functions: their loops are serial).
+INLINES_VMATH = frozenset({"elementwise", "classes", "edit"})
+
+
+def header(template: str, source: str, vmath: bool = False) -> dict:
     return {
         "generator": f"symloss {__version__}",
         "template": template,
         "source": source,
         "sympy": sp.__version__,
-        "vmath": vmath_fingerprint(),
+        "vmath": vmath_fingerprint() if vmath else None,
     }
 
 
@@ -554,7 +559,7 @@ def render_loss(loss: Loss) -> str:
             environment()
             .get_template(template)
             .render(
-                header=header(template, f"{loss.origin}:{loss.name}"),
+                header=header(template, f"{loss.origin}:{loss.name}", vmath=True),
                 loss=loss,
                 metadata=_pretty(metadata(loss)),
                 kernels=plan_classes(loss),
@@ -566,7 +571,7 @@ def render_loss(loss: Loss) -> str:
         environment()
         .get_template(template)
         .render(
-            header=header(template, f"{loss.origin}:{loss.name}"),
+            header=header(template, f"{loss.origin}:{loss.name}", vmath=True),
             loss=loss,
             metadata=_pretty(metadata(loss)),
             kernels=module.kernels,
@@ -637,7 +642,7 @@ def render_recurrence(rec) -> str:
         environment()
         .get_template(template)
         .render(
-            header=header(template, f"{rec.origin}:{rec.name}"),
+            header=header(template, f"{rec.origin}:{rec.name}", vmath=rec.family in INLINES_VMATH),
             rec=rec,
             partials=[(str(u), d) for u, d in rec.partials().items()],
             metadata=_pretty(recurrence_metadata(rec)),
