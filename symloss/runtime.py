@@ -353,6 +353,20 @@ class LossKernel:
     def _kernel(self, kind: str, call: _Call):
         return self._module.KERNELS[(kind, call.key, call.dtype.name)]
 
+    def _total(self, call: _Call) -> float:
+        """Σ w·ℓ (Σ ℓ without weights) in float64, by the fused kernel."""
+        if call.weight is None:
+            return self._kernel("value_sum", call)(*call.arrays, *call.scalars)
+        return self._kernel("value_sum_w", call)(*call.arrays, call.weight, *call.scalars)
+
+    def _total_and_grad(self, call: _Call, scale, grad: np.ndarray) -> float:
+        """Σ w·ℓ as _total, writing grad = scale·w·ℓ' in the same pass."""
+        if call.weight is None:
+            kernel = self._kernel("value_grad_sum", call)
+            return kernel(*call.arrays, *call.scalars, scale, grad)
+        kernel = self._kernel("value_grad_sum_w", call)
+        return kernel(*call.arrays, call.weight, *call.scalars, scale, grad)
+
     def _check_reduction(self, reduction: str | None, axis) -> str | None:
         """Elementwise losses take reduction= (default "mean"); norms take axis= instead."""
         if self.family == "classes" and axis is not None:
@@ -404,10 +418,7 @@ class LossKernel:
             if call.weight is not None:
                 flat *= call.weight
             return _shaped(flat, out, call)
-        if call.weight is None:
-            total = self._kernel("value_sum", call)(*call.arrays, *call.scalars)
-        else:
-            total = self._kernel("value_sum_w", call)(*call.arrays, call.weight, *call.scalars)
+        total = self._total(call)
         if reduction == "mean":
             total = total * self._weighted_mean_scale(call) if call.n else math.nan
         return call.dtype.type(total)
@@ -445,13 +456,7 @@ class LossKernel:
             return _shaped(value, out_v, call), _shaped(grad, out_g, call)
         grad = _out_buffer(out, call, "out")
         scale = self._weighted_mean_scale(call) if reduction == "mean" else 1.0
-        s = call.dtype.type(scale)
-        if call.weight is None:
-            total = self._kernel("value_grad_sum", call)(*call.arrays, *call.scalars, s, grad)
-        else:
-            total = self._kernel("value_grad_sum_w", call)(
-                *call.arrays, call.weight, *call.scalars, s, grad
-            )
+        total = self._total_and_grad(call, call.dtype.type(scale), grad)
         if reduction == "mean":
             total = total * scale if call.n else math.nan
         return call.dtype.type(total), _shaped(grad, out, call)
@@ -478,11 +483,7 @@ class LossKernel:
         kernels = self._module
         scale_exp = None
         if len(axes) == len(call.shape):  # one sum over everything: the fused kernel's
-            if call.weight is None:
-                total = self._kernel("value_sum", call)(*call.arrays, *call.scalars)
-            else:
-                total = self._kernel("value_sum_w", call)(*call.arrays, call.weight, *call.scalars)
-            S = np.full((1,) * len(call.shape), total, dtype=np.float64)
+            S = np.full((1,) * len(call.shape), self._total(call), dtype=np.float64)
             elements = None
         else:
             elements = self._elements(call, hess)
@@ -515,12 +516,7 @@ class LossKernel:
             scale = call.dtype.type(g1.reshape(-1)[0])
             if np.isfinite(scale) and scale != 0:
                 gradient = np.empty(call.n, call.dtype)
-                if call.weight is None:
-                    kernel = self._kernel("value_grad_sum", call)
-                    kernel(*call.arrays, *call.scalars, scale, gradient)
-                else:
-                    kernel = self._kernel("value_grad_sum_w", call)
-                    kernel(*call.arrays, call.weight, *call.scalars, scale, gradient)
+                self._total_and_grad(call, scale, gradient)
                 return value, gradient.reshape(call.shape)
         _, d1, d2 = elements if elements is not None else self._elements(call, hess)
         w = 1.0 if call.weight is None else call.weight.reshape(call.shape)

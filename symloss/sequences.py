@@ -248,9 +248,12 @@ class EditDistance(_Sequence):
     ):
         costs = self._costs(costs)
         single = _is_sequence(hypothesis) and _is_sequence(truth)
-        h_strings = _concat_strings(hypothesis)  # strings, the common case, without a loop
-        r_strings = _concat_strings(truth) if h_strings is not None else None
-        if r_strings is not None and isinstance(hypothesis, str) == isinstance(truth, str):
+        # strings, the common case, converted without a Python loop
+        h_strings = r_strings = None
+        if isinstance(hypothesis, str) == isinstance(truth, str):
+            h_strings = _concat_strings(hypothesis)
+            r_strings = _concat_strings(truth) if h_strings is not None else None
+        if r_strings is not None:
             (h_data, h_off), (r_data, r_off) = h_strings, r_strings
         else:
             if single:
@@ -360,16 +363,19 @@ def _concat_strings(x) -> tuple[np.ndarray, np.ndarray] | None:
         text = "".join(seqs)
     except TypeError:  # not all str
         return None
+    codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), np.uint32)
+    return codes.astype(np.int64), _offsets(seqs)
+
+
+def _offsets(seqs) -> np.ndarray:
+    """Where each sequence starts in their concatenation, then where the last one ends."""
     off = np.zeros(len(seqs) + 1, np.int64)
     np.cumsum(np.fromiter(map(len, seqs), np.int64, len(seqs)), out=off[1:])
-    codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), np.uint32)
-    return codes.astype(np.int64), off
+    return off
 
 
 def _concat(seqs: list) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.array([len(s) for s in seqs], np.int64)
-    off = np.zeros(len(seqs) + 1, np.int64)
-    np.cumsum(lengths, out=off[1:])
+    off = _offsets(seqs)
     data = np.fromiter((v for s in seqs for v in s), np.int64, count=int(off[-1]))
     return data, off
 

@@ -181,6 +181,18 @@ def _scaled(m, kb):
 
 
 @_inline
+def _pow2(kb):
+    """2^k (k = kb − 2048) for −1022 ≤ k ≤ 1023; garbage elsewhere, for callers to select away."""
+    return _float((kb - _1025) << _52)
+
+
+@_inline
+def _expm1_parts(two_k, r_hi, tail):
+    """2^k·eʳ − 1 = (2^k − 1) + 2^k·r_hi + 2^k·tail, the leading sum exact."""
+    return _sum3(two_k - 1.0, two_k * r_hi, two_k * tail)
+
+
+@_inline
 def _clamp(x):
     """x within [−746, 710], where eˣ is 0 and ∞ beyond (NaN stays NaN). exp and expm1 reduce
     the same clamped x, so that LLVM computes their common part once where both are used."""
@@ -197,8 +209,7 @@ def exp64(x):
 def expm1_64(x):
     xc = _clamp(x)
     kd, kb, r_hi, tail = _reduce(xc)
-    two_k = _float((kb - _1025) << _52)  # 2^k, for −1022 ≤ k ≤ 1023 (else not selected)
-    near = _sum3(two_k - 1.0, two_k * r_hi, two_k * tail)
+    near = _expm1_parts(_pow2(kb), r_hi, tail)  # not selected where 2^k is out of range
     far = _scaled(_sum3(1.0, r_hi, tail), kb)  # k ≥ 1000: eˣ − 1 rounds to eˣ
     y = select(xc < -60.0, -1.0, select(kd < 1000.0, near, far))  # x < −60: eˣ − 1 rounds to −1
     return select(x == 0.0, x, y)  # x = ±0: keeps its sign
@@ -252,8 +263,8 @@ def log1p64(x):
 def tanh64(x):
     a = abs(x)
     kd, kb, r_hi, tail = _reduce(select(a > 30.0, -60.0, -2.0 * a))  # e^{−2|x|}, k ≥ −87
-    two_k = _float((kb - _1025) << _52)
-    m = _sum3(two_k - 1.0, two_k * r_hi, two_k * tail)  # e^{−2|x|} − 1
+    two_k = _pow2(kb)
+    m = _expm1_parts(two_k, r_hi, tail)  # e^{−2|x|} − 1
     e = two_k * _sum3(1.0, r_hi, tail)  # e^{−2|x|}
     # tanh|x| = −m/(2 + m) near 0, 1 − 2e/(1 + e) beyond tanh = 1/2
     return math.copysign(
