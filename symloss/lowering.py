@@ -569,3 +569,30 @@ def one_hot_differences(expr: sp.Expr, label: sp.Symbol, component: sp.Symbol) -
         return add
 
     return expr.replace(lambda e: e.is_Add, rewrite)
+
+
+def exp_square_differences(expr: sp.Expr) -> sp.Expr:
+    """k·e^u - k·e^{2u} → -k·e^u·expm1(u): p - p² = p(1 - p) for p = e^u ≤ 1 (a softmax
+    probability), which keeps its digits where p rounds to 1 (the Hessian diagonal of a
+    softmax loss)."""
+
+    def plain(e: sp.Expr) -> sp.Expr:
+        return e.replace(ordered_add, lambda *a: sp.Add(*a))
+
+    def pair(add: sp.Add) -> sp.Expr:
+        terms = list(add.args)
+        for t in terms:
+            k, e = t.as_independent(sp.exp, as_Add=False)
+            if not isinstance(e, sp.exp):
+                continue
+            u = e.args[0]
+            for s in terms:
+                k2, e2 = s.as_independent(sp.exp, as_Add=False)
+                twice = isinstance(e2, sp.exp) and sp.expand(plain(e2.args[0] - 2 * u)) == 0
+                if twice and k2 == -k:
+                    terms.remove(t)
+                    terms.remove(s)
+                    return pair(sp.Add(*terms, -k * e * expm1(u)))
+        return add
+
+    return expr.replace(lambda e: e.is_Add, pair)

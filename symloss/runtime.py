@@ -262,6 +262,8 @@ class LossKernel:
         self._inputs = meta["inputs"]
         self._params = {p["name"]: p for p in meta["params"]}
         self._homogeneous = meta["homogeneous"]
+        # ℓ depends on (x, y) only through r = x - y (regression losses)
+        self.residual: bool = meta.get("residual", False)
         self._over = meta.get("over", "classes")
         self._frontend = meta.get("frontend")
         self._kind = meta.get("kind")
@@ -461,11 +463,41 @@ class LossKernel:
             total = total * scale if call.n else math.nan
         return call.dtype.type(total), _shaped(grad, out, call)
 
+    def partial_sums(self, *inputs, weight=None, grad: bool = False, **params):
+        """(Σ w·ℓ, D) or (Σ w·ℓ, D, ∂Σ/∂first input), as float64 numbers: the parts of
+        ``"mean"`` = Σ/D, with D its denominator (n, Σ w, or for class labels Σ weight[y] over
+        the samples not ignored). Sums of parts over blocks of data give the mean of the whole
+        (``symloss.integrations.dask``). Elementwise and class-axis losses."""
+        if self.family == "classes" and self._frontend is None:
+            front = dict(params, weight=weight)
+            return _rows(self, inputs, front, "parts", grad)
+        if self.family != "elementwise":
+            raise TypeError(
+                f"{self.name} is a {self.family} loss: partial_sums is for elementwise "
+                "and class-axis losses"
+            )
+        call = self._prepare(inputs, params, weight)
+        count = float(call.n if call.weight is None else np.sum(call.weight, dtype=np.float64))
+        if not grad:
+            return self._total(call), count
+        g = np.empty(call.n, call.dtype)
+        total = self._total_and_grad(call, call.dtype.type(1.0), g)
+        return total, count, g.reshape(call.shape)
+
     def grad_hess(self, *inputs, out=None, **params):
         """Per-element (∂ℓ/∂x, ∂²ℓ/∂x²) w.r.t. the first input; for a norm, the Hessian diagonal.
-        ``out``: a pair of arrays to write them into (elementwise losses)."""
+        ``out``: a pair of arrays to write them into (elementwise losses).
+
+        Class-axis losses: per sample, (∂ℓ_i/∂z_ij, ∂²ℓ_i/∂z_ij²) shaped like the logits, the
+        gradient and the diagonal of each sample's Hessian (what a gradient-boosting objective
+        takes); ignored samples get zeros. Losses without a closed-form Hessian (Crammer–Singer,
+        several differentiable inputs) raise TypeError."""
         if self.family == "classes":
-            raise TypeError(f"{self.name} is a class-axis loss: grad_hess is for elementwise ones")
+            if out is not None:
+                raise TypeError("out= is for elementwise losses")
+            if self._frontend == "linear":
+                raise TypeError(f"{self.name} has no Hessian kernel (a linear front end)")
+            return _rows(self, inputs, dict(params), "none", grad=True, hess=True)
         self._check_out(out, None)
         if self.family == "norm":
             return self._norm(inputs, params, None, None, grad=True, hess=True)[1:]
@@ -585,7 +617,15 @@ def _as_dtype(value, dtype: np.dtype):
 # -- class-axis losses: rows of C scores, PyTorch cross_entropy conventions ------------------
 
 
-def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool, gathered=False):
+def _rows(
+    k: LossKernel,
+    args: tuple,
+    params: dict,
+    reduction: str,
+    grad: bool,
+    gathered=False,
+    hess: bool = False,
+):
     """A class-axis loss on logits (N, C), (N, C, d1, …) or (C,). Integer targets are shaped
     like the logits without the class axis (``ignore_index`` rows count for nothing);
     probability targets are shaped like the logits and go to the loss's ``_probabilities``
@@ -599,13 +639,15 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool, 
     specs = {i["name"]: i for i in k._inputs}
     has_labels = any(i["labels"] == "classes" for i in k._inputs)
     if k._kind is not None and params.get("kind") not in (None, k._kind):
-        return _rows(_form_of_kind(k, params.pop("kind")), args, params, reduction, grad)
+        form = _form_of_kind(k, params.pop("kind"))
+        return _rows(form, args, params, reduction, grad, hess=hess)
     if params.pop("kind", k._kind) != k._kind:
         raise AssertionError  # unreachable: handled above
     if has_labels and _probability_form(k, args):
         if params.pop("ignore_index", -100) != -100:
             raise TypeError("ignore_index applies to class-index targets only")
-        return _rows(loss(f"{k.name}_probabilities"), args, params, reduction, grad)
+        form = loss(f"{k.name}_probabilities")
+        return _rows(form, args, params, reduction, grad, hess=hess)
     ignore_index = params.pop("ignore_index", -100) if has_labels else None
     if "weight" not in k._params and params.get("weight", None) is None:
         params.pop("weight", None)  # weight=None is every call's default
@@ -723,6 +765,14 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool, 
         out = tuple(back(nm, g) for nm, g in zip(wrt, grads))
         return out[0] if len(out) == 1 else out
 
+    if hess:
+        if "grad_hess" not in kernels:
+            raise TypeError(f"{k.name} has no Hessian kernel (no closed-form Hessian diagonal)")
+        g, h = np.empty_like(rows), np.empty_like(rows)
+        kernels["grad_hess"](*data, *vectors, *scalars, g, h)
+        g *= keep[:, None]
+        h *= keep[:, None]
+        return back(names[0], g), back(names[0], h)
     if reduction == "none":
         value = np.empty(n, dtype)
         if not grad:
@@ -745,6 +795,11 @@ def _rows(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool, 
             )
         else:
             total_weight = float(np.sum(keep, dtype=np.float64))
+    if reduction == "parts":
+        total = kernels["value_grad_sum_w" if grad else "value_sum_w"](
+            *data, *vectors, keep, *scalars, *([dtype.type(1.0), *grads] if grad else [])
+        )
+        return (float(total), total_weight, *([gradients()] if grad else []))
     scale = (1.0 / total_weight if total_weight else math.nan) if reduction == "mean" else 1.0
     if not grad:
         total = kernels["value_sum_w"](*data, *vectors, keep, *scalars)
@@ -769,6 +824,10 @@ class _RowForm:
     def value_and_grad(self, *inputs, reduction: str = "mean", weight=None, **params):
         params = dict(params, weight=weight)
         return _rows(self.kernel, inputs, params, reduction, grad=True, gathered=True)
+
+    def grad_hess(self, *inputs, weight=None, **params):
+        params = dict(params, weight=weight)
+        return _rows(self.kernel, inputs, params, "none", grad=True, gathered=True, hess=True)
 
 
 def _linear(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool):

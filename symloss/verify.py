@@ -742,6 +742,7 @@ class ClassReference:
             )
         ]
         self.value, self.grad, self.exprs, self._derivatives = [], [], [], {}
+        self._hess: dict = {}  # label → ∂²ℓ/∂z_k² of each logit, made on first use
         self._scales: dict = {}
         data = frozenset(self.inputs)
         for y in range(n if label else 1):
@@ -762,11 +763,17 @@ class ClassReference:
             ]
         return self._derivatives[(y, key)]
 
+    def _targets(self, q: str, y: int) -> list:
+        """The value, each gradient component, or each diagonal Hessian entry ∂²ℓ/∂z_k²."""
+        e = self.exprs[y]
+        if q == "hess":
+            return [sp.diff(e, z, 2) for z in self.zs]
+        return [e] if q == "value" else [sp.diff(e, a) for a in self.wrt]
+
     def sensitivity(self, q: str, args: list, y: int) -> np.ndarray:
         """Σ_a |a·∂f/∂a| over the inputs and parameters a, for the value or each gradient
         component (at 60 digits): how much rounding them moves the result, in units of ε."""
-        e = self.exprs[y]
-        targets = [e] if q == "value" else [sp.diff(e, a) for a in self.wrt]
+        targets = self._targets(q, y)
         out = []
         with mpmath.workdps(60):
             at = [mpmath.mpf(float(v)) for v in args]
@@ -779,8 +786,7 @@ class ClassReference:
         """`_term_scale` of the value or of each gradient component, at 60 digits."""
         key = (q, y)
         if key not in self._scales:
-            e = self.exprs[y]
-            targets = [e] if q == "value" else [sp.diff(e, a) for a in self.wrt]
+            targets = self._targets(q, y)
             data = frozenset(self.inputs)
             self._scales[key] = [
                 _mp_function(self.args, _term_scale(_class_plain(f, data))) for f in targets
@@ -798,13 +804,27 @@ class ClassReference:
             tiny = mpmath.mpf(10) ** -10000
             return f(*(tiny if k < self.n and a == 0 else a for k, a in enumerate(at)))
 
-    def evaluate(self, args: list, y: int, dtype):
-        """(value, gradient) rounded to ``dtype``, at precisions raised until two agree."""
+    def evaluate(self, args: list, y: int, dtype, hess: bool = False):
+        """(value, gradient) rounded to ``dtype``, at precisions raised until two agree;
+        ``hess``: (value, Hessian diagonal ∂²ℓ/∂z_k²)."""
+        if hess and y not in self._hess:
+            data = frozenset(self.inputs)
+            self._hess[y] = [
+                _mp_function(self.args, _class_plain(f, data)) for f in self._targets("hess", y)
+            ]
+        precisions = PRECISIONS
+        if hess:  # p(1 - p) with 1 - p ≈ e^{-Δz}: start with the digits that 1 - p needs
+            # (beyond e^{-1600} the entry is below float64's range whatever 1 - p rounds to)
+            spread = max((abs(float(v)) for v in args[: self.n] if math.isfinite(v)), default=0)
+            start = PRECISIONS[0] + int(2 * min(spread, 800.0) / math.log(10))
+            precisions = tuple(p for p in PRECISIONS if p > start) or (start, 2 * start)
+            precisions = (start, *precisions)
         previous = None
-        for dps in PRECISIONS:
+        for dps in precisions:
             with mpmath.workdps(dps):
                 at = [mpmath.mpf(float(v)) for v in args]
-                out = [self._at(f, at) for f in (self.value[y], *self.grad[y])]
+                fs = self._hess[y] if hess else self.grad[y]
+                out = [self._at(f, at) for f in (self.value[y], *fs)]
                 rounded = [_round(v, dtype) for v in out]
             if previous is not None and all(map(_same, previous, rounded)):
                 return rounded[0], np.array(rounded[1:])
@@ -933,9 +953,18 @@ def _verify_class_variant(loss, kernel, ref, static: dict, dtypes, rng, rows: di
                 refs_g.append(r[1] if r else np.full(len(ref.wrt), math.nan))
             ok = np.array(ok)
             refs_v, refs_g = np.array(refs_v), np.array(refs_g)
-            for q, got, want in (("value", value, refs_v), ("grad", grad, refs_g)):
+            checks = [("value", value, refs_v), ("grad", grad, refs_g)]
+            got_h = _class_hessian(kernel, inputs, call)
+            if got_h is not None:  # the Hessian diagonal, where the loss has a kernel for it
+                refs_h = []
+                for i in range(len(z)):
+                    r = ref.evaluate(args_of(i), int(labels[i]), dt, hess=True)
+                    ok[i] &= r is not None
+                    refs_h.append(r[1] if r else np.full(n, math.nan))
+                checks.append(("hess", got_h.reshape(len(z), -1), np.array(refs_h)))
+            for q, got, want in checks:
                 err = ulp_error(np.asarray(got, dt), want.astype(dt)).reshape(len(z), -1)
-                if q == "grad":  # a NaN in a row may make all its components NaN
+                if q != "value":  # a NaN in a row may make all its components NaN
                     nan_rows = np.zeros(len(z), bool)
                     for a in [z, *data, *per_sample]:
                         nan_rows |= np.isnan(np.reshape(a, (len(z), -1))).any(axis=1)
@@ -945,7 +974,7 @@ def _verify_class_variant(loss, kernel, ref, static: dict, dtypes, rng, rows: di
                 relaxed = int((err[over] > BOUNDS[q]).sum())  # components, like points
                 for i in over:
                     g_i = np.atleast_1d(np.asarray(got[i], dt))
-                    w_i = np.atleast_1d(refs_v[i] if q == "value" else refs_g[i])
+                    w_i = np.atleast_1d(want[i])
                     diff = np.abs(g_i.astype(np.float64) - w_i)
                     moved = _class_relaxed(
                         ref, functools.partial(args_of, i), z[i], int(labels[i]), dt, q, g_i
@@ -956,7 +985,10 @@ def _verify_class_variant(loss, kernel, ref, static: dict, dtypes, rng, rows: di
                             sens > 0, diff / (sens * np.finfo(dt).eps), np.inf
                         )
                     err[i] = np.minimum(np.minimum(err[i], moved), by_conditioning)
-                    if loss.accuracy == "terms":
+                    # the Hessian diagonal of a focal loss is a sum of probability products
+                    # that cancel where a class other than the label has p_j → 1: judged
+                    # against ε·Σ|terms| there (an absolute error, counted as relaxed)
+                    if loss.accuracy == "terms" or q == "hess":
                         scale = ref.term_scale(q, args_of(i), int(labels[i]))
                         with np.errstate(divide="ignore", invalid="ignore"):
                             by_terms = np.where(
@@ -992,6 +1024,14 @@ def _verify_class_variant(loss, kernel, ref, static: dict, dtypes, rng, rows: di
                 if abs(float(got_sum) - exact) <= slack:
                     e = min(e, 1.0)
                 _record_scalar(rows, loss.name, "sum", dtype, e, static)
+
+
+def _class_hessian(kernel, inputs: list, call: dict) -> np.ndarray | None:
+    """The kernel's Hessian diagonal per row, or None where the loss has no Hessian kernel."""
+    try:
+        return np.asarray(kernel.grad_hess(*inputs, **call)[1])
+    except (TypeError, AttributeError):
+        return None
 
 
 def _per_sample_values(loss: Loss, name: str, dtype, rng, rows: int) -> np.ndarray:
@@ -1040,7 +1080,7 @@ def _class_relaxed(ref, args_at, z, y, dtype, q, got) -> np.ndarray:
     for _ in range(8):
         steps = rng.choice([-PERTURBATION_ULP, 0, PERTURBATION_ULP], size=len(z))
         moved = [_step(float(v), int(k), dtype) for v, k in zip(z, steps)]
-        r = ref.evaluate(args_at(np.array(moved)), y, dtype)
+        r = ref.evaluate(args_at(np.array(moved)), y, dtype, hess=q == "hess")
         if r is not None:
             want = np.atleast_1d(np.asarray(r[0] if q == "value" else r[1], dtype))
             best = np.minimum(best, ulp_error(got, want))

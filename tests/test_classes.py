@@ -73,7 +73,14 @@ def test_shapes_dtypes_and_empty_input():
         (lambda: SCE(np.zeros((2, 3)), [0, 1], ignore_index=0.5), TypeError, "ignore_index"),
         (lambda: SCE(np.zeros((2, 3)), [0, 1], delta=1), TypeError, "unexpected argument"),
         (lambda: SCE(np.zeros((2, 3)), [0, 1], axis=1), TypeError, "no axis="),
-        (lambda: SCE.grad_hess(np.zeros((2, 3)), [0, 1]), TypeError, "grad_hess"),
+        (
+            lambda: symloss.multiclass_hinge.grad_hess(
+                np.zeros((2, 3)), [0, 1], kind="crammer_singer"
+            ),
+            TypeError,
+            "no Hessian kernel",
+        ),
+        (lambda: SCE.grad_hess(np.zeros((2, 3)), [0, 1], out=1), TypeError, "out="),
         (lambda: SCE(np.zeros((2, 3)), [0, 1], reduction="avg"), ValueError, "reduction"),
     ],
 )

@@ -53,6 +53,7 @@ LOSS = {
     ),
     'params': (),
     'homogeneous': None,
+    'residual': False,
     'over': 'classes',
     'frontend': None,
     'kind': None,

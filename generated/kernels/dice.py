@@ -69,6 +69,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': False,
     'over': 'sample',
     'frontend': None,
     'kind': None,
@@ -194,6 +195,40 @@ def value_grad_sum_w_f32(pred, target, rows, smooth, scale, grad):
 
 
 @_jit
+def grad_hess_f32(pred, target, smooth, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float32)"""
+    n_classes = pred.shape[1]
+    n_classes_f = float32(n_classes)
+    for i in prange(pred.shape[0]):
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c])
+        r0 = float32(acc_r0)
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, target[i, c])
+        r1 = float32(acc_r1)
+        acc_r2 = 0.0
+        for c in range(n_classes):
+            acc_r2 = vmath.reassoc_add(acc_r2, (float32(1.0) - pred[i, c])*target[i, c] + (float32(1.0) - target[i, c])*pred[i, c])
+        r2 = float32(acc_r2)
+        acc_r3 = 0.0
+        for c in range(n_classes):
+            acc_r3 = vmath.reassoc_add(acc_r3, pred[i, c]*target[i, c])
+        r3 = float32(acc_r3)
+        _v0 = r0 + r1 + smooth
+        value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), r2/_v0))
+        for j in range(n_classes):
+            _h0 = r0 + r1 + smooth
+            _h1 = (math.isnan(_h0))
+            _h2 = (_h0 == float32(0.0))
+            _h3 = smooth + float32(2.0)*r3
+            _h4 = float32(1.0)/(_h0*_h0)
+            grad[i, j] = select(_h1, float32(math.nan), select(_h2, float32(0.0), _h3*_h4 - float32(2.0)*target[i, j]/_h0))
+            hess[i, j] = select(_h1, float32(math.nan), select(_h2, float32(0.0), -float32(2.0)*_h3/(_h0*_h0*_h0) + float32(4.0)*_h4*target[i, j]))
+
+
+@_jit
 def value_each_f64(pred, target, smooth, out):
     """out[i] = ℓ_i for row i  (float64)"""
     n_classes = pred.shape[1]
@@ -308,6 +343,40 @@ def value_grad_sum_w_f64(pred, target, rows, smooth, scale, grad):
             for j in range(n_classes):
                 grad[i, j] = 0
     return acc
+
+
+@_jit
+def grad_hess_f64(pred, target, smooth, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float64)"""
+    n_classes = pred.shape[1]
+    n_classes_f = float(n_classes)
+    for i in prange(pred.shape[0]):
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c])
+        r0 = acc_r0
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, target[i, c])
+        r1 = acc_r1
+        acc_r2 = 0.0
+        for c in range(n_classes):
+            acc_r2 = vmath.reassoc_add(acc_r2, (1.0 - pred[i, c])*target[i, c] + (1.0 - target[i, c])*pred[i, c])
+        r2 = acc_r2
+        acc_r3 = 0.0
+        for c in range(n_classes):
+            acc_r3 = vmath.reassoc_add(acc_r3, pred[i, c]*target[i, c])
+        r3 = acc_r3
+        _v0 = r0 + r1 + smooth
+        value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, r2/_v0))
+        for j in range(n_classes):
+            _h0 = r0 + r1 + smooth
+            _h1 = (math.isnan(_h0))
+            _h2 = (_h0 == 0.0)
+            _h3 = smooth + 2.0*r3
+            _h4 = 1.0/(_h0*_h0)
+            grad[i, j] = select(_h1, math.nan, select(_h2, 0.0, _h3*_h4 - 2.0*target[i, j]/_h0))
+            hess[i, j] = select(_h1, math.nan, select(_h2, 0.0, -2.0*_h3/(_h0*_h0*_h0) + 4.0*_h4*target[i, j]))
 
 
 @_jit
@@ -428,6 +497,41 @@ def value_grad_sum_w__squared_f32(pred, target, rows, smooth, scale, grad):
 
 
 @_jit
+def grad_hess__squared_f32(pred, target, smooth, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float32)"""
+    n_classes = pred.shape[1]
+    n_classes_f = float32(n_classes)
+    for i in prange(pred.shape[0]):
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, (pred[i, c]*pred[i, c]))
+        r0 = float32(acc_r0)
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, (target[i, c]*target[i, c]))
+        r1 = float32(acc_r1)
+        acc_r2 = 0.0
+        for c in range(n_classes):
+            acc_r2 = vmath.reassoc_add(acc_r2, ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c])))
+        r2 = float32(acc_r2)
+        acc_r3 = 0.0
+        for c in range(n_classes):
+            acc_r3 = vmath.reassoc_add(acc_r3, pred[i, c]*target[i, c])
+        r3 = float32(acc_r3)
+        _v0 = r0 + r1 + smooth
+        value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), r2/_v0))
+        for j in range(n_classes):
+            _h0 = r0 + r1 + smooth
+            _h1 = (math.isnan(_h0))
+            _h2 = (_h0 == float32(0.0))
+            _h3 = smooth + float32(2.0)*r3
+            _h4 = float32(1.0)/(_h0*_h0)
+            _h5 = float32(2.0)*_h3*_h4
+            grad[i, j] = select(_h1, float32(math.nan), select(_h2, float32(0.0), _h5*pred[i, j] - float32(2.0)*target[i, j]/_h0))
+            hess[i, j] = select(_h1, float32(math.nan), select(_h2, float32(0.0), _h5 - float32(8.0)*_h3*(pred[i, j]*pred[i, j])/(_h0*_h0*_h0) + float32(8.0)*_h4*pred[i, j]*target[i, j]))
+
+
+@_jit
 def value_each__squared_f64(pred, target, smooth, out):
     """out[i] = ℓ_i for row i  (float64)"""
     n_classes = pred.shape[1]
@@ -544,21 +648,60 @@ def value_grad_sum_w__squared_f64(pred, target, rows, smooth, scale, grad):
     return acc
 
 
+@_jit
+def grad_hess__squared_f64(pred, target, smooth, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float64)"""
+    n_classes = pred.shape[1]
+    n_classes_f = float(n_classes)
+    for i in prange(pred.shape[0]):
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, (pred[i, c]*pred[i, c]))
+        r0 = acc_r0
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, (target[i, c]*target[i, c]))
+        r1 = acc_r1
+        acc_r2 = 0.0
+        for c in range(n_classes):
+            acc_r2 = vmath.reassoc_add(acc_r2, ((-target[i, c] + pred[i, c])*(-target[i, c] + pred[i, c])))
+        r2 = acc_r2
+        acc_r3 = 0.0
+        for c in range(n_classes):
+            acc_r3 = vmath.reassoc_add(acc_r3, pred[i, c]*target[i, c])
+        r3 = acc_r3
+        _v0 = r0 + r1 + smooth
+        value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, r2/_v0))
+        for j in range(n_classes):
+            _h0 = r0 + r1 + smooth
+            _h1 = (math.isnan(_h0))
+            _h2 = (_h0 == 0.0)
+            _h3 = smooth + 2.0*r3
+            _h4 = 1.0/(_h0*_h0)
+            _h5 = 2.0*_h3*_h4
+            grad[i, j] = select(_h1, math.nan, select(_h2, 0.0, _h5*pred[i, j] - 2.0*target[i, j]/_h0))
+            hess[i, j] = select(_h1, math.nan, select(_h2, 0.0, _h5 - 8.0*_h3*(pred[i, j]*pred[i, j])/(_h0*_h0*_h0) + 8.0*_h4*pred[i, j]*target[i, j]))
+
+
 KERNELS = {
     ('value_each', (), 'float32'): value_each_f32,
     ('value_sum_w', (), 'float32'): value_sum_w_f32,
     ('value_grad_each', (), 'float32'): value_grad_each_f32,
     ('value_grad_sum_w', (), 'float32'): value_grad_sum_w_f32,
+    ('grad_hess', (), 'float32'): grad_hess_f32,
     ('value_each', (), 'float64'): value_each_f64,
     ('value_sum_w', (), 'float64'): value_sum_w_f64,
     ('value_grad_each', (), 'float64'): value_grad_each_f64,
     ('value_grad_sum_w', (), 'float64'): value_grad_sum_w_f64,
+    ('grad_hess', (), 'float64'): grad_hess_f64,
     ('value_each', ('squared',), 'float32'): value_each__squared_f32,
     ('value_sum_w', ('squared',), 'float32'): value_sum_w__squared_f32,
     ('value_grad_each', ('squared',), 'float32'): value_grad_each__squared_f32,
     ('value_grad_sum_w', ('squared',), 'float32'): value_grad_sum_w__squared_f32,
+    ('grad_hess', ('squared',), 'float32'): grad_hess__squared_f32,
     ('value_each', ('squared',), 'float64'): value_each__squared_f64,
     ('value_sum_w', ('squared',), 'float64'): value_sum_w__squared_f64,
     ('value_grad_each', ('squared',), 'float64'): value_grad_each__squared_f64,
     ('value_grad_sum_w', ('squared',), 'float64'): value_grad_sum_w__squared_f64,
+    ('grad_hess', ('squared',), 'float64'): grad_hess__squared_f64,
 }

@@ -74,6 +74,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': False,
     'over': 'classes',
     'frontend': None,
     'kind': None,

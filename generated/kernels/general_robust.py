@@ -67,6 +67,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': True,
     'over': 'classes',
     'frontend': None,
     'kind': None,

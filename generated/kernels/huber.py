@@ -56,6 +56,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': True,
     'over': 'classes',
     'frontend': None,
     'kind': None,

@@ -58,6 +58,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': False,
     'over': 'classes',
     'frontend': None,
     'kind': None,
@@ -137,6 +138,24 @@ def value_grad_sum_w_f32(pred, target, rows, scale, grad):
 
 
 @_jit
+def grad_hess_f32(pred, target, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float32)"""
+    n_classes = pred.shape[1]
+    n_classes_f = float32(n_classes)
+    for i in prange(pred.shape[0]):
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-vmath.log(pred[i, c]) + vmath.log(target[i, c]))*target[i, c])))
+        r0 = float32(acc_r0)
+        value_i = r0
+        for j in range(n_classes):
+            _h0 = (math.isnan(target[i, j]))
+            _h1 = (target[i, j] == float32(0.0))
+            grad[i, j] = select(_h0, float32(math.nan), select(_h1, float32(0.0), -target[i, j]/pred[i, j]))
+            hess[i, j] = select(_h0, float32(math.nan), select(_h1, float32(0.0), target[i, j]/(pred[i, j]*pred[i, j])))
+
+
+@_jit
 def value_each_f64(pred, target, out):
     """out[i] = ℓ_i for row i  (float64)"""
     n_classes = pred.shape[1]
@@ -205,6 +224,24 @@ def value_grad_sum_w_f64(pred, target, rows, scale, grad):
             for j in range(n_classes):
                 grad[i, j] = 0
     return acc
+
+
+@_jit
+def grad_hess_f64(pred, target, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float64)"""
+    n_classes = pred.shape[1]
+    n_classes_f = float(n_classes)
+    for i in prange(pred.shape[0]):
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-vmath.log(pred[i, c]) + vmath.log(target[i, c]))*target[i, c])))
+        r0 = acc_r0
+        value_i = r0
+        for j in range(n_classes):
+            _h0 = (math.isnan(target[i, j]))
+            _h1 = (target[i, j] == 0.0)
+            grad[i, j] = select(_h0, math.nan, select(_h1, 0.0, -target[i, j]/pred[i, j]))
+            hess[i, j] = select(_h0, math.nan, select(_h1, 0.0, target[i, j]/(pred[i, j]*pred[i, j])))
 
 
 @_jit
@@ -279,6 +316,22 @@ def value_grad_sum_w__log_input_f32(pred, target, rows, scale, grad):
 
 
 @_jit
+def grad_hess__log_input_f32(pred, target, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float32)"""
+    n_classes = pred.shape[1]
+    n_classes_f = float32(n_classes)
+    for i in prange(pred.shape[0]):
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, select((math.isnan(target[i, c])), float32(math.nan), select((target[i, c] == float32(0.0)), float32(0.0), (-pred[i, c] + vmath.log(target[i, c]))*target[i, c])))
+        r0 = float32(acc_r0)
+        value_i = r0
+        for j in range(n_classes):
+            grad[i, j] = select((math.isnan(target[i, j])), float32(math.nan), select((target[i, j] == float32(0.0)), float32(0.0), -target[i, j]))
+            hess[i, j] = float32(0.0)
+
+
+@_jit
 def value_each__log_input_f64(pred, target, out):
     """out[i] = ℓ_i for row i  (float64)"""
     n_classes = pred.shape[1]
@@ -349,21 +402,41 @@ def value_grad_sum_w__log_input_f64(pred, target, rows, scale, grad):
     return acc
 
 
+@_jit
+def grad_hess__log_input_f64(pred, target, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float64)"""
+    n_classes = pred.shape[1]
+    n_classes_f = float(n_classes)
+    for i in prange(pred.shape[0]):
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, select((math.isnan(target[i, c])), math.nan, select((target[i, c] == 0.0), 0.0, (-pred[i, c] + vmath.log(target[i, c]))*target[i, c])))
+        r0 = acc_r0
+        value_i = r0
+        for j in range(n_classes):
+            grad[i, j] = select((math.isnan(target[i, j])), math.nan, select((target[i, j] == 0.0), 0.0, -target[i, j]))
+            hess[i, j] = 0.0
+
+
 KERNELS = {
     ('value_each', (), 'float32'): value_each_f32,
     ('value_sum_w', (), 'float32'): value_sum_w_f32,
     ('value_grad_each', (), 'float32'): value_grad_each_f32,
     ('value_grad_sum_w', (), 'float32'): value_grad_sum_w_f32,
+    ('grad_hess', (), 'float32'): grad_hess_f32,
     ('value_each', (), 'float64'): value_each_f64,
     ('value_sum_w', (), 'float64'): value_sum_w_f64,
     ('value_grad_each', (), 'float64'): value_grad_each_f64,
     ('value_grad_sum_w', (), 'float64'): value_grad_sum_w_f64,
+    ('grad_hess', (), 'float64'): grad_hess_f64,
     ('value_each', ('log_input',), 'float32'): value_each__log_input_f32,
     ('value_sum_w', ('log_input',), 'float32'): value_sum_w__log_input_f32,
     ('value_grad_each', ('log_input',), 'float32'): value_grad_each__log_input_f32,
     ('value_grad_sum_w', ('log_input',), 'float32'): value_grad_sum_w__log_input_f32,
+    ('grad_hess', ('log_input',), 'float32'): grad_hess__log_input_f32,
     ('value_each', ('log_input',), 'float64'): value_each__log_input_f64,
     ('value_sum_w', ('log_input',), 'float64'): value_sum_w__log_input_f64,
     ('value_grad_each', ('log_input',), 'float64'): value_grad_each__log_input_f64,
     ('value_grad_sum_w', ('log_input',), 'float64'): value_grad_sum_w__log_input_f64,
+    ('grad_hess', ('log_input',), 'float64'): grad_hess__log_input_f64,
 }

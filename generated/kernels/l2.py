@@ -44,6 +44,7 @@ LOSS = {
     ),
     'params': (),
     'homogeneous': 1,
+    'residual': False,
     'over': 'classes',
     'frontend': None,
     'kind': None,

@@ -83,6 +83,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': False,
     'over': 'classes',
     'frontend': 'linear',
     'kind': None,

@@ -63,6 +63,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': False,
     'over': 'classes',
     'frontend': None,
     'kind': None,

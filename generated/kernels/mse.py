@@ -44,6 +44,7 @@ LOSS = {
     ),
     'params': (),
     'homogeneous': 2,
+    'residual': True,
     'over': 'classes',
     'frontend': None,
     'kind': None,

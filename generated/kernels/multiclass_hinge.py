@@ -58,6 +58,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': False,
     'over': 'classes',
     'frontend': None,
     'kind': 'weston_watkins',
@@ -151,6 +152,28 @@ def value_grad_sum_w_f32(scores, target, rows, margin, scale, grad):
 
 
 @_jit
+def grad_hess_f32(scores, target, margin, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float32)"""
+    n_classes = scores.shape[1]
+    n_classes_f = float32(n_classes)
+    for i in prange(scores.shape[0]):
+        target_i = target[i]
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), float32(math.nan), select(((-scores[i, target_i] + scores[i, c] + margin) <= float32(0.0)), float32(0.0), (-scores[i, target_i] + scores[i, c] + margin))))
+        r0 = float32(acc_r0)
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), float32(math.nan), select(((-scores[i, target_i] + scores[i, c] + margin) > float32(0.0)), float32(1.0), float32(0.0))))
+        r1 = float32(acc_r1)
+        value_i = r0 - select((margin <= float32(0.0)), float32(0.0), margin)
+        for j in range(n_classes):
+            _h0 = (-scores[i, target_i] + scores[i, j] + margin)
+            grad[i, j] = -select((j == target_i), float32(1.0), float32(0.0))*r1 + select((math.isnan(_h0)), float32(math.nan), select((_h0 > float32(0.0)), float32(1.0), float32(0.0)))
+            hess[i, j] = float32(0.0)
+
+
+@_jit
 def value_each_f64(scores, target, margin, out):
     """out[i] = ℓ_i for row i  (float64)"""
     n_classes = scores.shape[1]
@@ -235,13 +258,37 @@ def value_grad_sum_w_f64(scores, target, rows, margin, scale, grad):
     return acc
 
 
+@_jit
+def grad_hess_f64(scores, target, margin, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float64)"""
+    n_classes = scores.shape[1]
+    n_classes_f = float(n_classes)
+    for i in prange(scores.shape[0]):
+        target_i = target[i]
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), math.nan, select(((-scores[i, target_i] + scores[i, c] + margin) <= 0.0), 0.0, (-scores[i, target_i] + scores[i, c] + margin))))
+        r0 = acc_r0
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, select((math.isnan((-scores[i, target_i] + scores[i, c] + margin))), math.nan, select(((-scores[i, target_i] + scores[i, c] + margin) > 0.0), 1.0, 0.0)))
+        r1 = acc_r1
+        value_i = r0 - select((margin <= 0.0), 0.0, margin)
+        for j in range(n_classes):
+            _h0 = (-scores[i, target_i] + scores[i, j] + margin)
+            grad[i, j] = -select((j == target_i), 1.0, 0.0)*r1 + select((math.isnan(_h0)), math.nan, select((_h0 > 0.0), 1.0, 0.0))
+            hess[i, j] = 0.0
+
+
 KERNELS = {
     ('value_each', (), 'float32'): value_each_f32,
     ('value_sum_w', (), 'float32'): value_sum_w_f32,
     ('value_grad_each', (), 'float32'): value_grad_each_f32,
     ('value_grad_sum_w', (), 'float32'): value_grad_sum_w_f32,
+    ('grad_hess', (), 'float32'): grad_hess_f32,
     ('value_each', (), 'float64'): value_each_f64,
     ('value_sum_w', (), 'float64'): value_sum_w_f64,
     ('value_grad_each', (), 'float64'): value_grad_each_f64,
     ('value_grad_sum_w', (), 'float64'): value_grad_sum_w_f64,
+    ('grad_hess', (), 'float64'): grad_hess_f64,
 }

@@ -56,6 +56,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': False,
     'over': 'classes',
     'frontend': None,
     'kind': None,

@@ -67,6 +67,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': False,
     'over': 'classes',
     'frontend': None,
     'kind': None,

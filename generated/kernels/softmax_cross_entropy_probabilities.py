@@ -69,6 +69,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': False,
     'over': 'classes',
     'frontend': None,
     'kind': None,
@@ -224,6 +225,46 @@ def value_grad_sum_w_f32(logits, target, weight, rows, label_smoothing, scale, g
 
 
 @_jit
+def grad_hess_f32(logits, target, weight, label_smoothing, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float32)"""
+    n_classes = logits.shape[1]
+    n_classes_f = float32(n_classes)
+    for i in prange(logits.shape[0]):
+        lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
+        for c in range(n_classes):
+            v = logits[i, c]
+            if v > lse0_max:
+                lse0_top, lse0_max = c, v
+            elif v != v:
+                lse0_nan = True
+        acc_lse0 = 0.0
+        if lse0_max > -math.inf:  # else every term is 0, or there are none
+            for c in range(n_classes):  # branch-free, a sum in SIMD lanes
+                _e = vmath.exp(logits[i, c] - lse0_max)
+                _kept = (c != lse0_top)
+                acc_lse0 = vmath.reassoc_add(acc_lse0, select(_kept, _e, float32(0.0)))
+        if lse0_nan:
+            lse0_max = math.nan
+        lse0_log1p = float32(vmath.log1p(acc_lse0))
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])
+        r0 = float32(acc_r0)
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, (label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])
+        r1 = float32(acc_r1)
+        value_i = r0
+        for j in range(n_classes):
+            _h0 = (-lse0_max + logits[i, j] + -lse0_log1p)
+            _h1 = vmath.expm1(_h0)
+            _h2 = (label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, j])*weight[j]
+            _h3 = vmath.exp(_h0)
+            grad[i, j] = _h1*_h2 + _h3*(r1 - _h2)
+            hess[i, j] = -_h1*_h3*r1
+
+
+@_jit
 def value_each_f64(logits, target, weight, label_smoothing, out):
     """out[i] = ℓ_i for row i  (float64)"""
     n_classes = logits.shape[1]
@@ -370,13 +411,55 @@ def value_grad_sum_w_f64(logits, target, weight, rows, label_smoothing, scale, g
     return acc
 
 
+@_jit
+def grad_hess_f64(logits, target, weight, label_smoothing, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float64)"""
+    n_classes = logits.shape[1]
+    n_classes_f = float(n_classes)
+    for i in prange(logits.shape[0]):
+        lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
+        for c in range(n_classes):
+            v = logits[i, c]
+            if v > lse0_max:
+                lse0_top, lse0_max = c, v
+            elif v != v:
+                lse0_nan = True
+        acc_lse0 = 0.0
+        if lse0_max > -math.inf:  # else every term is 0, or there are none
+            for c in range(n_classes):  # branch-free, a sum in SIMD lanes
+                _e = vmath.exp(logits[i, c] - lse0_max)
+                _kept = (c != lse0_top)
+                acc_lse0 = vmath.reassoc_add(acc_lse0, select(_kept, _e, 0.0))
+        if lse0_nan:
+            lse0_max = math.nan
+        lse0_log1p = vmath.log1p(acc_lse0)
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])
+        r0 = acc_r0
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, (label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])
+        r1 = acc_r1
+        value_i = r0
+        for j in range(n_classes):
+            _h0 = (-lse0_max + logits[i, j] + -lse0_log1p)
+            _h1 = vmath.expm1(_h0)
+            _h2 = (label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, j])*weight[j]
+            _h3 = vmath.exp(_h0)
+            grad[i, j] = _h1*_h2 + _h3*(r1 - _h2)
+            hess[i, j] = -_h1*_h3*r1
+
+
 KERNELS = {
     ('value_each', (), 'float32'): value_each_f32,
     ('value_sum_w', (), 'float32'): value_sum_w_f32,
     ('value_grad_each', (), 'float32'): value_grad_each_f32,
     ('value_grad_sum_w', (), 'float32'): value_grad_sum_w_f32,
+    ('grad_hess', (), 'float32'): grad_hess_f32,
     ('value_each', (), 'float64'): value_each_f64,
     ('value_sum_w', (), 'float64'): value_sum_w_f64,
     ('value_grad_each', (), 'float64'): value_grad_each_f64,
     ('value_grad_sum_w', (), 'float64'): value_grad_sum_w_f64,
+    ('grad_hess', (), 'float64'): grad_hess_f64,
 }

@@ -69,6 +69,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': False,
     'over': 'classes',
     'frontend': None,
     'kind': None,
@@ -294,6 +295,73 @@ def value_grad_sum_w_f32(logits, target, alpha, rows, gamma, scale, grad):
 
 
 @_jit
+def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float32)"""
+    n_classes = logits.shape[1]
+    n_classes_f = float32(n_classes)
+    for i in prange(logits.shape[0]):
+        target_i = target[i]
+        lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
+        for c in range(n_classes):
+            v = logits[i, c]
+            if v > lse0_max:
+                lse0_top, lse0_max = c, v
+            elif v != v:
+                lse0_nan = True
+        acc_lse0 = 0.0
+        if lse0_max > -math.inf:  # else every term is 0, or there are none
+            for c in range(n_classes):  # branch-free, a sum in SIMD lanes
+                _e = vmath.exp(logits[i, c] - lse0_max)
+                _kept = (c != lse0_top)
+                acc_lse0 = vmath.reassoc_add(acc_lse0, select(_kept, _e, float32(0.0)))
+        if lse0_nan:
+            lse0_max = math.nan
+        lse0_log1p = float32(vmath.log1p(acc_lse0))
+        lse1_top, lse1_max, lse1_nan = -1, -math.inf, False
+        for c in range(n_classes):
+            v = logits[i, c]
+            if c == target_i:  # this sum leaves the class out
+                v = -math.inf
+            if v > lse1_max:
+                lse1_top, lse1_max = c, v
+            elif v != v:
+                lse1_nan = True
+        acc_lse1 = 0.0
+        if lse1_max > -math.inf:  # else every term is 0, or there are none
+            for c in range(n_classes):  # branch-free, a sum in SIMD lanes
+                _e = vmath.exp(logits[i, c] - lse1_max)
+                _kept = (c != lse1_top) & (c != target_i)
+                acc_lse1 = vmath.reassoc_add(acc_lse1, select(_kept, _e, float32(0.0)))
+        if lse1_nan:
+            lse1_max = math.nan
+        lse1_log1p = float32(vmath.log1p(acc_lse1))
+        _v0 = -lse0_max
+        _v1 = -lse0_log1p
+        value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+        for j in range(n_classes):
+            _h0 = -lse0_max
+            _h1 = _h0 + logits[i, j]
+            _h2 = -lse0_log1p
+            _h3 = (_h1 + _h2)
+            _h4 = vmath.expm1(_h3)
+            _h5 = (j == target_i)
+            _h6 = vmath.exp(_h3)
+            _h7 = select(_h5, _h4, _h6)
+            _h8 = vmath.exp(((_h0 + lse1_max + lse1_log1p) + _h2)*gamma)
+            _h9 = _h8*alpha[target_i]
+            _h10 = (_h0 + logits[i, target_i] + _h2)*_h9
+            _h11 = select(_h5, -_h6, vmath.exp(((_h1 - lse1_max + logits[i, target_i] + -lse1_log1p) + _h2)))
+            _h12 = -float32(2.0)*lse0_max
+            _h13 = float32(2.0)*logits[i, j]
+            _h14 = -float32(2.0)*lse0_log1p
+            _h15 = vmath.exp((_h12 + _h13 + _h14))
+            _h16 = _h13 - float32(2.0)*lse1_max
+            _h17 = -float32(2.0)*lse1_log1p
+            grad[i, j] = _h7*_h9 - _h10*_h11*gamma
+            hess[i, j] = -((_h11 + _h15 - select(_h5, float32(0.0), vmath.exp((_h16 + _h17))))*_h10*gamma + select(_h5, _h15, vmath.exp(((_h12 + _h16 + float32(2.0)*logits[i, target_i] + _h17) + _h14)))*_h10*(gamma*gamma) + _h4*_h6*_h9 - float32(2.0)*_h11*_h7*_h8*gamma*alpha[target_i])
+
+
+@_jit
 def value_each_f64(logits, target, alpha, gamma, out):
     """out[i] = ℓ_i for row i  (float64)"""
     n_classes = logits.shape[1]
@@ -510,13 +578,82 @@ def value_grad_sum_w_f64(logits, target, alpha, rows, gamma, scale, grad):
     return acc
 
 
+@_jit
+def grad_hess_f64(logits, target, alpha, gamma, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float64)"""
+    n_classes = logits.shape[1]
+    n_classes_f = float(n_classes)
+    for i in prange(logits.shape[0]):
+        target_i = target[i]
+        lse0_top, lse0_max, lse0_nan = -1, -math.inf, False
+        for c in range(n_classes):
+            v = logits[i, c]
+            if v > lse0_max:
+                lse0_top, lse0_max = c, v
+            elif v != v:
+                lse0_nan = True
+        acc_lse0 = 0.0
+        if lse0_max > -math.inf:  # else every term is 0, or there are none
+            for c in range(n_classes):  # branch-free, a sum in SIMD lanes
+                _e = vmath.exp(logits[i, c] - lse0_max)
+                _kept = (c != lse0_top)
+                acc_lse0 = vmath.reassoc_add(acc_lse0, select(_kept, _e, 0.0))
+        if lse0_nan:
+            lse0_max = math.nan
+        lse0_log1p = vmath.log1p(acc_lse0)
+        lse1_top, lse1_max, lse1_nan = -1, -math.inf, False
+        for c in range(n_classes):
+            v = logits[i, c]
+            if c == target_i:  # this sum leaves the class out
+                v = -math.inf
+            if v > lse1_max:
+                lse1_top, lse1_max = c, v
+            elif v != v:
+                lse1_nan = True
+        acc_lse1 = 0.0
+        if lse1_max > -math.inf:  # else every term is 0, or there are none
+            for c in range(n_classes):  # branch-free, a sum in SIMD lanes
+                _e = vmath.exp(logits[i, c] - lse1_max)
+                _kept = (c != lse1_top) & (c != target_i)
+                acc_lse1 = vmath.reassoc_add(acc_lse1, select(_kept, _e, 0.0))
+        if lse1_nan:
+            lse1_max = math.nan
+        lse1_log1p = vmath.log1p(acc_lse1)
+        _v0 = -lse0_max
+        _v1 = -lse0_log1p
+        value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+        for j in range(n_classes):
+            _h0 = -lse0_max
+            _h1 = _h0 + logits[i, j]
+            _h2 = -lse0_log1p
+            _h3 = (_h1 + _h2)
+            _h4 = vmath.expm1(_h3)
+            _h5 = (j == target_i)
+            _h6 = vmath.exp(_h3)
+            _h7 = select(_h5, _h4, _h6)
+            _h8 = vmath.exp(((_h0 + lse1_max + lse1_log1p) + _h2)*gamma)
+            _h9 = _h8*alpha[target_i]
+            _h10 = (_h0 + logits[i, target_i] + _h2)*_h9
+            _h11 = select(_h5, -_h6, vmath.exp(((_h1 - lse1_max + logits[i, target_i] + -lse1_log1p) + _h2)))
+            _h12 = -2.0*lse0_max
+            _h13 = 2.0*logits[i, j]
+            _h14 = -2.0*lse0_log1p
+            _h15 = vmath.exp((_h12 + _h13 + _h14))
+            _h16 = _h13 - 2.0*lse1_max
+            _h17 = -2.0*lse1_log1p
+            grad[i, j] = _h7*_h9 - _h10*_h11*gamma
+            hess[i, j] = -((_h11 + _h15 - select(_h5, 0.0, vmath.exp((_h16 + _h17))))*_h10*gamma + select(_h5, _h15, vmath.exp(((_h12 + _h16 + 2.0*logits[i, target_i] + _h17) + _h14)))*_h10*(gamma*gamma) + _h4*_h6*_h9 - 2.0*_h11*_h7*_h8*gamma*alpha[target_i])
+
+
 KERNELS = {
     ('value_each', (), 'float32'): value_each_f32,
     ('value_sum_w', (), 'float32'): value_sum_w_f32,
     ('value_grad_each', (), 'float32'): value_grad_each_f32,
     ('value_grad_sum_w', (), 'float32'): value_grad_sum_w_f32,
+    ('grad_hess', (), 'float32'): grad_hess_f32,
     ('value_each', (), 'float64'): value_each_f64,
     ('value_sum_w', (), 'float64'): value_sum_w_f64,
     ('value_grad_each', (), 'float64'): value_grad_each_f64,
     ('value_grad_sum_w', (), 'float64'): value_grad_sum_w_f64,
+    ('grad_hess', (), 'float64'): grad_hess_f64,
 }

@@ -44,6 +44,7 @@ LOSS = {
     ),
     'params': (),
     'homogeneous': None,
+    'residual': False,
     'over': 'classes',
     'frontend': None,
     'kind': None,

@@ -80,6 +80,7 @@ LOSS = {
         },
     ),
     'homogeneous': None,
+    'residual': False,
     'over': 'sample',
     'frontend': None,
     'kind': None,
@@ -237,6 +238,47 @@ def value_grad_sum_w_f32(pred, target, rows, alpha, beta, smooth, scale, grad):
 
 
 @_jit
+def grad_hess_f32(pred, target, alpha, beta, smooth, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float32)"""
+    n_classes = pred.shape[1]
+    n_classes_f = float32(n_classes)
+    for i in prange(pred.shape[0]):
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c])
+        r0 = float32(acc_r0)
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, target[i, c])
+        r1 = float32(acc_r1)
+        acc_r2 = 0.0
+        for c in range(n_classes):
+            acc_r2 = vmath.reassoc_add(acc_r2, (float32(1.0) - target[i, c])*pred[i, c])
+        r2 = float32(acc_r2)
+        acc_r3 = 0.0
+        for c in range(n_classes):
+            acc_r3 = vmath.reassoc_add(acc_r3, (float32(1.0) - pred[i, c])*target[i, c])
+        r3 = float32(acc_r3)
+        acc_r4 = 0.0
+        for c in range(n_classes):
+            acc_r4 = vmath.reassoc_add(acc_r4, pred[i, c]*target[i, c])
+        r4 = float32(acc_r4)
+        _v0 = r0 + r1 + smooth
+        _v1 = alpha*r2 + beta*r3
+        value_i = select((math.isnan(_v0)), float32(math.nan), select((_v0 == float32(0.0)), float32(0.0), _v1/(_v1 + r4 + smooth)))
+        for j in range(n_classes):
+            _h0 = r0 + r1 + smooth
+            _h1 = (math.isnan(_h0))
+            _h2 = (_h0 == float32(0.0))
+            _h3 = r4 + smooth
+            _h4 = _h3 + alpha*r2 + beta*r3
+            _h5 = alpha*(float32(1.0) - target[i, j]) - beta*target[i, j] + target[i, j]
+            _h6 = _h5/(_h4*_h4)
+            grad[i, j] = select(_h1, float32(math.nan), select(_h2, float32(0.0), _h3*_h6 - target[i, j]/_h4))
+            hess[i, j] = select(_h1, float32(math.nan), select(_h2, float32(0.0), float32(2.0)*_h6*target[i, j] - float32(2.0)*_h3*(_h5*_h5)/(_h4*_h4*_h4)))
+
+
+@_jit
 def value_each_f64(pred, target, alpha, beta, smooth, out):
     """out[i] = ℓ_i for row i  (float64)"""
     n_classes = pred.shape[1]
@@ -385,13 +427,56 @@ def value_grad_sum_w_f64(pred, target, rows, alpha, beta, smooth, scale, grad):
     return acc
 
 
+@_jit
+def grad_hess_f64(pred, target, alpha, beta, smooth, grad, hess):
+    """grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)  (float64)"""
+    n_classes = pred.shape[1]
+    n_classes_f = float(n_classes)
+    for i in prange(pred.shape[0]):
+        acc_r0 = 0.0
+        for c in range(n_classes):
+            acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c])
+        r0 = acc_r0
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, target[i, c])
+        r1 = acc_r1
+        acc_r2 = 0.0
+        for c in range(n_classes):
+            acc_r2 = vmath.reassoc_add(acc_r2, (1.0 - target[i, c])*pred[i, c])
+        r2 = acc_r2
+        acc_r3 = 0.0
+        for c in range(n_classes):
+            acc_r3 = vmath.reassoc_add(acc_r3, (1.0 - pred[i, c])*target[i, c])
+        r3 = acc_r3
+        acc_r4 = 0.0
+        for c in range(n_classes):
+            acc_r4 = vmath.reassoc_add(acc_r4, pred[i, c]*target[i, c])
+        r4 = acc_r4
+        _v0 = r0 + r1 + smooth
+        _v1 = alpha*r2 + beta*r3
+        value_i = select((math.isnan(_v0)), math.nan, select((_v0 == 0.0), 0.0, _v1/(_v1 + r4 + smooth)))
+        for j in range(n_classes):
+            _h0 = r0 + r1 + smooth
+            _h1 = (math.isnan(_h0))
+            _h2 = (_h0 == 0.0)
+            _h3 = r4 + smooth
+            _h4 = _h3 + alpha*r2 + beta*r3
+            _h5 = alpha*(1.0 - target[i, j]) - beta*target[i, j] + target[i, j]
+            _h6 = _h5/(_h4*_h4)
+            grad[i, j] = select(_h1, math.nan, select(_h2, 0.0, _h3*_h6 - target[i, j]/_h4))
+            hess[i, j] = select(_h1, math.nan, select(_h2, 0.0, 2.0*_h6*target[i, j] - 2.0*_h3*(_h5*_h5)/(_h4*_h4*_h4)))
+
+
 KERNELS = {
     ('value_each', (), 'float32'): value_each_f32,
     ('value_sum_w', (), 'float32'): value_sum_w_f32,
     ('value_grad_each', (), 'float32'): value_grad_each_f32,
     ('value_grad_sum_w', (), 'float32'): value_grad_sum_w_f32,
+    ('grad_hess', (), 'float32'): grad_hess_f32,
     ('value_each', (), 'float64'): value_each_f64,
     ('value_sum_w', (), 'float64'): value_sum_w_f64,
     ('value_grad_each', (), 'float64'): value_grad_each_f64,
     ('value_grad_sum_w', (), 'float64'): value_grad_sum_w_f64,
+    ('grad_hess', (), 'float64'): grad_hess_f64,
 }
