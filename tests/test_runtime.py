@@ -345,3 +345,16 @@ def test_out_buffers_receive_the_results():
         symloss.softmax_cross_entropy.value_and_grad(p, [0, 1, 2], out=g)
     with pytest.raises(TypeError, match="pair"):
         symloss.huber.grad_hess(p, t, out=h1)
+
+
+def test_the_boosting_and_dask_integrations_do_not_import_sympy():
+    pytest.importorskip("dask")
+    code = (
+        "import sys, numpy as np\n"
+        "from symloss.integrations.boosting import BoostingLoss\n"
+        "from symloss.integrations.dask import function\n"
+        "BoostingLoss('huber').grad_hess(np.ones(3), np.zeros(3))\n"
+        "function('mse')(np.ones(4), np.zeros(4)).compute(scheduler='sync')\n"
+        "print('sympy' in sys.modules)\n"
+    )
+    assert _run(code) == "False"
