@@ -25,7 +25,6 @@ from .locations import generated_dir, templates_dir
 from .lowering import (
     c99_functions,
     component_differences,
-    exp_square_differences,
     indicator_products,
     lower,
     masked_softmax_differences,
@@ -340,14 +339,13 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
     wrt = [loss.symbol(nm) for nm in loss.differentiable]
     with distribute(False):
         gradients = [derive.component_derivative(element, v) for v in wrt]
+        # ∂/∂z_j of the j-th component: the Hessian diagonal; none where it would be the
+        # derivative of an argmax (Crammer–Singer: no closed form)
         hessian = derive.component_derivative(gradients[0], wrt[0]) if has_hessian(loss) else None
-        if hessian is not None and not hessian.has(sp.Derivative):
-            gradients.append(hessian)  # ∂/∂z_j of the j-th component: the Hessian diagonal
-        else:
-            hessian = None  # the derivative of an argmax (Crammer–Singer): no closed form
+        if hessian is not None and hessian.has(sp.Derivative):
+            hessian = None
+        gradients += [hessian] if hessian is not None else []
         reductions, (value, *gradients) = row_reductions([computed, *gradients])
-        if hessian is not None:  # e^{z_j}·e^{-L} → e^{z_j - L} also inside powers of sums
-            gradients[-1] = sp.powsimp(gradients[-1], deep=True, combine="exp")
         gradients = [masked_softmax_differences(g, reductions) for g in gradients]
         if label is not None:
             gradients = [one_hot_differences(g, loss.symbol(label), derive.j) for g in gradients]
@@ -366,7 +364,7 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
     for r in reductions:
         (r.body,) = split_logsumexp([r.body], reductions)
         r.body = branch_free(r.body)
-    hessian = branch_free(exp_square_differences(gradients.pop())) if hessian is not None else None
+    hessian = branch_free(gradients.pop()) if hessian is not None else None
     gradients = dict(zip(loss.differentiable, map(branch_free, gradients)))
     return reductions, branch_free(value), gradients, hessian, label
 

@@ -138,7 +138,8 @@ def stable_primitives(expr: sp.Expr) -> sp.Expr:
 
 
 def c99_functions(expr: sp.Expr) -> sp.Expr:
-    """log(1 + u) → log1p(u) and exp(u) - 1 → expm1(u), by exact pattern only.
+    """log(1 + u) → log1p(u), exp(u) - 1 → expm1(u) and k·e^u - k·e^{2u} → -k·e^u·expm1(u)
+    (`exp_square_differences`), by exact pattern only.
 
     (sympy.codegen.rewriting's log1p_opt and expm1_opt factor and expand their input, which
     turns β·y + (1 - β)(1 - y) into 2βy - β - y + 1 and loses every digit when β = 1.)
@@ -158,12 +159,13 @@ def c99_functions(expr: sp.Expr) -> sp.Expr:
         lambda e: isinstance(e, sp.log) and e.args[0].is_Add and sp.S.One in e.args[0].args,
         log1p_of,
     )
-    return expr.replace(
+    expr = expr.replace(
         lambda e: (
             e.is_Add and sp.S.NegativeOne in e.args and any(isinstance(t, sp.exp) for t in e.args)
         ),
         expm1_of,
     )
+    return exp_square_differences(expr)
 
 
 def _select(*pairs) -> sp.Piecewise:
@@ -414,8 +416,9 @@ def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]
 
 
 def _combine_exp(expr: sp.Expr) -> sp.Expr:
-    """exp(a)·exp(b) → exp(a + b), also where the exponentials multiply a Piecewise whose
-    branches are 0 or exponentials (the factors move into the branches)."""
+    """exp(a)·exp(b) → exp(a + b) at any depth (inside powers of sums too), also where the
+    exponentials multiply a Piecewise whose branches are 0 or exponentials (the factors move
+    into the branches)."""
 
     def fold(mul: sp.Mul) -> sp.Expr:
         pws = [f for f in mul.args if isinstance(f, sp.Piecewise)]
@@ -430,7 +433,7 @@ def _combine_exp(expr: sp.Expr) -> sp.Expr:
         inner = sp.Piecewise(*((sp.powsimp(v * factor, combine="exp"), c) for v, c in pw.args))
         return sp.Mul(inner, *rest)
 
-    return sp.powsimp(expr, combine="exp").replace(lambda e: e.is_Mul, fold)
+    return sp.powsimp(expr, deep=True, combine="exp").replace(lambda e: e.is_Mul, fold)
 
 
 def masked_softmax_differences(expr: sp.Expr, reductions: list) -> sp.Expr:

@@ -385,10 +385,15 @@ class LossKernel:
         return reduction
 
     # -- elementwise losses -------------------------------------------------------------------
-    def _weighted_mean_scale(self, call: _Call) -> float:
+    @staticmethod
+    def _mean_denominator(call: _Call) -> float:
+        """n, or Σ w with weights: what "mean" divides Σ w·ℓ by."""
         if call.weight is None:
-            return 1.0 / call.n if call.n else math.nan
-        total = float(np.sum(call.weight, dtype=np.float64))
+            return float(call.n)
+        return float(np.sum(call.weight, dtype=np.float64))
+
+    def _weighted_mean_scale(self, call: _Call) -> float:
+        total = self._mean_denominator(call)
         return 1.0 / total if total != 0 else math.nan
 
     def _check_out(self, out, reduction, values: bool = False) -> None:
@@ -477,7 +482,7 @@ class LossKernel:
                 "and class-axis losses"
             )
         call = self._prepare(inputs, params, weight)
-        count = float(call.n if call.weight is None else np.sum(call.weight, dtype=np.float64))
+        count = self._mean_denominator(call)
         if not grad:
             return self._total(call), count
         g = np.empty(call.n, call.dtype)
@@ -795,11 +800,6 @@ def _rows(
             )
         else:
             total_weight = float(np.sum(keep, dtype=np.float64))
-    if reduction == "parts":
-        total = kernels["value_grad_sum_w" if grad else "value_sum_w"](
-            *data, *vectors, keep, *scalars, *([dtype.type(1.0), *grads] if grad else [])
-        )
-        return (float(total), total_weight, *([gradients()] if grad else []))
     scale = (1.0 / total_weight if total_weight else math.nan) if reduction == "mean" else 1.0
     if not grad:
         total = kernels["value_sum_w"](*data, *vectors, keep, *scalars)
@@ -807,6 +807,8 @@ def _rows(
         total = kernels["value_grad_sum_w"](
             *data, *vectors, keep, *scalars, dtype.type(scale), *grads
         )
+    if reduction == "parts":  # (Σ w·ℓ, the mean's denominator[, ∂Σ/∂inputs]), in float64
+        return (float(total), total_weight, *([gradients()] if grad else []))
     if reduction == "mean":
         total = total * scale if n else math.nan
     value = dtype.type(total)

@@ -29,6 +29,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ..runtime import _float_dtype
 from ..runtime import loss as _loss
 from .common import REDUCTIONS, kernel_for
 
@@ -132,8 +133,8 @@ class DaskLoss:
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         pred, blocks, grids, ws = self._blocks(pred, others, weight)
-        dtype = pred.dtype if pred.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-        shapes = list(_block_shapes(pred))
+        dtype = _float_dtype(pred)
+        shapes = [tuple(c[i] for c, i in zip(pred.chunks, at)) for at in np.ndindex(pred.numblocks)]
         fn = _block_none if reduction == "none" else _block_parts
         calls = [
             dask.delayed(fn, pure=True)(
@@ -145,7 +146,7 @@ class DaskLoss:
         if reduction == "none":
             vshapes = [s[:1] + s[2:] if self.classes else s for s in shapes]
             values = [da.from_delayed(c[0], s, dtype=dtype) for c, s in zip(calls, vshapes)]
-            value = _assemble(values, pred, self.classes, values=True)
+            value = _assemble(values, pred, self.classes)
             if grad:
                 grads = [da.from_delayed(c[1], s, dtype=dtype) for c, s in zip(calls, shapes)]
         else:
@@ -165,14 +166,7 @@ def _times(g, s):
     return g * g.dtype.type(s)
 
 
-def _block_shapes(pred):
-    import itertools
-
-    for index in itertools.product(*(range(len(c)) for c in pred.chunks)):
-        yield tuple(c[i] for c, i in zip(pred.chunks, index))
-
-
-def _assemble(pieces, pred, classes, values=False):
+def _assemble(pieces, pred, classes):
     """Blocks back into one array with pred's block grid."""
     if classes:
         return da.concatenate(pieces, axis=0)

@@ -54,9 +54,8 @@ class _Derivative(torch.autograd.Function):
 class _Elementwise(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, kernel, arrays, params, reduction, weight):
-        value, grad = kernel.value_and_grad(
-            _array(x, "input"), *arrays, reduction=reduction, weight=weight, **params
-        )
+        # the value only: the backward pass computes ℓ' (and ℓ'') when, and if, it runs
+        value = kernel(_array(x, "input"), *arrays, reduction=reduction, weight=weight, **params)
         ctx.kernel, ctx.arrays, ctx.params, ctx.reduction = kernel, arrays, params, reduction
         ctx.weight = weight
         ctx.save_for_backward(x)
