@@ -98,3 +98,18 @@ def test_errors_name_the_argument(rng):
         function("softmax_cross_entropy")(A, da.zeros(4, dtype=int))
     with pytest.raises(ValueError, match="delta must be"):  # before any block runs
         function("huber", delta=-1.0)
+
+
+def test_one_sample_of_a_class_loss_has_the_in_memory_shapes(rng):
+    from symloss.integrations.dask import function
+
+    z = rng.normal(size=5)
+    for reduction in ("mean", "none"):
+        lazy = function("softmax_cross_entropy").value_and_grad(
+            da.from_array(z), 2, reduction=reduction
+        )
+        value, grad = dask.compute(*lazy, scheduler="threads")
+        want_v, want_g = symloss.softmax_cross_entropy.value_and_grad(z, 2, reduction=reduction)
+        assert np.shape(value) == np.shape(want_v) and grad.shape == want_g.shape == (5,)
+        np.testing.assert_allclose(value, want_v, rtol=REL)
+        np.testing.assert_allclose(grad, want_g, rtol=REL)

@@ -132,6 +132,7 @@ class DaskLoss:
     def _run(self, pred, others, reduction, weight, grad):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        single = self.classes and np.ndim(pred) == 1  # one sample (C,): shapes as in memory
         pred, blocks, grids, ws = self._blocks(pred, others, weight)
         dtype = _float_dtype(pred)
         shapes = [tuple(c[i] for c, i in zip(pred.chunks, at)) for at in np.ndindex(pred.numblocks)]
@@ -147,6 +148,7 @@ class DaskLoss:
             vshapes = [s[:1] + s[2:] if self.classes else s for s in shapes]
             values = [da.from_delayed(c[0], s, dtype=dtype) for c, s in zip(calls, vshapes)]
             value = _assemble(values, pred, self.classes)
+            value = value[0] if single else value
             if grad:
                 grads = [da.from_delayed(c[1], s, dtype=dtype) for c, s in zip(calls, shapes)]
         else:
@@ -159,7 +161,8 @@ class DaskLoss:
                 ]
         if not grad:
             return value
-        return value, _assemble(grads, pred, self.classes)
+        grad = _assemble(grads, pred, self.classes)
+        return value, grad[0] if single else grad
 
 
 def _times(g, s):
