@@ -38,6 +38,7 @@ __all__ = [
     "compile",
     "load",
     "verify_gradient",
+    "verify_implementation",
 ]
 
 # The symbolic side, imported (with SymPy) on first use: attribute → module.
@@ -49,6 +50,7 @@ _SYMBOLIC = {
     "compile": "compiled",
     "load": "compiled",
     "verify_gradient": "gradcheck",
+    "verify_implementation": "verify",
 }
 
 

@@ -310,9 +310,9 @@ def _undefined(*args):
 def _mp(symbols: list, expr: sp.Expr):
     if expr.has(sp.zoo, sp.nan):
         return _undefined
-    from .verify import _class_plain, _mp_function
+    from .verify.reference import mp_function, plain
 
-    return _mp_function(symbols, _class_plain(expr.rewrite("math"), frozenset()))
+    return mp_function(symbols, plain(expr))
 
 
 def _eval(f, at: list):
@@ -561,7 +561,7 @@ def _formula_classes(spec: Loss, wrt, candidate, rng, n_points: int):
                 args, y, named = _class_arguments(spec, ref, rng)
                 at = [mpmath.mpf(float(a)) for a in args]
                 for k in range(n if vector else 1):
-                    t = _eval(ref.grad[y][start + k], at)
+                    t = _eval(ref.functions("grad", y)[0][start + k], at)
                     if t is None:
                         continue
                     cnd = _eval(funcs[(y, k)], at)
@@ -632,7 +632,7 @@ def _callable_classes(spec: Loss, wrt, f, rng, rtol, atol):
             args[len(args) - len(tail) :] = tail
             at = [mpmath.mpf(float(a)) for a in args]
             for k in range(n if vector else 1):
-                t = _eval(ref.grad[y][start + k], at)
+                t = _eval(ref.functions("grad", y)[0][start + k], at)
                 if t is None:
                     continue
                 g = float(got[r, k] if vector else got[r])

@@ -1,0 +1,211 @@
+"""Class-axis losses (and the vector losses built the same way): each sample's value, every
+gradient component and the Hessian diagonal against `ClassReference`, and the sum over
+samples, judged by the error model."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import numpy as np
+import sympy as sp
+
+from ..spec import Loss
+from .elementwise import fsum, row_of
+from .model import PERTURBATION_ULP, assess, nearest_on_lines, underflow_measure
+from .reference import ClassReference
+from .sampling import class_rows, linear_norms, param_sets, per_sample_values
+from .ulp import step, ulp_error
+
+__all__ = ["verify_classes", "class_reference"]
+
+
+@functools.cache
+def class_reference(loss: Loss, static: tuple) -> ClassReference:
+    return ClassReference(loss, static={loss.symbol(k): int(v) for k, v in static})
+
+
+def verify_classes(loss: Loss, source, dtypes=("float32", "float64"), seed: int = 0):
+    rng = np.random.default_rng(seed)
+    rows: dict = {}
+    statics = [k for k, p in loss.parameters.items() if p.static]
+    for values in itertools.product(*(loss.parameters[k].values for k in statics)):
+        static = dict(zip(statics, values))
+        ref = class_reference(loss, tuple(sorted(static.items())))
+        _verify_variant(loss, source, ref, static, dtypes, rng, rows)
+    return list(rows.values())
+
+
+def _flatten(args) -> list[float]:
+    return [float(v) for a in args for v in np.ravel(a)]
+
+
+def _smoothing_scale(loss: Loss, params: dict, vec_values: list, n: int) -> float:
+    eps = float(params.get("label_smoothing", 0.0)) if "label_smoothing" in loss.parameters else 0
+    top = max((float(np.max(v)) for v in vec_values), default=1.0)
+    return eps * top / n
+
+
+def _lines(ref, q, args: list, y: int, dtype, component: int) -> list:
+    """(exact component, branch) at the differentiable inputs moved by -4 … +4 ULP: along each
+    of them, and along the direction in which this component changes fastest."""
+    ks = range(-PERTURBATION_ULP, PERTURBATION_ULP + 1)
+
+    def line(direction: dict[int, int]) -> list:
+        out = []
+        for k in ks:
+            moved = list(args)
+            for pos, s in direction.items():
+                moved[pos] = step(args[pos], k * s, dtype)
+            r = ref.evaluate(q, moved, y, dtype)
+            out.append((None if r is None else r, ref.branch(q, moved, y)))
+        return out
+
+    full = [line({pos: 1}) for pos in ref.perturbable]
+    signs = {}
+    for pos, ln in zip(ref.perturbable, full):
+        lo, hi = ln[0][0], ln[-1][0]
+        ok = lo is not None and hi is not None
+        signs[pos] = 1 if not ok or not (hi[component] < lo[component]) else -1
+    full.append(line(signs))
+    return [[(None if r is None else float(r[component]), b) for r, b in ln] for ln in full]
+
+
+def _verify_variant(loss, source, ref, static: dict, dtypes, rng, rows: dict) -> None:
+    n = ref.n
+    # defaults, each parameter at the ends of its range and inside (per-class ones as one
+    # value for all classes), then each per-class parameter as a random vector
+    sets = param_sets(loss, rng)
+    for name in ref.vectors:
+        sets.append({**sets[0], name: rng.uniform(0.1, 3.0, n)})
+    for dtype in dtypes:
+        dt = np.dtype(dtype).type
+        z, y = class_rows(dt, rng, loss.inputs[0].domain.is_subset(sp.Interval(0, sp.oo)))
+        # vector targets: random distributions for the random rows, one-hot at y for the
+        # extreme rows (which then test p_y → 1 and → 0)
+        data = [
+            np.where(
+                np.arange(len(z))[:, None] < 24, rng.dirichlet(np.ones(n), len(z)), np.eye(n)[y]
+            ).astype(dt)
+            for _ in ref.data
+        ]
+        if loss.frontend == "linear":  # norms consistent with the logits: |z_y| ≤ ‖x‖‖W_y‖
+            per_sample = linear_norms(z, y, static.get("m", 1), dt, rng)
+        else:
+            per_sample = [per_sample_values(loss, nm, dt, rng, len(z)) for nm in ref.per_sample]
+        by_name = dict(zip(ref.data, data)) | dict(zip(ref.per_sample, per_sample))
+        inputs = [z] + [y if i.labels == "classes" else by_name[i.name] for i in loss.inputs[1:]]
+        nan_rows = np.zeros(len(z), bool)
+        for a in [z, *data, *per_sample]:
+            nan_rows |= np.isnan(np.reshape(a, (len(z), -1))).any(axis=1)
+        labels = y if ref.labelled else np.zeros_like(y)  # one reference without labels
+        for params in sets:
+            call = {k: (np.asarray(v, dt) if np.ndim(v) else v) for k, v in params.items()}
+            call.update(static)
+            vec = [
+                np.asarray(call.get(k, loss.parameters[k].default), dt) * np.ones(n, dt)
+                for k in ref.vectors
+            ]
+            scal = [float(call.get(s.name, loss.parameters[s.name].default)) for s in ref.scalars]
+            try:
+                got = source.class_outputs(inputs, call)
+            except NotImplementedError:
+                for q in source.quantities:
+                    row_of(rows, loss.name, q, dt).drop("declined", len(z))
+                continue
+            args = [
+                _flatten([z[i], *(d[i] for d in data), *(p[i] for p in per_sample), *vec, scal])
+                for i in range(len(z))
+            ]
+            floor = _smoothing_scale(loss, params, vec, n)
+            for q, outs in got.items():
+                if q == "sum":
+                    continue
+                row = row_of(rows, loss.name, q, dt)
+                refs = [ref.evaluate(q, args[i], int(labels[i]), dt) for i in range(len(z))]
+                ok = np.array([r is not None for r in refs])
+                row.drop("unconverged", int((~ok).sum()))
+                for out in outs:
+                    parts = out if isinstance(out, list) else [out]
+                    g = np.concatenate(
+                        [np.reshape(np.asarray(p, dt), (len(z), -1)) for p in parts], axis=1
+                    )
+                    _judge(
+                        loss, ref, row, q, g, refs, ok, args, labels, nan_rows, floor, dt, params
+                    )
+            if "sum" in got:
+                _check_sum(loss, got["sum"], ref, args, labels, inputs, call, dt, rows)
+
+
+def _judge(loss, ref, row, q, g, refs, ok, args, labels, nan_rows, floor, dt, params):
+    keep = np.flatnonzero(ok)
+    if not keep.size:
+        return
+    k = g.shape[1]
+    want = np.stack([refs[i] for i in keep]).astype(dt).reshape(len(keep), k)
+    got = g[keep]
+    flat_got, flat_want = got.ravel(), want.ravel()
+    lines_memo: dict = {}
+
+    def locate(idx):
+        return int(keep[idx // k]), idx % k
+
+    def perturbed(idx):
+        i, c = locate(idx)
+        if (i, c) not in lines_memo:
+            lines_memo[(i, c)] = _lines(ref, q, args[i], int(labels[i]), dt, c)
+        return nearest_on_lines(float(flat_got[idx]), lines_memo[(i, c)], dt)
+
+    def nan_row(idx):
+        i, _ = locate(idx)
+        return 0.0 if q != "value" and nan_rows[i] and math.isnan(flat_got[idx]) else None
+
+    def term_sums(idx):
+        i, c = locate(idx)
+        scale = float(ref.term_scale(q, args[i], int(labels[i]))[c])
+        diff = abs(float(flat_got[idx]) - float(flat_want[idx]))
+        return diff / (scale * float(np.finfo(dt).eps)) if scale > 0 else None
+
+    def smoothing(idx):
+        diff = abs(float(flat_got[idx]) - float(flat_want[idx]))
+        return diff / float(np.spacing(dt(floor))) if math.isfinite(diff) else None
+
+    exceptions = [("underflow", underflow_measure(flat_got, flat_want))]
+    exceptions.append(("NaN row", nan_row))
+    if loss.accuracy == "terms":
+        exceptions.append(("term sums", term_sums))
+    if q == "grad" and floor:
+        exceptions.append(("smoothing floor", smoothing))
+
+    def where(idx):
+        i, c = locate(idx)
+        return {
+            "row": np.asarray(args[i][: ref.n]).tolist(),
+            "label": int(labels[i]),
+            "component": c,
+            "got": float(flat_got[idx]),
+            "ref": float(flat_want[idx]),
+            **{kk: (v.tolist() if isinstance(v, np.ndarray) else v) for kk, v in params.items()},
+        }
+
+    assess(row, ulp_error(flat_got, flat_want), where, perturbed=perturbed, exceptions=exceptions)
+
+
+def _check_sum(loss, reduce, ref, args, labels, inputs, call, dt, rows):
+    """The kernel's sum over rows against the correctly rounded sum of the exact values."""
+    values = [ref.evaluate("value", args[i], int(labels[i]), dt) for i in range(len(args))]
+    v = np.array([math.nan if r is None else float(r[0]) for r in values])
+    finite = np.isfinite(v)
+    if finite.sum() < 2:
+        return
+    exact = fsum(v[finite])
+    got = reduce([a[finite] for a in inputs], call)
+    slack = finite.sum() * np.finfo(dt).eps * fsum(abs(x) for x in v[finite])
+    diff = abs(float(got) - exact)
+    assess(
+        row_of(rows, loss.name, "sum", dt),
+        ulp_error(np.asarray([got], dt), np.asarray([exact], dt)),
+        lambda i: {"got": float(got), "ref": exact},
+        exceptions=[("summation", lambda i: 0.0 if diff <= slack else None)],
+    )

@@ -1,0 +1,363 @@
+"""The exact results a kernel is judged against: the definition in plain mathematics, its
+derivatives taken here with SymPy's ``diff`` (not the generator's derivation or lowering, so a
+wrong derivation fails), evaluated by mpmath at 60 and 120 digits (and more, up to 1920, until
+two agree) and rounded to the kernel's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import mpmath
+import numpy as np
+import sympy as sp
+from sympy.logic.boolalg import BooleanFunction
+
+from ..spec import C, Loss
+
+__all__ = ["PRECISIONS", "plain", "Reference", "ClassReference", "CLASS_COUNT", "rounded"]
+
+PRECISIONS = (60, 120, 240, 480, 960, 1920)
+CLASS_COUNT = 5  # the sums over classes are written out for this many classes
+
+_PIECEWISE = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside)
+
+
+def plain(expr: sp.Expr) -> sp.Expr:
+    """``expr`` in plain mathematics: each stable primitive as what it means (softplus(x) as
+    log(1 + eˣ)), and |x|, max, min, sign and Heaviside as Piecewise, by SymPy's own rewrites.
+    For exact arithmetic the way a case is split does not matter."""
+    e = expr.rewrite("math")
+    return e.replace(lambda a: isinstance(a, _PIECEWISE), lambda a: a.rewrite(sp.Piecewise))
+
+
+class undefined_at(BooleanFunction):
+    """True where an operand of a condition is NaN: the condition is then undecided, and the
+    Piecewise that holds it is NaN (a comparison with NaN would silently pick a branch)."""
+
+    def _mpmathcode(self, printer):
+        return "(%s)" % " or ".join(f"isnan({printer._print(a)})" for a in self.args)
+
+
+def nan_undecided(expr: sp.Expr) -> sp.Expr:
+    """Each Piecewise gets a first branch (NaN, undefined_at(operands of its conditions))."""
+
+    def guard(pw: sp.Piecewise) -> sp.Expr:
+        operands = {
+            side
+            for _, cond in pw.args
+            for rel in cond.atoms(sp.core.relational.Relational)
+            for side in (rel.lhs, rel.rhs)
+            if not side.is_number
+        }
+        if not operands:
+            return pw
+        ordered = sorted(operands, key=sp.default_sort_key)
+        return sp.Piecewise((sp.nan, undefined_at(*ordered)), *pw.args)
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), guard)
+
+
+# An infinite input stands for the limit: it is evaluated at ±10^400 (beyond both dtypes, so
+# 1/x rounds to 0), and where several inputs are infinite, also with the k-th at ±10^(400+k):
+# a limit that depends on how they grow is undefined.
+_HUGE = 400
+
+
+def stand_ins(values: list[float]) -> list[list]:
+    """The argument lists (mpf) at which to evaluate for ``values``: one, or two where several
+    are infinite."""
+    infinite = [k for k, v in enumerate(values) if math.isinf(v)]
+    base = [mpmath.mpf(v) for v in values]
+    if not infinite:
+        return [base]
+    out = []
+    for spread in ((0,) * len(infinite), tuple(range(len(infinite)))):
+        at = list(base)
+        for k, e in zip(infinite, spread):
+            at[k] = mpmath.mpf(10) ** (_HUGE + e) * (1 if values[k] > 0 else -1)
+        out.append(at)
+    return out if len(infinite) > 1 else out[:1]
+
+
+def derivative(expr: sp.Expr, var, order: int = 1) -> sp.Expr:
+    """d^order expr / d var^order of a plain expression, where it exists (a Dirac delta, the
+    derivative of a jump, is 0 away from the jump)."""
+    for _ in range(order):
+        expr = sp.diff(expr, var).replace(sp.DiracDelta, lambda *a: sp.S.Zero)
+    return expr
+
+
+def conditions(expr: sp.Expr) -> list:
+    """The relations that select the branches of ``expr``'s Piecewise, in a fixed order."""
+    return sorted(expr.atoms(sp.core.relational.Relational), key=sp.default_sort_key)
+
+
+def mp_function(symbols: list, expr) -> Callable:
+    """``expr`` as an mpmath function of ``symbols``, NaN where a condition meets a NaN."""
+    return sp.lambdify(symbols, nan_undecided(expr), modules="mpmath")
+
+
+def rounded(v, dtype) -> float:
+    """An mpmath number rounded to ``dtype`` (NaN for a complex or NaN number)."""
+    if isinstance(v, mpmath.mpc) or (hasattr(v, "imag") and v.imag != 0):
+        return math.nan
+    if mpmath.isnan(v):
+        return math.nan
+    return float(np.asarray(float(v)).astype(dtype))
+
+
+def same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+class Reference:
+    """Exact value, gradient and Hessian of an elementwise loss (w.r.t. its first
+    differentiable input) for one set of static switches, and the branch of the definition
+    taken at a point."""
+
+    def __init__(self, loss: Loss, static: dict | None = None):
+        self.loss = loss
+        subs = {loss.symbol(k): int(v) for k, v in (static or {}).items()}
+        x = loss.symbol(loss.differentiable[0])
+        value = plain(loss.element.subs(subs))
+        self.exprs = {
+            "value": value,
+            "grad": derivative(value, x, 1),
+            "hess": derivative(value, x, 2),
+        }
+        self.args = [i.name for i in loss.inputs] + [
+            k for k, p in loss.parameters.items() if not p.static
+        ]
+        self.differentiable = list(loss.differentiable)
+        symbols = [loss.symbol(a) for a in self.args]
+        self.functions = {q: mp_function(symbols, e) for q, e in self.exprs.items()}
+        self._branches = {
+            q: mp_function(symbols, sp.Tuple(*conditions(e))) for q, e in self.exprs.items()
+        }
+        self._memo: dict = {}
+        self.residual = _residual_of(loss)
+
+    def _key(self, what, q, values, dtype=None):
+        return (what, q, dtype, *(values[a] for a in self.args))
+
+    def evaluate(self, q: str, values: dict[str, float], dtype) -> float | None:
+        """The quantity rounded to ``dtype``; NaN if any input is NaN; None if mpmath does
+        not converge."""
+        if any(math.isnan(values[a]) for a in self.args):
+            return math.nan
+        key = self._key("value", q, values, np.dtype(dtype).name)
+        if key not in self._memo:
+            self._memo[key] = self._evaluate(q, values, dtype)
+        return self._memo[key]
+
+    def _evaluate(self, q: str, values: dict[str, float], dtype) -> float | None:
+        f = self.functions[q]
+        previous = None
+        for dps in PRECISIONS:
+            with mpmath.workdps(dps):
+                results = []
+                for at in stand_ins([values[a] for a in self.args]):
+                    try:
+                        results.append(rounded(f(*at), dtype))
+                    except (ZeroDivisionError, ValueError, OverflowError):
+                        results.append(math.nan)
+                v = results[0] if all(same(results[0], r) for r in results) else math.nan
+            if previous is not None and same(previous, v):
+                return v
+            previous = v
+        return None
+
+    def literal(self, q: str, values: dict[str, float]) -> bool:
+        """Whether the formula is undefined (NaN: 0·∞, ∞ - ∞) at an infinite input taken
+        literally, in mpmath's extended arithmetic, rather than as a limit."""
+        key = self._key("literal", q, values)
+        if key not in self._memo:
+            with mpmath.workdps(PRECISIONS[0]):
+                try:
+                    v = self.functions[q](*(mpmath.mpf(values[a]) for a in self.args))
+                    self._memo[key] = bool(mpmath.isnan(v))
+                except (ZeroDivisionError, ValueError, OverflowError):
+                    self._memo[key] = True
+        return self._memo[key]
+
+    def branch(self, q: str, values: dict[str, float]) -> tuple:
+        """Which way each condition of the definition goes at the point."""
+        key = self._key("branch", q, values)
+        if key not in self._memo:
+            with mpmath.workdps(PRECISIONS[0]):
+                try:
+                    at = stand_ins([values[a] for a in self.args])[0]
+                    self._memo[key] = tuple(bool(c) for c in self._branches[q](*at))
+                except (TypeError, ValueError, ZeroDivisionError):
+                    self._memo[key] = None
+        return self._memo[key]
+
+
+def _residual_of(loss: Loss) -> tuple[str, str] | None:
+    """(x, y) when an elementwise loss of two inputs depends on them only through r = x - y."""
+    if len(loss.inputs) != 2 or not loss.inputs[0].differentiable:
+        return None
+    x, y = (loss.symbol(i.name) for i in loss.inputs)
+    r = sp.Dummy("r", real=True)
+    if loss.element.xreplace({x: r + y}).has(y):
+        return None
+    return (loss.inputs[0].name, loss.inputs[1].name)
+
+
+class ClassReference:
+    """Exact value, gradient (and Hessian diagonal) of a class-axis loss for C = CLASS_COUNT
+    (and each label, if it has one), from the definition with its sums written out and
+    differentiated term by term here. Arguments: the logits, the other vector inputs
+    (``data``), the per-sample inputs, the per-class parameters (``vectors``), the scalar
+    parameters."""
+
+    def __init__(self, loss: Loss, n: int = CLASS_COUNT, static: dict | None = None):
+        self.loss, self.n = loss, n
+        z = loss.symbol(loss.differentiable[0])
+        self.zs = sp.symbols(f"z0:{n}", real=True)
+        self.data = [i.name for i in loss.inputs[1:] if i.classes]
+        self.per_sample = [i.name for i in loss.inputs if not i.classes and i.labels is None]
+        self.vectors = [k for k, p in loss.parameters.items() if p.per_class]
+        self.ws = {k: sp.symbols(f"{k}0:{n}", real=True) for k in (*self.data, *self.vectors)}
+        self.scalars = [
+            loss.symbol(k) for k, p in loss.parameters.items() if not (p.per_class or p.static)
+        ]
+        element = loss.element.subs(static or {})
+        label = next((i.name for i in loss.inputs if i.labels == "classes"), None)
+        if label is not None and not element.has(loss.symbol(label)):
+            label = None  # labels only pick table rows (center loss): one reference
+        self.labelled = label is not None
+        written = {z[k]: self.zs[k] for k in range(n)}
+        for name, ws in self.ws.items():
+            written.update({loss.symbol(name)[k]: ws[k] for k in range(n)})
+        by_name = {i.name: i for i in loss.inputs}
+        # the inputs (their positions among the arguments), then the parameters
+        self.inputs = [
+            *self.zs,
+            *(w for k in self.data for w in self.ws[k]),
+            *(loss.symbol(k) for k in self.per_sample),
+        ]
+        differentiable = [True] * n
+        differentiable += [by_name[k].differentiable for k in self.data for _ in range(n)]
+        differentiable += [by_name[k].differentiable for k in self.per_sample]
+        self.perturbable = [k for k, d in enumerate(differentiable) if d]
+        self.args = [*self.inputs, *(w for k in self.vectors for w in self.ws[k]), *self.scalars]
+        # the gradient: every component of every differentiable input, in argument order
+        self.wrt = [
+            a
+            for i in loss.inputs
+            if i.differentiable
+            for a in (
+                (self.zs if i.name == loss.inputs[0].name else self.ws[i.name])
+                if i.classes
+                else (loss.symbol(i.name),)
+            )
+        ]
+        self.exprs, self._functions, self._memo = [], {}, {}
+        for y in range(n if label else 1):
+            e = element.subs({C: n, **({loss.symbol(label): y} if label else {})}).doit()
+            self.exprs.append(plain(e.xreplace(written)))
+
+    def _targets(self, q: str, y: int) -> list:
+        e = self.exprs[y]
+        if q == "hess":
+            return [derivative(e, z, 2) for z in self.zs]
+        if q == "grad":
+            return [derivative(e, a) for a in self.wrt]
+        return [e]
+
+    def functions(self, q: str, y: int) -> tuple[list, Callable]:
+        """The mpmath functions of the quantity's components, and of its branch conditions."""
+        if (q, y) not in self._functions:
+            targets = self._targets(q, y)
+            branches = sorted({c for t in targets for c in conditions(t)}, key=sp.default_sort_key)
+            self._functions[(q, y)] = (
+                [mp_function(self.args, t) for t in targets],
+                mp_function(self.args, sp.Tuple(*branches)),
+            )
+        return self._functions[(q, y)]
+
+    def _at(self, f, at: list):
+        """f(*at); where it divides by a logit (or probability) that is 0, its limit from
+        above, evaluated at 1e-10000 instead of 0."""
+        try:
+            return f(*at)
+        except ZeroDivisionError:
+            tiny = mpmath.mpf(10) ** -10000
+            return f(*(tiny if k < self.n and a == 0 else a for k, a in enumerate(at)))
+
+    def evaluate(self, q: str, args: list, y: int, dtype) -> np.ndarray | None:
+        """The quantity's components rounded to ``dtype`` (NaN where an input is NaN), at
+        precisions raised until two agree; None if they never do."""
+        key = (q, y, np.dtype(dtype).name, *args)
+        if key in self._memo:
+            return self._memo[key]
+        fs, _ = self.functions(q, y)
+        if any(math.isnan(v) for v in args):
+            self._memo[key] = np.full(len(fs), math.nan)
+            return self._memo[key]
+        precisions = PRECISIONS
+        if q == "hess":  # p(1 - p) with 1 - p ≈ e^{-Δz}: start with the digits 1 - p needs
+            spread = max((abs(float(v)) for v in args[: self.n] if math.isfinite(v)), default=0)
+            start = PRECISIONS[0] + int(2 * min(spread, 800.0) / math.log(10))
+            precisions = (start, *(p for p in PRECISIONS if p > start)) or (start, 2 * start)
+            if len(precisions) < 2:
+                precisions = (start, 2 * start)
+        previous, result = None, None
+        for dps in precisions:
+            with mpmath.workdps(dps):
+                outs = []
+                for at in stand_ins([float(v) for v in args]):
+                    out = []
+                    for f in fs:
+                        try:
+                            out.append(rounded(self._at(f, at), dtype))
+                        except (ValueError, OverflowError, ZeroDivisionError):
+                            out.append(math.nan)
+                    outs.append(out)
+                out = [
+                    o if all(same(o, other[k]) for other in outs) else math.nan
+                    for k, o in enumerate(outs[0])
+                ]
+            if previous is not None and all(map(same, previous, out)):
+                result = np.array(out)
+                break
+            previous = out
+        self._memo[key] = result
+        return result
+
+    def branch(self, q: str, args: list, y: int) -> tuple | None:
+        key = ("branch", q, y, *args)
+        if key not in self._memo:
+            _, f = self.functions(q, y)
+            with mpmath.workdps(PRECISIONS[0]):
+                try:
+                    at = stand_ins([float(v) for v in args])[0]
+                    self._memo[key] = tuple(bool(c) for c in self._at(f, at))
+                except (TypeError, ValueError, ZeroDivisionError):
+                    self._memo[key] = None
+        return self._memo[key]
+
+    def term_scale(self, q: str, args: list, y: int) -> np.ndarray:
+        """Σ|t| over the terms t of the sums in each component (`term_sums`), at 60 digits."""
+        key = ("scale", q, y)
+        if key not in self._functions:
+            self._functions[key] = [
+                mp_function(self.args, term_sums(t)) for t in self._targets(q, y)
+            ]
+        with mpmath.workdps(60):
+            at = [mpmath.mpf(float(v)) for v in args]
+            return np.array([float(self._at(f, at)) for f in self._functions[key]])
+
+
+def term_sums(e: sp.Expr) -> sp.Expr:
+    """Σ|t| over the terms t of the sums in ``e``, through products and piecewise branches:
+    the size of what an evaluation of ``e`` adds up, whose rounding ε·Σ|t| survives any
+    cancellation between the terms."""
+    if isinstance(e, sp.Add | sp.Mul):
+        return e.func(*(term_sums(a) for a in e.args))
+    if isinstance(e, sp.Piecewise):
+        return sp.Piecewise(*((term_sums(x), cond) for x, cond in e.args))
+    return sp.Abs(e)

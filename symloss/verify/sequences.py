@@ -1,0 +1,280 @@
+"""Sequence-loss kernels against independent high-precision references.
+
+* CTC: the sum over every alignment (all C^T paths whose collapse is the target), in mpmath;
+  the gradient from the same enumeration, ∂(-log P)/∂z_t(k) = p_t(k) - P(π_t = k)/P.
+* soft edit distance: the recurrence evaluated in mpmath, its gradient by mpmath.diff.
+* edit distance: the recurrence in exact rational arithmetic.
+
+Each is evaluated at the logits rounded to the kernel's dtype and judged by the error model
+(`symloss.verify.model`): a CTC gradient component over the bound is searched along the
+direction in which it changes fastest, within ±4 ULP of the logits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+
+from .model import BOUNDS, PERTURBATION_ULP, Row, assess, nearest_on_lines, underflow_measure
+from .ulp import step, ulp_error
+
+__all__ = ["verify_sequence", "ctc_reference", "soft_edit_reference"]
+
+DPS = 40
+
+
+def _log_softmax_mp(row):
+    m = max(row)
+    s = mpmath.fsum(mpmath.exp(v - m) for v in row)
+    return [v - m - mpmath.log(s) for v in row]
+
+
+def _collapse(path, blank):
+    out, last = [], None
+    for k in path:
+        if k != last and k != blank:
+            out.append(k)
+        last = k
+    return out
+
+
+def ctc_reference(z: np.ndarray, target: list[int], blank: int = 0):
+    """(-log P, ∂/∂z) for one sample, z (T, C), by enumerating all alignments in mpmath."""
+    with mpmath.workdps(DPS):
+        lp = [_log_softmax_mp([mpmath.mpf(float(v)) for v in row]) for row in z]
+        n_time, n_classes = z.shape
+        total = mpmath.mpf(0)
+        at = [[mpmath.mpf(0)] * n_classes for _ in range(n_time)]
+        for path in itertools.product(range(n_classes), repeat=n_time):
+            if _collapse(path, blank) != list(target):
+                continue
+            p = mpmath.exp(mpmath.fsum(lp[t][k] for t, k in enumerate(path)))
+            total += p
+            for t, k in enumerate(path):
+                at[t][k] += p
+        if total == 0:
+            return math.inf, None
+        grad = [
+            [mpmath.exp(lp[t][k]) - at[t][k] / total for k in range(n_classes)]
+            for t in range(n_time)
+        ]
+        return -mpmath.log(total), grad
+
+
+def soft_edit_reference(z: np.ndarray, target: list[int], gamma: float):
+    """(D[T, S], ∂/∂z) in mpmath: the recurrence itself, differentiated numerically."""
+
+    def value(flat):
+        lp = [
+            _log_softmax_mp(flat[t * z.shape[1] : (t + 1) * z.shape[1]]) for t in range(z.shape[0])
+        ]
+        g = mpmath.mpf(gamma)
+        n_time, n_target = z.shape[0], len(target)
+        D = [
+            [mpmath.mpf(i + j) if i == 0 or j == 0 else None for j in range(n_target + 1)]
+            for i in range(n_time + 1)
+        ]
+        for i in range(1, n_time + 1):
+            for j in range(1, n_target + 1):
+                costs = (
+                    D[i - 1][j] + 1,
+                    D[i][j - 1] + 1,
+                    D[i - 1][j - 1] + 1 - mpmath.exp(lp[i - 1][target[j - 1]]),
+                )
+                D[i][j] = -g * mpmath.log(mpmath.fsum(mpmath.exp(-c / g) for c in costs))
+        return D[n_time][n_target]
+
+    with mpmath.workdps(DPS):
+        flat = [mpmath.mpf(float(v)) for v in z.ravel()]
+        grad = []
+        for k in range(len(flat)):
+
+            def f(x, k=k):
+                return value(flat[:k] + [x] + flat[k + 1 :])
+
+            grad.append(mpmath.diff(f, flat[k]))
+        return value(flat), np.array([float(g) for g in grad]).reshape(z.shape)
+
+
+def edit_reference(h, r, costs) -> Fraction:
+    ins, dele, sub = (Fraction(c) for c in costs)
+    row = [j * ins for j in range(len(r) + 1)]
+    for i in range(1, len(h) + 1):
+        new = [i * dele]
+        for j in range(1, len(r) + 1):
+            new.append(
+                min(row[j] + dele, new[j - 1] + ins, row[j - 1] + sub * (h[i - 1] != r[j - 1]))
+            )
+        row = new
+    return row[-1]
+
+
+def _ctc_cases(rng):
+    """(z (T, C), target) pairs: random, with repeated labels, confident and extreme logits,
+    an impossible alignment, an empty target."""
+    cases = []
+    for n_time, n_classes in ((1, 2), (3, 3), (4, 3), (5, 3), (6, 3), (4, 4)):
+        for scale in (1.0, 3.0, 30.0):
+            length = int(rng.integers(0, min(3, n_time) + 1))
+            target = [int(v) for v in rng.integers(1, n_classes, length)]
+            cases.append((rng.normal(0, scale, (n_time, n_classes)), target))
+    cases.append((rng.normal(0, 2, (4, 3)), [1, 1]))  # a repeat needs a blank between
+    cases.append((rng.normal(0, 2, (3, 3)), [1, 1, 2]))  # too long for T = 3: impossible
+    cases.append((np.array([[1e3, -1e3, 0.0]] * 3), [1]))  # the label is very unlikely
+    cases.append((np.array([[-1e3, 1e3, 0.0]] * 3), [1]))  # the label is certain
+    cases.append((np.zeros((4, 3)), [2, 1]))
+    return cases
+
+
+def _signed_sensitivity(z, target) -> np.ndarray:
+    """∂g/∂z_a for every gradient component g and logit a (mpmath finite differences of the
+    enumerated gradient, steps of one part in 1e12), shape (T, C, T, C)."""
+    _, base = ctc_reference(z, target)
+    out = np.zeros(z.shape + z.shape)
+    with mpmath.workdps(DPS):
+        for idx in np.ndindex(z.shape):
+            a = float(z[idx])
+            moved = z.astype(np.float64).copy()
+            moved[idx] = a + max(abs(a), 1.0) * 1e-12
+            h = moved[idx] - a  # the step as taken (exact)
+            _, up = ctc_reference(moved, target)
+            if up is None or base is None:
+                continue
+            for g in np.ndindex(z.shape):
+                out[g + idx] = float((up[g[0]][g[1]] - base[g[0]][g[1]]) / mpmath.mpf(h))
+    return out
+
+
+def _ctc_perturbed(z, target, got, dtype):
+    """The error model's perturbation search for a CTC gradient: each component against the
+    exact gradient at the logits moved by -4 … +4 ULP along the direction in which that
+    component changes fastest (one line per component; no branches, so continuous)."""
+    memo: dict = {}
+    sens: list = []
+
+    def measure(idx: int) -> float | None:
+        if not sens:
+            sens.append(_signed_sensitivity(z.astype(np.float64), target))
+        comp = np.unravel_index(idx, z.shape)
+        direction = np.sign(sens[0][comp]).astype(int)
+        key = direction.tobytes()
+        if key not in memo:
+            line = []
+            for k in range(-PERTURBATION_ULP, PERTURBATION_ULP + 1):
+                moved = np.array(
+                    [
+                        step(float(v), int(k * s), dtype)
+                        for v, s in zip(z.ravel(), direction.ravel())
+                    ]
+                ).reshape(z.shape)
+                _, g = ctc_reference(moved, target)
+                line.append(None if g is None else np.array([[float(x) for x in r] for r in g]))
+            memo[key] = line
+        line = [(None if g is None else float(np.asarray(g[comp], dtype)), 0) for g in memo[key]]
+        return nearest_on_lines(float(np.ravel(got)[idx]), [line], dtype)
+
+    return measure
+
+
+def _record(rows: dict, name, q, dtype, forward, at, got, want, perturbed=None) -> None:
+    key = (q, np.dtype(dtype).name)
+    row = rows.setdefault(key, Row(name, q, np.dtype(dtype).name, BOUNDS[q]))
+    got, want = np.ravel(got), np.ravel(want)
+
+    def where(i):
+        return {**at, "index": int(i), "got": float(got[i]), "ref": float(want[i])}
+
+    assess(
+        row,
+        forward,
+        where,
+        perturbed=perturbed,
+        exceptions=[
+            ("underflow", underflow_measure(np.asarray(got, dtype), np.asarray(want, dtype)))
+        ],
+    )
+
+
+def verify_sequence(rec, kernel, dtypes=("float32", "float64"), seed: int = 0) -> list[Row]:
+    """Each sequence kernel against its reference at the logits as the kernel sees them (rounded
+    to the dtype), judged by the error model."""
+    rng = np.random.default_rng(seed)
+    rows: dict = {}
+    with np.errstate(all="ignore"):
+        if rec.family == "ctc":
+            cases = _ctc_cases(rng)
+            for dtype in dtypes:
+                for z, target in cases:
+                    zd = z.astype(dtype)
+                    ref_v, ref_g = ctc_reference(zd.astype(np.float64), target)
+                    args = (
+                        zd[:, None, :],
+                        np.array([target + [1] * (3 - len(target))]),
+                        [len(z)],
+                        [len(target)],
+                    )
+                    v, g = kernel.value_and_grad(*args, reduction="none")
+                    at = {"logits": zd.tolist(), "target": target}
+                    want_v = np.asarray([float(ref_v)], dtype)
+                    _record(
+                        rows,
+                        rec.name,
+                        "value",
+                        dtype,
+                        ulp_error(np.asarray(v, dtype), want_v),
+                        at,
+                        v,
+                        want_v,
+                    )
+                    if ref_g is not None:
+                        want = np.array([[float(x) for x in r] for r in ref_g]).astype(dtype)
+                        got = np.asarray(g[:, 0], dtype)
+                        perturbed = _ctc_perturbed(zd, target, got, dtype)
+                        _record(
+                            rows,
+                            rec.name,
+                            "grad",
+                            dtype,
+                            ulp_error(got, want),
+                            at,
+                            got,
+                            want,
+                            perturbed,
+                        )
+        elif rec.family == "soft_edit":
+            cases = []
+            for n_time, n_target, n_classes in ((1, 1, 2), (3, 2, 3), (4, 3, 3), (2, 4, 3)):
+                for gamma in (1.0, 0.1):
+                    z = rng.normal(0, 2, (n_time, n_classes))
+                    t = [int(v) for v in rng.integers(0, n_classes, n_target)]
+                    cases.append((z, t, gamma))
+            for dtype in dtypes:
+                for z, target, gamma in cases:
+                    zd = z.astype(dtype)
+                    ref_v, ref_g = soft_edit_reference(zd.astype(np.float64), target, gamma)
+                    v, g = kernel.value_and_grad(zd, np.array(target), gamma=gamma)
+                    at = {"logits": zd.tolist(), "target": target, "gamma": gamma}
+                    want_v = np.asarray([float(ref_v)], dtype)
+                    got_v = np.asarray([v], dtype)
+                    _record(
+                        rows, rec.name, "value", dtype, ulp_error(got_v, want_v), at, got_v, want_v
+                    )
+                    want = np.asarray(ref_g, dtype)
+                    got = np.asarray(g, dtype)
+                    _record(rows, rec.name, "grad", dtype, ulp_error(got, want), at, got, want)
+        else:  # the hard edit distance: exact rationals against the float64 kernel
+            for _ in range(200):
+                h = [int(v) for v in rng.integers(0, 4, rng.integers(0, 9))]
+                r = [int(v) for v in rng.integers(0, 4, rng.integers(0, 9))]
+                costs = tuple(float(c) for c in rng.choice([0.5, 1.0, 2.0, 0.25], 3))
+                want = np.asarray([float(edit_reference(h, r, costs))])
+                got = np.asarray(
+                    [kernel(np.array(h, np.int64), np.array(r, np.int64), costs=costs)], np.float64
+                )
+                at = {"h": h, "r": r, "costs": costs}
+                _record(rows, rec.name, "value", "float64", ulp_error(got, want), at, got, want)
+    return list(rows.values())
