@@ -633,6 +633,11 @@ class CellKernel:
     short: str
     value: str
     partials: dict[str, str]
+    # where the cell is k·lse(…) + rest: the two parts, and the log-space weight of each
+    # predecessor (Recurrence.log_weights), for templates that sweep in log space
+    lse: str | None = None
+    rest: str | None = None
+    log_weights: dict[str, str] | None = None
 
 
 def _cell_value(rec, printer: NumbaPrinter) -> str:
@@ -647,18 +652,38 @@ def _cell_value(rec, printer: NumbaPrinter) -> str:
     return text if rest == 0 else f"{text} + {printer.doprint(rest)}"
 
 
+def _cell_parts(rec, printer: NumbaPrinter) -> tuple[str | None, str | None]:
+    """(k·lse(a_1, …), rest) of a log-sum-exp cell, printed; (None, None) for any other."""
+    form = logsumexp_form(rec.cell)
+    if form is None:
+        return None, None
+    k, total, rest = form
+    args = ", ".join(printer.doprint(t.args[0]) for t in sp.Add.make_args(total))
+    lse = f"_lse({args})" if k == 1 else f"{printer.doprint(k)}*_lse({args})"
+    return lse, printer.doprint(rest)
+
+
 def plan_recurrence(rec) -> list[CellKernel]:
     partials = rec.partials()
+    weights = rec.log_weights()
     kernels = []
     for dtype in DTYPES:
         # a DP cell runs in a serial loop: scalar libm calls are faster than inlined vmath
         printer = NumbaPrinter(dtype, {}, vector_math=False)
+        lse, rest = _cell_parts(rec, printer)
         kernels.append(
             CellKernel(
                 dtype=dtype,
                 short=_SHORT[dtype],
                 value=_cell_value(rec, printer),
                 partials={str(u): printer.doprint(d) for u, d in partials.items()},
+                lse=lse,
+                rest=rest,
+                log_weights=(
+                    None
+                    if weights is None
+                    else {str(u): printer.doprint(w) for u, w in weights.items()}
+                ),
             )
         )
     return kernels

@@ -59,6 +59,24 @@ class Recurrence:
             out[u] = derive.tidy(d)
         return out
 
+    def log_weights(self) -> dict[sp.Symbol, sp.Expr]:
+        """log(∂V/∂u) + V - u for every predecessor u: what a cell multiplies a predecessor's
+        probability by, in log space, where the cell is a log-sum-exp (e^V = Σ_u e^{u + w_u}).
+        A backward sweep in log space, log B(u) = lse over the successors of log B + w, then
+        keeps the digits of probabilities near 1 (log B near 0) that a linear one rounds away.
+        None where the cell is not a plain log-sum-exp (k = 1 in k·log Σ e^{a} + rest)."""
+        form = logsumexp_form(self.cell)
+        if form is None or form[0] != 1:
+            return None
+        out = {}
+        for u, d in self.partials().items():
+            if u in self.predecessors:
+                w = sp.expand(sp.expand_log(sp.log(d), force=True) + V - u)
+                if w.has(V) or w.has(*self.predecessors):
+                    raise ValueError(f"the weight of {u} in {self.name!r} depends on the cells")
+                out[u] = derive.tidy(w)
+        return out
+
     def latex(self) -> str:
         """The recurrence and the cell's partial derivatives, as an aligned LaTeX block."""
         from .printing import plain_latex

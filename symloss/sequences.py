@@ -141,11 +141,12 @@ class CTC(_Sequence):
         labels, s_len = _labels(targets, target_lengths, n, n_classes, blank)
         ext = np.full((n, 2 * labels.shape[1] + 1), blank, np.int64)
         ext[:, 1::2] = labels
-        log_probs = np.ascontiguousarray(_log_softmax(z.astype(dtype, copy=False), 2), dtype)
+        # the kernel takes the log-softmax itself, in float64 (log p near 0 keeps its digits)
+        z = np.ascontiguousarray(z, dtype)
         loss = np.empty(n, dtype)
         g = np.zeros(z.shape, dtype)
         kernel = self._module.KERNELS[dtype.name]
-        kernel(log_probs, ext, 2 * s_len + 1, t_len, blank, bool(zero_infinity), grad, loss, g)
+        kernel(z, ext, 2 * s_len + 1, t_len, blank, bool(zero_infinity), grad, loss, g)
         if reduction == "none":
             value, scale = loss, np.ones(n)
         elif reduction == "sum":

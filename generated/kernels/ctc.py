@@ -10,12 +10,23 @@ Partial derivatives of the cell, which drive the backward (adjoint) sweep:
     dV/dskip = exp(-V + emit + skip)
     dV/demit = 1
 
-One sample per parallel iteration: the forward sweep fills α (T_n, 2L_n + 1) in log space; the
-backward sweep carries A_t(s) = ∂log P/∂α_t(s) (the posterior of state s at time t, in [0, 1])
-back through the partials, and the gradient w.r.t. the logits at time t is
-softmax(z_t)_k - Σ_{s: l'_s = k} A_t(s) / Σ_s A_t(s) (the denominator is 1 in exact arithmetic). Labels and lengths are checked by
-symloss.sequences before the call. The forward table is kept in the input dtype; the backward
-sweep accumulates in float64.
+One sample per parallel iteration, in float64 for either dtype (the result is rounded once):
+* log p_t = log_softmax(z_t) as (z_c - m) - log1p(Σ_{c≠top} e^{z_c - m}), m = z_top the largest
+  logit: exact in the limit where one class dominates, so log p_top ≈ 0 keeps its digits;
+* the forward sweep fills α (T_n, 2L_n + 1) in log space; each cell's log-sum-exp is
+  m + log1p(Σ e^{a - m}) over the non-largest terms, so that α ≈ 0 (a certain prefix) keeps
+  its digits and the loss -log P near 0 is computed without cancellation;
+* the backward sweep runs in log space too: log B_t(s), the log probability of completing
+  the target from state s after time t, is the log-sum-exp over the successors of
+  log B_{t+1} plus their weight in the cell (log(dV/du) + V - u, from the definition);
+* the gradient w.r.t. the logits is p_t(k) - γ_t(k) with γ_t(k)/p_t(k) = e^{d_k},
+  d_k = log Σ_{s: l'_s = k} e^{α̂_t(s) + log B_t(s)} - log P_t (log P_t the same sum over all
+  classes weighted by p_t: log P as the states at t see it): p·(-expm1(d)) where d ≤ 0, else
+  γ·expm1(-d); exactly p_t(k) where k has no state at t, and no cancellation where p ≈ γ ≈ 1
+  (d is then a small number of a few near-0 logs).
+A NaN logit in a frame t < T_n makes the loss and the sample's gradient NaN (P depends on every
+logit), also with zero_infinity, which zeroes only the infinity of an impossible alignment.
+Labels and lengths are checked by symloss.sequences before the call.
 """
 
 import math
@@ -42,24 +53,60 @@ RECURRENCE = {
 
 @_cell_jit
 def _lse(a, b, c):
-    """log(e^a + e^b + e^c), max-shifted; -inf when all are -inf."""
-    m = max(a, b, c)
+    """log(e^a + e^b + e^c) as m + log1p(e^{u - m} + e^{v - m}), m the largest of the three
+    and u, v the others; -inf when all are -inf, NaN when one is NaN."""
+    if a != a or b != b or c != c:
+        return math.nan
+    if a >= b and a >= c:
+        m, u, v = a, b, c
+    elif b >= c:
+        m, u, v = b, a, c
+    else:
+        m, u, v = c, a, b
     if m == -math.inf:
         return m
-    return m + math.log(math.exp(a - m) + math.exp(b - m) + math.exp(c - m))
+    return m + math.log1p(math.exp(u - m) + math.exp(v - m))
+
+
+@_cell_jit
+def _log_softmax(z, t, n, lp):
+    """lp[t, :] = log_softmax(z[t, n, :]) in float64: (z_c - m) - log1p(Σ_{c≠top} e^{z_c - m})."""
+    n_classes = z.shape[2]
+    top, m, nan = -1, -math.inf, False
+    for c in range(n_classes):
+        v = np.float64(z[t, n, c])
+        if v > m:
+            top, m = c, v
+        elif v != v:
+            nan = True
+    acc = 0.0
+    if m > -math.inf:  # else every logit is -inf: the row is NaN (0/0) below
+        for c in range(n_classes):
+            if c != top:
+                acc += math.exp(np.float64(z[t, n, c]) - m)
+    shift = math.nan if nan else math.log1p(acc)
+    for c in range(n_classes):
+        lp[t, c] = (np.float64(z[t, n, c]) - m) - shift
 
 
 @_jit
-def ctc_f32(log_probs, ext, ext_len, input_lengths, blank, zero_infinity, grad_wanted, loss, grad):
-    """loss[n] = -log P(target_n | log_probs[:, n]); grad[:, n] = ∂loss[n]/∂logits  (float32)"""
-    n_classes = log_probs.shape[2]
-    for n in prange(log_probs.shape[1]):
+def ctc_f32(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_wanted, loss, grad):
+    """loss[n] = -log P(target_n | softmax(logits[:, n])); grad[:, n] = ∂loss[n]/∂logits  (float32 in and out)"""
+    n_classes = logits.shape[2]
+    for n in prange(logits.shape[1]):
         t_n, s_n = input_lengths[n], ext_len[n]
-        alpha = np.full((max(t_n, 1), s_n), -math.inf, dtype=log_probs.dtype)
+        log_probs = np.empty((max(t_n, 1), n_classes), dtype=np.float64)
+        for t in range(t_n):
+            _log_softmax(logits, t, n, log_probs)
+        # α̂_t(s): log of the mass of the prefixes that reach state s at time t before its
+        # emission (the cell's log-sum-exp); α_t(s) = α̂_t(s) + the rest of the cell
+        alpha_hat = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
+        alpha = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
         if t_n > 0:
-            alpha[0, 0] = log_probs[0, n, ext[n, 0]]
-            if s_n > 1:
-                alpha[0, 1] = log_probs[0, n, ext[n, 1]]
+            for s in range(min(s_n, 2)):
+                emit = log_probs[0, ext[n, s]]
+                alpha_hat[0, s] = 0.0
+                alpha[0, s] = emit
         for t in range(1, t_n):
             for s in range(s_n):
                 stay = alpha[t - 1, s]
@@ -67,8 +114,9 @@ def ctc_f32(log_probs, ext, ext_len, input_lengths, blank, zero_infinity, grad_w
                 skip = -math.inf
                 if s >= 2 and ext[n, s] != blank and ext[n, s] != ext[n, s - 2]:
                     skip = alpha[t - 1, s - 2]
-                emit = log_probs[t, n, ext[n, s]]
-                alpha[t, s] = _lse(skip, stay, step) + emit
+                emit = log_probs[t, ext[n, s]]
+                alpha_hat[t, s] = _lse(skip, stay, step)
+                alpha[t, s] = alpha_hat[t, s] + emit
         if t_n == 0:
             log_p = 0.0 if s_n == 1 else -math.inf
         else:
@@ -76,21 +124,40 @@ def ctc_f32(log_probs, ext, ext_len, input_lengths, blank, zero_infinity, grad_w
             before = alpha[t_n - 1, s_n - 2] if s_n > 1 else -math.inf
             log_p = _lse(last, before, -math.inf)
         impossible = log_p == -math.inf
-        loss[n] = 0.0 if (impossible and zero_infinity) else -log_p
+        if impossible and zero_infinity:
+            loss[n] = 0.0
+        else:  # P ≤ 1: the loss is not negative (rounding could give -0.5 ULP of 1 below)
+            loss[n] = -log_p if not log_p > 0.0 else 0.0
         if not grad_wanted or t_n == 0:
             continue
-        if impossible:
-            fill = 0.0 if zero_infinity else math.nan
+        if impossible or log_p != log_p:
+            fill = 0.0 if (impossible and zero_infinity) else math.nan
             for t in range(t_n):
                 for c in range(n_classes):
                     grad[t, n, c] = fill
             continue
+        # log B_t(s): log of the probability of completing the target from state s at time t,
+        # after its emission; α_t(s) + log B_t(s) - log P is the log posterior of s at t
+        log_b = np.full(s_n, -math.inf, dtype=np.float64)
+        log_b[s_n - 1] = 0.0
+        if s_n > 1:
+            log_b[s_n - 2] = 0.0
+        # and A_t(s) = ∂log P/∂α_t(s), the posterior of s at t, carried back linearly through
+        # the partials (each at most 1): its relative rounding does not grow with |log P|
         adjoint = np.zeros(s_n, dtype=np.float64)
         adjoint[s_n - 1] = math.exp(last - log_p)
         if s_n > 1:
             adjoint[s_n - 2] = math.exp(before - log_p)
         occupancy = np.zeros(n_classes, dtype=np.float64)
+        ratio = np.empty(s_n, dtype=np.float64)
+        top = np.empty(n_classes, dtype=np.int64)
+        top_r = np.empty(n_classes, dtype=np.float64)
+        rest_r = np.empty(n_classes, dtype=np.float64)
         for t in range(t_n - 1, -1, -1):
+            # γ_t(k)/p_t(k) = Σ_{s: l'_s = k} e^{α̂_t(s) + log B_t(s)} / P (dV/demit = float32(1.0)):
+            # its log, d_k, keeps its digits where γ ≈ p (a probable class of a likely target)
+            for c in range(n_classes):
+                top[c], top_r[c], rest_r[c] = -1, -math.inf, 0.0
             previous = np.zeros(s_n, dtype=np.float64)
             for c in range(n_classes):
                 occupancy[c] = 0.0
@@ -100,7 +167,7 @@ def ctc_f32(log_probs, ext, ext_len, input_lengths, blank, zero_infinity, grad_w
                 if not a_s > 0.0:
                     continue
                 V = alpha[t, s]
-                emit = log_probs[t, n, ext[n, s]]
+                emit = log_probs[t, ext[n, s]]
                 d_emit = float32(1.0)
                 occupancy[ext[n, s]] += a_s * d_emit
                 total += a_s * d_emit
@@ -114,24 +181,81 @@ def ctc_f32(log_probs, ext, ext_len, input_lengths, blank, zero_infinity, grad_w
                 if s >= 2 and ext[n, s] != blank and ext[n, s] != ext[n, s - 2]:
                     skip = alpha[t - 1, s - 2]
                     previous[s - 2] += a_s * (math.exp(emit + skip - V))
-            # Σ_s A_t(s)·dV/demit is 1 (every alignment passes one state at time t): dividing
-            # by the computed total removes the rounding drift the backward sweep accumulates
-            for c in range(n_classes):
-                grad[t, n, c] = math.exp(log_probs[t, n, c]) - occupancy[c] / total
             adjoint = previous
+            for s in range(s_n):
+                r = alpha_hat[t, s] + log_b[s]
+                ratio[s] = r
+                c = ext[n, s]
+                if r > top_r[c]:
+                    top[c], top_r[c] = s, r
+            for s in range(s_n):
+                c = ext[n, s]
+                if s != top[c] and top_r[c] > -math.inf:
+                    rest_r[c] += math.exp(ratio[s] - top_r[c])
+            # log P_t = log Σ_c p_t(c)·P_c: log P, from the states at t, with the rounding
+            # of both sweeps up to t (dividing by it, Σ_k γ_t(k) = 1 holds as computed)
+            big, big_c = -math.inf, -1
+            for c in range(n_classes):
+                if top_r[c] > -math.inf:
+                    rest_r[c] = math.log1p(rest_r[c])
+                    v = (top_r[c] + log_probs[t, c]) + rest_r[c]
+                    if v > big:
+                        big, big_c = v, c
+            acc = 0.0
+            for c in range(n_classes):
+                if top_r[c] > -math.inf and c != big_c:
+                    acc += math.exp(((top_r[c] + log_probs[t, c]) + rest_r[c]) - big)
+            log_p_t = big + math.log1p(acc)
+            for c in range(n_classes):
+                lp = log_probs[t, c]
+                if top_r[c] == -math.inf:  # class c has no state at t: γ = 0
+                    grad[t, n, c] = math.exp(lp)
+                    continue
+                if abs(top_r[c]) + abs(log_p_t) > 1.0:
+                    # far from P = 1 the logs carry |log P|-sized rounding: the linear posterior
+                    # (Σ_s A_t(s) is 1 in exact arithmetic: dividing by it removes the drift)
+                    grad[t, n, c] = math.exp(lp) - occupancy[c] / total
+                    continue
+                d = (top_r[c] - log_p_t) + rest_r[c]
+                if d <= 0.0:  # p - γ = p·(1 - e^d)
+                    grad[t, n, c] = -math.exp(lp) * math.expm1(d)
+                else:  # p - γ = -γ·(1 - e^-d), γ = e^{log p + d}
+                    grad[t, n, c] = math.exp(lp + d) * math.expm1(-d)
+            if t == 0:
+                continue
+            # log B_{t-1}(u) = lse over the successors s of log B_t(s) + the weight of u in s
+            for u in range(s_n):
+                emit = log_probs[t, ext[n, u]]
+                stay = log_b[u] + emit
+                step = -math.inf
+                if u + 1 < s_n:
+                    emit = log_probs[t, ext[n, u + 1]]
+                    step = log_b[u + 1] + emit
+                skip = -math.inf
+                if u + 2 < s_n and ext[n, u + 2] != blank and ext[n, u + 2] != ext[n, u]:
+                    emit = log_probs[t, ext[n, u + 2]]
+                    skip = log_b[u + 2] + emit
+                log_b[u] = _lse(stay, step, skip)
 
 
 @_jit
-def ctc_f64(log_probs, ext, ext_len, input_lengths, blank, zero_infinity, grad_wanted, loss, grad):
-    """loss[n] = -log P(target_n | log_probs[:, n]); grad[:, n] = ∂loss[n]/∂logits  (float64)"""
-    n_classes = log_probs.shape[2]
-    for n in prange(log_probs.shape[1]):
+def ctc_f64(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_wanted, loss, grad):
+    """loss[n] = -log P(target_n | softmax(logits[:, n])); grad[:, n] = ∂loss[n]/∂logits  (float64 in and out)"""
+    n_classes = logits.shape[2]
+    for n in prange(logits.shape[1]):
         t_n, s_n = input_lengths[n], ext_len[n]
-        alpha = np.full((max(t_n, 1), s_n), -math.inf, dtype=log_probs.dtype)
+        log_probs = np.empty((max(t_n, 1), n_classes), dtype=np.float64)
+        for t in range(t_n):
+            _log_softmax(logits, t, n, log_probs)
+        # α̂_t(s): log of the mass of the prefixes that reach state s at time t before its
+        # emission (the cell's log-sum-exp); α_t(s) = α̂_t(s) + the rest of the cell
+        alpha_hat = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
+        alpha = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
         if t_n > 0:
-            alpha[0, 0] = log_probs[0, n, ext[n, 0]]
-            if s_n > 1:
-                alpha[0, 1] = log_probs[0, n, ext[n, 1]]
+            for s in range(min(s_n, 2)):
+                emit = log_probs[0, ext[n, s]]
+                alpha_hat[0, s] = 0.0
+                alpha[0, s] = emit
         for t in range(1, t_n):
             for s in range(s_n):
                 stay = alpha[t - 1, s]
@@ -139,8 +263,9 @@ def ctc_f64(log_probs, ext, ext_len, input_lengths, blank, zero_infinity, grad_w
                 skip = -math.inf
                 if s >= 2 and ext[n, s] != blank and ext[n, s] != ext[n, s - 2]:
                     skip = alpha[t - 1, s - 2]
-                emit = log_probs[t, n, ext[n, s]]
-                alpha[t, s] = _lse(skip, stay, step) + emit
+                emit = log_probs[t, ext[n, s]]
+                alpha_hat[t, s] = _lse(skip, stay, step)
+                alpha[t, s] = alpha_hat[t, s] + emit
         if t_n == 0:
             log_p = 0.0 if s_n == 1 else -math.inf
         else:
@@ -148,21 +273,40 @@ def ctc_f64(log_probs, ext, ext_len, input_lengths, blank, zero_infinity, grad_w
             before = alpha[t_n - 1, s_n - 2] if s_n > 1 else -math.inf
             log_p = _lse(last, before, -math.inf)
         impossible = log_p == -math.inf
-        loss[n] = 0.0 if (impossible and zero_infinity) else -log_p
+        if impossible and zero_infinity:
+            loss[n] = 0.0
+        else:  # P ≤ 1: the loss is not negative (rounding could give -0.5 ULP of 1 below)
+            loss[n] = -log_p if not log_p > 0.0 else 0.0
         if not grad_wanted or t_n == 0:
             continue
-        if impossible:
-            fill = 0.0 if zero_infinity else math.nan
+        if impossible or log_p != log_p:
+            fill = 0.0 if (impossible and zero_infinity) else math.nan
             for t in range(t_n):
                 for c in range(n_classes):
                     grad[t, n, c] = fill
             continue
+        # log B_t(s): log of the probability of completing the target from state s at time t,
+        # after its emission; α_t(s) + log B_t(s) - log P is the log posterior of s at t
+        log_b = np.full(s_n, -math.inf, dtype=np.float64)
+        log_b[s_n - 1] = 0.0
+        if s_n > 1:
+            log_b[s_n - 2] = 0.0
+        # and A_t(s) = ∂log P/∂α_t(s), the posterior of s at t, carried back linearly through
+        # the partials (each at most 1): its relative rounding does not grow with |log P|
         adjoint = np.zeros(s_n, dtype=np.float64)
         adjoint[s_n - 1] = math.exp(last - log_p)
         if s_n > 1:
             adjoint[s_n - 2] = math.exp(before - log_p)
         occupancy = np.zeros(n_classes, dtype=np.float64)
+        ratio = np.empty(s_n, dtype=np.float64)
+        top = np.empty(n_classes, dtype=np.int64)
+        top_r = np.empty(n_classes, dtype=np.float64)
+        rest_r = np.empty(n_classes, dtype=np.float64)
         for t in range(t_n - 1, -1, -1):
+            # γ_t(k)/p_t(k) = Σ_{s: l'_s = k} e^{α̂_t(s) + log B_t(s)} / P (dV/demit = 1.0):
+            # its log, d_k, keeps its digits where γ ≈ p (a probable class of a likely target)
+            for c in range(n_classes):
+                top[c], top_r[c], rest_r[c] = -1, -math.inf, 0.0
             previous = np.zeros(s_n, dtype=np.float64)
             for c in range(n_classes):
                 occupancy[c] = 0.0
@@ -172,7 +316,7 @@ def ctc_f64(log_probs, ext, ext_len, input_lengths, blank, zero_infinity, grad_w
                 if not a_s > 0.0:
                     continue
                 V = alpha[t, s]
-                emit = log_probs[t, n, ext[n, s]]
+                emit = log_probs[t, ext[n, s]]
                 d_emit = 1.0
                 occupancy[ext[n, s]] += a_s * d_emit
                 total += a_s * d_emit
@@ -186,11 +330,61 @@ def ctc_f64(log_probs, ext, ext_len, input_lengths, blank, zero_infinity, grad_w
                 if s >= 2 and ext[n, s] != blank and ext[n, s] != ext[n, s - 2]:
                     skip = alpha[t - 1, s - 2]
                     previous[s - 2] += a_s * (math.exp(emit + skip - V))
-            # Σ_s A_t(s)·dV/demit is 1 (every alignment passes one state at time t): dividing
-            # by the computed total removes the rounding drift the backward sweep accumulates
-            for c in range(n_classes):
-                grad[t, n, c] = math.exp(log_probs[t, n, c]) - occupancy[c] / total
             adjoint = previous
+            for s in range(s_n):
+                r = alpha_hat[t, s] + log_b[s]
+                ratio[s] = r
+                c = ext[n, s]
+                if r > top_r[c]:
+                    top[c], top_r[c] = s, r
+            for s in range(s_n):
+                c = ext[n, s]
+                if s != top[c] and top_r[c] > -math.inf:
+                    rest_r[c] += math.exp(ratio[s] - top_r[c])
+            # log P_t = log Σ_c p_t(c)·P_c: log P, from the states at t, with the rounding
+            # of both sweeps up to t (dividing by it, Σ_k γ_t(k) = 1 holds as computed)
+            big, big_c = -math.inf, -1
+            for c in range(n_classes):
+                if top_r[c] > -math.inf:
+                    rest_r[c] = math.log1p(rest_r[c])
+                    v = (top_r[c] + log_probs[t, c]) + rest_r[c]
+                    if v > big:
+                        big, big_c = v, c
+            acc = 0.0
+            for c in range(n_classes):
+                if top_r[c] > -math.inf and c != big_c:
+                    acc += math.exp(((top_r[c] + log_probs[t, c]) + rest_r[c]) - big)
+            log_p_t = big + math.log1p(acc)
+            for c in range(n_classes):
+                lp = log_probs[t, c]
+                if top_r[c] == -math.inf:  # class c has no state at t: γ = 0
+                    grad[t, n, c] = math.exp(lp)
+                    continue
+                if abs(top_r[c]) + abs(log_p_t) > 1.0:
+                    # far from P = 1 the logs carry |log P|-sized rounding: the linear posterior
+                    # (Σ_s A_t(s) is 1 in exact arithmetic: dividing by it removes the drift)
+                    grad[t, n, c] = math.exp(lp) - occupancy[c] / total
+                    continue
+                d = (top_r[c] - log_p_t) + rest_r[c]
+                if d <= 0.0:  # p - γ = p·(1 - e^d)
+                    grad[t, n, c] = -math.exp(lp) * math.expm1(d)
+                else:  # p - γ = -γ·(1 - e^-d), γ = e^{log p + d}
+                    grad[t, n, c] = math.exp(lp + d) * math.expm1(-d)
+            if t == 0:
+                continue
+            # log B_{t-1}(u) = lse over the successors s of log B_t(s) + the weight of u in s
+            for u in range(s_n):
+                emit = log_probs[t, ext[n, u]]
+                stay = log_b[u] + emit
+                step = -math.inf
+                if u + 1 < s_n:
+                    emit = log_probs[t, ext[n, u + 1]]
+                    step = log_b[u + 1] + emit
+                skip = -math.inf
+                if u + 2 < s_n and ext[n, u + 2] != blank and ext[n, u + 2] != ext[n, u]:
+                    emit = log_probs[t, ext[n, u + 2]]
+                    skip = log_b[u + 2] + emit
+                log_b[u] = _lse(stay, step, skip)
 
 
 KERNELS = {
