@@ -100,8 +100,10 @@ poisson_nll = define(
 gaussian_nll = define(
     "gaussian_nll",
     "(log(max(var, eps)) + (pred - target)**2/max(var, eps))/2 + where(full == 1, log(2*pi)/2, 0)",
-    # the residual over the standard deviation, squared: r² alone overflows where r²/v is finite
-    stable="(log(max(var, eps)) + held((pred - target)/sqrt(max(var, eps)))**2)/2"
+    # ½·r²/v as (r/2)·(r/v): neither r² nor r²/v is formed (either overflows where the loss is
+    # finite), and two roundings (r/2 is exact) leave the quadratic term within 1 ε, so where
+    # it cancels ½·log v the sum keeps what the two terms' own rounding allows
+    stable="log(max(var, eps))/2 + held((pred - target)/2)*held((pred - target)/max(var, eps))"
     " + where(full == 1, log(2*pi)/2, 0)",
     inputs=("pred", "target", Input("var", domain=nonnegative, doc="variance, ≥ 0")),
     params={
