@@ -51,3 +51,52 @@ def test_gaussian_nll_near_overflow_is_finite_and_accurate(dtype, points):
     assert _ulp(value, [e[0] for e in exact], dtype).max() <= BOUND
     assert _ulp(each, [e[0] for e in exact], dtype).max() <= BOUND
     assert _ulp(grad, [e[1] for e in exact], dtype).max() <= BOUND
+
+
+# --- parameters are checked in the dtype the kernel uses ----------------------------------------
+
+_X32, _Y32 = np.array([1.0, -2.0, 0.5], np.float32), np.array([0.0, 1.0, 0.25], np.float32)
+_V32 = np.ones((2, 3), np.float32)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: symloss.cauchy(_X32, _Y32, c=1e-300), r"c must be in \(0, inf\); 1e-300 rounds "),
+        (lambda: symloss.cauchy(_X32, _Y32, c=1e300), r"c must .*1e\+300 rounds to inf in float32"),
+        (lambda: symloss.huber(_X32, _Y32, delta=1e-50), r"delta .*1e-50 rounds to 0.0 in float32"),
+        (lambda: symloss.general_robust(_X32, _Y32, c=1e-46), r"c must be in \(0, inf\); 1e-46"),
+        (lambda: symloss.gaussian_nll(_X32, _Y32, _X32, eps=1e-60), r"eps .*rounds to 0.0"),
+        (lambda: symloss.cosine_distance(_V32, _V32, eps=1e-300), r"eps .*rounds to 0.0"),
+        (
+            lambda: symloss.sigmoid_cross_entropy(_X32, _Y32, pos_weight=np.array([1, 1e50, 2])),
+            r"pos_weight must be in \[0, inf\); 1e\+50 rounds to inf in float32 among",
+        ),
+        (
+            lambda: symloss.sigmoid_cross_entropy(_X32, _Y32, pos_weight=np.array([1, -1e-50, 2])),
+            r"pos_weight must be in \[0, inf\), got -1e-50 among",  # -0.0 in float32, but < 0
+        ),
+        (
+            lambda: symloss.softmax_cross_entropy(_V32, np.array([0, 2]), weight=[1, 1e300, 1]),
+            r"weight must be in \[0, inf\); 1e\+300 rounds to inf in float32 among",
+        ),
+    ],
+)
+def test_float32_parameters_out_of_range_once_rounded_raise(call, message):
+    """float32 inputs: the parameter is checked as the float32 kernel receives it (1e-300 is
+    0 there, which c > 0 excludes) and the error says so, rather than a NaN result."""
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_float64_parameter_representable_there_is_used():
+    """c = 1e-150 is a float64 number: the loss is c²/2·log(1 + (r/c)²), by mpmath."""
+    p, t, c = np.array([1.0, -3e-150, 2e-151]), np.zeros(3), 1e-150
+    value, grad = symloss.cauchy.value_and_grad(p, t, c=c, reduction="none")
+    with mpmath.workdps(DPS):
+        cc = mpmath.mpf(c)
+        r = [mpmath.mpf(float(x)) for x in p]
+        exact_v = [cc**2 / 2 * mpmath.log1p((x / cc) ** 2) for x in r]
+        exact_g = [x / (1 + (x / cc) ** 2) for x in r]
+    assert _ulp(value, exact_v, np.float64).max() <= BOUND
+    assert _ulp(grad, exact_g, np.float64).max() <= BOUND
