@@ -100,3 +100,46 @@ def test_float64_parameter_representable_there_is_used():
         exact_g = [x / (1 + (x / cc) ** 2) for x in r]
     assert _ulp(value, exact_v, np.float64).max() <= BOUND
     assert _ulp(grad, exact_g, np.float64).max() <= BOUND
+
+
+# --- cosine_distance: 1 - cos θ as ½‖x/‖x‖ - y/‖y‖‖² --------------------------------------------
+
+
+def _cosine_distance(x, y, eps):
+    """1 - x·y/(max(‖x‖, ε)·max(‖y‖, ε)) and its gradients, the plain definition."""
+    with mpmath.workdps(DPS):
+        x, y = [mpmath.mpf(float(a)) for a in x], [mpmath.mpf(float(b)) for b in y]
+        eps = mpmath.mpf(float(eps))
+        rx, ry = mpmath.sqrt(sum(a * a for a in x)), mpmath.sqrt(sum(b * b for b in y))
+        nx, ny, d = max(rx, eps), max(ry, eps), sum(a * b for a, b in zip(x, y))
+        gx = [-b / (nx * ny) + (d * a / (nx**3 * ny) if rx > eps else 0) for a, b in zip(x, y)]
+        gy = [-a / (nx * ny) + (d * b / (ny**3 * nx) if ry > eps else 0) for a, b in zip(x, y)]
+        return 1 - d / (nx * ny), gx, gy
+
+
+def _cosine_rows(x, y, dtype):
+    eps = dtype(1e-8)
+    value, (gx, gy) = symloss.cosine_distance.value_and_grad(x, y, eps=eps, reduction="none")
+    exact = [_cosine_distance(a, b, eps) for a, b in zip(x, y)]
+    return (
+        _ulp(value, [e[0] for e in exact], dtype).max(),
+        _ulp(gx, [g for e in exact for g in e[1]], dtype).max(),
+        _ulp(gy, [g for e in exact for g in e[2]], dtype).max(),
+    )
+
+
+def test_cosine_distance_float32_components_past_the_float32_range_of_x_dot_y(rng):
+    """Components ≈ 1e20: x·y and ‖x‖‖y‖ pass 3.4e38 (the old quotient gave NaN or -inf)."""
+    x = (1e20 * rng.normal(size=(8, 4))).astype(np.float32)
+    y = (1e20 * rng.normal(size=(8, 4))).astype(np.float32)
+    value_err, _, _ = _cosine_rows(x, y, np.float32)
+    assert value_err <= BOUND
+    assert np.all(np.isfinite(symloss.cosine_distance.value_and_grad(x, y)[1][0]))
+
+
+def test_cosine_distance_float32_nearly_parallel_keeps_its_digits(rng):
+    """y = k·x + 1e-4 noise: 1 - cos θ ≈ 1e-9 is a sum of squares, not 1 - (≈ 1)."""
+    x = rng.normal(size=(16, 5))
+    y = x * rng.uniform(0.5, 3.0, (16, 1)) + 1e-4 * rng.normal(size=(16, 5))
+    value_err, _, _ = _cosine_rows(x.astype(np.float32), y.astype(np.float32), np.float32)
+    assert value_err <= BOUND

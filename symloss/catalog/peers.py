@@ -146,7 +146,12 @@ _NORM_PRED = "sqrt(class_sum(pred[c]**2))"
 _NORM_TARGET = "sqrt(class_sum(target[c]**2))"
 cosine_distance = define(
     "cosine_distance",
-    f"1 - class_sum(pred[c]*target[c])/(max({_NORM_PRED}, eps)*max({_NORM_TARGET}, eps))",
+    # 1 - x·y/(‖x‖‖y‖) as ½‖x/‖x‖ - y/‖y‖‖²: a sum of squares, with no cancellation for
+    # nearly parallel vectors (and derivatives that keep it); a norm below ε makes its unit
+    # vector shorter than 1, which the last two terms (0 otherwise) make up for
+    f"class_sum((pred[c]/max({_NORM_PRED}, eps) - target[c]/max({_NORM_TARGET}, eps))**2)/2"
+    f" + where({_NORM_PRED} >= eps, 0, (1 - ({_NORM_PRED}/eps)**2)/2)"
+    f" + where({_NORM_TARGET} >= eps, 0, (1 - ({_NORM_TARGET}/eps)**2)/2)",
     inputs=(
         Input("pred", differentiable=True, classes=True, latex="x"),
         Input("target", differentiable=True, classes=True, latex="y"),
