@@ -170,19 +170,39 @@ def _estimate(kind: str, inputs: dict[str, np.ndarray]) -> float:
     raise AssertionError(kind)
 
 
-def _check_array_param(name: str, p: dict, arr: np.ndarray) -> np.ndarray:
-    """``arr`` if every value lies in the parameter's range, else a ValueError naming one."""
-    bad = ~_array_in_domain(arr, p["domain"])
-    if bad.any():
-        raise ValueError(
-            f"{name} must be in {p['domain_text']}, got {float(arr[bad].flat[0])!r} among its "
-            "values"
+def _rounded(value, dtype: np.dtype):
+    """``value`` (a number or an array) in the kernel's ``dtype``, as the kernel will use it."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.asarray(value).astype(dtype) if np.ndim(value) else dtype.type(value)
+
+
+def _out_of_range(name: str, p: dict, given: float, used: float, dtype: np.dtype) -> ValueError:
+    """The error for a parameter outside its range: as given, or once rounded to ``dtype``."""
+    origin = f" (estimated by {p['estimate']})" if p["estimate"] else ""
+    if _in_domain(given, p["domain"]):  # in range as given, not in the kernel's dtype
+        return ValueError(
+            f"{name} must be in {p['domain_text']}; {given!r}{origin} rounds to {used!r} in "
+            f"{dtype.name}"
         )
+    return ValueError(f"{name} must be in {p['domain_text']}, got {given!r}{origin}")
+
+
+def _check_array_param(name: str, p: dict, given: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``given`` in ``dtype`` if every value lies in the parameter's range there, else a
+    ValueError naming one."""
+    arr = _rounded(given, dtype)
+    bad = ~(_array_in_domain(given, p["domain"]) & _array_in_domain(arr, p["domain"]))
+    if bad.any():
+        first = np.flatnonzero(bad.ravel())[0]
+        used, value = float(arr.flat[first]), float(np.broadcast_to(given, arr.shape).flat[first])
+        err = _out_of_range(name, p, value, used, dtype)
+        raise ValueError(f"{err} among its values")
     return arr
 
 
-def _scalar_param(name: str, p: dict, value) -> float:
-    """A scalar parameter's value, checked to be a real number in its range."""
+def _scalar_param(name: str, p: dict, value, dtype: np.dtype):
+    """A scalar parameter's value in the kernel's ``dtype``, checked to be a real number in its
+    range as the kernel will use it (1e-300 is 0 in float32)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         if np.ndim(value) == 0 and isinstance(value, np.ndarray):
             value = value.item()
@@ -190,10 +210,10 @@ def _scalar_param(name: str, p: dict, value) -> float:
             kind = "a number or an array" if p["broadcast"] else "a real number"
             raise TypeError(f"{name} must be {kind}, got {value!r}")
     value = float(value)
-    if not _in_domain(value, p["domain"]):
-        origin = f" (estimated by {p['estimate']})" if p["estimate"] else ""
-        raise ValueError(f"{name} must be in {p['domain_text']}, got {value!r}{origin}")
-    return value
+    used = _rounded(value, dtype)
+    if not (_in_domain(value, p["domain"]) and _in_domain(float(used), p["domain"])):
+        raise _out_of_range(name, p, value, float(used), dtype)
+    return used
 
 
 def _switch(name: str, p: dict, value) -> bool | int:
@@ -325,13 +345,12 @@ class LossKernel:
                     _estimate(p["estimate"], inputs) if p["estimate"] is not None else p["default"]
                 )
             if p["broadcast"] and np.ndim(value) > 0:
-                arr = _as_real_array(value, nm)
-                arr = _broadcast(arr.astype(dtype, copy=False), shape, nm, first_name)
-                _check_array_param(nm, p, arr)
+                arr = _check_array_param(nm, p, _as_real_array(value, nm), dtype)
+                arr = _broadcast(arr, shape, nm, first_name)
                 array_params.append(nm)
                 array_values.append(arr)
                 continue
-            scalars.append(dtype.type(_scalar_param(nm, p, value)))
+            scalars.append(_scalar_param(nm, p, value, dtype))
 
         w = None
         if weight is not None:
@@ -731,16 +750,16 @@ def _rows(
             continue
         if p["per_class"]:
             value = p["default"] if value is None else value
-            arr = _as_real_array(value, nm).astype(dtype, copy=False)
+            arr = _as_real_array(value, nm)
             if arr.ndim not in (0, 1) or (arr.ndim == 1 and arr.shape[0] != n_classes):
                 raise ValueError(
                     f"{nm} must be a scalar or have shape ({n_classes},), got {arr.shape}"
                 )
-            arr = np.ascontiguousarray(np.broadcast_to(arr, (n_classes,)))
-            vectors.append(_check_array_param(nm, p, arr))
+            arr = np.broadcast_to(arr, (n_classes,))
+            vectors.append(np.ascontiguousarray(_check_array_param(nm, p, arr, dtype)))
             continue
         value = p["default"] if value is None else value
-        scalars.append(dtype.type(_scalar_param(nm, p, value)))
+        scalars.append(_scalar_param(nm, p, value, dtype))
 
     key = variant_key(static_on, ())
     kernels = {

@@ -3,7 +3,7 @@
 # SymPy 1.14.0; symloss.vmath f829b70354aec280. Do not edit: run `symloss generate`.
 """Kernels of the `cosine_distance` loss: Cosine distance 1 - x·y/(max(‖x‖, ε)·max(‖y‖, ε)) along axis 1 (PyTorch 1 - cosine_similarity, Optax cosine_distance with epsilon=ε); gradients w.r.t. both.
 
-Formula (per row, over the class axis c = 0 … C-1): 1 - Sum(pred[c]*target[c], (c, 0, C - 1))/(Max(eps, sqrt(Sum(pred[c]**2, (c, 0, C - 1))))*Max(eps, sqrt(Sum(target[c]**2, (c, 0, C - 1)))))
+Formula (per row, over the class axis c = 0 … C-1): Piecewise((0, eps <= sqrt(Sum(pred[c]**2, (c, 0, C - 1)))), (1/2 - Sum(pred[c]**2, (c, 0, C - 1))/(2*eps**2), True)) + Piecewise((0, eps <= sqrt(Sum(target[c]**2, (c, 0, C - 1)))), (1/2 - Sum(target[c]**2, (c, 0, C - 1))/(2*eps**2), True)) + Sum((pred[c]/Max(eps, sqrt(Sum(pred[c]**2, (c, 0, C - 1)))) - target[c]/Max(eps, sqrt(Sum(target[c]**2, (c, 0, C - 1)))))**2, (c, 0, C - 1))/2
 
 Each kernel takes one row (sample) per parallel iteration: first the row's reductions over the
 classes, then its value, then the gradient component by component. Arrays are C-contiguous, of
@@ -62,7 +62,7 @@ LOSS = {
     'over': 'classes',
     'frontend': None,
     'kind': None,
-    'formula': '1 - Sum(pred[c]*target[c], (c, 0, C - 1))/(Max(eps, sqrt(Sum(pred[c]**2, (c, 0, C - 1))))*Max(eps, sqrt(Sum(target[c]**2, (c, 0, C - 1)))))',
+    'formula': 'Piecewise((0, eps <= sqrt(Sum(pred[c]**2, (c, 0, C - 1)))), (1/2 - Sum(pred[c]**2, (c, 0, C - 1))/(2*eps**2), True)) + Piecewise((0, eps <= sqrt(Sum(target[c]**2, (c, 0, C - 1)))), (1/2 - Sum(target[c]**2, (c, 0, C - 1))/(2*eps**2), True)) + Sum((pred[c]/Max(eps, sqrt(Sum(pred[c]**2, (c, 0, C - 1)))) - target[c]/Max(eps, sqrt(Sum(target[c]**2, (c, 0, C - 1)))))**2, (c, 0, C - 1))/2',
 }
 
 
@@ -82,10 +82,18 @@ def value_each_f32(pred, target, eps, out):
         nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c]*target[i, c])
+            acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*(select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])))
         r0 = float32(acc_r0)
-        _v0 = float32(1.0)/eps
-        value_i = float32(1.0) - select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), _v0, float32(1.0)/nrm0))*select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), _v0, float32(1.0)/nrm1))*r0
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, (pred[i, c]*pred[i, c]))
+        r1 = float32(acc_r1)
+        acc_r2 = 0.0
+        for c in range(n_classes):
+            acc_r2 = vmath.reassoc_add(acc_r2, (target[i, c]*target[i, c]))
+        r2 = float32(acc_r2)
+        _v0 = (float32(0.5))/(eps*eps)
+        value_i = (float32(0.5))*r0 + select((math.isnan(nrm0)), float32(math.nan), select((eps <= nrm0), float32(0.0), float32(0.5) - _v0*r1)) + select((math.isnan(nrm1)), float32(math.nan), select((eps <= nrm1), float32(0.0), float32(0.5) - _v0*r2))
         out[i] = value_i
 
 
@@ -108,10 +116,18 @@ def value_sum_w_f32(pred, target, rows, eps):
             nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c]*target[i, c])
+                acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*(select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])))
             r0 = float32(acc_r0)
-            _v0 = float32(1.0)/eps
-            value_i = float32(1.0) - select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), _v0, float32(1.0)/nrm0))*select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), _v0, float32(1.0)/nrm1))*r0
+            acc_r1 = 0.0
+            for c in range(n_classes):
+                acc_r1 = vmath.reassoc_add(acc_r1, (pred[i, c]*pred[i, c]))
+            r1 = float32(acc_r1)
+            acc_r2 = 0.0
+            for c in range(n_classes):
+                acc_r2 = vmath.reassoc_add(acc_r2, (target[i, c]*target[i, c]))
+            r2 = float32(acc_r2)
+            _v0 = (float32(0.5))/(eps*eps)
+            value_i = (float32(0.5))*r0 + select((math.isnan(nrm0)), float32(math.nan), select((eps <= nrm0), float32(0.0), float32(0.5) - _v0*r1)) + select((math.isnan(nrm1)), float32(math.nan), select((eps <= nrm1), float32(0.0), float32(0.5) - _v0*r2))
             acc += w_i * value_i
     return acc
 
@@ -132,27 +148,43 @@ def value_grad_each_f32(pred, target, eps, value, grad, grad_target):
         nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c]*target[i, c])
+            acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*(select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])))
         r0 = float32(acc_r0)
-        _v0 = float32(1.0)/eps
-        value_i = float32(1.0) - select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), _v0, float32(1.0)/nrm0))*select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), _v0, float32(1.0)/nrm1))*r0
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, (pred[i, c]*pred[i, c]))
+        r1 = float32(acc_r1)
+        acc_r2 = 0.0
+        for c in range(n_classes):
+            acc_r2 = vmath.reassoc_add(acc_r2, (target[i, c]*target[i, c]))
+        r2 = float32(acc_r2)
+        acc_r3 = 0.0
+        for c in range(n_classes):
+            acc_r3 = vmath.reassoc_add(acc_r3, (select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*pred[i, c])
+        r3 = float32(acc_r3)
+        acc_r4 = 0.0
+        for c in range(n_classes):
+            acc_r4 = vmath.reassoc_add(acc_r4, (select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*target[i, c])
+        r4 = float32(acc_r4)
+        _v0 = (float32(0.5))/(eps*eps)
+        value_i = (float32(0.5))*r0 + select((math.isnan(nrm0)), float32(math.nan), select((eps <= nrm0), float32(0.0), float32(0.5) - _v0*r1)) + select((math.isnan(nrm1)), float32(math.nan), select((eps <= nrm1), float32(0.0), float32(0.5) - _v0*r2))
         value[i] = value_i
         for j in range(n_classes):
             _g0 = (math.isnan(nrm0))
-            _g1 = float32(1.0)/eps
-            _g2 = (eps >= nrm0)
+            _g1 = float32(1.0)/(eps*eps)
+            _g2 = eps - nrm0
             _g3 = float32(1.0)/nrm0
-            _g4 = select(_g0, float32(math.nan), select(_g2, _g1, _g3))
-            _g5 = (math.isnan(nrm1))
-            _g6 = (eps >= nrm1)
-            _g7 = float32(1.0)/nrm1
-            _g8 = select(_g5, float32(math.nan), select(_g6, _g1, _g7))
-            _g9 = _g4*_g8
-            _g10 = eps - nrm0
-            _g11 = float32(1.0)/(eps*eps)
+            _g4 = (eps >= nrm0)
+            _g5 = float32(1.0)/eps
+            _g6 = select(_g0, float32(math.nan), select(_g4, _g5, _g3))
+            _g7 = (math.isnan(nrm1))
+            _g8 = (eps >= nrm1)
+            _g9 = float32(1.0)/nrm1
+            _g10 = select(_g7, float32(math.nan), select(_g8, _g5, _g9))
+            _g11 = _g6*pred[i, j] - _g10*target[i, j]
             _g12 = eps - nrm1
-            grad[i, j] = (-_g9*target[i, j] + select((math.isnan(_g10)), float32(math.nan), select((_g10 < float32(0.0)), select(_g0, float32(math.nan), select(_g2, _g11, float32(1.0)/(nrm0*nrm0)))*_g3*_g8*r0*pred[i, j], float32(0.0))))
-            grad_target[i, j] = (-_g9*pred[i, j] + select((math.isnan(_g12)), float32(math.nan), select((_g12 < float32(0.0)), select(_g5, float32(math.nan), select(_g6, _g11, float32(1.0)/(nrm1*nrm1)))*_g4*_g7*r0*target[i, j], float32(0.0))))
+            grad[i, j] = (_g11*_g6 + select(_g0, float32(math.nan), select((eps <= nrm0), float32(0.0), -_g1*pred[i, j])) + select((math.isnan(_g2)), float32(math.nan), select((_g2 < float32(0.0)), -select(_g0, float32(math.nan), select(_g4, _g1, float32(1.0)/(nrm0*nrm0)))*_g3*r3*pred[i, j], float32(0.0))))
+            grad_target[i, j] = (-_g10*_g11 + select(_g7, float32(math.nan), select((eps <= nrm1), float32(0.0), -_g1*target[i, j])) + select((math.isnan(_g12)), float32(math.nan), select((_g12 < float32(0.0)), select(_g7, float32(math.nan), select(_g8, _g1, float32(1.0)/(nrm1*nrm1)))*_g9*r4*target[i, j], float32(0.0))))
 
 
 @_jit
@@ -174,27 +206,43 @@ def value_grad_sum_w_f32(pred, target, rows, eps, scale, grad, grad_target):
             nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c]*target[i, c])
+                acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*(select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])))
             r0 = float32(acc_r0)
-            _v0 = float32(1.0)/eps
-            value_i = float32(1.0) - select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), _v0, float32(1.0)/nrm0))*select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), _v0, float32(1.0)/nrm1))*r0
+            acc_r1 = 0.0
+            for c in range(n_classes):
+                acc_r1 = vmath.reassoc_add(acc_r1, (pred[i, c]*pred[i, c]))
+            r1 = float32(acc_r1)
+            acc_r2 = 0.0
+            for c in range(n_classes):
+                acc_r2 = vmath.reassoc_add(acc_r2, (target[i, c]*target[i, c]))
+            r2 = float32(acc_r2)
+            acc_r3 = 0.0
+            for c in range(n_classes):
+                acc_r3 = vmath.reassoc_add(acc_r3, (select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*pred[i, c])
+            r3 = float32(acc_r3)
+            acc_r4 = 0.0
+            for c in range(n_classes):
+                acc_r4 = vmath.reassoc_add(acc_r4, (select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*target[i, c])
+            r4 = float32(acc_r4)
+            _v0 = (float32(0.5))/(eps*eps)
+            value_i = (float32(0.5))*r0 + select((math.isnan(nrm0)), float32(math.nan), select((eps <= nrm0), float32(0.0), float32(0.5) - _v0*r1)) + select((math.isnan(nrm1)), float32(math.nan), select((eps <= nrm1), float32(0.0), float32(0.5) - _v0*r2))
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = (math.isnan(nrm0))
-                _g1 = float32(1.0)/eps
-                _g2 = (eps >= nrm0)
+                _g1 = float32(1.0)/(eps*eps)
+                _g2 = eps - nrm0
                 _g3 = float32(1.0)/nrm0
-                _g4 = select(_g0, float32(math.nan), select(_g2, _g1, _g3))
-                _g5 = (math.isnan(nrm1))
-                _g6 = (eps >= nrm1)
-                _g7 = float32(1.0)/nrm1
-                _g8 = select(_g5, float32(math.nan), select(_g6, _g1, _g7))
-                _g9 = _g4*_g8
-                _g10 = eps - nrm0
-                _g11 = float32(1.0)/(eps*eps)
+                _g4 = (eps >= nrm0)
+                _g5 = float32(1.0)/eps
+                _g6 = select(_g0, float32(math.nan), select(_g4, _g5, _g3))
+                _g7 = (math.isnan(nrm1))
+                _g8 = (eps >= nrm1)
+                _g9 = float32(1.0)/nrm1
+                _g10 = select(_g7, float32(math.nan), select(_g8, _g5, _g9))
+                _g11 = _g6*pred[i, j] - _g10*target[i, j]
                 _g12 = eps - nrm1
-                grad[i, j] = scale * w_i * (-_g9*target[i, j] + select((math.isnan(_g10)), float32(math.nan), select((_g10 < float32(0.0)), select(_g0, float32(math.nan), select(_g2, _g11, float32(1.0)/(nrm0*nrm0)))*_g3*_g8*r0*pred[i, j], float32(0.0))))
-                grad_target[i, j] = scale * w_i * (-_g9*pred[i, j] + select((math.isnan(_g12)), float32(math.nan), select((_g12 < float32(0.0)), select(_g5, float32(math.nan), select(_g6, _g11, float32(1.0)/(nrm1*nrm1)))*_g4*_g7*r0*target[i, j], float32(0.0))))
+                grad[i, j] = scale * w_i * (_g11*_g6 + select(_g0, float32(math.nan), select((eps <= nrm0), float32(0.0), -_g1*pred[i, j])) + select((math.isnan(_g2)), float32(math.nan), select((_g2 < float32(0.0)), -select(_g0, float32(math.nan), select(_g4, _g1, float32(1.0)/(nrm0*nrm0)))*_g3*r3*pred[i, j], float32(0.0))))
+                grad_target[i, j] = scale * w_i * (-_g10*_g11 + select(_g7, float32(math.nan), select((eps <= nrm1), float32(0.0), -_g1*target[i, j])) + select((math.isnan(_g12)), float32(math.nan), select((_g12 < float32(0.0)), select(_g7, float32(math.nan), select(_g8, _g1, float32(1.0)/(nrm1*nrm1)))*_g9*r4*target[i, j], float32(0.0))))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -218,10 +266,18 @@ def value_each_f64(pred, target, eps, out):
         nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c]*target[i, c])
+            acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*(select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])))
         r0 = acc_r0
-        _v0 = 1.0/eps
-        value_i = 1.0 - select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), _v0, 1.0/nrm0))*select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), _v0, 1.0/nrm1))*r0
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, (pred[i, c]*pred[i, c]))
+        r1 = acc_r1
+        acc_r2 = 0.0
+        for c in range(n_classes):
+            acc_r2 = vmath.reassoc_add(acc_r2, (target[i, c]*target[i, c]))
+        r2 = acc_r2
+        _v0 = (0.5)/(eps*eps)
+        value_i = (0.5)*r0 + select((math.isnan(nrm0)), math.nan, select((eps <= nrm0), 0.0, 0.5 - _v0*r1)) + select((math.isnan(nrm1)), math.nan, select((eps <= nrm1), 0.0, 0.5 - _v0*r2))
         out[i] = value_i
 
 
@@ -244,10 +300,18 @@ def value_sum_w_f64(pred, target, rows, eps):
             nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c]*target[i, c])
+                acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*(select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])))
             r0 = acc_r0
-            _v0 = 1.0/eps
-            value_i = 1.0 - select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), _v0, 1.0/nrm0))*select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), _v0, 1.0/nrm1))*r0
+            acc_r1 = 0.0
+            for c in range(n_classes):
+                acc_r1 = vmath.reassoc_add(acc_r1, (pred[i, c]*pred[i, c]))
+            r1 = acc_r1
+            acc_r2 = 0.0
+            for c in range(n_classes):
+                acc_r2 = vmath.reassoc_add(acc_r2, (target[i, c]*target[i, c]))
+            r2 = acc_r2
+            _v0 = (0.5)/(eps*eps)
+            value_i = (0.5)*r0 + select((math.isnan(nrm0)), math.nan, select((eps <= nrm0), 0.0, 0.5 - _v0*r1)) + select((math.isnan(nrm1)), math.nan, select((eps <= nrm1), 0.0, 0.5 - _v0*r2))
             acc += w_i * value_i
     return acc
 
@@ -268,27 +332,43 @@ def value_grad_each_f64(pred, target, eps, value, grad, grad_target):
         nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c]*target[i, c])
+            acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*(select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])))
         r0 = acc_r0
-        _v0 = 1.0/eps
-        value_i = 1.0 - select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), _v0, 1.0/nrm0))*select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), _v0, 1.0/nrm1))*r0
+        acc_r1 = 0.0
+        for c in range(n_classes):
+            acc_r1 = vmath.reassoc_add(acc_r1, (pred[i, c]*pred[i, c]))
+        r1 = acc_r1
+        acc_r2 = 0.0
+        for c in range(n_classes):
+            acc_r2 = vmath.reassoc_add(acc_r2, (target[i, c]*target[i, c]))
+        r2 = acc_r2
+        acc_r3 = 0.0
+        for c in range(n_classes):
+            acc_r3 = vmath.reassoc_add(acc_r3, (select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*pred[i, c])
+        r3 = acc_r3
+        acc_r4 = 0.0
+        for c in range(n_classes):
+            acc_r4 = vmath.reassoc_add(acc_r4, (select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*target[i, c])
+        r4 = acc_r4
+        _v0 = (0.5)/(eps*eps)
+        value_i = (0.5)*r0 + select((math.isnan(nrm0)), math.nan, select((eps <= nrm0), 0.0, 0.5 - _v0*r1)) + select((math.isnan(nrm1)), math.nan, select((eps <= nrm1), 0.0, 0.5 - _v0*r2))
         value[i] = value_i
         for j in range(n_classes):
             _g0 = (math.isnan(nrm0))
-            _g1 = 1.0/eps
-            _g2 = (eps >= nrm0)
+            _g1 = 1.0/(eps*eps)
+            _g2 = eps - nrm0
             _g3 = 1.0/nrm0
-            _g4 = select(_g0, math.nan, select(_g2, _g1, _g3))
-            _g5 = (math.isnan(nrm1))
-            _g6 = (eps >= nrm1)
-            _g7 = 1.0/nrm1
-            _g8 = select(_g5, math.nan, select(_g6, _g1, _g7))
-            _g9 = _g4*_g8
-            _g10 = eps - nrm0
-            _g11 = 1.0/(eps*eps)
+            _g4 = (eps >= nrm0)
+            _g5 = 1.0/eps
+            _g6 = select(_g0, math.nan, select(_g4, _g5, _g3))
+            _g7 = (math.isnan(nrm1))
+            _g8 = (eps >= nrm1)
+            _g9 = 1.0/nrm1
+            _g10 = select(_g7, math.nan, select(_g8, _g5, _g9))
+            _g11 = _g6*pred[i, j] - _g10*target[i, j]
             _g12 = eps - nrm1
-            grad[i, j] = (-_g9*target[i, j] + select((math.isnan(_g10)), math.nan, select((_g10 < 0.0), select(_g0, math.nan, select(_g2, _g11, 1.0/(nrm0*nrm0)))*_g3*_g8*r0*pred[i, j], 0.0)))
-            grad_target[i, j] = (-_g9*pred[i, j] + select((math.isnan(_g12)), math.nan, select((_g12 < 0.0), select(_g5, math.nan, select(_g6, _g11, 1.0/(nrm1*nrm1)))*_g4*_g7*r0*target[i, j], 0.0)))
+            grad[i, j] = (_g11*_g6 + select(_g0, math.nan, select((eps <= nrm0), 0.0, -_g1*pred[i, j])) + select((math.isnan(_g2)), math.nan, select((_g2 < 0.0), -select(_g0, math.nan, select(_g4, _g1, 1.0/(nrm0*nrm0)))*_g3*r3*pred[i, j], 0.0)))
+            grad_target[i, j] = (-_g10*_g11 + select(_g7, math.nan, select((eps <= nrm1), 0.0, -_g1*target[i, j])) + select((math.isnan(_g12)), math.nan, select((_g12 < 0.0), select(_g7, math.nan, select(_g8, _g1, 1.0/(nrm1*nrm1)))*_g9*r4*target[i, j], 0.0)))
 
 
 @_jit
@@ -310,27 +390,43 @@ def value_grad_sum_w_f64(pred, target, rows, eps, scale, grad, grad_target):
             nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, pred[i, c]*target[i, c])
+                acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*(select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])))
             r0 = acc_r0
-            _v0 = 1.0/eps
-            value_i = 1.0 - select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), _v0, 1.0/nrm0))*select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), _v0, 1.0/nrm1))*r0
+            acc_r1 = 0.0
+            for c in range(n_classes):
+                acc_r1 = vmath.reassoc_add(acc_r1, (pred[i, c]*pred[i, c]))
+            r1 = acc_r1
+            acc_r2 = 0.0
+            for c in range(n_classes):
+                acc_r2 = vmath.reassoc_add(acc_r2, (target[i, c]*target[i, c]))
+            r2 = acc_r2
+            acc_r3 = 0.0
+            for c in range(n_classes):
+                acc_r3 = vmath.reassoc_add(acc_r3, (select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*pred[i, c])
+            r3 = acc_r3
+            acc_r4 = 0.0
+            for c in range(n_classes):
+                acc_r4 = vmath.reassoc_add(acc_r4, (select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*target[i, c])
+            r4 = acc_r4
+            _v0 = (0.5)/(eps*eps)
+            value_i = (0.5)*r0 + select((math.isnan(nrm0)), math.nan, select((eps <= nrm0), 0.0, 0.5 - _v0*r1)) + select((math.isnan(nrm1)), math.nan, select((eps <= nrm1), 0.0, 0.5 - _v0*r2))
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = (math.isnan(nrm0))
-                _g1 = 1.0/eps
-                _g2 = (eps >= nrm0)
+                _g1 = 1.0/(eps*eps)
+                _g2 = eps - nrm0
                 _g3 = 1.0/nrm0
-                _g4 = select(_g0, math.nan, select(_g2, _g1, _g3))
-                _g5 = (math.isnan(nrm1))
-                _g6 = (eps >= nrm1)
-                _g7 = 1.0/nrm1
-                _g8 = select(_g5, math.nan, select(_g6, _g1, _g7))
-                _g9 = _g4*_g8
-                _g10 = eps - nrm0
-                _g11 = 1.0/(eps*eps)
+                _g4 = (eps >= nrm0)
+                _g5 = 1.0/eps
+                _g6 = select(_g0, math.nan, select(_g4, _g5, _g3))
+                _g7 = (math.isnan(nrm1))
+                _g8 = (eps >= nrm1)
+                _g9 = 1.0/nrm1
+                _g10 = select(_g7, math.nan, select(_g8, _g5, _g9))
+                _g11 = _g6*pred[i, j] - _g10*target[i, j]
                 _g12 = eps - nrm1
-                grad[i, j] = scale * w_i * (-_g9*target[i, j] + select((math.isnan(_g10)), math.nan, select((_g10 < 0.0), select(_g0, math.nan, select(_g2, _g11, 1.0/(nrm0*nrm0)))*_g3*_g8*r0*pred[i, j], 0.0)))
-                grad_target[i, j] = scale * w_i * (-_g9*pred[i, j] + select((math.isnan(_g12)), math.nan, select((_g12 < 0.0), select(_g5, math.nan, select(_g6, _g11, 1.0/(nrm1*nrm1)))*_g4*_g7*r0*target[i, j], 0.0)))
+                grad[i, j] = scale * w_i * (_g11*_g6 + select(_g0, math.nan, select((eps <= nrm0), 0.0, -_g1*pred[i, j])) + select((math.isnan(_g2)), math.nan, select((_g2 < 0.0), -select(_g0, math.nan, select(_g4, _g1, 1.0/(nrm0*nrm0)))*_g3*r3*pred[i, j], 0.0)))
+                grad_target[i, j] = scale * w_i * (-_g10*_g11 + select(_g7, math.nan, select((eps <= nrm1), 0.0, -_g1*target[i, j])) + select((math.isnan(_g12)), math.nan, select((_g12 < 0.0), select(_g7, math.nan, select(_g8, _g1, 1.0/(nrm1*nrm1)))*_g9*r4*target[i, j], 0.0)))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0

@@ -84,56 +84,7 @@ LOSS = {
 
 @_jit
 def value_each_f32(pred, target, var, eps, out):
-    """out[i] = ℓ_i  (float32, 17 ops per element)"""
-    for i in prange(pred.shape[0]):
-        pred_i = pred[i]
-        target_i = target[i]
-        var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        out[i] = (float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))))
-
-
-@_jit
-def value_sum_f32(pred, target, var, eps):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 17 ops per element)"""
-    n = pred.shape[0]
-    acc = 0.0
-    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
-        _part = 0.0
-        for i in vmath.chunk(_chunk, n):
-            pred_i = pred[i]
-            target_i = target[i]
-            var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _part = vmath.reassoc_add(_part, (float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i)))))
-        acc += _part
-    return acc
-
-
-@_jit
-def value_sum_w_f32(pred, target, var, weight, eps):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 17 ops per element)"""
-    n = pred.shape[0]
-    acc = 0.0
-    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
-        _part = 0.0
-        for i in vmath.chunk(_chunk, n):
-            pred_i = pred[i]
-            target_i = target[i]
-            var_i = var[i]
-            w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))))))
-        acc += _part
-    return acc
-
-
-@_jit
-def value_grad_each_f32(pred, target, var, eps, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 21 ops per element)"""
+    """out[i] = ℓ_i  (float32, 15 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -141,13 +92,12 @@ def value_grad_each_f32(pred, target, var, eps, value, grad):
         _t0 = (math.isnan(var_i))
         _t1 = (eps >= var_i)
         _t2 = pred_i - target_i
-        value[i] = (float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))))
-        grad[i] = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
+        out[i] = (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)
 
 
 @_jit
-def value_grad_sum_f32(pred, target, var, eps, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 21 ops per element)"""
+def value_sum_f32(pred, target, var, eps):
+    """Σ_i ℓ_i, accumulated in float64  (float32, 15 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -159,15 +109,14 @@ def value_grad_sum_f32(pred, target, var, eps, scale, grad):
             _t0 = (math.isnan(var_i))
             _t1 = (eps >= var_i)
             _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, (float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i)))))
-            grad[i] = scale * (select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)
+            _part = vmath.reassoc_add(_part, (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2))
         acc += _part
     return acc
 
 
 @_jit
-def value_grad_sum_w_f32(pred, target, var, weight, eps, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 21 ops per element)"""
+def value_sum_w_f32(pred, target, var, weight, eps):
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 15 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -180,8 +129,65 @@ def value_grad_sum_w_f32(pred, target, var, weight, eps, scale, grad):
             _t0 = (math.isnan(var_i))
             _t1 = (eps >= var_i)
             _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))))))
-            grad[i] = scale * w_i * (select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)
+            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)))
+        acc += _part
+    return acc
+
+
+@_jit
+def value_grad_each_f32(pred, target, var, eps, value, grad):
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 15 ops per element)"""
+    for i in prange(pred.shape[0]):
+        pred_i = pred[i]
+        target_i = target[i]
+        var_i = var[i]
+        _t0 = (math.isnan(var_i))
+        _t1 = (eps >= var_i)
+        _t2 = pred_i - target_i
+        _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
+        value[i] = (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2)
+        grad[i] = _t3
+
+
+@_jit
+def value_grad_sum_f32(pred, target, var, eps, scale, grad):
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 15 ops per element)"""
+    n = pred.shape[0]
+    acc = 0.0
+    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
+        _part = 0.0
+        for i in vmath.chunk(_chunk, n):
+            pred_i = pred[i]
+            target_i = target[i]
+            var_i = var[i]
+            _t0 = (math.isnan(var_i))
+            _t1 = (eps >= var_i)
+            _t2 = pred_i - target_i
+            _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
+            _part = vmath.reassoc_add(_part, (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2))
+            grad[i] = scale * (_t3)
+        acc += _part
+    return acc
+
+
+@_jit
+def value_grad_sum_w_f32(pred, target, var, weight, eps, scale, grad):
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 15 ops per element)"""
+    n = pred.shape[0]
+    acc = 0.0
+    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
+        _part = 0.0
+        for i in vmath.chunk(_chunk, n):
+            pred_i = pred[i]
+            target_i = target[i]
+            var_i = var[i]
+            w_i = weight[i]
+            _t0 = (math.isnan(var_i))
+            _t1 = (eps >= var_i)
+            _t2 = pred_i - target_i
+            _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
+            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2)))
+            grad[i] = scale * w_i * (_t3)
         acc += _part
     return acc
 
@@ -204,56 +210,7 @@ def grad_hess_f32(pred, target, var, eps, grad, hess):
 
 @_jit
 def value_each_f64(pred, target, var, eps, out):
-    """out[i] = ℓ_i  (float64, 17 ops per element)"""
-    for i in prange(pred.shape[0]):
-        pred_i = pred[i]
-        target_i = target[i]
-        var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        out[i] = (0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))) + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))))
-
-
-@_jit
-def value_sum_f64(pred, target, var, eps):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 17 ops per element)"""
-    n = pred.shape[0]
-    acc = 0.0
-    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
-        _part = 0.0
-        for i in vmath.chunk(_chunk, n):
-            pred_i = pred[i]
-            target_i = target[i]
-            var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _part = vmath.reassoc_add(_part, (0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))) + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i)))))
-        acc += _part
-    return acc
-
-
-@_jit
-def value_sum_w_f64(pred, target, var, weight, eps):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 17 ops per element)"""
-    n = pred.shape[0]
-    acc = 0.0
-    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
-        _part = 0.0
-        for i in vmath.chunk(_chunk, n):
-            pred_i = pred[i]
-            target_i = target[i]
-            var_i = var[i]
-            w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _part = vmath.reassoc_add(_part, w_i * ((0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))) + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))))))
-        acc += _part
-    return acc
-
-
-@_jit
-def value_grad_each_f64(pred, target, var, eps, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 21 ops per element)"""
+    """out[i] = ℓ_i  (float64, 15 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -261,13 +218,12 @@ def value_grad_each_f64(pred, target, var, eps, value, grad):
         _t0 = (math.isnan(var_i))
         _t1 = (eps >= var_i)
         _t2 = pred_i - target_i
-        value[i] = (0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)) + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))))
-        grad[i] = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
+        out[i] = (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)
 
 
 @_jit
-def value_grad_sum_f64(pred, target, var, eps, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 21 ops per element)"""
+def value_sum_f64(pred, target, var, eps):
+    """Σ_i ℓ_i, accumulated in float64  (float64, 15 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -279,15 +235,14 @@ def value_grad_sum_f64(pred, target, var, eps, scale, grad):
             _t0 = (math.isnan(var_i))
             _t1 = (eps >= var_i)
             _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, (0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)) + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i)))))
-            grad[i] = scale * (select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)
+            _part = vmath.reassoc_add(_part, (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2))
         acc += _part
     return acc
 
 
 @_jit
-def value_grad_sum_w_f64(pred, target, var, weight, eps, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 21 ops per element)"""
+def value_sum_w_f64(pred, target, var, weight, eps):
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 15 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -300,8 +255,65 @@ def value_grad_sum_w_f64(pred, target, var, weight, eps, scale, grad):
             _t0 = (math.isnan(var_i))
             _t1 = (eps >= var_i)
             _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, w_i * ((0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)) + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))))))
-            grad[i] = scale * w_i * (select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)
+            _part = vmath.reassoc_add(_part, w_i * ((0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)))
+        acc += _part
+    return acc
+
+
+@_jit
+def value_grad_each_f64(pred, target, var, eps, value, grad):
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 15 ops per element)"""
+    for i in prange(pred.shape[0]):
+        pred_i = pred[i]
+        target_i = target[i]
+        var_i = var[i]
+        _t0 = (math.isnan(var_i))
+        _t1 = (eps >= var_i)
+        _t2 = pred_i - target_i
+        _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
+        value[i] = (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2)
+        grad[i] = _t3
+
+
+@_jit
+def value_grad_sum_f64(pred, target, var, eps, scale, grad):
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 15 ops per element)"""
+    n = pred.shape[0]
+    acc = 0.0
+    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
+        _part = 0.0
+        for i in vmath.chunk(_chunk, n):
+            pred_i = pred[i]
+            target_i = target[i]
+            var_i = var[i]
+            _t0 = (math.isnan(var_i))
+            _t1 = (eps >= var_i)
+            _t2 = pred_i - target_i
+            _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
+            _part = vmath.reassoc_add(_part, (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2))
+            grad[i] = scale * (_t3)
+        acc += _part
+    return acc
+
+
+@_jit
+def value_grad_sum_w_f64(pred, target, var, weight, eps, scale, grad):
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 15 ops per element)"""
+    n = pred.shape[0]
+    acc = 0.0
+    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
+        _part = 0.0
+        for i in vmath.chunk(_chunk, n):
+            pred_i = pred[i]
+            target_i = target[i]
+            var_i = var[i]
+            w_i = weight[i]
+            _t0 = (math.isnan(var_i))
+            _t1 = (eps >= var_i)
+            _t2 = pred_i - target_i
+            _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
+            _part = vmath.reassoc_add(_part, w_i * ((0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2)))
+            grad[i] = scale * w_i * (_t3)
         acc += _part
     return acc
 
@@ -324,56 +336,7 @@ def grad_hess_f64(pred, target, var, eps, grad, hess):
 
 @_jit
 def value_each__full_f32(pred, target, var, eps, out):
-    """out[i] = ℓ_i  (float32, 20 ops per element)"""
-    for i in prange(pred.shape[0]):
-        pred_i = pred[i]
-        target_i = target[i]
-        var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        out[i] = (float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))) + float32(1.837877) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))))
-
-
-@_jit
-def value_sum__full_f32(pred, target, var, eps):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 20 ops per element)"""
-    n = pred.shape[0]
-    acc = 0.0
-    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
-        _part = 0.0
-        for i in vmath.chunk(_chunk, n):
-            pred_i = pred[i]
-            target_i = target[i]
-            var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _part = vmath.reassoc_add(_part, (float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))) + float32(1.837877) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i)))))
-        acc += _part
-    return acc
-
-
-@_jit
-def value_sum_w__full_f32(pred, target, var, weight, eps):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 20 ops per element)"""
-    n = pred.shape[0]
-    acc = 0.0
-    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
-        _part = 0.0
-        for i in vmath.chunk(_chunk, n):
-            pred_i = pred[i]
-            target_i = target[i]
-            var_i = var[i]
-            w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*(pred_i - target_i))) + float32(1.837877) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))))))
-        acc += _part
-    return acc
-
-
-@_jit
-def value_grad_each__full_f32(pred, target, var, eps, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 24 ops per element)"""
+    """out[i] = ℓ_i  (float32, 19 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -381,13 +344,12 @@ def value_grad_each__full_f32(pred, target, var, eps, value, grad):
         _t0 = (math.isnan(var_i))
         _t1 = (eps >= var_i)
         _t2 = pred_i - target_i
-        value[i] = (float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)) + float32(1.837877) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))))
-        grad[i] = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
+        out[i] = float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)
 
 
 @_jit
-def value_grad_sum__full_f32(pred, target, var, eps, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 24 ops per element)"""
+def value_sum__full_f32(pred, target, var, eps):
+    """Σ_i ℓ_i, accumulated in float64  (float32, 19 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -399,15 +361,14 @@ def value_grad_sum__full_f32(pred, target, var, eps, scale, grad):
             _t0 = (math.isnan(var_i))
             _t1 = (eps >= var_i)
             _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, (float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)) + float32(1.837877) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i)))))
-            grad[i] = scale * (select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)
+            _part = vmath.reassoc_add(_part, float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2))
         acc += _part
     return acc
 
 
 @_jit
-def value_grad_sum_w__full_f32(pred, target, var, weight, eps, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 24 ops per element)"""
+def value_sum_w__full_f32(pred, target, var, weight, eps):
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 19 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -420,8 +381,65 @@ def value_grad_sum_w__full_f32(pred, target, var, weight, eps, scale, grad):
             _t0 = (math.isnan(var_i))
             _t1 = (eps >= var_i)
             _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*(((select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/math.sqrt(eps), float32(1.0)/math.sqrt(var_i)))*_t2)) + float32(1.837877) + vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))))))
-            grad[i] = scale * w_i * (select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)
+            _part = vmath.reassoc_add(_part, w_i * (float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)))
+        acc += _part
+    return acc
+
+
+@_jit
+def value_grad_each__full_f32(pred, target, var, eps, value, grad):
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 19 ops per element)"""
+    for i in prange(pred.shape[0]):
+        pred_i = pred[i]
+        target_i = target[i]
+        var_i = var[i]
+        _t0 = (math.isnan(var_i))
+        _t1 = (eps >= var_i)
+        _t2 = pred_i - target_i
+        _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
+        value[i] = float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2)
+        grad[i] = _t3
+
+
+@_jit
+def value_grad_sum__full_f32(pred, target, var, eps, scale, grad):
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 19 ops per element)"""
+    n = pred.shape[0]
+    acc = 0.0
+    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
+        _part = 0.0
+        for i in vmath.chunk(_chunk, n):
+            pred_i = pred[i]
+            target_i = target[i]
+            var_i = var[i]
+            _t0 = (math.isnan(var_i))
+            _t1 = (eps >= var_i)
+            _t2 = pred_i - target_i
+            _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
+            _part = vmath.reassoc_add(_part, float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2))
+            grad[i] = scale * (_t3)
+        acc += _part
+    return acc
+
+
+@_jit
+def value_grad_sum_w__full_f32(pred, target, var, weight, eps, scale, grad):
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 19 ops per element)"""
+    n = pred.shape[0]
+    acc = 0.0
+    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
+        _part = 0.0
+        for i in vmath.chunk(_chunk, n):
+            pred_i = pred[i]
+            target_i = target[i]
+            var_i = var[i]
+            w_i = weight[i]
+            _t0 = (math.isnan(var_i))
+            _t1 = (eps >= var_i)
+            _t2 = pred_i - target_i
+            _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
+            _part = vmath.reassoc_add(_part, w_i * (float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2)))
+            grad[i] = scale * w_i * (_t3)
         acc += _part
     return acc
 
@@ -444,56 +462,7 @@ def grad_hess__full_f32(pred, target, var, eps, grad, hess):
 
 @_jit
 def value_each__full_f64(pred, target, var, eps, out):
-    """out[i] = ℓ_i  (float64, 20 ops per element)"""
-    for i in prange(pred.shape[0]):
-        pred_i = pred[i]
-        target_i = target[i]
-        var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        out[i] = (0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))) + 1.8378770664093456 + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))))
-
-
-@_jit
-def value_sum__full_f64(pred, target, var, eps):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 20 ops per element)"""
-    n = pred.shape[0]
-    acc = 0.0
-    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
-        _part = 0.0
-        for i in vmath.chunk(_chunk, n):
-            pred_i = pred[i]
-            target_i = target[i]
-            var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _part = vmath.reassoc_add(_part, (0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))) + 1.8378770664093456 + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i)))))
-        acc += _part
-    return acc
-
-
-@_jit
-def value_sum_w__full_f64(pred, target, var, weight, eps):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 20 ops per element)"""
-    n = pred.shape[0]
-    acc = 0.0
-    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
-        _part = 0.0
-        for i in vmath.chunk(_chunk, n):
-            pred_i = pred[i]
-            target_i = target[i]
-            var_i = var[i]
-            w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _part = vmath.reassoc_add(_part, w_i * ((0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*(pred_i - target_i))) + 1.8378770664093456 + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))))))
-        acc += _part
-    return acc
-
-
-@_jit
-def value_grad_each__full_f64(pred, target, var, eps, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 24 ops per element)"""
+    """out[i] = ℓ_i  (float64, 19 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -501,13 +470,12 @@ def value_grad_each__full_f64(pred, target, var, eps, value, grad):
         _t0 = (math.isnan(var_i))
         _t1 = (eps >= var_i)
         _t2 = pred_i - target_i
-        value[i] = (0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)) + 1.8378770664093456 + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))))
-        grad[i] = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
+        out[i] = 0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)
 
 
 @_jit
-def value_grad_sum__full_f64(pred, target, var, eps, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 24 ops per element)"""
+def value_sum__full_f64(pred, target, var, eps):
+    """Σ_i ℓ_i, accumulated in float64  (float64, 19 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -519,15 +487,14 @@ def value_grad_sum__full_f64(pred, target, var, eps, scale, grad):
             _t0 = (math.isnan(var_i))
             _t1 = (eps >= var_i)
             _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, (0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)) + 1.8378770664093456 + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i)))))
-            grad[i] = scale * (select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)
+            _part = vmath.reassoc_add(_part, 0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2))
         acc += _part
     return acc
 
 
 @_jit
-def value_grad_sum_w__full_f64(pred, target, var, weight, eps, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 24 ops per element)"""
+def value_sum_w__full_f64(pred, target, var, weight, eps):
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 19 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -540,8 +507,65 @@ def value_grad_sum_w__full_f64(pred, target, var, weight, eps, scale, grad):
             _t0 = (math.isnan(var_i))
             _t1 = (eps >= var_i)
             _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, w_i * ((0.5)*(((select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)*(select(_t0, math.nan, select(_t1, 1.0/math.sqrt(eps), 1.0/math.sqrt(var_i)))*_t2)) + 1.8378770664093456 + vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))))))
-            grad[i] = scale * w_i * (select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)
+            _part = vmath.reassoc_add(_part, w_i * (0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)))
+        acc += _part
+    return acc
+
+
+@_jit
+def value_grad_each__full_f64(pred, target, var, eps, value, grad):
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 19 ops per element)"""
+    for i in prange(pred.shape[0]):
+        pred_i = pred[i]
+        target_i = target[i]
+        var_i = var[i]
+        _t0 = (math.isnan(var_i))
+        _t1 = (eps >= var_i)
+        _t2 = pred_i - target_i
+        _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
+        value[i] = 0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2)
+        grad[i] = _t3
+
+
+@_jit
+def value_grad_sum__full_f64(pred, target, var, eps, scale, grad):
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 19 ops per element)"""
+    n = pred.shape[0]
+    acc = 0.0
+    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
+        _part = 0.0
+        for i in vmath.chunk(_chunk, n):
+            pred_i = pred[i]
+            target_i = target[i]
+            var_i = var[i]
+            _t0 = (math.isnan(var_i))
+            _t1 = (eps >= var_i)
+            _t2 = pred_i - target_i
+            _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
+            _part = vmath.reassoc_add(_part, 0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2))
+            grad[i] = scale * (_t3)
+        acc += _part
+    return acc
+
+
+@_jit
+def value_grad_sum_w__full_f64(pred, target, var, weight, eps, scale, grad):
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 19 ops per element)"""
+    n = pred.shape[0]
+    acc = 0.0
+    for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
+        _part = 0.0
+        for i in vmath.chunk(_chunk, n):
+            pred_i = pred[i]
+            target_i = target[i]
+            var_i = var[i]
+            w_i = weight[i]
+            _t0 = (math.isnan(var_i))
+            _t1 = (eps >= var_i)
+            _t2 = pred_i - target_i
+            _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
+            _part = vmath.reassoc_add(_part, w_i * (0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2)))
+            grad[i] = scale * w_i * (_t3)
         acc += _part
     return acc
 

@@ -100,8 +100,10 @@ poisson_nll = define(
 gaussian_nll = define(
     "gaussian_nll",
     "(log(max(var, eps)) + (pred - target)**2/max(var, eps))/2 + where(full == 1, log(2*pi)/2, 0)",
-    # the residual over the standard deviation, squared: r² alone overflows where r²/v is finite
-    stable="(log(max(var, eps)) + held((pred - target)/sqrt(max(var, eps)))**2)/2"
+    # ½·r²/v as (r/2)·(r/v): neither r² nor r²/v is formed (either overflows where the loss is
+    # finite), and two roundings (r/2 is exact) leave the quadratic term within 1 ε, so where
+    # it cancels ½·log v the sum keeps what the two terms' own rounding allows
+    stable="log(max(var, eps))/2 + held((pred - target)/2)*held((pred - target)/max(var, eps))"
     " + where(full == 1, log(2*pi)/2, 0)",
     inputs=("pred", "target", Input("var", domain=nonnegative, doc="variance, ≥ 0")),
     params={
@@ -144,7 +146,12 @@ _NORM_PRED = "sqrt(class_sum(pred[c]**2))"
 _NORM_TARGET = "sqrt(class_sum(target[c]**2))"
 cosine_distance = define(
     "cosine_distance",
-    f"1 - class_sum(pred[c]*target[c])/(max({_NORM_PRED}, eps)*max({_NORM_TARGET}, eps))",
+    # 1 - x·y/(‖x‖‖y‖) as ½‖x/‖x‖ - y/‖y‖‖²: a sum of squares, with no cancellation for
+    # nearly parallel vectors (and derivatives that keep it); a norm below ε makes its unit
+    # vector shorter than 1, which the last two terms (0 otherwise) make up for
+    f"class_sum((pred[c]/max({_NORM_PRED}, eps) - target[c]/max({_NORM_TARGET}, eps))**2)/2"
+    f" + where({_NORM_PRED} >= eps, 0, (1 - ({_NORM_PRED}/eps)**2)/2)"
+    f" + where({_NORM_TARGET} >= eps, 0, (1 - ({_NORM_TARGET}/eps)**2)/2)",
     inputs=(
         Input("pred", differentiable=True, classes=True, latex="x"),
         Input("target", differentiable=True, classes=True, latex="y"),

@@ -1,0 +1,145 @@
+"""Accuracy at extreme inputs (issue 15, point 5), each against mpmath on the plain definition
+at 60 digits, in ULP of the kernel's dtype (symloss.verify.ulp_error): gaussian_nll where r²/v
+would overflow, parameters given in float64 to float32 kernels, cosine_distance at huge, tiny
+and nearly parallel vectors.
+"""
+
+import mpmath
+import numpy as np
+import pytest
+
+import symloss
+from symloss.verify import ulp_error
+
+DPS = 60
+BOUND = 8  # ULP, values and gradients
+
+
+def _ulp(got, exact, dtype) -> np.ndarray:
+    """ULP error of ``got`` against mpmath numbers ``exact``, rounded once to ``dtype``."""
+    ref = np.array([float(e) for e in np.ravel(exact)], np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = ref.astype(dtype)
+        return ulp_error(np.ravel(np.asarray(got, dtype)), ref)
+
+
+# --- gaussian_nll: ½(log v + r²/v) ------------------------------------------------------------
+
+
+def _gaussian_nll(p, t, v, eps):
+    with mpmath.workdps(DPS):
+        p, t, v, eps = (mpmath.mpf(float(a)) for a in (p, t, v, eps))
+        v = max(v, eps)
+        r = p - t
+        return (mpmath.log(v) + r**2 / v) / 2, r / v
+
+
+@pytest.mark.parametrize(
+    "dtype, points",
+    [
+        # r² or r²/v overflows where ½·r²/v (and the loss) does not
+        (np.float32, [(2e19, 0.0, 1.0), (1.5e19, -1e19, 2.0), (1e20, 0.0, 60.0), (0.0, 1e19, 0.6)]),
+        (np.float64, [(1.5e154, -3e153, 1.0), (1e160, 0.0, 1e12), (-1.8e154, 0.0, 1.0)]),
+    ],
+)
+def test_gaussian_nll_near_overflow_is_finite_and_accurate(dtype, points):
+    p, t, v = (np.array(c, dtype) for c in zip(*points))
+    eps = dtype(1e-6)
+    value, grad = symloss.gaussian_nll.value_and_grad(p, t, v, eps=eps, reduction="none")
+    each = symloss.gaussian_nll(p, t, v, eps=eps, reduction="none")
+    exact = [_gaussian_nll(*a, eps) for a in zip(p, t, v)]
+    assert _ulp(value, [e[0] for e in exact], dtype).max() <= BOUND
+    assert _ulp(each, [e[0] for e in exact], dtype).max() <= BOUND
+    assert _ulp(grad, [e[1] for e in exact], dtype).max() <= BOUND
+
+
+# --- parameters are checked in the dtype the kernel uses ----------------------------------------
+
+_X32, _Y32 = np.array([1.0, -2.0, 0.5], np.float32), np.array([0.0, 1.0, 0.25], np.float32)
+_V32 = np.ones((2, 3), np.float32)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: symloss.cauchy(_X32, _Y32, c=1e-300), r"c must be in \(0, inf\); 1e-300 rounds "),
+        (lambda: symloss.cauchy(_X32, _Y32, c=1e300), r"c must .*1e\+300 rounds to inf in float32"),
+        (lambda: symloss.huber(_X32, _Y32, delta=1e-50), r"delta .*1e-50 rounds to 0.0 in float32"),
+        (lambda: symloss.general_robust(_X32, _Y32, c=1e-46), r"c must be in \(0, inf\); 1e-46"),
+        (lambda: symloss.gaussian_nll(_X32, _Y32, _X32, eps=1e-60), r"eps .*rounds to 0.0"),
+        (lambda: symloss.cosine_distance(_V32, _V32, eps=1e-300), r"eps .*rounds to 0.0"),
+        (
+            lambda: symloss.sigmoid_cross_entropy(_X32, _Y32, pos_weight=np.array([1, 1e50, 2])),
+            r"pos_weight must be in \[0, inf\); 1e\+50 rounds to inf in float32 among",
+        ),
+        (
+            lambda: symloss.sigmoid_cross_entropy(_X32, _Y32, pos_weight=np.array([1, -1e-50, 2])),
+            r"pos_weight must be in \[0, inf\), got -1e-50 among",  # -0.0 in float32, but < 0
+        ),
+        (
+            lambda: symloss.softmax_cross_entropy(_V32, np.array([0, 2]), weight=[1, 1e300, 1]),
+            r"weight must be in \[0, inf\); 1e\+300 rounds to inf in float32 among",
+        ),
+    ],
+)
+def test_float32_parameters_out_of_range_once_rounded_raise(call, message):
+    """float32 inputs: the parameter is checked as the float32 kernel receives it (1e-300 is
+    0 there, which c > 0 excludes) and the error says so, rather than a NaN result."""
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_float64_parameter_representable_there_is_used():
+    """c = 1e-150 is a float64 number: the loss is c²/2·log(1 + (r/c)²), by mpmath."""
+    p, t, c = np.array([1.0, -3e-150, 2e-151]), np.zeros(3), 1e-150
+    value, grad = symloss.cauchy.value_and_grad(p, t, c=c, reduction="none")
+    with mpmath.workdps(DPS):
+        cc = mpmath.mpf(c)
+        r = [mpmath.mpf(float(x)) for x in p]
+        exact_v = [cc**2 / 2 * mpmath.log1p((x / cc) ** 2) for x in r]
+        exact_g = [x / (1 + (x / cc) ** 2) for x in r]
+    assert _ulp(value, exact_v, np.float64).max() <= BOUND
+    assert _ulp(grad, exact_g, np.float64).max() <= BOUND
+
+
+# --- cosine_distance: 1 - cos θ as ½‖x/‖x‖ - y/‖y‖‖² --------------------------------------------
+
+
+def _cosine_distance(x, y, eps):
+    """1 - x·y/(max(‖x‖, ε)·max(‖y‖, ε)) and its gradients, the plain definition."""
+    with mpmath.workdps(DPS):
+        x, y = [mpmath.mpf(float(a)) for a in x], [mpmath.mpf(float(b)) for b in y]
+        eps = mpmath.mpf(float(eps))
+        rx, ry = mpmath.sqrt(sum(a * a for a in x)), mpmath.sqrt(sum(b * b for b in y))
+        nx, ny, d = max(rx, eps), max(ry, eps), sum(a * b for a, b in zip(x, y))
+        gx = [-b / (nx * ny) + (d * a / (nx**3 * ny) if rx > eps else 0) for a, b in zip(x, y)]
+        gy = [-a / (nx * ny) + (d * b / (ny**3 * nx) if ry > eps else 0) for a, b in zip(x, y)]
+        return 1 - d / (nx * ny), gx, gy
+
+
+def _cosine_rows(x, y, dtype):
+    eps = dtype(1e-8)
+    value, (gx, gy) = symloss.cosine_distance.value_and_grad(x, y, eps=eps, reduction="none")
+    exact = [_cosine_distance(a, b, eps) for a, b in zip(x, y)]
+    return (
+        _ulp(value, [e[0] for e in exact], dtype).max(),
+        _ulp(gx, [g for e in exact for g in e[1]], dtype).max(),
+        _ulp(gy, [g for e in exact for g in e[2]], dtype).max(),
+    )
+
+
+def test_cosine_distance_float32_components_past_the_float32_range_of_x_dot_y(rng):
+    """Components ≈ 1e20: x·y and ‖x‖‖y‖ pass 3.4e38 (the old quotient gave NaN or -inf)."""
+    x = (1e20 * rng.normal(size=(8, 4))).astype(np.float32)
+    y = (1e20 * rng.normal(size=(8, 4))).astype(np.float32)
+    value_err, _, _ = _cosine_rows(x, y, np.float32)
+    assert value_err <= BOUND
+    assert np.all(np.isfinite(symloss.cosine_distance.value_and_grad(x, y)[1][0]))
+
+
+def test_cosine_distance_float32_nearly_parallel_keeps_its_digits(rng):
+    """y = k·x + 1e-4 noise: 1 - cos θ ≈ 1e-9 is a sum of squares, not 1 - (≈ 1)."""
+    x = rng.normal(size=(16, 5))
+    y = x * rng.uniform(0.5, 3.0, (16, 1)) + 1e-4 * rng.normal(size=(16, 5))
+    value_err, _, _ = _cosine_rows(x.astype(np.float32), y.astype(np.float32), np.float32)
+    assert value_err <= BOUND
