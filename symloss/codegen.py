@@ -23,6 +23,7 @@ from sympy.core.parameters import distribute
 from . import __version__, derive
 from .locations import generated_dir, templates_dir
 from .lowering import (
+    absent_classes,
     c99_functions,
     component_differences,
     indicator_products,
@@ -36,6 +37,8 @@ from .lowering import (
     softmax_complements,
     split_logsumexp,
     stable_primitives,
+    unbounded_reductions,
+    zero_coefficient_products,
 )
 from .printing import NumbaPrinter
 from .recurrence import logsumexp_form
@@ -352,6 +355,17 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
         gradients = [softmax_complements(g, reductions) for g in gradients]
     # Outside distribute(False), so that -(m + l) distributes to -m - l before grouping.
     value, *gradients = split_logsumexp([value, *gradients], reductions)
+    # 0·(-log p_c) = 0 where a coefficient is exactly 0 and the logit is -∞ (a masked class)
+    unbounded = unbounded_reductions(reductions)
+    varying = {getattr(s, "label", s) for s in wrt} | {
+        o for r in reductions for o in (r.symbol, *r.outputs)
+    }
+    value, *gradients = [
+        zero_coefficient_products(e, unbounded, varying) for e in [value, *gradients]
+    ]
+    if loss.inputs[0].classes:  # e^{z_j}/Σ_{c≠y} e^{z_c} = 0 where z_j = -∞
+        component = loss.symbol(loss.inputs[0].name)[derive.j]
+        gradients = [absent_classes(g, reductions, component) for g in gradients]
     # the data, and the sums of it: a condition on a norm is NaN-guarded as one on the data
     data = frozenset(loss.symbol(i.name).label for i in loss.inputs if i.classes) | {
         r.symbol for r in reductions if r.kind in ("sum", "norm")
@@ -363,6 +377,7 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
 
     for r in reductions:
         (r.body,) = split_logsumexp([r.body], reductions)
+        r.body = zero_coefficient_products(r.body, unbounded, varying)
         r.body = branch_free(r.body)
     hessian = branch_free(gradients.pop()) if hessian is not None else None
     gradients = dict(zip(loss.differentiable, map(branch_free, gradients)))

@@ -504,6 +504,106 @@ def split_logsumexp(exprs: list[sp.Expr], reductions: list[Reduction]) -> list[s
     return [e.xreplace(split).replace(lambda x: x.is_Add, group) for e in exprs]
 
 
+class limit_mul(sp.Function):
+    """k·F for a coefficient k that is exact data (a weight, a target, ε, γ): 0 where k = 0,
+    also where F = ±∞. The product is 0 for every finite F, so 0 is its limit as the logits
+    tend to ±∞; 0·∞ = NaN would instead make a class of logit -∞ (p = 0, -log p = ∞) spoil a
+    term that does not depend on it. A NaN F stays NaN (NaN in, NaN out).
+
+    Built as ``limit_mul(k, F, F)``: the kernel tests F (F == F) and multiplies by it, and with
+    F held twice the CSE names it once."""
+
+    nargs = 3
+
+    def _numbacode(self, printer):
+        k, f, _ = (printer._print(a) for a in self.args)
+        zero = printer.literal(0)
+        return f"select((({k}) == {zero}) & ({f} == {f}), {zero}, ({k})*{f})"
+
+    def _eval_rewrite_as_Mul(self, k, f, _, **kwargs):
+        return k * f
+
+
+def unbounded_reductions(reductions: list[Reduction]) -> set:
+    """The row symbols that are infinite at infinite logits outside an exponential: the two
+    parts of every log-sum-exp (log Σ e^{z_c} = -∞ for an empty or all -∞ sum, +∞ at a +∞
+    logit) and the sums over classes whose terms hold one (Σ_c w_c·(-log p_c))."""
+    unbounded: set = set()
+    for r in reductions:  # innermost first: a sum's body sees the reductions before it
+        if r.kind == "logsumexp":
+            unbounded |= {r.symbol, *r.outputs}
+        elif r.kind == "sum" and holds_unbounded(r.body, unbounded):
+            unbounded.add(r.symbol)
+    return unbounded
+
+
+def holds_unbounded(expr: sp.Expr, unbounded: set) -> bool:
+    """Whether ``expr`` uses one of ``unbounded`` outside the argument of an exponential (inside
+    one, -∞ gives a probability 0: bounded; so in a sigmoid)."""
+    if isinstance(expr, (sp.exp, expm1, sigmoid)):
+        return False
+    if expr in unbounded:
+        return True
+    return any(holds_unbounded(a, unbounded) for a in expr.args)
+
+
+def zero_coefficient_products(expr: sp.Expr, unbounded: set, varying: set) -> sp.Expr:
+    """k·F → limit_mul(k, F) where F may be infinite (`holds_unbounded`) and the coefficient k
+    is exact data: no symbol of ``varying`` (the differentiable inputs and every per-row
+    reduction) and not a plain number. Cross entropy with label smoothing 0 (0·Σ_c w_c(-log
+    p_c)), a probability target 0 at a class of logit -∞ (0·(-log p_c)) and the focal
+    loss's γ = 0 in q^γ = exp(γ·log q) with q = 0 are then their limits, not NaN."""
+
+    def is_data(f: sp.Expr) -> bool:
+        names = {a.base.label if isinstance(a, sp.Indexed) else a for a in f.atoms(sp.Indexed)}
+        return not (f.free_symbols | names) & varying
+
+    def wrap(mul: sp.Mul) -> sp.Expr:
+        k = [f for f in mul.args if is_data(f)]
+        rest = [f for f in mul.args if not is_data(f)]
+        coeff = sp.Mul(*k)
+        if not rest or coeff.is_number or not holds_unbounded(sp.Mul(*rest), unbounded):
+            return mul
+        return limit_mul(coeff, sp.Mul(*rest), sp.Mul(*rest))
+
+    return expr.replace(lambda e: e.is_Mul, wrap)
+
+
+class minus_infinity(BooleanFunction):
+    """True where the argument is -∞ (SymPy would decide Eq(x, -oo) False for a real x)."""
+
+    nargs = 1
+
+    def _numbacode(self, printer):
+        return f"({printer._print(self.args[0])} == -math.inf)"
+
+
+def absent_classes(expr: sp.Expr, reductions: list[Reduction], component: sp.Expr) -> sp.Expr:
+    """e^{k·z_j - k·L'} → 0 where z_j = -∞ (k > 0), L' = log Σ_{c≠y} e^{z_c} a log-sum-exp
+    that leaves the label out: the ratio (e^{z_j}/Σ_{c≠y} e^{z_c})^k of a class of logit -∞ is
+    0, also where every class but the label is -∞ and the sum is 0 too (e^{-∞ + ∞} = NaN
+    otherwise). The class is then absent, as for any other sum over the classes; the focal
+    loss multiplies these ratios by (1 - p_y)^γ = 0 there. ``component``: the logit z_j."""
+    masked = [r.outputs[0] for r in reductions if r.kind == "logsumexp" and r.exclude is not None]
+    if not masked:
+        return expr
+
+    def plain(e: sp.Expr) -> sp.Expr:
+        return sp.expand(e.replace(ordered_add, lambda a, b: a + b))
+
+    def is_ratio(e: sp.Expr) -> bool:
+        if not isinstance(e, sp.exp):
+            return False
+        u = plain(e.args[0])
+        k = u.coeff(component)
+        return k.is_positive is True and any(u.coeff(m) == -k for m in masked)
+
+    def guard(e: sp.exp) -> sp.Expr:
+        return sp.Piecewise((sp.S.Zero, minus_infinity(component)), (e, True), evaluate=False)
+
+    return expr.replace(is_ratio, guard)
+
+
 def softmax_complements(expr: sp.Expr, reductions: list[Reduction]) -> sp.Expr:
     """p·R + T → p·(R + T) - T·expm1(u), p = exp(u) a softmax and R a per-row sum.
 

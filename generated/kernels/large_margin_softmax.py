@@ -193,7 +193,7 @@ def value_grad_each__m_1_f32(logits, target, x_norm, w_norm, lambda_, value, gra
         grad_w_norm[i] = (float32(0.0))
         for j in range(n_classes):
             _g0 = select((j == target_i), float32(1.0), float32(0.0))
-            _g1 = select((j == target_i), float32(0.0), vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p)))
+            _g1 = select((j == target_i), float32(0.0), select((logits[i, j] == -math.inf), float32(0.0), vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p))))
             _g2 = (lse0_max - logits[i, target_i] + lse0_log1p)
             _g3 = vmath.exp(-abs(_g2))
             _g4 = float32(1.0)/(float32(1.0) + _g3)
@@ -242,7 +242,7 @@ def value_grad_sum_w__m_1_f32(logits, target, x_norm, w_norm, rows, lambda_, sca
             grad_w_norm[i] = scale * w_i * (float32(0.0))
             for j in range(n_classes):
                 _g0 = select((j == target_i), float32(1.0), float32(0.0))
-                _g1 = select((j == target_i), float32(0.0), vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p)))
+                _g1 = select((j == target_i), float32(0.0), select((logits[i, j] == -math.inf), float32(0.0), vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p))))
                 _g2 = (lse0_max - logits[i, target_i] + lse0_log1p)
                 _g3 = vmath.exp(-abs(_g2))
                 _g4 = float32(1.0)/(float32(1.0) + _g3)
@@ -362,7 +362,7 @@ def value_grad_each__m_1_f64(logits, target, x_norm, w_norm, lambda_, value, gra
         grad_w_norm[i] = (0.0)
         for j in range(n_classes):
             _g0 = select((j == target_i), 1.0, 0.0)
-            _g1 = select((j == target_i), 0.0, vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p)))
+            _g1 = select((j == target_i), 0.0, select((logits[i, j] == -math.inf), 0.0, vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p))))
             _g2 = (lse0_max - logits[i, target_i] + lse0_log1p)
             _g3 = vmath.exp(-abs(_g2))
             _g4 = 1.0/(1.0 + _g3)
@@ -411,7 +411,7 @@ def value_grad_sum_w__m_1_f64(logits, target, x_norm, w_norm, rows, lambda_, sca
             grad_w_norm[i] = scale * w_i * (0.0)
             for j in range(n_classes):
                 _g0 = select((j == target_i), 1.0, 0.0)
-                _g1 = select((j == target_i), 0.0, vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p)))
+                _g1 = select((j == target_i), 0.0, select((logits[i, j] == -math.inf), 0.0, vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p))))
                 _g2 = (lse0_max - logits[i, target_i] + lse0_log1p)
                 _g3 = vmath.exp(-abs(_g2))
                 _g4 = 1.0/(1.0 + _g3)
@@ -573,7 +573,7 @@ def value_grad_each__m_2_f32(logits, target, x_norm, w_norm, lambda_, value, gra
         grad_w_norm[i] = (select(_r1, float32(0.0), -_r14*x_norm[i]))
         for j in range(n_classes):
             _g0 = select((j == target_i), float32(1.0), float32(0.0))
-            _g1 = select((j == target_i), float32(0.0), vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p)))
+            _g1 = select((j == target_i), float32(0.0), select((logits[i, j] == -math.inf), float32(0.0), vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p))))
             _g2 = (lse0_max - logits[i, target_i] + lse0_log1p)
             _g3 = vmath.exp(-abs(_g2))
             _g4 = float32(1.0)/(float32(1.0) + _g3)
@@ -655,7 +655,7 @@ def value_grad_sum_w__m_2_f32(logits, target, x_norm, w_norm, rows, lambda_, sca
             grad_w_norm[i] = scale * w_i * (select(_r1, float32(0.0), -_r14*x_norm[i]))
             for j in range(n_classes):
                 _g0 = select((j == target_i), float32(1.0), float32(0.0))
-                _g1 = select((j == target_i), float32(0.0), vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p)))
+                _g1 = select((j == target_i), float32(0.0), select((logits[i, j] == -math.inf), float32(0.0), vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p))))
                 _g2 = (lse0_max - logits[i, target_i] + lse0_log1p)
                 _g3 = vmath.exp(-abs(_g2))
                 _g4 = float32(1.0)/(float32(1.0) + _g3)
@@ -826,7 +826,7 @@ def value_grad_each__m_2_f64(logits, target, x_norm, w_norm, lambda_, value, gra
         grad_w_norm[i] = (select(_r1, 0.0, -_r14*x_norm[i]))
         for j in range(n_classes):
             _g0 = select((j == target_i), 1.0, 0.0)
-            _g1 = select((j == target_i), 0.0, vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p)))
+            _g1 = select((j == target_i), 0.0, select((logits[i, j] == -math.inf), 0.0, vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p))))
             _g2 = (lse0_max - logits[i, target_i] + lse0_log1p)
             _g3 = vmath.exp(-abs(_g2))
             _g4 = 1.0/(1.0 + _g3)
@@ -908,7 +908,7 @@ def value_grad_sum_w__m_2_f64(logits, target, x_norm, w_norm, rows, lambda_, sca
             grad_w_norm[i] = scale * w_i * (select(_r1, 0.0, -_r14*x_norm[i]))
             for j in range(n_classes):
                 _g0 = select((j == target_i), 1.0, 0.0)
-                _g1 = select((j == target_i), 0.0, vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p)))
+                _g1 = select((j == target_i), 0.0, select((logits[i, j] == -math.inf), 0.0, vmath.exp((-lse0_max + logits[i, j] + -lse0_log1p))))
                 _g2 = (lse0_max - logits[i, target_i] + lse0_log1p)
                 _g3 = vmath.exp(-abs(_g2))
                 _g4 = 1.0/(1.0 + _g3)
@@ -1108,7 +1108,7 @@ def value_grad_each__m_3_f32(logits, target, x_norm, w_norm, lambda_, value, gra
         for j in range(n_classes):
             _g0 = select((j == target_i), float32(1.0), float32(0.0))
             _g1 = -lse0_max
-            _g2 = select((j == target_i), float32(0.0), vmath.exp((_g1 + logits[i, j] + -lse0_log1p)))
+            _g2 = select((j == target_i), float32(0.0), select((logits[i, j] == -math.inf), float32(0.0), vmath.exp((_g1 + logits[i, j] + -lse0_log1p))))
             _g3 = (lse0_max - logits[i, target_i] + lse0_log1p)
             _g4 = vmath.exp(-abs(_g3))
             _g5 = float32(1.0)/(float32(1.0) + _g4)
@@ -1212,7 +1212,7 @@ def value_grad_sum_w__m_3_f32(logits, target, x_norm, w_norm, rows, lambda_, sca
             for j in range(n_classes):
                 _g0 = select((j == target_i), float32(1.0), float32(0.0))
                 _g1 = -lse0_max
-                _g2 = select((j == target_i), float32(0.0), vmath.exp((_g1 + logits[i, j] + -lse0_log1p)))
+                _g2 = select((j == target_i), float32(0.0), select((logits[i, j] == -math.inf), float32(0.0), vmath.exp((_g1 + logits[i, j] + -lse0_log1p))))
                 _g3 = (lse0_max - logits[i, target_i] + lse0_log1p)
                 _g4 = vmath.exp(-abs(_g3))
                 _g5 = float32(1.0)/(float32(1.0) + _g4)
@@ -1419,7 +1419,7 @@ def value_grad_each__m_3_f64(logits, target, x_norm, w_norm, lambda_, value, gra
         for j in range(n_classes):
             _g0 = select((j == target_i), 1.0, 0.0)
             _g1 = -lse0_max
-            _g2 = select((j == target_i), 0.0, vmath.exp((_g1 + logits[i, j] + -lse0_log1p)))
+            _g2 = select((j == target_i), 0.0, select((logits[i, j] == -math.inf), 0.0, vmath.exp((_g1 + logits[i, j] + -lse0_log1p))))
             _g3 = (lse0_max - logits[i, target_i] + lse0_log1p)
             _g4 = vmath.exp(-abs(_g3))
             _g5 = 1.0/(1.0 + _g4)
@@ -1523,7 +1523,7 @@ def value_grad_sum_w__m_3_f64(logits, target, x_norm, w_norm, rows, lambda_, sca
             for j in range(n_classes):
                 _g0 = select((j == target_i), 1.0, 0.0)
                 _g1 = -lse0_max
-                _g2 = select((j == target_i), 0.0, vmath.exp((_g1 + logits[i, j] + -lse0_log1p)))
+                _g2 = select((j == target_i), 0.0, select((logits[i, j] == -math.inf), 0.0, vmath.exp((_g1 + logits[i, j] + -lse0_log1p))))
                 _g3 = (lse0_max - logits[i, target_i] + lse0_log1p)
                 _g4 = vmath.exp(-abs(_g3))
                 _g5 = 1.0/(1.0 + _g4)
@@ -1757,7 +1757,7 @@ def value_grad_each__m_4_f32(logits, target, x_norm, w_norm, lambda_, value, gra
         for j in range(n_classes):
             _g0 = select((j == target_i), float32(1.0), float32(0.0))
             _g1 = -lse0_max
-            _g2 = select((j == target_i), float32(0.0), vmath.exp((_g1 + logits[i, j] + -lse0_log1p)))
+            _g2 = select((j == target_i), float32(0.0), select((logits[i, j] == -math.inf), float32(0.0), vmath.exp((_g1 + logits[i, j] + -lse0_log1p))))
             _g3 = (lse0_max - logits[i, target_i] + lse0_log1p)
             _g4 = vmath.exp(-abs(_g3))
             _g5 = float32(1.0)/(float32(1.0) + _g4)
@@ -1879,7 +1879,7 @@ def value_grad_sum_w__m_4_f32(logits, target, x_norm, w_norm, rows, lambda_, sca
             for j in range(n_classes):
                 _g0 = select((j == target_i), float32(1.0), float32(0.0))
                 _g1 = -lse0_max
-                _g2 = select((j == target_i), float32(0.0), vmath.exp((_g1 + logits[i, j] + -lse0_log1p)))
+                _g2 = select((j == target_i), float32(0.0), select((logits[i, j] == -math.inf), float32(0.0), vmath.exp((_g1 + logits[i, j] + -lse0_log1p))))
                 _g3 = (lse0_max - logits[i, target_i] + lse0_log1p)
                 _g4 = vmath.exp(-abs(_g3))
                 _g5 = float32(1.0)/(float32(1.0) + _g4)
@@ -2118,7 +2118,7 @@ def value_grad_each__m_4_f64(logits, target, x_norm, w_norm, lambda_, value, gra
         for j in range(n_classes):
             _g0 = select((j == target_i), 1.0, 0.0)
             _g1 = -lse0_max
-            _g2 = select((j == target_i), 0.0, vmath.exp((_g1 + logits[i, j] + -lse0_log1p)))
+            _g2 = select((j == target_i), 0.0, select((logits[i, j] == -math.inf), 0.0, vmath.exp((_g1 + logits[i, j] + -lse0_log1p))))
             _g3 = (lse0_max - logits[i, target_i] + lse0_log1p)
             _g4 = vmath.exp(-abs(_g3))
             _g5 = 1.0/(1.0 + _g4)
@@ -2240,7 +2240,7 @@ def value_grad_sum_w__m_4_f64(logits, target, x_norm, w_norm, rows, lambda_, sca
             for j in range(n_classes):
                 _g0 = select((j == target_i), 1.0, 0.0)
                 _g1 = -lse0_max
-                _g2 = select((j == target_i), 0.0, vmath.exp((_g1 + logits[i, j] + -lse0_log1p)))
+                _g2 = select((j == target_i), 0.0, select((logits[i, j] == -math.inf), 0.0, vmath.exp((_g1 + logits[i, j] + -lse0_log1p))))
                 _g3 = (lse0_max - logits[i, target_i] + lse0_log1p)
                 _g4 = vmath.exp(-abs(_g3))
                 _g5 = 1.0/(1.0 + _g4)

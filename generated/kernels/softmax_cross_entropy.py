@@ -102,9 +102,10 @@ def value_each_f32(logits, target, weight, label_smoothing, out):
         lse0_log1p = float32(vmath.log1p(acc_lse0))
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select(((weight[c]) == float32(0.0)) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), float32(0.0), (weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = float32(acc_r0)
-        value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(float32(1.0) - label_smoothing)*weight[target_i]
+        _v0 = (lse0_max - logits[i, target_i] + lse0_log1p)
+        value_i = select(((label_smoothing/n_classes_f) == float32(0.0)) & (r0 == r0), float32(0.0), (label_smoothing/n_classes_f)*r0) + select((((float32(1.0) - label_smoothing)*weight[target_i]) == float32(0.0)) & (_v0 == _v0), float32(0.0), ((float32(1.0) - label_smoothing)*weight[target_i])*_v0)
         out[i] = value_i
 
 
@@ -136,9 +137,10 @@ def value_sum_w_f32(logits, target, weight, rows, label_smoothing):
             lse0_log1p = float32(vmath.log1p(acc_lse0))
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*weight[c])
+                acc_r0 = vmath.reassoc_add(acc_r0, select(((weight[c]) == float32(0.0)) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), float32(0.0), (weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
             r0 = float32(acc_r0)
-            value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(float32(1.0) - label_smoothing)*weight[target_i]
+            _v0 = (lse0_max - logits[i, target_i] + lse0_log1p)
+            value_i = select(((label_smoothing/n_classes_f) == float32(0.0)) & (r0 == r0), float32(0.0), (label_smoothing/n_classes_f)*r0) + select((((float32(1.0) - label_smoothing)*weight[target_i]) == float32(0.0)) & (_v0 == _v0), float32(0.0), ((float32(1.0) - label_smoothing)*weight[target_i])*_v0)
             acc += w_i * value_i
     return acc
 
@@ -168,13 +170,14 @@ def value_grad_each_f32(logits, target, weight, label_smoothing, value, grad):
         lse0_log1p = float32(vmath.log1p(acc_lse0))
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select(((weight[c]) == float32(0.0)) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), float32(0.0), (weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = float32(acc_r0)
         acc_r1 = 0.0
         for c in range(n_classes):
             acc_r1 = vmath.reassoc_add(acc_r1, weight[c])
         r1 = float32(acc_r1)
-        value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(float32(1.0) - label_smoothing)*weight[target_i]
+        _v0 = (lse0_max - logits[i, target_i] + lse0_log1p)
+        value_i = select(((label_smoothing/n_classes_f) == float32(0.0)) & (r0 == r0), float32(0.0), (label_smoothing/n_classes_f)*r0) + select((((float32(1.0) - label_smoothing)*weight[target_i]) == float32(0.0)) & (_v0 == _v0), float32(0.0), ((float32(1.0) - label_smoothing)*weight[target_i])*_v0)
         value[i] = value_i
         for j in range(n_classes):
             _g0 = (-lse0_max + logits[i, j] + -lse0_log1p)
@@ -211,13 +214,14 @@ def value_grad_sum_w_f32(logits, target, weight, rows, label_smoothing, scale, g
             lse0_log1p = float32(vmath.log1p(acc_lse0))
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*weight[c])
+                acc_r0 = vmath.reassoc_add(acc_r0, select(((weight[c]) == float32(0.0)) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), float32(0.0), (weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
             r0 = float32(acc_r0)
             acc_r1 = 0.0
             for c in range(n_classes):
                 acc_r1 = vmath.reassoc_add(acc_r1, weight[c])
             r1 = float32(acc_r1)
-            value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(float32(1.0) - label_smoothing)*weight[target_i]
+            _v0 = (lse0_max - logits[i, target_i] + lse0_log1p)
+            value_i = select(((label_smoothing/n_classes_f) == float32(0.0)) & (r0 == r0), float32(0.0), (label_smoothing/n_classes_f)*r0) + select((((float32(1.0) - label_smoothing)*weight[target_i]) == float32(0.0)) & (_v0 == _v0), float32(0.0), ((float32(1.0) - label_smoothing)*weight[target_i])*_v0)
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = (-lse0_max + logits[i, j] + -lse0_log1p)
@@ -255,13 +259,14 @@ def grad_hess_f32(logits, target, weight, label_smoothing, grad, hess):
         lse0_log1p = float32(vmath.log1p(acc_lse0))
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select(((weight[c]) == float32(0.0)) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), float32(0.0), (weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = float32(acc_r0)
         acc_r1 = 0.0
         for c in range(n_classes):
             acc_r1 = vmath.reassoc_add(acc_r1, weight[c])
         r1 = float32(acc_r1)
-        value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(float32(1.0) - label_smoothing)*weight[target_i]
+        _v0 = (lse0_max - logits[i, target_i] + lse0_log1p)
+        value_i = select(((label_smoothing/n_classes_f) == float32(0.0)) & (r0 == r0), float32(0.0), (label_smoothing/n_classes_f)*r0) + select((((float32(1.0) - label_smoothing)*weight[target_i]) == float32(0.0)) & (_v0 == _v0), float32(0.0), ((float32(1.0) - label_smoothing)*weight[target_i])*_v0)
         for j in range(n_classes):
             _h0 = (-lse0_max + logits[i, j] + -lse0_log1p)
             _h1 = vmath.expm1(_h0)
@@ -298,9 +303,10 @@ def value_each_f64(logits, target, weight, label_smoothing, out):
         lse0_log1p = vmath.log1p(acc_lse0)
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select(((weight[c]) == 0.0) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), 0.0, (weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = acc_r0
-        value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(1.0 - label_smoothing)*weight[target_i]
+        _v0 = (lse0_max - logits[i, target_i] + lse0_log1p)
+        value_i = select(((label_smoothing/n_classes_f) == 0.0) & (r0 == r0), 0.0, (label_smoothing/n_classes_f)*r0) + select((((1.0 - label_smoothing)*weight[target_i]) == 0.0) & (_v0 == _v0), 0.0, ((1.0 - label_smoothing)*weight[target_i])*_v0)
         out[i] = value_i
 
 
@@ -332,9 +338,10 @@ def value_sum_w_f64(logits, target, weight, rows, label_smoothing):
             lse0_log1p = vmath.log1p(acc_lse0)
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*weight[c])
+                acc_r0 = vmath.reassoc_add(acc_r0, select(((weight[c]) == 0.0) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), 0.0, (weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
             r0 = acc_r0
-            value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(1.0 - label_smoothing)*weight[target_i]
+            _v0 = (lse0_max - logits[i, target_i] + lse0_log1p)
+            value_i = select(((label_smoothing/n_classes_f) == 0.0) & (r0 == r0), 0.0, (label_smoothing/n_classes_f)*r0) + select((((1.0 - label_smoothing)*weight[target_i]) == 0.0) & (_v0 == _v0), 0.0, ((1.0 - label_smoothing)*weight[target_i])*_v0)
             acc += w_i * value_i
     return acc
 
@@ -364,13 +371,14 @@ def value_grad_each_f64(logits, target, weight, label_smoothing, value, grad):
         lse0_log1p = vmath.log1p(acc_lse0)
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select(((weight[c]) == 0.0) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), 0.0, (weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = acc_r0
         acc_r1 = 0.0
         for c in range(n_classes):
             acc_r1 = vmath.reassoc_add(acc_r1, weight[c])
         r1 = acc_r1
-        value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(1.0 - label_smoothing)*weight[target_i]
+        _v0 = (lse0_max - logits[i, target_i] + lse0_log1p)
+        value_i = select(((label_smoothing/n_classes_f) == 0.0) & (r0 == r0), 0.0, (label_smoothing/n_classes_f)*r0) + select((((1.0 - label_smoothing)*weight[target_i]) == 0.0) & (_v0 == _v0), 0.0, ((1.0 - label_smoothing)*weight[target_i])*_v0)
         value[i] = value_i
         for j in range(n_classes):
             _g0 = (-lse0_max + logits[i, j] + -lse0_log1p)
@@ -407,13 +415,14 @@ def value_grad_sum_w_f64(logits, target, weight, rows, label_smoothing, scale, g
             lse0_log1p = vmath.log1p(acc_lse0)
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*weight[c])
+                acc_r0 = vmath.reassoc_add(acc_r0, select(((weight[c]) == 0.0) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), 0.0, (weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
             r0 = acc_r0
             acc_r1 = 0.0
             for c in range(n_classes):
                 acc_r1 = vmath.reassoc_add(acc_r1, weight[c])
             r1 = acc_r1
-            value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(1.0 - label_smoothing)*weight[target_i]
+            _v0 = (lse0_max - logits[i, target_i] + lse0_log1p)
+            value_i = select(((label_smoothing/n_classes_f) == 0.0) & (r0 == r0), 0.0, (label_smoothing/n_classes_f)*r0) + select((((1.0 - label_smoothing)*weight[target_i]) == 0.0) & (_v0 == _v0), 0.0, ((1.0 - label_smoothing)*weight[target_i])*_v0)
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = (-lse0_max + logits[i, j] + -lse0_log1p)
@@ -451,13 +460,14 @@ def grad_hess_f64(logits, target, weight, label_smoothing, grad, hess):
         lse0_log1p = vmath.log1p(acc_lse0)
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select(((weight[c]) == 0.0) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), 0.0, (weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = acc_r0
         acc_r1 = 0.0
         for c in range(n_classes):
             acc_r1 = vmath.reassoc_add(acc_r1, weight[c])
         r1 = acc_r1
-        value_i = label_smoothing*r0/n_classes_f + (lse0_max - logits[i, target_i] + lse0_log1p)*(1.0 - label_smoothing)*weight[target_i]
+        _v0 = (lse0_max - logits[i, target_i] + lse0_log1p)
+        value_i = select(((label_smoothing/n_classes_f) == 0.0) & (r0 == r0), 0.0, (label_smoothing/n_classes_f)*r0) + select((((1.0 - label_smoothing)*weight[target_i]) == 0.0) & (_v0 == _v0), 0.0, ((1.0 - label_smoothing)*weight[target_i])*_v0)
         for j in range(n_classes):
             _h0 = (-lse0_max + logits[i, j] + -lse0_log1p)
             _h1 = vmath.expm1(_h0)

@@ -101,7 +101,7 @@ def value_each_f32(logits, target, weight, label_smoothing, out):
         lse0_log1p = float32(vmath.log1p(acc_lse0))
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select((((label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c]) == float32(0.0)) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), float32(0.0), ((label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = float32(acc_r0)
         value_i = r0
         out[i] = value_i
@@ -134,7 +134,7 @@ def value_sum_w_f32(logits, target, weight, rows, label_smoothing):
             lse0_log1p = float32(vmath.log1p(acc_lse0))
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])
+                acc_r0 = vmath.reassoc_add(acc_r0, select((((label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c]) == float32(0.0)) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), float32(0.0), ((label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
             r0 = float32(acc_r0)
             value_i = r0
             acc += w_i * value_i
@@ -165,7 +165,7 @@ def value_grad_each_f32(logits, target, weight, label_smoothing, value, grad):
         lse0_log1p = float32(vmath.log1p(acc_lse0))
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select((((label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c]) == float32(0.0)) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), float32(0.0), ((label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = float32(acc_r0)
         acc_r1 = 0.0
         for c in range(n_classes):
@@ -206,7 +206,7 @@ def value_grad_sum_w_f32(logits, target, weight, rows, label_smoothing, scale, g
             lse0_log1p = float32(vmath.log1p(acc_lse0))
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])
+                acc_r0 = vmath.reassoc_add(acc_r0, select((((label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c]) == float32(0.0)) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), float32(0.0), ((label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
             r0 = float32(acc_r0)
             acc_r1 = 0.0
             for c in range(n_classes):
@@ -248,7 +248,7 @@ def grad_hess_f32(logits, target, weight, label_smoothing, grad, hess):
         lse0_log1p = float32(vmath.log1p(acc_lse0))
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select((((label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c]) == float32(0.0)) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), float32(0.0), ((label_smoothing/n_classes_f + (float32(1.0) - label_smoothing)*target[i, c])*weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = float32(acc_r0)
         acc_r1 = 0.0
         for c in range(n_classes):
@@ -288,7 +288,7 @@ def value_each_f64(logits, target, weight, label_smoothing, out):
         lse0_log1p = vmath.log1p(acc_lse0)
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select((((label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c]) == 0.0) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), 0.0, ((label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = acc_r0
         value_i = r0
         out[i] = value_i
@@ -321,7 +321,7 @@ def value_sum_w_f64(logits, target, weight, rows, label_smoothing):
             lse0_log1p = vmath.log1p(acc_lse0)
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])
+                acc_r0 = vmath.reassoc_add(acc_r0, select((((label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c]) == 0.0) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), 0.0, ((label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
             r0 = acc_r0
             value_i = r0
             acc += w_i * value_i
@@ -352,7 +352,7 @@ def value_grad_each_f64(logits, target, weight, label_smoothing, value, grad):
         lse0_log1p = vmath.log1p(acc_lse0)
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select((((label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c]) == 0.0) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), 0.0, ((label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = acc_r0
         acc_r1 = 0.0
         for c in range(n_classes):
@@ -393,7 +393,7 @@ def value_grad_sum_w_f64(logits, target, weight, rows, label_smoothing, scale, g
             lse0_log1p = vmath.log1p(acc_lse0)
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])
+                acc_r0 = vmath.reassoc_add(acc_r0, select((((label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c]) == 0.0) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), 0.0, ((label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
             r0 = acc_r0
             acc_r1 = 0.0
             for c in range(n_classes):
@@ -435,7 +435,7 @@ def grad_hess_f64(logits, target, weight, label_smoothing, grad, hess):
         lse0_log1p = vmath.log1p(acc_lse0)
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, (lse0_max - logits[i, c] + lse0_log1p)*(label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])
+            acc_r0 = vmath.reassoc_add(acc_r0, select((((label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c]) == 0.0) & ((lse0_max - logits[i, c] + lse0_log1p) == (lse0_max - logits[i, c] + lse0_log1p)), 0.0, ((label_smoothing/n_classes_f + (1.0 - label_smoothing)*target[i, c])*weight[c])*(lse0_max - logits[i, c] + lse0_log1p)))
         r0 = acc_r0
         acc_r1 = 0.0
         for c in range(n_classes):

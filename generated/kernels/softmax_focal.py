@@ -120,7 +120,9 @@ def value_each_f32(logits, target, alpha, gamma, out):
         lse1_log1p = float32(vmath.log1p(acc_lse1))
         _v0 = -lse0_max
         _v1 = -lse0_log1p
-        value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+        _v2 = ((_v0 + lse1_max + lse1_log1p) + _v1)
+        _v3 = vmath.exp(select(((gamma) == float32(0.0)) & (_v2 == _v2), float32(0.0), (gamma)*_v2))*(_v0 + logits[i, target_i] + _v1)
+        value_i = select(((-alpha[target_i]) == float32(0.0)) & (_v3 == _v3), float32(0.0), (-alpha[target_i])*_v3)
         out[i] = value_i
 
 
@@ -170,7 +172,9 @@ def value_sum_w_f32(logits, target, alpha, rows, gamma):
             lse1_log1p = float32(vmath.log1p(acc_lse1))
             _v0 = -lse0_max
             _v1 = -lse0_log1p
-            value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+            _v2 = ((_v0 + lse1_max + lse1_log1p) + _v1)
+            _v3 = vmath.exp(select(((gamma) == float32(0.0)) & (_v2 == _v2), float32(0.0), (gamma)*_v2))*(_v0 + logits[i, target_i] + _v1)
+            value_i = select(((-alpha[target_i]) == float32(0.0)) & (_v3 == _v3), float32(0.0), (-alpha[target_i])*_v3)
             acc += w_i * value_i
     return acc
 
@@ -218,17 +222,21 @@ def value_grad_each_f32(logits, target, alpha, gamma, value, grad):
         lse1_log1p = float32(vmath.log1p(acc_lse1))
         _v0 = -lse0_max
         _v1 = -lse0_log1p
-        value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+        _v2 = ((_v0 + lse1_max + lse1_log1p) + _v1)
+        _v3 = vmath.exp(select(((gamma) == float32(0.0)) & (_v2 == _v2), float32(0.0), (gamma)*_v2))*(_v0 + logits[i, target_i] + _v1)
+        value_i = select(((-alpha[target_i]) == float32(0.0)) & (_v3 == _v3), float32(0.0), (-alpha[target_i])*_v3)
         value[i] = value_i
         for j in range(n_classes):
             _g0 = -lse0_max
-            _g1 = _g0 + logits[i, j]
-            _g2 = -lse0_log1p
-            _g3 = (_g1 + _g2)
-            _g4 = (j == target_i)
-            _g5 = vmath.exp(_g3)
-            _g6 = vmath.exp(((_g0 + lse1_max + lse1_log1p) + _g2)*gamma)*alpha[target_i]
-            grad[i, j] = (select(_g4, vmath.expm1(_g3), _g5)*_g6 - select(_g4, -_g5, vmath.exp(((_g1 - lse1_max + logits[i, target_i] + -lse1_log1p) + _g2)))*(_g0 + logits[i, target_i] + _g2)*_g6*gamma)
+            _g1 = -lse0_log1p
+            _g2 = ((_g0 + lse1_max + lse1_log1p) + _g1)
+            _g3 = vmath.exp(select(((gamma) == float32(0.0)) & (_g2 == _g2), float32(0.0), (gamma)*_g2))
+            _g4 = _g0 + logits[i, j]
+            _g5 = (_g4 + _g1)
+            _g6 = (j == target_i)
+            _g7 = vmath.exp(_g5)
+            _g8 = select(_g6, -_g7, select((logits[i, j] == -math.inf), float32(0.0), vmath.exp(((_g4 - lse1_max + logits[i, target_i] + -lse1_log1p) + _g1))))*(_g0 + logits[i, target_i] + _g1)*_g3
+            grad[i, j] = (select(_g6, vmath.expm1(_g5), _g7)*_g3*alpha[target_i] + select(((-gamma*alpha[target_i]) == float32(0.0)) & (_g8 == _g8), float32(0.0), (-gamma*alpha[target_i])*_g8))
 
 
 @_jit
@@ -277,17 +285,21 @@ def value_grad_sum_w_f32(logits, target, alpha, rows, gamma, scale, grad):
             lse1_log1p = float32(vmath.log1p(acc_lse1))
             _v0 = -lse0_max
             _v1 = -lse0_log1p
-            value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+            _v2 = ((_v0 + lse1_max + lse1_log1p) + _v1)
+            _v3 = vmath.exp(select(((gamma) == float32(0.0)) & (_v2 == _v2), float32(0.0), (gamma)*_v2))*(_v0 + logits[i, target_i] + _v1)
+            value_i = select(((-alpha[target_i]) == float32(0.0)) & (_v3 == _v3), float32(0.0), (-alpha[target_i])*_v3)
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = -lse0_max
-                _g1 = _g0 + logits[i, j]
-                _g2 = -lse0_log1p
-                _g3 = (_g1 + _g2)
-                _g4 = (j == target_i)
-                _g5 = vmath.exp(_g3)
-                _g6 = vmath.exp(((_g0 + lse1_max + lse1_log1p) + _g2)*gamma)*alpha[target_i]
-                grad[i, j] = scale * w_i * (select(_g4, vmath.expm1(_g3), _g5)*_g6 - select(_g4, -_g5, vmath.exp(((_g1 - lse1_max + logits[i, target_i] + -lse1_log1p) + _g2)))*(_g0 + logits[i, target_i] + _g2)*_g6*gamma)
+                _g1 = -lse0_log1p
+                _g2 = ((_g0 + lse1_max + lse1_log1p) + _g1)
+                _g3 = vmath.exp(select(((gamma) == float32(0.0)) & (_g2 == _g2), float32(0.0), (gamma)*_g2))
+                _g4 = _g0 + logits[i, j]
+                _g5 = (_g4 + _g1)
+                _g6 = (j == target_i)
+                _g7 = vmath.exp(_g5)
+                _g8 = select(_g6, -_g7, select((logits[i, j] == -math.inf), float32(0.0), vmath.exp(((_g4 - lse1_max + logits[i, target_i] + -lse1_log1p) + _g1))))*(_g0 + logits[i, target_i] + _g1)*_g3
+                grad[i, j] = scale * w_i * (select(_g6, vmath.expm1(_g5), _g7)*_g3*alpha[target_i] + select(((-gamma*alpha[target_i]) == float32(0.0)) & (_g8 == _g8), float32(0.0), (-gamma*alpha[target_i])*_g8))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -337,7 +349,9 @@ def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
         lse1_log1p = float32(vmath.log1p(acc_lse1))
         _v0 = -lse0_max
         _v1 = -lse0_log1p
-        value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+        _v2 = ((_v0 + lse1_max + lse1_log1p) + _v1)
+        _v3 = vmath.exp(select(((gamma) == float32(0.0)) & (_v2 == _v2), float32(0.0), (gamma)*_v2))*(_v0 + logits[i, target_i] + _v1)
+        value_i = select(((-alpha[target_i]) == float32(0.0)) & (_v3 == _v3), float32(0.0), (-alpha[target_i])*_v3)
         for j in range(n_classes):
             _h0 = -lse0_max
             _h1 = _h0 + logits[i, j]
@@ -347,18 +361,25 @@ def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
             _h5 = (j == target_i)
             _h6 = vmath.exp(_h3)
             _h7 = select(_h5, _h4, _h6)
-            _h8 = vmath.exp(((_h0 + lse1_max + lse1_log1p) + _h2)*gamma)
-            _h9 = _h8*alpha[target_i]
-            _h10 = (_h0 + logits[i, target_i] + _h2)*_h9
-            _h11 = select(_h5, -_h6, vmath.exp(((_h1 - lse1_max + logits[i, target_i] + -lse1_log1p) + _h2)))
-            _h12 = -float32(2.0)*lse0_max
-            _h13 = float32(2.0)*logits[i, j]
-            _h14 = -float32(2.0)*lse0_log1p
-            _h15 = vmath.exp((_h12 + _h13 + _h14))
-            _h16 = _h13 - float32(2.0)*lse1_max
-            _h17 = -float32(2.0)*lse1_log1p
-            grad[i, j] = _h7*_h9 - _h10*_h11*gamma
-            hess[i, j] = -((_h11 + _h15 - select(_h5, float32(0.0), vmath.exp((_h16 + _h17))))*_h10*gamma + select(_h5, _h15, vmath.exp(((_h12 + _h16 + float32(2.0)*logits[i, target_i] + _h17) + _h14)))*_h10*(gamma*gamma) + _h4*_h6*_h9 - float32(2.0)*_h11*_h7*_h8*gamma*alpha[target_i])
+            _h8 = ((_h0 + lse1_max + lse1_log1p) + _h2)
+            _h9 = vmath.exp(select(((gamma) == float32(0.0)) & (_h8 == _h8), float32(0.0), (gamma)*_h8))
+            _h10 = _h9*alpha[target_i]
+            _h11 = gamma*alpha[target_i]
+            _h12 = -_h11
+            _h13 = (logits[i, j] == -math.inf)
+            _h14 = select(_h5, -_h6, select(_h13, float32(0.0), vmath.exp(((_h1 - lse1_max + logits[i, target_i] + -lse1_log1p) + _h2))))
+            _h15 = (_h0 + logits[i, target_i] + _h2)*_h9
+            _h16 = _h14*_h15
+            _h17 = -float32(2.0)*lse0_max
+            _h18 = float32(2.0)*logits[i, j]
+            _h19 = -float32(2.0)*lse0_log1p
+            _h20 = vmath.exp((_h17 + _h18 + _h19))
+            _h21 = _h18 - float32(2.0)*lse1_max
+            _h22 = -float32(2.0)*lse1_log1p
+            _h23 = select(_h5, _h20, select(_h13, float32(0.0), vmath.exp(((_h17 + _h21 + float32(2.0)*logits[i, target_i] + _h22) + _h19))))*_h15
+            _h24 = (_h14 + _h20 - select(_h5, float32(0.0), select(_h13, float32(0.0), vmath.exp((_h21 + _h22)))))*_h15
+            grad[i, j] = _h10*_h7 + select(((_h12) == float32(0.0)) & (_h16 == _h16), float32(0.0), (_h12)*_h16)
+            hess[i, j] = -_h10*_h4*_h6 + float32(2.0)*_h11*_h14*_h7*_h9 + select(((_h12) == float32(0.0)) & (_h24 == _h24), float32(0.0), (_h12)*_h24) + select(((-(gamma*gamma)*alpha[target_i]) == float32(0.0)) & (_h23 == _h23), float32(0.0), (-(gamma*gamma)*alpha[target_i])*_h23)
 
 
 @_jit
@@ -404,7 +425,9 @@ def value_each_f64(logits, target, alpha, gamma, out):
         lse1_log1p = vmath.log1p(acc_lse1)
         _v0 = -lse0_max
         _v1 = -lse0_log1p
-        value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+        _v2 = ((_v0 + lse1_max + lse1_log1p) + _v1)
+        _v3 = vmath.exp(select(((gamma) == 0.0) & (_v2 == _v2), 0.0, (gamma)*_v2))*(_v0 + logits[i, target_i] + _v1)
+        value_i = select(((-alpha[target_i]) == 0.0) & (_v3 == _v3), 0.0, (-alpha[target_i])*_v3)
         out[i] = value_i
 
 
@@ -454,7 +477,9 @@ def value_sum_w_f64(logits, target, alpha, rows, gamma):
             lse1_log1p = vmath.log1p(acc_lse1)
             _v0 = -lse0_max
             _v1 = -lse0_log1p
-            value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+            _v2 = ((_v0 + lse1_max + lse1_log1p) + _v1)
+            _v3 = vmath.exp(select(((gamma) == 0.0) & (_v2 == _v2), 0.0, (gamma)*_v2))*(_v0 + logits[i, target_i] + _v1)
+            value_i = select(((-alpha[target_i]) == 0.0) & (_v3 == _v3), 0.0, (-alpha[target_i])*_v3)
             acc += w_i * value_i
     return acc
 
@@ -502,17 +527,21 @@ def value_grad_each_f64(logits, target, alpha, gamma, value, grad):
         lse1_log1p = vmath.log1p(acc_lse1)
         _v0 = -lse0_max
         _v1 = -lse0_log1p
-        value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+        _v2 = ((_v0 + lse1_max + lse1_log1p) + _v1)
+        _v3 = vmath.exp(select(((gamma) == 0.0) & (_v2 == _v2), 0.0, (gamma)*_v2))*(_v0 + logits[i, target_i] + _v1)
+        value_i = select(((-alpha[target_i]) == 0.0) & (_v3 == _v3), 0.0, (-alpha[target_i])*_v3)
         value[i] = value_i
         for j in range(n_classes):
             _g0 = -lse0_max
-            _g1 = _g0 + logits[i, j]
-            _g2 = -lse0_log1p
-            _g3 = (_g1 + _g2)
-            _g4 = (j == target_i)
-            _g5 = vmath.exp(_g3)
-            _g6 = vmath.exp(((_g0 + lse1_max + lse1_log1p) + _g2)*gamma)*alpha[target_i]
-            grad[i, j] = (select(_g4, vmath.expm1(_g3), _g5)*_g6 - select(_g4, -_g5, vmath.exp(((_g1 - lse1_max + logits[i, target_i] + -lse1_log1p) + _g2)))*(_g0 + logits[i, target_i] + _g2)*_g6*gamma)
+            _g1 = -lse0_log1p
+            _g2 = ((_g0 + lse1_max + lse1_log1p) + _g1)
+            _g3 = vmath.exp(select(((gamma) == 0.0) & (_g2 == _g2), 0.0, (gamma)*_g2))
+            _g4 = _g0 + logits[i, j]
+            _g5 = (_g4 + _g1)
+            _g6 = (j == target_i)
+            _g7 = vmath.exp(_g5)
+            _g8 = select(_g6, -_g7, select((logits[i, j] == -math.inf), 0.0, vmath.exp(((_g4 - lse1_max + logits[i, target_i] + -lse1_log1p) + _g1))))*(_g0 + logits[i, target_i] + _g1)*_g3
+            grad[i, j] = (select(_g6, vmath.expm1(_g5), _g7)*_g3*alpha[target_i] + select(((-gamma*alpha[target_i]) == 0.0) & (_g8 == _g8), 0.0, (-gamma*alpha[target_i])*_g8))
 
 
 @_jit
@@ -561,17 +590,21 @@ def value_grad_sum_w_f64(logits, target, alpha, rows, gamma, scale, grad):
             lse1_log1p = vmath.log1p(acc_lse1)
             _v0 = -lse0_max
             _v1 = -lse0_log1p
-            value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+            _v2 = ((_v0 + lse1_max + lse1_log1p) + _v1)
+            _v3 = vmath.exp(select(((gamma) == 0.0) & (_v2 == _v2), 0.0, (gamma)*_v2))*(_v0 + logits[i, target_i] + _v1)
+            value_i = select(((-alpha[target_i]) == 0.0) & (_v3 == _v3), 0.0, (-alpha[target_i])*_v3)
             acc += w_i * value_i
             for j in range(n_classes):
                 _g0 = -lse0_max
-                _g1 = _g0 + logits[i, j]
-                _g2 = -lse0_log1p
-                _g3 = (_g1 + _g2)
-                _g4 = (j == target_i)
-                _g5 = vmath.exp(_g3)
-                _g6 = vmath.exp(((_g0 + lse1_max + lse1_log1p) + _g2)*gamma)*alpha[target_i]
-                grad[i, j] = scale * w_i * (select(_g4, vmath.expm1(_g3), _g5)*_g6 - select(_g4, -_g5, vmath.exp(((_g1 - lse1_max + logits[i, target_i] + -lse1_log1p) + _g2)))*(_g0 + logits[i, target_i] + _g2)*_g6*gamma)
+                _g1 = -lse0_log1p
+                _g2 = ((_g0 + lse1_max + lse1_log1p) + _g1)
+                _g3 = vmath.exp(select(((gamma) == 0.0) & (_g2 == _g2), 0.0, (gamma)*_g2))
+                _g4 = _g0 + logits[i, j]
+                _g5 = (_g4 + _g1)
+                _g6 = (j == target_i)
+                _g7 = vmath.exp(_g5)
+                _g8 = select(_g6, -_g7, select((logits[i, j] == -math.inf), 0.0, vmath.exp(((_g4 - lse1_max + logits[i, target_i] + -lse1_log1p) + _g1))))*(_g0 + logits[i, target_i] + _g1)*_g3
+                grad[i, j] = scale * w_i * (select(_g6, vmath.expm1(_g5), _g7)*_g3*alpha[target_i] + select(((-gamma*alpha[target_i]) == 0.0) & (_g8 == _g8), 0.0, (-gamma*alpha[target_i])*_g8))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -621,7 +654,9 @@ def grad_hess_f64(logits, target, alpha, gamma, grad, hess):
         lse1_log1p = vmath.log1p(acc_lse1)
         _v0 = -lse0_max
         _v1 = -lse0_log1p
-        value_i = -vmath.exp(((_v0 + lse1_max + lse1_log1p) + _v1)*gamma)*(_v0 + logits[i, target_i] + _v1)*alpha[target_i]
+        _v2 = ((_v0 + lse1_max + lse1_log1p) + _v1)
+        _v3 = vmath.exp(select(((gamma) == 0.0) & (_v2 == _v2), 0.0, (gamma)*_v2))*(_v0 + logits[i, target_i] + _v1)
+        value_i = select(((-alpha[target_i]) == 0.0) & (_v3 == _v3), 0.0, (-alpha[target_i])*_v3)
         for j in range(n_classes):
             _h0 = -lse0_max
             _h1 = _h0 + logits[i, j]
@@ -631,18 +666,25 @@ def grad_hess_f64(logits, target, alpha, gamma, grad, hess):
             _h5 = (j == target_i)
             _h6 = vmath.exp(_h3)
             _h7 = select(_h5, _h4, _h6)
-            _h8 = vmath.exp(((_h0 + lse1_max + lse1_log1p) + _h2)*gamma)
-            _h9 = _h8*alpha[target_i]
-            _h10 = (_h0 + logits[i, target_i] + _h2)*_h9
-            _h11 = select(_h5, -_h6, vmath.exp(((_h1 - lse1_max + logits[i, target_i] + -lse1_log1p) + _h2)))
-            _h12 = -2.0*lse0_max
-            _h13 = 2.0*logits[i, j]
-            _h14 = -2.0*lse0_log1p
-            _h15 = vmath.exp((_h12 + _h13 + _h14))
-            _h16 = _h13 - 2.0*lse1_max
-            _h17 = -2.0*lse1_log1p
-            grad[i, j] = _h7*_h9 - _h10*_h11*gamma
-            hess[i, j] = -((_h11 + _h15 - select(_h5, 0.0, vmath.exp((_h16 + _h17))))*_h10*gamma + select(_h5, _h15, vmath.exp(((_h12 + _h16 + 2.0*logits[i, target_i] + _h17) + _h14)))*_h10*(gamma*gamma) + _h4*_h6*_h9 - 2.0*_h11*_h7*_h8*gamma*alpha[target_i])
+            _h8 = ((_h0 + lse1_max + lse1_log1p) + _h2)
+            _h9 = vmath.exp(select(((gamma) == 0.0) & (_h8 == _h8), 0.0, (gamma)*_h8))
+            _h10 = _h9*alpha[target_i]
+            _h11 = gamma*alpha[target_i]
+            _h12 = -_h11
+            _h13 = (logits[i, j] == -math.inf)
+            _h14 = select(_h5, -_h6, select(_h13, 0.0, vmath.exp(((_h1 - lse1_max + logits[i, target_i] + -lse1_log1p) + _h2))))
+            _h15 = (_h0 + logits[i, target_i] + _h2)*_h9
+            _h16 = _h14*_h15
+            _h17 = -2.0*lse0_max
+            _h18 = 2.0*logits[i, j]
+            _h19 = -2.0*lse0_log1p
+            _h20 = vmath.exp((_h17 + _h18 + _h19))
+            _h21 = _h18 - 2.0*lse1_max
+            _h22 = -2.0*lse1_log1p
+            _h23 = select(_h5, _h20, select(_h13, 0.0, vmath.exp(((_h17 + _h21 + 2.0*logits[i, target_i] + _h22) + _h19))))*_h15
+            _h24 = (_h14 + _h20 - select(_h5, 0.0, select(_h13, 0.0, vmath.exp((_h21 + _h22)))))*_h15
+            grad[i, j] = _h10*_h7 + select(((_h12) == 0.0) & (_h16 == _h16), 0.0, (_h12)*_h16)
+            hess[i, j] = -_h10*_h4*_h6 + 2.0*_h11*_h14*_h7*_h9 + select(((_h12) == 0.0) & (_h24 == _h24), 0.0, (_h12)*_h24) + select(((-(gamma*gamma)*alpha[target_i]) == 0.0) & (_h23 == _h23), 0.0, (-(gamma*gamma)*alpha[target_i])*_h23)
 
 
 KERNELS = {
