@@ -254,6 +254,11 @@ def cmd_verify(args) -> int:
             f"      {spec.name}: {sum(r.passed for r in rows)}/{len(rows)} pass, symbolic "
             f"derivatives vs finite differences {fd:.1e}, {time.perf_counter() - t0:.1f} s"
         )
+        for r in rows:
+            if not r.passed:
+                _progress(
+                    f"      FAIL {r.quantity} {r.dtype}: {r.worst_ulp:.3g} ULP at {r.worst_at}"
+                )
         if fd > verify.FD_TOLERANCE:
             print(f"{spec.name}: derivatives differ from finite differences by {fd:.3g}")
     print(verify.table(rows_all))

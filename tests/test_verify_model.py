@@ -20,7 +20,7 @@ def test_ulp_error_is_the_count_of_floats_between():
     assert verify.ulp_error(np.float64(np.inf), np.float64(np.inf)) == 0
     # no silent floor: the smallest subnormal is one ULP from 0, 1e-300 is many
     assert verify.ulp_error(np.float64(5e-324), np.float64(0.0)) == 1
-    assert verify.ulp_error(np.float64(1e-300), np.float64(0.0)) > 1e18
+    assert verify.ulp_error(np.float64(1e-300), np.float64(0.0)) > 1e17
 
 
 def test_assess_counts_every_allowance():
@@ -85,9 +85,8 @@ def test_the_textbook_sigmoid_gradient_fails_the_gate():
     rows = verify.verify_loss(
         loss, _TextbookGradient(symloss.loss("sigmoid_cross_entropy")), dtypes=("float64",)
     )
-    bad = [r for r in rows if not r.passed]
-    assert bad and {r.quantity for r in bad} == {"grad"}
-    assert bad[0].failed > 0 and "logits" in bad[0].worst_at
+    (grad,) = [r for r in rows if r.quantity == "grad"]
+    assert not grad.passed and grad.failed > 0 and "logits" in grad.worst_at
 
 
 def test_verify_implementation_passes_a_careful_mse_and_fails_a_naive_one():

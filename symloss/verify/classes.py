@@ -13,7 +13,7 @@ import sympy as sp
 
 from ..spec import Loss
 from .elementwise import fsum, row_of
-from .model import PERTURBATION_ULP, assess, nearest_on_lines, underflow_measure
+from .model import BOUNDS, PERTURBATION_ULP, assess, search_line, underflow_measure
 from .reference import ClassReference
 from .sampling import class_rows, linear_norms, param_sets, per_sample_values
 from .ulp import step, ulp_error
@@ -47,29 +47,31 @@ def _smoothing_scale(loss: Loss, params: dict, vec_values: list, n: int) -> floa
     return eps * top / n
 
 
-def _lines(ref, q, args: list, y: int, dtype, component: int) -> list:
-    """(exact component, branch) at the differentiable inputs moved by -4 … +4 ULP: along each
-    of them, and along the direction in which this component changes fastest."""
-    ks = range(-PERTURBATION_ULP, PERTURBATION_ULP + 1)
+def _perturbation_error(ref, q, got: float, args: list, y: int, dtype, component: int):
+    """The error model's search for one component: the exact results at the differentiable
+    inputs moved by -4 … +4 ULP along each of them, then along the direction in which this
+    component changes fastest."""
 
-    def line(direction: dict[int, int]) -> list:
-        out = []
-        for k in ks:
+    def line(direction: dict[int, int]):
+        def point(k: int) -> tuple:
             moved = list(args)
             for pos, s in direction.items():
                 moved[pos] = step(args[pos], k * s, dtype)
             r = ref.evaluate(q, moved, y, dtype)
-            out.append((None if r is None else r, ref.branch(q, moved, y)))
-        return out
+            return (None if r is None else float(r[component])), ref.branch(q, moved, y)
 
-    full = [line({pos: 1}) for pos in ref.perturbable]
-    signs = {}
-    for pos, ln in zip(ref.perturbable, full):
-        lo, hi = ln[0][0], ln[-1][0]
-        ok = lo is not None and hi is not None
-        signs[pos] = 1 if not ok or not (hi[component] < lo[component]) else -1
-    full.append(line(signs))
-    return [[(None if r is None else float(r[component]), b) for r, b in ln] for ln in full]
+        return point
+
+    best, signs = math.inf, {}
+    for pos in ref.perturbable:
+        along = line({pos: 1})
+        best = min(best, search_line(got, along, dtype))
+        if best <= BOUNDS[q]:
+            return best
+        lo, hi = along(-PERTURBATION_ULP)[0], along(PERTURBATION_ULP)[0]
+        ok = lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
+        signs[pos] = -1 if ok and hi < lo else 1
+    return min(best, search_line(got, line(signs), dtype))
 
 
 def _verify_variant(loss, source, ref, static: dict, dtypes, rng, rows: dict) -> None:
@@ -146,16 +148,13 @@ def _judge(loss, ref, row, q, g, refs, ok, args, labels, nan_rows, floor, dt, pa
     want = np.stack([refs[i] for i in keep]).astype(dt).reshape(len(keep), k)
     got = g[keep]
     flat_got, flat_want = got.ravel(), want.ravel()
-    lines_memo: dict = {}
 
     def locate(idx):
         return int(keep[idx // k]), idx % k
 
     def perturbed(idx):
         i, c = locate(idx)
-        if (i, c) not in lines_memo:
-            lines_memo[(i, c)] = _lines(ref, q, args[i], int(labels[i]), dt, c)
-        return nearest_on_lines(float(flat_got[idx]), lines_memo[(i, c)], dt)
+        return _perturbation_error(ref, q, float(flat_got[idx]), args[i], int(labels[i]), dt, c)
 
     def nan_row(idx):
         i, _ = locate(idx)

@@ -11,7 +11,15 @@ import mpmath
 import numpy as np
 
 from ..spec import Loss
-from .model import BOUNDS, PERTURBATION_ULP, Row, assess, nearest_on_lines, underflow_measure
+from .model import (
+    BOUNDS,
+    PERTURBATION_ULP,
+    Row,
+    assess,
+    between_branches,
+    search_line,
+    underflow_measure,
+)
 from .reference import Reference
 from .sampling import param_sets, points
 from .ulp import step, ulp_error
@@ -47,29 +55,39 @@ def row_of(rows: dict, loss: str, q: str, dtype) -> Row:
     return rows.setdefault((loss, q, name), Row(loss, q, name, BOUNDS[q]))
 
 
-def perturbation_lines(ref, q: str, at: dict, names: list[str], dtype) -> list[list]:
-    """(exact result, branch) at the differentiable inputs moved by -4 … +4 ULP, along each of
-    them and, for several, along the direction in which the result changes fastest."""
-    ks = range(-PERTURBATION_ULP, PERTURBATION_ULP + 1)
+def line_along(ref, q: str, at: dict, direction: dict[str, int], dtype):
+    """k ↦ (exact result, branch) at the inputs moved by k·direction ULP."""
 
-    def line(direction: dict[str, int]) -> list:
-        out = []
-        for k in ks:
-            moved = dict(at)
-            for nm, s in direction.items():
-                moved[nm] = step(at[nm], k * s, dtype)
-            out.append((ref.evaluate(q, moved, dtype), ref.branch(q, moved)))
-        return out
+    def point(k: int) -> tuple:
+        moved = dict(at)
+        for nm, s in direction.items():
+            moved[nm] = step(at[nm], k * s, dtype)
+        return ref.evaluate(q, moved, dtype), ref.branch(q, moved)
 
-    lines = [line({nm: 1}) for nm in names]
+    return point
+
+
+def perturbation_error(ref, q: str, got: float, at: dict, names: list[str], dtype) -> float:
+    """The error model's search: ``got`` against the exact results at the differentiable inputs
+    ``names`` moved by -4 … +4 ULP, along each of them and, for several, along the direction
+    in which the result changes fastest."""
+
+    def line(direction: dict[str, int]):
+        return line_along(ref, q, at, direction, dtype)
+
+    best = math.inf
+    signs = {}
+    for nm in names:
+        along = line({nm: 1})
+        best = min(best, search_line(got, along, dtype))
+        if best <= BOUNDS[q]:
+            return best
+        lo, hi = along(-PERTURBATION_ULP)[0], along(PERTURBATION_ULP)[0]
+        ok = lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
+        signs[nm] = -1 if ok and hi < lo else 1
     if len(names) > 1:
-        signs = {}
-        for nm, ln in zip(names, lines):
-            lo, hi = ln[0][0], ln[-1][0]
-            ok = lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
-            signs[nm] = (1 if hi >= lo else -1) if ok else 1
-        lines.append(line(signs))
-    return lines
+        best = min(best, search_line(got, line(signs), dtype))
+    return best
 
 
 def _check_points(loss, source, ref: Reference, params, static, dtype, at, rows, rng):
@@ -119,8 +137,10 @@ def _check_points(loss, source, ref: Reference, params, static, dtype, at, rows,
             under = underflow_measure(g, r)
 
             def perturbed(i, g=g, q=q, keep=keep):
-                lines = perturbation_lines(ref, q, point[keep[i]], list(loss.differentiable), dtype)
-                return nearest_on_lines(float(g[i]), lines, dtype)
+                differentiable = list(loss.differentiable)
+                return perturbation_error(
+                    ref, q, float(g[i]), point[keep[i]], differentiable, dtype
+                )
 
             def infinite_input(i, g=g, q=q, keep=keep):
                 j = keep[i]
@@ -142,6 +162,12 @@ def _check_points(loss, source, ref: Reference, params, static, dtype, at, rows,
                     None if v is None else float(ulp_error(g[i : i + 1], np.asarray([v], dtype))[0])
                 )
 
+            def kink(i, g=g, q=q, keep=keep):
+                first = loss.differentiable[0]
+                return between_branches(
+                    float(g[i]), line_along(ref, q, point[keep[i]], {first: 1}, dtype)
+                )
+
             def where(i, g=g, r=r, keep=keep):
                 return {**point[keep[i]], **static, "got": float(g[i]), "ref": float(r[i])}
 
@@ -152,6 +178,7 @@ def _check_points(loss, source, ref: Reference, params, static, dtype, at, rows,
                 perturbed=perturbed,
                 exceptions=[
                     ("underflow", under),
+                    ("kink", kink),
                     ("infinite input", infinite_input),
                     ("rounded residual", rounded_residual),
                 ],

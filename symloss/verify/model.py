@@ -39,6 +39,7 @@ __all__ = [
     "DROPS",
     "Row",
     "assess",
+    "search_line",
     "nearest_on_lines",
 ]
 
@@ -57,6 +58,10 @@ EXCEPTIONS = {
     "measured against ε·Σ|terms| of the formula (losses declared accuracy='terms')",
     "smoothing floor": "with label smoothing ε, a gradient p_j·Σw − w_j·t'_j cancels near "
     "uniform logits: measured against the spacing of ε·max(w)/C",
+    "kink": "where the definition switches branch within ±4 ULP of the differentiable input, "
+    "its derivative there is a convention: a value between the one-sided limits (a "
+    "subgradient, such as 0 for |r| at r = 0) is accepted; each loss's choice is documented and "
+    "tested against its peer",
     "NaN row": "a NaN anywhere in a class-axis sample may make every gradient component of "
     "that sample NaN, also those that do not depend on it",
     "infinite input": "at an input of ±∞ the exact result is the limit; NaN is accepted where "
@@ -190,6 +195,37 @@ def underflow_measure(got: np.ndarray, ref: np.ndarray) -> Measure:
         return abs(g - r) / float(info.tiny)
 
     return measure
+
+
+def search_line(got: float, at: Callable[[int], tuple], dtype) -> float:
+    """The smallest ULP distance from ``got`` to the exact results on one perturbation line:
+    ``at(k)`` gives (exact result rounded to ``dtype`` or None, branch) k ULP along it.
+
+    The ends and the middle first: where the definition takes one branch at all three, the
+    exact result is continuous between them and takes every value in between, and the inner
+    points lie in the same range (the line is 8 ULP long). Otherwise every point.
+    """
+    k = PERTURBATION_ULP
+    ends = [at(-k), at(0), at(k)]
+    values = [r for r, _ in ends]
+    if all(r is not None and np.isfinite(r) for r in values) and len({b for _, b in ends}) == 1:
+        lo, hi = min(values), max(values)
+        if lo <= got <= hi:
+            return 0.0
+        g = np.asarray([got], dtype)
+        return float(ulp_error(g, np.asarray([lo if got < lo else hi], dtype))[0])
+    return nearest_on_lines(got, [[at(j) for j in range(-k, k + 1)]], dtype)
+
+
+def between_branches(got: float, at: Callable[[int], tuple]) -> float | None:
+    """The ``kink`` exception: 0 when the definition takes more than one branch on the line
+    ``at(k)``, k in -4 … 4, and ``got`` lies between the exact results there."""
+    k = PERTURBATION_ULP
+    points = [at(j) for j in range(-k, k + 1)]
+    values = [r for r, _ in points if r is not None and np.isfinite(r)]
+    if len({b for _, b in points}) < 2 or not values:
+        return None
+    return 0.0 if min(values) <= got <= max(values) else None
 
 
 def nearest_on_lines(got: float, lines: Sequence[Sequence[tuple[float | None, object]]], dtype):

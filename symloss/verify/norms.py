@@ -11,7 +11,7 @@ from .elementwise import reference, row_of
 from .model import assess, underflow_measure
 from .reference import derivative, mp_function, plain, rounded
 from .sampling import norm_cases
-from .ulp import ulp_error
+from .ulp import step, ulp_error
 
 __all__ = ["verify_norm"]
 
@@ -26,7 +26,7 @@ def verify_norm(loss: Loss, source, dtypes=("float32", "float64"), seed: int = 0
     for dtype in dtypes:
         dt = np.dtype(dtype).type
         for label, p, t, w, axis in norm_cases(dt, rng):
-            value, grad, hess, hess_terms = _norm_reference(ref, outer, p, t, w, axis, dt)
+            value, grad, hess, hess_terms, sides = _norm_reference(ref, outer, p, t, w, axis, dt)
             got_v, got_g = kernel.value_and_grad(p, t, weight=w, axis=axis)
             got_v2 = kernel(p, t, weight=w, axis=axis)
             got_h = kernel.grad_hess(p, t)[1] if w is None and axis is None else None
@@ -43,6 +43,19 @@ def verify_norm(loss: Loss, source, dtypes=("float32", "float64"), seed: int = 0
                     g = np.asarray(out, dt).ravel()[defined]
                     wd = want[defined]
                     exceptions = [("underflow", underflow_measure(g, wd))]
+                    if q == "grad":  # one-sided gradients where an element sits at a kink
+                        lo, hi = (np.asarray(a, np.float64).ravel()[defined] for a in sides)
+                        exceptions.append(
+                            (
+                                "kink",
+                                lambda i, g=g, lo=lo, hi=hi: (
+                                    0.0
+                                    if min(lo[i], hi[i]) <= g[i] <= max(lo[i], hi[i])
+                                    and lo[i] != hi[i]
+                                    else None
+                                ),
+                            )
+                        )
                     if q == "hess":
                         terms = hess_terms.ravel()[defined]
                         diff = np.abs(g.astype(np.float64) - wd.astype(np.float64))
@@ -79,6 +92,7 @@ def _norm_reference(ref, outer, p, t, w, axis, dtype):
     P, T, W = slices(p), slices(t), slices(w)
     values, G, H = np.empty(len(P)), np.empty(P.shape), np.empty(P.shape)
     Hmag = np.empty(P.shape)
+    left, right = np.empty(P.shape), np.empty(P.shape)
     f = ref.functions
     with mpmath.workdps(120):
         for j, (pj, tj, wj) in enumerate(zip(P, T, W)):
@@ -90,11 +104,14 @@ def _norm_reference(ref, outer, p, t, w, axis, dtype):
             for i, (wi, ab) in enumerate(zip(ws, args)):
                 wd = wi * f["grad"](*ab)
                 G[j, i] = rounded(g1 * wd, dtype)
+                for out, k in ((left, -1), (right, 1)):  # the gradient one ULP to either side
+                    moved = (mpmath.mpf(step(float(ab[0]), k, dtype)), ab[1])
+                    out[j, i] = rounded(g1 * wi * f["grad"](*moved), dtype)
                 a, b = g2 * wd**2, g1 * wi * f["hess"](*ab)
                 H[j, i] = rounded(a + b, dtype)
                 Hmag[j, i] = float(abs(a) + abs(b))
     value = values[0] if ax is None else values.reshape(last[:-1])
-    return value, back(G), back(H), back(Hmag)
+    return value, back(G), back(H), back(Hmag), (back(left), back(right))
 
 
 def _at(f, s):

@@ -19,6 +19,9 @@ from ..spec import C, Loss
 __all__ = ["PRECISIONS", "plain", "Reference", "ClassReference", "CLASS_COUNT", "rounded"]
 
 PRECISIONS = (60, 120, 240, 480, 960, 1920)
+# A result of exactly 0 at two precisions may be a cancellation deeper than both (1 - tanh²r
+# at r = 326 is 1e-283): zeros are confirmed at this many digits.
+ZERO_DIGITS = 480
 CLASS_COUNT = 5  # the sums over classes are written out for this many classes
 
 _PIECEWISE = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside)
@@ -59,10 +62,11 @@ def nan_undecided(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Piecewise), guard)
 
 
-# An infinite input stands for the limit: it is evaluated at ±10^400 (beyond both dtypes, so
-# 1/x rounds to 0), and where several inputs are infinite, also with the k-th at ±10^(400+k):
-# a limit that depends on how they grow is undefined.
-_HUGE = 400
+# An infinite input stands for the limit: it is evaluated at ±10^1000, so far beyond both
+# dtypes that 1/x rounds to 0 and a subnormal times it overflows; where several inputs are
+# infinite, also with the k-th at ±10^(1000+k): a limit that depends on how they grow is
+# undefined.
+_HUGE = 1000
 
 
 def stand_ins(values: list[float]) -> list[list]:
@@ -164,7 +168,7 @@ class Reference:
                     except (ZeroDivisionError, ValueError, OverflowError):
                         results.append(math.nan)
                 v = results[0] if all(same(results[0], r) for r in results) else math.nan
-            if previous is not None and same(previous, v):
+            if previous is not None and same(previous, v) and (v != 0 or dps >= ZERO_DIGITS):
                 return v
             previous = v
         return None
@@ -321,7 +325,8 @@ class ClassReference:
                     o if all(same(o, other[k]) for other in outs) else math.nan
                     for k, o in enumerate(outs[0])
                 ]
-            if previous is not None and all(map(same, previous, out)):
+            zero = any(v == 0 for v in out) and dps < ZERO_DIGITS
+            if previous is not None and all(map(same, previous, out)) and not zero:
                 result = np.array(out)
                 break
             previous = out

@@ -19,7 +19,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
-from .model import BOUNDS, PERTURBATION_ULP, Row, assess, nearest_on_lines, underflow_measure
+from .model import BOUNDS, Row, assess, search_line, underflow_measure
 from .ulp import step, ulp_error
 
 __all__ = ["verify_sequence", "ctc_reference", "soft_edit_reference"]
@@ -160,22 +160,22 @@ def _ctc_perturbed(z, target, got, dtype):
         if not sens:
             sens.append(_signed_sensitivity(z.astype(np.float64), target))
         comp = np.unravel_index(idx, z.shape)
-        direction = np.sign(sens[0][comp]).astype(int)
-        key = direction.tobytes()
-        if key not in memo:
-            line = []
-            for k in range(-PERTURBATION_ULP, PERTURBATION_ULP + 1):
+        direction = np.where(sens[0][comp] < 0, -1, 1).astype(int)
+
+        def point(k: int) -> tuple:
+            key = (direction.tobytes(), k)
+            if key not in memo:
                 moved = np.array(
                     [
                         step(float(v), int(k * s), dtype)
                         for v, s in zip(z.ravel(), direction.ravel())
                     ]
                 ).reshape(z.shape)
-                _, g = ctc_reference(moved, target)
-                line.append(None if g is None else np.array([[float(x) for x in r] for r in g]))
-            memo[key] = line
-        line = [(None if g is None else float(np.asarray(g[comp], dtype)), 0) for g in memo[key]]
-        return nearest_on_lines(float(np.ravel(got)[idx]), [line], dtype)
+                memo[key] = ctc_reference(moved, target)[1]
+            g = memo[key]
+            return (None if g is None else float(np.asarray(float(g[comp[0]][comp[1]]), dtype))), 0
+
+        return search_line(float(np.ravel(got)[idx]), point, dtype)
 
     return measure
 
