@@ -140,3 +140,26 @@ def test_cli_impl_holds_a_module_function_to_the_gate(tmp_path):
     assert "all passed" in ok.stdout
     bad = subprocess.run([*cmd, f"{impl}:naive"], capture_output=True, text=True)
     assert bad.returncode == 1 and "FAIL" in bad.stdout
+
+
+def test_readme_example_on_pytorch_bce(tmp_path):
+    """The README's verify_implementation example, run as written (PyTorch's
+    binary_cross_entropy_with_logits: its gradient is 0 at logit 40, target 1)."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (code,) = re.findall(r"<!-- verify-implementation-example -->\n```python\n(.*?)```", text, re.S)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=1200
+    )
+    assert run.returncode == 0, run.stderr
+    grad_rows = [
+        line
+        for line in run.stdout.splitlines()
+        if line.startswith("sigmoid_cross_entropy") and " grad " in line
+    ]
+    assert grad_rows and all("FAIL" in line for line in grad_rows), run.stdout

@@ -83,7 +83,10 @@ def _verify_variant(loss, source, ref, static: dict, dtypes, rng, rows: dict) ->
         sets.append({**sets[0], name: rng.uniform(0.1, 3.0, n)})
     for dtype in dtypes:
         dt = np.dtype(dtype).type
-        z, y = class_rows(dt, rng, loss.inputs[0].domain.is_subset(sp.Interval(0, sp.oo)))
+        probabilities = loss.inputs[0].domain.is_subset(sp.Interval(0, sp.oo))
+        labelled = any(i.labels == "classes" for i in loss.inputs)
+        masked = labelled and loss.frontend is None and not any(i.by_label for i in loss.inputs)
+        z, y = class_rows(dt, rng, probabilities, masked=masked)
         # vector targets: random distributions for the random rows, one-hot at y for the
         # extreme rows (which then test p_y → 1 and → 0)
         data = [

@@ -116,6 +116,22 @@ def same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
+def converge(evaluate: Callable[[int], list], precisions=PRECISIONS) -> list | None:
+    """``evaluate(dps)`` (results rounded to the dtype) at rising precisions, until two in a row
+    agree; where a result is 0 the agreement must hold at ZERO_DIGITS too (skipping ahead to
+    it). None if no two agree."""
+    queue, previous = list(precisions), None
+    while queue:
+        dps = queue.pop(0)
+        out = evaluate(dps)
+        if previous is not None and all(map(same, previous, out)):
+            if dps >= ZERO_DIGITS or not any(v == 0 for v in out):
+                return out
+            queue = [ZERO_DIGITS, *(p for p in queue if p > ZERO_DIGITS)]
+        previous = out
+    return None
+
+
 class Reference:
     """Exact value, gradient and Hessian of an elementwise loss (w.r.t. its first
     differentiable input) for one set of static switches, and the branch of the definition
@@ -158,20 +174,19 @@ class Reference:
 
     def _evaluate(self, q: str, values: dict[str, float], dtype) -> float | None:
         f = self.functions[q]
-        previous = None
-        for dps in PRECISIONS:
+
+        def at(dps: int) -> list:
             with mpmath.workdps(dps):
                 results = []
-                for at in stand_ins([values[a] for a in self.args]):
+                for args in stand_ins([values[a] for a in self.args]):
                     try:
-                        results.append(rounded(f(*at), dtype))
+                        results.append(rounded(f(*args), dtype))
                     except (ZeroDivisionError, ValueError, OverflowError):
                         results.append(math.nan)
-                v = results[0] if all(same(results[0], r) for r in results) else math.nan
-            if previous is not None and same(previous, v) and (v != 0 or dps >= ZERO_DIGITS):
-                return v
-            previous = v
-        return None
+            return [results[0] if all(same(results[0], r) for r in results) else math.nan]
+
+        out = converge(at)
+        return None if out is None else out[0]
 
     def literal(self, q: str, values: dict[str, float]) -> bool:
         """Whether the formula is undefined (NaN: 0·∞, ∞ - ∞) at an infinite input taken
@@ -309,27 +324,25 @@ class ClassReference:
             precisions = (start, *(p for p in PRECISIONS if p > start)) or (start, 2 * start)
             if len(precisions) < 2:
                 precisions = (start, 2 * start)
-        previous, result = None, None
-        for dps in precisions:
+
+        def at(dps: int) -> list:
             with mpmath.workdps(dps):
                 outs = []
-                for at in stand_ins([float(v) for v in args]):
+                for point in stand_ins([float(v) for v in args]):
                     out = []
                     for f in fs:
                         try:
-                            out.append(rounded(self._at(f, at), dtype))
+                            out.append(rounded(self._at(f, point), dtype))
                         except (ValueError, OverflowError, ZeroDivisionError):
                             out.append(math.nan)
                     outs.append(out)
-                out = [
-                    o if all(same(o, other[k]) for other in outs) else math.nan
-                    for k, o in enumerate(outs[0])
-                ]
-            zero = any(v == 0 for v in out) and dps < ZERO_DIGITS
-            if previous is not None and all(map(same, previous, out)) and not zero:
-                result = np.array(out)
-                break
-            previous = out
+            return [
+                o if all(same(o, other[k]) for other in outs) else math.nan
+                for k, o in enumerate(outs[0])
+            ]
+
+        out = converge(at, precisions)
+        result = None if out is None else np.array(out)
         self._memo[key] = result
         return result
 

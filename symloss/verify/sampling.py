@@ -151,10 +151,12 @@ def norm_cases(dtype, rng) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray
     return [(lbl, np.asarray(a, dtype), np.asarray(b, dtype), c, ax) for lbl, a, b, c, ax in cases]
 
 
-def class_rows(dtype, rng, probabilities: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def class_rows(
+    dtype, rng, probabilities: bool = False, masked: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Random rows and extreme ones: one class dominating by 1e4 (p_y → 1 and → 0), all
     equal, ±1e4 spread, tiny logits, zeros, a NaN; as probabilities (their softmax) for inputs that
-    must be non-negative."""
+    must be non-negative. ``masked``: also rows with -∞ at classes other than the label."""
     n = CLASS_COUNT
     rows = [rng.normal(0, 3, n) for _ in range(24)]
     big = float(np.finfo(dtype).max) ** 0.5 if dtype == np.float32 else 1e4
@@ -163,6 +165,12 @@ def class_rows(dtype, rng, probabilities: bool = False) -> tuple[np.ndarray, np.
         rows += [np.full(n, scale), np.linspace(-scale, scale, n)]
     rows += [np.full(n, 1e-30), np.r_[1e-30, -1e-30, 0, 2e-30, 0][:n], rng.normal(0, 1e3, n)]
     rows += [np.zeros(n)]
+    if masked:  # -∞ (an impossible class) at classes other than the row's label, k mod n
+        for k in range(len(rows), len(rows) + 3):
+            row = rng.normal(0, 3, n)
+            others = [c for c in range(n) if c != k % n]
+            row[others[: k % 3 + 1]] = -np.inf
+            rows.append(row)
     rows += [np.r_[np.nan, np.zeros(n - 1)]]
     z = np.array(rows, dtype=np.float64)
     if probabilities:  # the same rows through a softmax: exact 0s and 1s, 1e-300, ...
