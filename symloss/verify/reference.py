@@ -22,6 +22,15 @@ PRECISIONS = (60, 120, 240, 480, 960, 1920)
 # A result of exactly 0 at two precisions may be a cancellation deeper than both (1 - tanh²r
 # at r = 326 is 1e-283): zeros are confirmed at this many digits.
 ZERO_DIGITS = 480
+# ... except at inputs beyond ±ZERO_CONFIRMED: there a zero is the underflow of e^(-|x|) (1e6
+# is far past both dtypes' range for it), and e^x at 480 digits costs up to a second.
+ZERO_CONFIRMED = 1e6
+
+
+def confirms_zeros(values) -> bool:
+    return all(abs(v) <= ZERO_CONFIRMED for v in values)
+
+
 CLASS_COUNT = 5  # the sums over classes are written out for this many classes
 
 _PIECEWISE = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside)
@@ -62,7 +71,8 @@ def nan_undecided(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Piecewise), guard)
 
 
-# An infinite input stands for the limit: it is evaluated at ±10^1000, so far beyond both
+# An infinite input stands for the limit: mpmath's extended arithmetic gives it where no 0·∞ or
+# ∞ - ∞ arises; where one does, the input is evaluated at ±10^1000, so far beyond both
 # dtypes that 1/x rounds to 0 and a subnormal times it overflows; where several inputs are
 # infinite, also with the k-th at ±10^(1000+k): a limit that depends on how they grow is
 # undefined.
@@ -70,12 +80,10 @@ _HUGE = 1000
 
 
 def stand_ins(values: list[float]) -> list[list]:
-    """The argument lists (mpf) at which to evaluate for ``values``: one, or two where several
-    are infinite."""
+    """The argument lists (mpf) at which to evaluate for ``values`` with infinite entries: one,
+    or two where several are infinite."""
     infinite = [k for k, v in enumerate(values) if math.isinf(v)]
     base = [mpmath.mpf(v) for v in values]
-    if not infinite:
-        return [base]
     out = []
     for spread in ((0,) * len(infinite), tuple(range(len(infinite)))):
         at = list(base)
@@ -116,16 +124,52 @@ def same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
-def converge(evaluate: Callable[[int], list], precisions=PRECISIONS) -> list | None:
+def at_limits(f: Callable, values: list[float]) -> list:
+    """f at ``values``, where an infinite value stands for the limit (see stand_ins); raises
+    as f does."""
+    literal = [mpmath.mpf(v) for v in values]
+    v = f(literal)
+    if not any(math.isinf(x) for x in values) or not _isnan(v):
+        return v
+    results = [f(at) for at in stand_ins(values)]
+    return results[0] if len(results) == 1 else _agree(results)
+
+
+def _isnan(v) -> bool:
+    return any(mpmath.isnan(x) for x in (v if isinstance(v, list) else [v]))
+
+
+def _agree(results: list):
+    """The results where two stand-ins give the same, NaN where they differ."""
+    first, second = results
+
+    def one(a, b):
+        try:
+            return (
+                a
+                if a == b or abs(a - b) <= abs(a) * mpmath.mpf(2) ** (-mpmath.mp.prec // 2)
+                else mpmath.nan
+            )
+        except TypeError:
+            return mpmath.nan
+
+    if isinstance(first, list):
+        return [one(a, b) for a, b in zip(first, second)]
+    return one(first, second)
+
+
+def converge(
+    evaluate: Callable[[int], list], precisions=PRECISIONS, confirm_zeros: bool = True
+) -> list | None:
     """``evaluate(dps)`` (results rounded to the dtype) at rising precisions, until two in a row
-    agree; where a result is 0 the agreement must hold at ZERO_DIGITS too (skipping ahead to
-    it). None if no two agree."""
+    agree; where a result is 0 (and ``confirm_zeros``) the agreement must hold at ZERO_DIGITS
+    too (skipping ahead to it). None if no two agree."""
     queue, previous = list(precisions), None
     while queue:
         dps = queue.pop(0)
         out = evaluate(dps)
         if previous is not None and all(map(same, previous, out)):
-            if dps >= ZERO_DIGITS or not any(v == 0 for v in out):
+            if dps >= ZERO_DIGITS or not confirm_zeros or not any(v == 0 for v in out):
                 return out
             queue = [ZERO_DIGITS, *(p for p in queue if p > ZERO_DIGITS)]
         previous = out
@@ -177,15 +221,14 @@ class Reference:
 
         def at(dps: int) -> list:
             with mpmath.workdps(dps):
-                results = []
-                for args in stand_ins([values[a] for a in self.args]):
-                    try:
-                        results.append(rounded(f(*args), dtype))
-                    except (ZeroDivisionError, ValueError, OverflowError):
-                        results.append(math.nan)
-            return [results[0] if all(same(results[0], r) for r in results) else math.nan]
+                try:
+                    return [
+                        rounded(at_limits(lambda a: f(*a), [values[a] for a in self.args]), dtype)
+                    ]
+                except (ZeroDivisionError, ValueError, OverflowError):
+                    return [math.nan]
 
-        out = converge(at)
+        out = converge(at, confirm_zeros=confirms_zeros(values[a] for a in self.args))
         return None if out is None else out[0]
 
     def literal(self, q: str, values: dict[str, float]) -> bool:
@@ -325,23 +368,18 @@ class ClassReference:
             if len(precisions) < 2:
                 precisions = (start, 2 * start)
 
+        def one(f, point):
+            try:
+                return self._at(f, point)
+            except (ValueError, OverflowError, ZeroDivisionError):
+                return mpmath.nan
+
         def at(dps: int) -> list:
             with mpmath.workdps(dps):
-                outs = []
-                for point in stand_ins([float(v) for v in args]):
-                    out = []
-                    for f in fs:
-                        try:
-                            out.append(rounded(self._at(f, point), dtype))
-                        except (ValueError, OverflowError, ZeroDivisionError):
-                            out.append(math.nan)
-                    outs.append(out)
-            return [
-                o if all(same(o, other[k]) for other in outs) else math.nan
-                for k, o in enumerate(outs[0])
-            ]
+                values = at_limits(lambda p: [one(f, p) for f in fs], [float(v) for v in args])
+                return [rounded(v, dtype) for v in values]
 
-        out = converge(at, precisions)
+        out = converge(at, precisions, confirm_zeros=confirms_zeros(args[: len(self.inputs)]))
         result = None if out is None else np.array(out)
         self._memo[key] = result
         return result
