@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -195,6 +196,12 @@ def plan(loss: Loss) -> ModulePlan:
     domains = {i.name: i.domain for i in loss.inputs}
     domains.update({k: p.domain for k, p in loss.parameters.items()})
     ranges = ranges_of(loss.symbols, domains)
+    # where coefficients are split for exact rounding (lowering.exact_constant)
+    centres = {
+        loss.symbol(k): sp.nsimplify(p.default, rational=True)
+        for k, p in loss.parameters.items()
+        if not p.static and isinstance(p.default, (int, float)) and math.isfinite(p.default)
+    }
     module = ModulePlan(loss)
     for variant in variants(loss):
         static = {loss.symbol(k): int(v) for k, v in variant.static.items()}
@@ -206,7 +213,8 @@ def plan(loss: Loss) -> ModulePlan:
         names = {loss.symbol(k): f"{k}_i" for k in data_names}
         with distribute(False):
             lowered = {
-                q: lower(e.subs(static), ranges, data) for q, e in sorted(quantities.items())
+                q: lower(e.subs(static), ranges, data, centres)
+                for q, e in sorted(quantities.items())
             }
         for dtype in DTYPES:
             groups = {

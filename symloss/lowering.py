@@ -8,10 +8,12 @@ so every pass here only changes how a value is computed, never which value.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import sympy as sp
 from sympy.calculus.accumulationbounds import AccumBounds
 from sympy.codegen.cfunctions import expm1, log1p
+from sympy.core.parameters import distribute
 from sympy.logic.boolalg import BooleanFunction
 
 from .primitives import PRIMITIVES, held, log_sigmoid, logaddexp, sigmoid
@@ -20,6 +22,7 @@ from .spec import c, class_argmax, class_max
 __all__ = ["nan_in", "ranges_of", "lower"]
 
 Ranges = Mapping[sp.Symbol, AccumBounds]
+_EMPTY: Mapping = MappingProxyType({})
 
 
 class nan_in(BooleanFunction):
@@ -34,6 +37,48 @@ class nan_in(BooleanFunction):
     def _mpmathcode(self, printer):
         # For lambdify(..., modules=[{"nan_in": ...}, "mpmath"]) in the verification.
         return "nan_in(%s)" % ", ".join(printer._print(a) for a in self.args)
+
+
+class _float_test(BooleanFunction):
+    """A test on a computed float that SymPy must not decide from assumptions (a real symbol
+    is finite to SymPy, and e^u positive, but in floating point they overflow and underflow)."""
+
+    template = ""
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+    def _numbacode(self, printer):
+        return "(" + " & ".join(self.template.format(printer._print(a)) for a in self.args) + ")"
+
+
+class is_finite(_float_test):
+    """True when every argument is finite (neither ±inf nor NaN)."""
+
+    template = "math.isfinite({})"
+
+
+class is_positive(_float_test):
+    """True when every argument is > 0 (False for one that underflowed to 0)."""
+
+    template = "({} > 0)"
+
+
+class is_minus_inf(_float_test):
+    """True when every argument is -inf."""
+
+    template = "({} == -math.inf)"
+
+
+class magnitude(sp.Function):
+    """|x| as a kernel computes it, opaque to SymPy (whose Abs of a product recurses under
+    distribute(False)); for comparisons between forms, never differentiated."""
+
+    nargs = 1
+
+    def _numbacode(self, printer):
+        return f"abs({printer._print(self.args[0])})"
 
 
 def ranges_of(symbols: Mapping[str, sp.Symbol], domains: Mapping[str, sp.Set]) -> dict:
@@ -132,39 +177,216 @@ def logspace_products(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
     return visit(expr)
 
 
+def _split_terms(add: sp.Add, pick):
+    """(u, {±1: coefficient}, constant) when every term of ``add`` is k·f(±u) for one u with
+    k free of u (``pick(factor)`` returns (u, ±1) for a factor f(±u), else None), or free of
+    u's symbols; else None."""
+    picked, free = [], []
+    for term in add.args:
+        hits = [(f, pick(f)) for f in sp.Mul.make_args(term)]
+        hits = [(f, h) for f, h in hits if h is not None]
+        (picked if len(hits) == 1 else free).append((term, hits))
+    if not picked:
+        return None
+    (_, ((_, (u, _)),)), *_ = picked
+    symbols = u.free_symbols
+    if not symbols:
+        return None
+    coeffs = {1: sp.S.Zero, -1: sp.S.Zero}
+    for term, ((f, (v, s)),) in picked:
+        k = term / f
+        if v != u or k.free_symbols & symbols:
+            return None
+        coeffs[s] += k
+    if any(t.free_symbols & symbols or h for t, h in free):
+        return None
+    return u, coeffs, sp.Add(*(t for t, _ in free))
+
+
+def exact_constant(expr: sp.Expr, centres: Mapping[sp.Symbol, sp.Expr] = _EMPTY) -> sp.Expr:
+    """A form of a coefficient computed from exact data (targets, parameters) that rounds
+    little where it is near 0: factored (1 - 2y' = (1 - ε)(1 - 2y), so 1 - 2y is formed
+    exactly), or else split at the parameters' ``centres`` (their defaults) as
+    C = C|_{p = p0} + (C - C|_{p = p0}), each part factored: ((1 - y') - w·y')/2 is then
+    (1 - 2y')/2 - (w - 1)·y'/2, exactly 0 at y' = 1/2 for w = 1, where 1 - y' - y' would round
+    1 - y' for y' just below 1/2."""
+    factored = sp.factor(expr)
+    if not factored.as_coeff_Mul()[1].is_Add:  # a product (a number times a sum is not)
+        return factored
+    for p, p0 in centres.items():
+        at = expr.subs(p, p0)
+        if at != expr:
+            rest = {q: v for q, v in centres.items() if q != p}
+            return sp.Add(exact_constant(at, rest), sp.factor(expr - at), evaluate=False)
+    return expr
+
+
+def _one_sign(terms, ranges: Ranges) -> bool:
+    """True when every term is ≥ 0 over the ranges, or every one ≤ 0: their sum cannot
+    cancel."""
+    nonzero = [t for t in terms if t != 0]
+    return all(_nonnegative(t, ranges) for t in nonzero) or all(
+        _nonnegative(-t, ranges) for t in nonzero
+    )
+
+
+def _smaller_error(near: list, far: list) -> sp.Expr:
+    """The sum of ``near`` where Σ|terms| is smaller than that of ``far``, else ``far``'s: the
+    rounding error of a sum is about ε·Σ|terms|, so the form that cancels less is taken."""
+
+    def size(terms):
+        return sp.Add(*(magnitude(t) for t in terms if t != 0))
+
+    return sp.Piecewise(
+        (sp.Add(*near, evaluate=False), sp.StrictLessThan(size(near), size(far))),
+        (sp.Add(*far), True),
+        evaluate=False,
+    )
+
+
+def sigmoid_differences(
+    expr: sp.Expr, ranges: Ranges = _EMPTY, centres: Mapping = _EMPTY
+) -> sp.Expr:
+    """a·σ(u) + b·σ(-u) + c → (a + b)/2 + c + (a - b)·tanh(u/2)/2 (a, b, c free of u) where
+    that sum has the smaller magnitudes (`_smaller_error`), the sum as it stands elsewhere.
+
+    σ(±u) = 1/2 ± tanh(u/2)/2: near u = 0 the two halves cancel (σ(x) - y' for a soft target
+    y' near 1/2, the gradient of a cross entropy), and the constant they leave, (a + b)/2 + c,
+    is formed from exact data (1/2 - y'), so only tanh(u/2) is rounded. Far from 0 the sum
+    keeps its sigmoids: σ(-u) is then the small term that 1/2 - tanh(u/2)/2 would round away
+    (σ(x) - 1 at x = 40). Sums whose terms all have one sign are left alone.
+    """
+
+    def pick(f: sp.Expr):
+        if isinstance(f, sigmoid):
+            (a,) = f.args
+            return (-a, -1) if sp.Mul.make_args(a)[0] == -1 else (a, 1)
+        return None
+
+    def rewrite(add: sp.Add) -> sp.Expr:
+        split = _split_terms(add, pick)
+        if split is None:
+            return add
+        u, k, c = split
+        if _one_sign([k[1], k[-1], c], ranges):
+            return add  # e.g. y·σ(-x) + (1 - y)·σ(x), y ∈ [0, 1]: nothing cancels
+        constant = exact_constant((k[1] + k[-1]) / 2 + c, centres)  # 1/2 - y', exact data
+        slope = exact_constant(k[1] - k[-1], centres)
+        a, b = (exact_constant(k[s], centres) for s in (1, -1))  # 1 - y' at y = 1, ε > 0
+        near = [constant, slope * sp.tanh(u / 2) / 2]
+        return _smaller_error(near, [a * sigmoid(u), b * sigmoid(-u), c])
+
+    return expr.replace(lambda e: e.is_Add, rewrite)
+
+
+def exp_differences(expr: sp.Expr, ranges: Ranges = _EMPTY, centres: Mapping = _EMPTY) -> sp.Expr:
+    """k·e^u + c → k·expm1(u) + (k + c) (k, c free of u) where that sum has the smaller
+    magnitudes (`_smaller_error`), k·expm1(u) everywhere when k + c = 0.
+
+    e^x - y near x = 0, y = 1 (the Poisson gradient) would round e^x to 1 ± ε and lose every
+    digit of the difference; expm1(x) keeps them, and 1 - y is exact there. Beyond |u| = 1 the
+    sum stays as written: e^u - y for u ≪ 0 and y = 0 would round away in expm1(u) + 1.
+    """
+
+    def pick(f: sp.Expr):
+        return (f.args[0], 1) if isinstance(f, sp.exp) else None
+
+    def rewrite(add: sp.Add) -> sp.Expr:
+        split = _split_terms(add, pick)
+        if split is None:
+            return add
+        u, k, c = split
+        if k[1] == 0 or c == 0 or _one_sign([k[1], c], ranges):
+            return add  # e^u + y, y ≥ 0: nothing cancels
+        constant = exact_constant(k[1] + c, centres)
+        if constant == 0:
+            return k[1] * expm1(u)
+        return _smaller_error([constant, k[1] * expm1(u)], [k[1] * sp.exp(u), c])
+
+    return expr.replace(lambda e: e.is_Add, rewrite)
+
+
+def underflow_products(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
+    """P·e^u, P a polynomial in the data and u unbounded below, computed as
+    sign(P)·exp(u + log|P|) where P overflows or e^u underflows, and as 0 where u is -inf.
+
+    The product is finite where its factors are not: (1 - r²)·e^{-r²/2} at |r| = 1e200 is
+    (-inf)·0 = NaN in floating point, the truth a number below the smallest subnormal, and at
+    r = ±inf the limit 0 (u → -∞ faster than log|P| grows). log|P| is the sum of the logs of
+    P's factors (1 - r² = -(r - 1)(r + 1)), each finite where P overflows. Where neither
+    overflows nor underflows the product is computed as written, without the rounding of
+    exp(u + log|P|).
+    """
+
+    def rewrite(mul: sp.Mul) -> sp.Expr:
+        exps = [f for f in mul.args if isinstance(f, sp.exp)]
+        if len(exps) != 1:
+            return mul
+        (e,) = exps
+        u = e.args[0]
+        P = mul / e
+        symbols = P.free_symbols | u.free_symbols
+        if not P.free_symbols or not all(
+            f.is_polynomial(*symbols) and not f.has(sp.exp, *PRIMITIVES) for f in (P, u)
+        ):
+            return mul
+        lo = _lower_bound(u, ranges)
+        if lo is not None and lo.is_finite:
+            return mul
+        with distribute(True):  # Abs(-(r - 1)) recurses in SymPy's signsimp otherwise
+            coeff, factors = sp.factor_list(P)
+            sign = sp.sign(coeff) * sp.Mul(*(_sign(f) for f, m in factors if m % 2))
+            logs = sp.Add(sp.log(abs(coeff)), *(m * sp.log(sp.Abs(f)) for f, m in factors))
+        scaled = sign * sp.exp(held(sp.Add(u, logs)))  # held: SymPy would split exp(log …)
+        return sp.Piecewise(
+            (sp.S.Zero, is_minus_inf(u)),
+            (mul, sp.And(is_finite(P), is_positive(e))),
+            (scaled, True),
+            evaluate=False,
+        )
+
+    return expr.replace(lambda e: e.is_Mul, rewrite)
+
+
 def stable_primitives(expr: sp.Expr) -> sp.Expr:
     """Replace each primitive by its stable computational form (inner ones first)."""
     return expr.rewrite("stable")
 
 
 def c99_functions(expr: sp.Expr) -> sp.Expr:
-    """log(1 + u) → log1p(u), exp(u) - 1 → expm1(u) and k·e^u - k·e^{2u} → -k·e^u·expm1(u)
-    (`exp_square_differences`), by exact pattern only.
+    """log(1 + u) → log1p(u), k·e^u - k → k·expm1(u) (1 - e^u → -expm1(u) too) and
+    k·e^u - k·e^{2u} → -k·e^u·expm1(u) (`exp_square_differences`), by exact pattern only.
 
     (sympy.codegen.rewriting's log1p_opt and expm1_opt factor and expand their input, which
-    turns β·y + (1 - β)(1 - y) into 2βy - β - y + 1 and loses every digit when β = 1.)
+    turns β·y + (1 - β)(1 - y) into 2βy - β - y + 1 and loses every digit when β = 1; and
+    expm1_opt does not match 1 - e^u, the form Welsch's loss is written in.)
     """
 
     def log1p_of(e: sp.log) -> sp.Expr:
         return log1p(e.args[0] - 1)
 
+    def expm1_pair(add: sp.Add):
+        """(term k·e^u, term -k) of the sum, the first such pair in a fixed order, or None."""
+        terms = sorted(add.args, key=sp.default_sort_key)
+        for t in terms:
+            k, e = t.as_independent(sp.exp, as_Add=False)
+            if isinstance(e, sp.exp) and -k in terms:
+                return t, -k
+        return None
+
     def expm1_of(add: sp.Add) -> sp.Expr:
-        exps = sorted((t for t in add.args if isinstance(t, sp.exp)), key=sp.default_sort_key)
+        t, minus_k = expm1_pair(add)
+        k, e = t.as_independent(sp.exp, as_Add=False)
         rest = list(add.args)
-        rest.remove(sp.S.NegativeOne)
-        rest.remove(exps[0])
-        return sp.Add(expm1(exps[0].args[0]), *rest)
+        rest.remove(t)
+        rest.remove(minus_k)
+        return sp.Add(k * expm1(e.args[0]), *rest)
 
     expr = expr.replace(
         lambda e: isinstance(e, sp.log) and e.args[0].is_Add and sp.S.One in e.args[0].args,
         log1p_of,
     )
-    expr = expr.replace(
-        lambda e: (
-            e.is_Add and sp.S.NegativeOne in e.args and any(isinstance(t, sp.exp) for t in e.args)
-        ),
-        expm1_of,
-    )
+    expr = expr.replace(lambda e: e.is_Add and expm1_pair(e) is not None, expm1_of)
     return exp_square_differences(expr)
 
 
@@ -297,10 +519,14 @@ def factor_sums(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: e.is_Add, common)
 
 
-def lower(expr: sp.Expr, ranges: Ranges, data: frozenset) -> sp.Expr:
-    """Run the passes in order (call under ``distribute(False)``, see `factor_sums`)."""
+def lower(expr: sp.Expr, ranges: Ranges, data: frozenset, centres: Mapping = _EMPTY) -> sp.Expr:
+    """Run the passes in order (call under ``distribute(False)``, see `factor_sums`).
+    ``centres``: parameter symbols → their default values (see `exact_constant`)."""
     expr = factor_sums(expr)  # common factors out of sums
     expr = logspace_products(expr, ranges)  # no inf·0 where factors underflow
+    expr = sigmoid_differences(expr, ranges, centres)  # σ(u) - y' near u = 0 through tanh(u/2)
+    expr = exp_differences(expr, ranges, centres)  # e^u - y near u = 0 through expm1(u)
+    expr = underflow_products(expr, ranges)  # no inf·0 where P·e^u is finite
     expr = stable_primitives(expr)  # softplus, σ, log σ, log cosh, logaddexp
     expr = c99_functions(expr)  # log1p / expm1 where plain log / exp lose digits
     expr = piecewise_forms(expr)  # Max/Min/Heaviside/sign → Piecewise

@@ -2,12 +2,14 @@
 
 import math
 
+import mpmath
 import numpy as np
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.core.parameters import distribute
 
 from symloss import lowering as L
+from symloss import vmath
 from symloss.primitives import sigmoid, softplus
 from symloss.printing import NumbaPrinter
 
@@ -141,3 +143,80 @@ def test_row_reductions_turn_the_root_of_a_sum_into_a_norm():
     (norm,) = [r.symbol for r in reductions if r.kind == "norm"]
     (total,) = [r.symbol for r in reductions if r.kind == "sum"]
     assert out == v[c] / norm + norm**3 + total
+
+
+def test_c99_functions_turns_one_minus_exp_into_expm1():
+    assert L.c99_functions(1 - sp.exp(-(x**2) / 2)) == -expm1(-(x**2) / 2)
+    assert L.c99_functions(d * sp.exp(x) - d + t) == d * expm1(x) + t
+
+
+def _function(expr, *args):
+    """The printed float64 form of expr as a Python function of args (by name)."""
+    code = NumbaPrinter("float64", {a: a.name for a in args}).doprint(expr)
+    names = ", ".join(a.name for a in args)
+    return _compiled(f"lambda {names}: {code}", vmath=vmath, abs=abs)
+
+
+def _lowered_numpy(expr):
+    ranges = L.ranges_of({"x": x, "y": y}, {"x": sp.Reals, "y": sp.Interval(0, 1)})
+    with distribute(False):
+        out = L.lower(expr, ranges, frozenset({x, y}))
+    return _function(out, x, y)
+
+
+def _mp_sigmoid(v):
+    return 1 / (1 + mpmath.exp(-v))
+
+
+def test_sigmoid_differences_keep_the_digits_of_sigma_minus_a_soft_target():
+    grad = -y * sigmoid(-x) + (1 - y) * sigmoid(x)  # σ(x) - y, as derived from the CE
+    with distribute(False):
+        out = L.sigmoid_differences(grad, L.ranges_of({"y": y}, {"y": sp.Interval(0, 1)}))
+    assert out.has(sp.tanh)
+    f = _lowered_numpy(grad)
+    for xv, yv in [(1e-8, 0.5), (1e-30, 0.5), (-1e-8, 0.5 - 2**-30), (40.0, 1.0), (-3.0, 0.3)]:
+        with mpmath.workdps(100):
+            ref = float(_mp_sigmoid(mpmath.mpf(xv)) - mpmath.mpf(yv))
+        got = f(x=xv, y=yv)
+        assert abs(got - ref) <= 4 * np.spacing(abs(ref)), (xv, yv, got, ref)
+
+
+def test_sigmoid_differences_leave_sums_of_one_sign_alone():
+    p_t = y * sigmoid(-x) + (1 - y) * sigmoid(x)  # the focal loss's 1 - p_t: no cancellation
+    with distribute(False):
+        ranges = L.ranges_of({"y": y}, {"y": sp.Interval(0, 1)})
+        assert L.sigmoid_differences(p_t, ranges) == p_t
+
+
+def test_exp_differences_keep_the_digits_of_exp_minus_a_count():
+    f = _lowered_numpy(sp.exp(x) - y)
+    for xv, yv in [(-4.4e-134, 1.0), (1e-8, 1.0), (-30.0, 0.0), (0.3, 0.5 + 2**-40), (2.0, 1.0)]:
+        with mpmath.workdps(400):
+            ref = float(mpmath.exp(mpmath.mpf(xv)) - mpmath.mpf(yv))
+        got = f(x=xv, y=yv)
+        assert abs(got - ref) <= 4 * np.spacing(abs(ref)), (xv, yv, got, ref)
+
+
+def test_exact_constant_is_exact_at_the_parameters_centre():
+    w = sp.Symbol("w", real=True)
+    out = L.exact_constant(((1 - y) - w * y) / 2, {w: 1})
+    f = _function(out, y, w)
+    yv = 0.5 - 2**-30 + 2**-54  # 1 - y would round; 1/2 - y is exact
+    assert f(y=yv, w=1.0) == 0.5 - yv
+
+
+def test_underflow_products_give_the_finite_limit_not_inf_times_0():
+    r = x - y
+    ranges = L.ranges_of({"x": x, "y": y}, {"x": sp.Reals, "y": sp.Reals})
+    with distribute(False):
+        out = L.lower((1 - r**2) * sp.exp(-(r**2) / 2), ranges, frozenset({x, y}))
+    f = _function(out, x, y)
+    for xv in (1e154, 1e200, 1e300, math.inf, -math.inf):
+        assert f(x=xv, y=0.0) == 0.0
+    assert math.isnan(f(x=math.nan, y=0.0))
+    # where P·e^u is representable but e^u underflows: exp(log|P| + u)
+    out = L.underflow_products(x**2 * sp.exp(-y), ranges)
+    f = _function(out, x, y)
+    with mpmath.workdps(50):
+        ref = float(mpmath.mpf(1e160) ** 2 * mpmath.exp(-800))
+    assert abs(f(x=1e160, y=800.0) - ref) <= 1e-10 * ref

@@ -109,7 +109,7 @@ def value_sum_w_f32(logits, target, weight, beta):
 
 @_jit
 def value_grad_each_f32(logits, target, beta, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 31 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 69 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -119,14 +119,23 @@ def value_grad_each_f32(logits, target, beta, value, grad):
         _t3 = (math.isnan(logits_i))
         _t4 = (logits_i <= float32(0.0))
         _t5 = (float32(1.0) - target_i)*(float32(1.0) - beta)
-        _t6 = float32(1.0)/(float32(1.0) + _t0)
+        _t6 = (float32(0.5))*(_t5 - target_i*beta)
+        _t7 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t5 + target_i*beta)
+        _t8 = abs(_t6) + abs(_t7)
+        _t9 = float32(1.0)/(float32(1.0) + _t0)
+        _t10 = abs(-_t9*target_i*beta)
+        _t11 = (float32(-1.0) + target_i)*(float32(-1.0) + beta)
+        _t12 = abs(_t9*_t11)
+        _t13 = _t10 + _t12
+        _t14 = _t10 + abs(_t0*_t9*_t11)
+        _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
         value[i] = (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta
-        grad[i] = select(_t3, float32(math.nan), select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, float32(math.nan), select(_t4, _t6, _t0*_t6))*target_i*beta
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), float32(math.nan), select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, float32(math.nan), select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, float32(math.nan), select(_t4, _t9, _t0*_t9))*target_i*beta))
 
 
 @_jit
 def value_grad_sum_f32(logits, target, beta, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 31 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 69 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -140,16 +149,25 @@ def value_grad_sum_f32(logits, target, beta, scale, grad):
             _t3 = (math.isnan(logits_i))
             _t4 = (logits_i <= float32(0.0))
             _t5 = (float32(1.0) - target_i)*(float32(1.0) - beta)
-            _t6 = float32(1.0)/(float32(1.0) + _t0)
+            _t6 = (float32(0.5))*(_t5 - target_i*beta)
+            _t7 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t5 + target_i*beta)
+            _t8 = abs(_t6) + abs(_t7)
+            _t9 = float32(1.0)/(float32(1.0) + _t0)
+            _t10 = abs(-_t9*target_i*beta)
+            _t11 = (float32(-1.0) + target_i)*(float32(-1.0) + beta)
+            _t12 = abs(_t9*_t11)
+            _t13 = _t10 + _t12
+            _t14 = _t10 + abs(_t0*_t9*_t11)
+            _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
             _part = vmath.reassoc_add(_part, (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta)
-            grad[i] = scale * (select(_t3, float32(math.nan), select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, float32(math.nan), select(_t4, _t6, _t0*_t6))*target_i*beta)
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), float32(math.nan), select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, float32(math.nan), select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, float32(math.nan), select(_t4, _t9, _t0*_t9))*target_i*beta)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(logits, target, weight, beta, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 31 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 69 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -164,27 +182,48 @@ def value_grad_sum_w_f32(logits, target, weight, beta, scale, grad):
             _t3 = (math.isnan(logits_i))
             _t4 = (logits_i <= float32(0.0))
             _t5 = (float32(1.0) - target_i)*(float32(1.0) - beta)
-            _t6 = float32(1.0)/(float32(1.0) + _t0)
+            _t6 = (float32(0.5))*(_t5 - target_i*beta)
+            _t7 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t5 + target_i*beta)
+            _t8 = abs(_t6) + abs(_t7)
+            _t9 = float32(1.0)/(float32(1.0) + _t0)
+            _t10 = abs(-_t9*target_i*beta)
+            _t11 = (float32(-1.0) + target_i)*(float32(-1.0) + beta)
+            _t12 = abs(_t9*_t11)
+            _t13 = _t10 + _t12
+            _t14 = _t10 + abs(_t0*_t9*_t11)
+            _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
             _part = vmath.reassoc_add(_part, w_i * ((_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta))
-            grad[i] = scale * w_i * (select(_t3, float32(math.nan), select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, float32(math.nan), select(_t4, _t6, _t0*_t6))*target_i*beta)
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), float32(math.nan), select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, float32(math.nan), select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, float32(math.nan), select(_t4, _t9, _t0*_t9))*target_i*beta)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(logits, target, beta, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 21 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 59 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = (math.isnan(logits_i))
-        _t1 = vmath.exp(-abs(logits_i))
-        _t2 = float32(1.0)/(float32(1.0) + _t1)
-        _t3 = select(_t0, float32(math.nan), select((logits_i <= float32(0.0)), _t2, _t1*_t2))
-        _t4 = select(_t0, float32(math.nan), select((logits_i >= float32(0.0)), _t2, _t1*_t2))
-        _t5 = (float32(1.0) - target_i)*(float32(1.0) - beta)
-        grad[i] = _t4*_t5 - _t3*target_i*beta
-        hess[i] = _t3*_t4*(_t5 + target_i*beta)
+        _t0 = (float32(1.0) - target_i)*(float32(1.0) - beta)
+        _t1 = (float32(0.5))*(_t0 - target_i*beta)
+        _t2 = _t0 + target_i*beta
+        _t3 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*_t2
+        _t4 = abs(_t1) + abs(_t3)
+        _t5 = vmath.exp(-abs(logits_i))
+        _t6 = float32(1.0)/(float32(1.0) + _t5)
+        _t7 = abs(-_t6*target_i*beta)
+        _t8 = (float32(-1.0) + target_i)*(float32(-1.0) + beta)
+        _t9 = abs(_t6*_t8)
+        _t10 = _t7 + _t9
+        _t11 = _t7 + abs(_t5*_t6*_t8)
+        _t12 = _t9 + abs(-_t5*_t6*target_i*beta)
+        _t13 = (logits_i >= float32(0.0))
+        _t14 = (logits_i <= float32(0.0))
+        _t15 = (math.isnan(logits_i))
+        _t16 = select(_t15, float32(math.nan), select(_t14, _t6, _t5*_t6))
+        _t17 = select(_t15, float32(math.nan), select(_t13, _t6, _t5*_t6))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t4) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select(select((_t13 & _t14), (_t10 > _t4), select(_t13, (_t12 > _t4), (_t11 > _t4))), _t1 + _t3, _t17*_t8 - _t16*target_i*beta))
+        hess[i] = _t16*_t17*_t2
 
 
 @_jit
@@ -232,7 +271,7 @@ def value_sum_w_f64(logits, target, weight, beta):
 
 @_jit
 def value_grad_each_f64(logits, target, beta, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 31 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 69 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -242,14 +281,23 @@ def value_grad_each_f64(logits, target, beta, value, grad):
         _t3 = (math.isnan(logits_i))
         _t4 = (logits_i <= 0.0)
         _t5 = (1.0 - target_i)*(1.0 - beta)
-        _t6 = 1.0/(1.0 + _t0)
+        _t6 = (0.5)*(_t5 - target_i*beta)
+        _t7 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t5 + target_i*beta)
+        _t8 = abs(_t6) + abs(_t7)
+        _t9 = 1.0/(1.0 + _t0)
+        _t10 = abs(-_t9*target_i*beta)
+        _t11 = (-1.0 + target_i)*(-1.0 + beta)
+        _t12 = abs(_t9*_t11)
+        _t13 = _t10 + _t12
+        _t14 = _t10 + abs(_t0*_t9*_t11)
+        _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
         value[i] = (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta
-        grad[i] = select(_t3, math.nan, select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, math.nan, select(_t4, _t6, _t0*_t6))*target_i*beta
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), math.nan, select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, math.nan, select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, math.nan, select(_t4, _t9, _t0*_t9))*target_i*beta))
 
 
 @_jit
 def value_grad_sum_f64(logits, target, beta, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 31 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 69 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -263,16 +311,25 @@ def value_grad_sum_f64(logits, target, beta, scale, grad):
             _t3 = (math.isnan(logits_i))
             _t4 = (logits_i <= 0.0)
             _t5 = (1.0 - target_i)*(1.0 - beta)
-            _t6 = 1.0/(1.0 + _t0)
+            _t6 = (0.5)*(_t5 - target_i*beta)
+            _t7 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t5 + target_i*beta)
+            _t8 = abs(_t6) + abs(_t7)
+            _t9 = 1.0/(1.0 + _t0)
+            _t10 = abs(-_t9*target_i*beta)
+            _t11 = (-1.0 + target_i)*(-1.0 + beta)
+            _t12 = abs(_t9*_t11)
+            _t13 = _t10 + _t12
+            _t14 = _t10 + abs(_t0*_t9*_t11)
+            _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
             _part = vmath.reassoc_add(_part, (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta)
-            grad[i] = scale * (select(_t3, math.nan, select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, math.nan, select(_t4, _t6, _t0*_t6))*target_i*beta)
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), math.nan, select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, math.nan, select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, math.nan, select(_t4, _t9, _t0*_t9))*target_i*beta)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(logits, target, weight, beta, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 31 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 69 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -287,27 +344,48 @@ def value_grad_sum_w_f64(logits, target, weight, beta, scale, grad):
             _t3 = (math.isnan(logits_i))
             _t4 = (logits_i <= 0.0)
             _t5 = (1.0 - target_i)*(1.0 - beta)
-            _t6 = 1.0/(1.0 + _t0)
+            _t6 = (0.5)*(_t5 - target_i*beta)
+            _t7 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t5 + target_i*beta)
+            _t8 = abs(_t6) + abs(_t7)
+            _t9 = 1.0/(1.0 + _t0)
+            _t10 = abs(-_t9*target_i*beta)
+            _t11 = (-1.0 + target_i)*(-1.0 + beta)
+            _t12 = abs(_t9*_t11)
+            _t13 = _t10 + _t12
+            _t14 = _t10 + abs(_t0*_t9*_t11)
+            _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
             _part = vmath.reassoc_add(_part, w_i * ((_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta))
-            grad[i] = scale * w_i * (select(_t3, math.nan, select(_t2, _t6, _t0*_t6))*_t5 - select(_t3, math.nan, select(_t4, _t6, _t0*_t6))*target_i*beta)
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), math.nan, select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, math.nan, select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, math.nan, select(_t4, _t9, _t0*_t9))*target_i*beta)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(logits, target, beta, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 21 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 59 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = (math.isnan(logits_i))
-        _t1 = vmath.exp(-abs(logits_i))
-        _t2 = 1.0/(1.0 + _t1)
-        _t3 = select(_t0, math.nan, select((logits_i <= 0.0), _t2, _t1*_t2))
-        _t4 = select(_t0, math.nan, select((logits_i >= 0.0), _t2, _t1*_t2))
-        _t5 = (1.0 - target_i)*(1.0 - beta)
-        grad[i] = _t4*_t5 - _t3*target_i*beta
-        hess[i] = _t3*_t4*(_t5 + target_i*beta)
+        _t0 = (1.0 - target_i)*(1.0 - beta)
+        _t1 = (0.5)*(_t0 - target_i*beta)
+        _t2 = _t0 + target_i*beta
+        _t3 = (0.5)*vmath.tanh((0.5)*logits_i)*_t2
+        _t4 = abs(_t1) + abs(_t3)
+        _t5 = vmath.exp(-abs(logits_i))
+        _t6 = 1.0/(1.0 + _t5)
+        _t7 = abs(-_t6*target_i*beta)
+        _t8 = (-1.0 + target_i)*(-1.0 + beta)
+        _t9 = abs(_t6*_t8)
+        _t10 = _t7 + _t9
+        _t11 = _t7 + abs(_t5*_t6*_t8)
+        _t12 = _t9 + abs(-_t5*_t6*target_i*beta)
+        _t13 = (logits_i >= 0.0)
+        _t14 = (logits_i <= 0.0)
+        _t15 = (math.isnan(logits_i))
+        _t16 = select(_t15, math.nan, select(_t14, _t6, _t5*_t6))
+        _t17 = select(_t15, math.nan, select(_t13, _t6, _t5*_t6))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t4) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), math.nan, select(select((_t13 & _t14), (_t10 > _t4), select(_t13, (_t12 > _t4), (_t11 > _t4))), _t1 + _t3, _t17*_t8 - _t16*target_i*beta))
+        hess[i] = _t16*_t17*_t2
 
 
 KERNELS = {

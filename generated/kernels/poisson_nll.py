@@ -66,17 +66,20 @@ LOSS = {
 
 @_jit
 def value_each_f32(pred, target, out):
-    """out[i] = ℓ_i  (float32, 11 ops per element)"""
+    """out[i] = ℓ_i  (float32, 27 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = vmath.exp(pred_i)
-        out[i] = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t0*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i))
+        _t0 = (math.isnan(pred_i))
+        _t1 = vmath.exp(pred_i)
+        _t2 = vmath.exp(-pred_i)
+        _t3 = (pred_i > float32(0.0))
+        out[i] = select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))
 
 
 @_jit
 def value_sum_f32(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 11 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 27 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -84,15 +87,18 @@ def value_sum_f32(pred, target):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t0*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i)))
+            _t0 = (math.isnan(pred_i))
+            _t1 = vmath.exp(pred_i)
+            _t2 = vmath.exp(-pred_i)
+            _t3 = (pred_i > float32(0.0))
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 11 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 27 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -101,26 +107,36 @@ def value_sum_w_f32(pred, target, weight):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t0*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i))))
+            _t0 = (math.isnan(pred_i))
+            _t1 = vmath.exp(pred_i)
+            _t2 = vmath.exp(-pred_i)
+            _t3 = (pred_i > float32(0.0))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 12 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 40 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = vmath.exp(pred_i)
-        value[i] = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t0*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i))
-        grad[i] = _t0 - target_i
+        _t0 = (math.isnan(pred_i))
+        _t1 = vmath.exp(pred_i)
+        _t2 = vmath.exp(-pred_i)
+        _t3 = (pred_i > float32(0.0))
+        _t4 = abs(_t1) + abs(-target_i)
+        _t5 = vmath.expm1(pred_i)
+        _t6 = float32(1.0) - target_i
+        _t7 = abs(_t5) + abs(_t6)
+        value[i] = select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))
+        grad[i] = select((math.isnan(_t4) | math.isnan(_t7)), float32(math.nan), select((_t4 > _t7), _t5 + _t6, _t1 - target_i))
 
 
 @_jit
 def value_grad_sum_f32(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 12 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 40 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -128,16 +144,23 @@ def value_grad_sum_f32(pred, target, scale, grad):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t0*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i)))
-            grad[i] = scale * (_t0 - target_i)
+            _t0 = (math.isnan(pred_i))
+            _t1 = vmath.exp(pred_i)
+            _t2 = vmath.exp(-pred_i)
+            _t3 = (pred_i > float32(0.0))
+            _t4 = abs(_t1) + abs(-target_i)
+            _t5 = vmath.expm1(pred_i)
+            _t6 = float32(1.0) - target_i
+            _t7 = abs(_t5) + abs(_t6)
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i)))
+            grad[i] = scale * (select((math.isnan(_t4) | math.isnan(_t7)), float32(math.nan), select((_t4 > _t7), _t5 + _t6, _t1 - target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 12 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 40 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -146,37 +169,51 @@ def value_grad_sum_w_f32(pred, target, weight, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t0*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i))))
-            grad[i] = scale * w_i * (_t0 - target_i)
+            _t0 = (math.isnan(pred_i))
+            _t1 = vmath.exp(pred_i)
+            _t2 = vmath.exp(-pred_i)
+            _t3 = (pred_i > float32(0.0))
+            _t4 = abs(_t1) + abs(-target_i)
+            _t5 = vmath.expm1(pred_i)
+            _t6 = float32(1.0) - target_i
+            _t7 = abs(_t5) + abs(_t6)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))))
+            grad[i] = scale * w_i * (select((math.isnan(_t4) | math.isnan(_t7)), float32(math.nan), select((_t4 > _t7), _t5 + _t6, _t1 - target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 4 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 16 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.exp(pred_i)
-        grad[i] = _t0 - target_i
+        _t1 = abs(_t0) + abs(-target_i)
+        _t2 = vmath.expm1(pred_i)
+        _t3 = float32(1.0) - target_i
+        _t4 = abs(_t2) + abs(_t3)
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), float32(math.nan), select((_t1 > _t4), _t2 + _t3, _t0 - target_i))
         hess[i] = select((math.isnan(target_i)), float32(math.nan), _t0)
 
 
 @_jit
 def value_each_f64(pred, target, out):
-    """out[i] = ℓ_i  (float64, 11 ops per element)"""
+    """out[i] = ℓ_i  (float64, 27 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = vmath.exp(pred_i)
-        out[i] = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t0*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i))
+        _t0 = (math.isnan(pred_i))
+        _t1 = vmath.exp(pred_i)
+        _t2 = vmath.exp(-pred_i)
+        _t3 = (pred_i > 0.0)
+        out[i] = select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))
 
 
 @_jit
 def value_sum_f64(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 11 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 27 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -184,15 +221,18 @@ def value_sum_f64(pred, target):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t0*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i)))
+            _t0 = (math.isnan(pred_i))
+            _t1 = vmath.exp(pred_i)
+            _t2 = vmath.exp(-pred_i)
+            _t3 = (pred_i > 0.0)
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 11 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 27 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -201,26 +241,36 @@ def value_sum_w_f64(pred, target, weight):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t0*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i))))
+            _t0 = (math.isnan(pred_i))
+            _t1 = vmath.exp(pred_i)
+            _t2 = vmath.exp(-pred_i)
+            _t3 = (pred_i > 0.0)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 12 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 40 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = vmath.exp(pred_i)
-        value[i] = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t0*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i))
-        grad[i] = _t0 - target_i
+        _t0 = (math.isnan(pred_i))
+        _t1 = vmath.exp(pred_i)
+        _t2 = vmath.exp(-pred_i)
+        _t3 = (pred_i > 0.0)
+        _t4 = abs(_t1) + abs(-target_i)
+        _t5 = vmath.expm1(pred_i)
+        _t6 = 1.0 - target_i
+        _t7 = abs(_t5) + abs(_t6)
+        value[i] = select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))
+        grad[i] = select((math.isnan(_t4) | math.isnan(_t7)), math.nan, select((_t4 > _t7), _t5 + _t6, _t1 - target_i))
 
 
 @_jit
 def value_grad_sum_f64(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 12 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 40 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -228,16 +278,23 @@ def value_grad_sum_f64(pred, target, scale, grad):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t0*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i)))
-            grad[i] = scale * (_t0 - target_i)
+            _t0 = (math.isnan(pred_i))
+            _t1 = vmath.exp(pred_i)
+            _t2 = vmath.exp(-pred_i)
+            _t3 = (pred_i > 0.0)
+            _t4 = abs(_t1) + abs(-target_i)
+            _t5 = vmath.expm1(pred_i)
+            _t6 = 1.0 - target_i
+            _t7 = abs(_t5) + abs(_t6)
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i)))
+            grad[i] = scale * (select((math.isnan(_t4) | math.isnan(_t7)), math.nan, select((_t4 > _t7), _t5 + _t6, _t1 - target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 12 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 40 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -246,38 +303,52 @@ def value_grad_sum_w_f64(pred, target, weight, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t0*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t0 - pred_i*target_i))))
-            grad[i] = scale * w_i * (_t0 - target_i)
+            _t0 = (math.isnan(pred_i))
+            _t1 = vmath.exp(pred_i)
+            _t2 = vmath.exp(-pred_i)
+            _t3 = (pred_i > 0.0)
+            _t4 = abs(_t1) + abs(-target_i)
+            _t5 = vmath.expm1(pred_i)
+            _t6 = 1.0 - target_i
+            _t7 = abs(_t5) + abs(_t6)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))))
+            grad[i] = scale * w_i * (select((math.isnan(_t4) | math.isnan(_t7)), math.nan, select((_t4 > _t7), _t5 + _t6, _t1 - target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 4 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 16 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.exp(pred_i)
-        grad[i] = _t0 - target_i
+        _t1 = abs(_t0) + abs(-target_i)
+        _t2 = vmath.expm1(pred_i)
+        _t3 = 1.0 - target_i
+        _t4 = abs(_t2) + abs(_t3)
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), math.nan, select((_t1 > _t4), _t2 + _t3, _t0 - target_i))
         hess[i] = select((math.isnan(target_i)), math.nan, _t0)
 
 
 @_jit
 def value_each__full_f32(pred, target, out):
-    """out[i] = ℓ_i  (float32, 25 ops per element)"""
+    """out[i] = ℓ_i  (float32, 41 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.log(target_i)
-        _t1 = vmath.exp(pred_i)
-        out[i] = select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t1*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i))))
+        _t1 = (math.isnan(pred_i))
+        _t2 = vmath.exp(pred_i)
+        _t3 = vmath.exp(-pred_i)
+        _t4 = (pred_i > float32(0.0))
+        out[i] = select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))
 
 
 @_jit
 def value_sum__full_f32(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 25 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 41 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -286,15 +357,18 @@ def value_sum__full_f32(pred, target):
             pred_i = pred[i]
             target_i = target[i]
             _t0 = vmath.log(target_i)
-            _t1 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t1*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i)))))
+            _t1 = (math.isnan(pred_i))
+            _t2 = vmath.exp(pred_i)
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > float32(0.0))
+            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f32(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 25 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 41 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -304,27 +378,37 @@ def value_sum_w__full_f32(pred, target, weight):
             target_i = target[i]
             w_i = weight[i]
             _t0 = vmath.log(target_i)
-            _t1 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t1*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i))))))
+            _t1 = (math.isnan(pred_i))
+            _t2 = vmath.exp(pred_i)
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > float32(0.0))
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 26 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 54 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.log(target_i)
-        _t1 = vmath.exp(pred_i)
-        value[i] = select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t1*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i))))
-        grad[i] = _t1 - target_i
+        _t1 = (math.isnan(pred_i))
+        _t2 = vmath.exp(pred_i)
+        _t3 = vmath.exp(-pred_i)
+        _t4 = (pred_i > float32(0.0))
+        _t5 = abs(_t2) + abs(-target_i)
+        _t6 = vmath.expm1(pred_i)
+        _t7 = float32(1.0) - target_i
+        _t8 = abs(_t6) + abs(_t7)
+        value[i] = select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))
+        grad[i] = select((math.isnan(_t5) | math.isnan(_t8)), float32(math.nan), select((_t5 > _t8), _t6 + _t7, _t2 - target_i))
 
 
 @_jit
 def value_grad_sum__full_f32(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 26 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 54 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -333,16 +417,23 @@ def value_grad_sum__full_f32(pred, target, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             _t0 = vmath.log(target_i)
-            _t1 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t1*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i)))))
-            grad[i] = scale * (_t1 - target_i)
+            _t1 = (math.isnan(pred_i))
+            _t2 = vmath.exp(pred_i)
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > float32(0.0))
+            _t5 = abs(_t2) + abs(-target_i)
+            _t6 = vmath.expm1(pred_i)
+            _t7 = float32(1.0) - target_i
+            _t8 = abs(_t6) + abs(_t7)
+            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i)))))
+            grad[i] = scale * (select((math.isnan(_t5) | math.isnan(_t8)), float32(math.nan), select((_t5 > _t8), _t6 + _t7, _t2 - target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f32(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 26 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 54 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -352,38 +443,52 @@ def value_grad_sum_w__full_f32(pred, target, weight, scale, grad):
             target_i = target[i]
             w_i = weight[i]
             _t0 = vmath.log(target_i)
-            _t1 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), _t1*(float32(1.0) - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i))))))
-            grad[i] = scale * w_i * (_t1 - target_i)
+            _t1 = (math.isnan(pred_i))
+            _t2 = vmath.exp(pred_i)
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > float32(0.0))
+            _t5 = abs(_t2) + abs(-target_i)
+            _t6 = vmath.expm1(pred_i)
+            _t7 = float32(1.0) - target_i
+            _t8 = abs(_t6) + abs(_t7)
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t5) | math.isnan(_t8)), float32(math.nan), select((_t5 > _t8), _t6 + _t7, _t2 - target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__full_f32(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 4 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 16 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.exp(pred_i)
-        grad[i] = _t0 - target_i
+        _t1 = abs(_t0) + abs(-target_i)
+        _t2 = vmath.expm1(pred_i)
+        _t3 = float32(1.0) - target_i
+        _t4 = abs(_t2) + abs(_t3)
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), float32(math.nan), select((_t1 > _t4), _t2 + _t3, _t0 - target_i))
         hess[i] = select((math.isnan(target_i)), float32(math.nan), _t0)
 
 
 @_jit
 def value_each__full_f64(pred, target, out):
-    """out[i] = ℓ_i  (float64, 25 ops per element)"""
+    """out[i] = ℓ_i  (float64, 41 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.log(target_i)
-        _t1 = vmath.exp(pred_i)
-        out[i] = select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t1*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i))))
+        _t1 = (math.isnan(pred_i))
+        _t2 = vmath.exp(pred_i)
+        _t3 = vmath.exp(-pred_i)
+        _t4 = (pred_i > 0.0)
+        out[i] = select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))
 
 
 @_jit
 def value_sum__full_f64(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 25 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 41 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -392,15 +497,18 @@ def value_sum__full_f64(pred, target):
             pred_i = pred[i]
             target_i = target[i]
             _t0 = vmath.log(target_i)
-            _t1 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t1*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i)))))
+            _t1 = (math.isnan(pred_i))
+            _t2 = vmath.exp(pred_i)
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > 0.0)
+            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f64(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 25 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 41 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -410,27 +518,37 @@ def value_sum_w__full_f64(pred, target, weight):
             target_i = target[i]
             w_i = weight[i]
             _t0 = vmath.log(target_i)
-            _t1 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t1*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i))))))
+            _t1 = (math.isnan(pred_i))
+            _t2 = vmath.exp(pred_i)
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > 0.0)
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 26 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 54 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.log(target_i)
-        _t1 = vmath.exp(pred_i)
-        value[i] = select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t1*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i))))
-        grad[i] = _t1 - target_i
+        _t1 = (math.isnan(pred_i))
+        _t2 = vmath.exp(pred_i)
+        _t3 = vmath.exp(-pred_i)
+        _t4 = (pred_i > 0.0)
+        _t5 = abs(_t2) + abs(-target_i)
+        _t6 = vmath.expm1(pred_i)
+        _t7 = 1.0 - target_i
+        _t8 = abs(_t6) + abs(_t7)
+        value[i] = select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))
+        grad[i] = select((math.isnan(_t5) | math.isnan(_t8)), math.nan, select((_t5 > _t8), _t6 + _t7, _t2 - target_i))
 
 
 @_jit
 def value_grad_sum__full_f64(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 26 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 54 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -439,16 +557,23 @@ def value_grad_sum__full_f64(pred, target, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             _t0 = vmath.log(target_i)
-            _t1 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t1*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i)))))
-            grad[i] = scale * (_t1 - target_i)
+            _t1 = (math.isnan(pred_i))
+            _t2 = vmath.exp(pred_i)
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > 0.0)
+            _t5 = abs(_t2) + abs(-target_i)
+            _t6 = vmath.expm1(pred_i)
+            _t7 = 1.0 - target_i
+            _t8 = abs(_t6) + abs(_t7)
+            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i)))))
+            grad[i] = scale * (select((math.isnan(_t5) | math.isnan(_t8)), math.nan, select((_t5 > _t8), _t6 + _t7, _t2 - target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f64(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 26 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 54 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -458,21 +583,32 @@ def value_grad_sum_w__full_f64(pred, target, weight, scale, grad):
             target_i = target[i]
             w_i = weight[i]
             _t0 = vmath.log(target_i)
-            _t1 = vmath.exp(pred_i)
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), _t1*(1.0 - (vmath.exp(-pred_i)*pred_i)*target_i), _t1 - pred_i*target_i))))))
-            grad[i] = scale * w_i * (_t1 - target_i)
+            _t1 = (math.isnan(pred_i))
+            _t2 = vmath.exp(pred_i)
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > 0.0)
+            _t5 = abs(_t2) + abs(-target_i)
+            _t6 = vmath.expm1(pred_i)
+            _t7 = 1.0 - target_i
+            _t8 = abs(_t6) + abs(_t7)
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t5) | math.isnan(_t8)), math.nan, select((_t5 > _t8), _t6 + _t7, _t2 - target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__full_f64(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 4 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 16 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.exp(pred_i)
-        grad[i] = _t0 - target_i
+        _t1 = abs(_t0) + abs(-target_i)
+        _t2 = vmath.expm1(pred_i)
+        _t3 = 1.0 - target_i
+        _t4 = abs(_t2) + abs(_t3)
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), math.nan, select((_t1 > _t4), _t2 + _t3, _t0 - target_i))
         hess[i] = select((math.isnan(target_i)), math.nan, _t0)
 
 

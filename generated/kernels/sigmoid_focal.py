@@ -250,7 +250,7 @@ def value_grad_sum_w_f32(logits, target, weight, alpha, gamma, scale, grad):
 
 @_jit
 def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 117 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 147 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -275,19 +275,27 @@ def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
         _t18 = _t12 + _t17
         _t19 = -(_t13 + logits_i - _t16)
         _t20 = _t14 + logits_i
-        _t21 = select((math.isnan(logits_i) | math.isnan(_t17) | math.isnan(_t14) | math.isnan(_t19) | math.isnan(_t20)), float32(math.nan), select(select((_t5 & _t7), (_t14 >= _t17), select(_t7, (_t14 >= _t19), (_t17 <= _t20))), _t15, _t18)) + vmath.log1p(vmath.exp(-abs(_t18 - _t15)))
-        _t22 = -_t21 + _t21*gamma
-        _t23 = vmath.exp(_t10 + _t12 + _t22 - float32(2.0)*_t13)
-        _t24 = (float32(1.0) - float32(2.0)*target_i)*gamma
-        _t25 = ((_t13 + select(_t2, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t0 + (_t13 + select(_t11, float32(math.nan), select(_t7, float32(0.0), -logits_i)))*target_i)*_t24
-        _t26 = _t12 - _t13
-        _t27 = _t10 - _t13
-        _t28 = vmath.exp(_t22 + _t27 + float32(2.0)*_t26)
-        _t29 = float32(2.0)*_t27 + _t21*gamma
-        _t30 = vmath.exp(_t26 + _t29 - _t21)
-        _t31 = _t25*vmath.exp(_t29 - float32(2.0)*_t21 + float32(2.0)*_t26)
-        grad[i] = _t1*(_t23*_t25 + _t8*_t9*_t0 - _t6*_t9*target_i)
-        hess[i] = _t1*((_t31 + _t30*_t0 - _t28*target_i)*_t24 + _t25*_t28 + _t31*(float32(-1.0) + float32(2.0)*target_i) - _t25*_t30 + _t23*(_t8*_t0 - _t6*target_i)*_t24 + _t6*_t8*_t9)
+        _t21 = (_t5 & _t7)
+        _t22 = select((math.isnan(logits_i) | math.isnan(_t17) | math.isnan(_t14) | math.isnan(_t19) | math.isnan(_t20)), float32(math.nan), select(select(_t21, (_t14 >= _t17), select(_t7, (_t14 >= _t19), (_t17 <= _t20))), _t15, _t18)) + vmath.log1p(vmath.exp(-abs(_t18 - _t15)))
+        _t23 = -_t22 + _t22*gamma
+        _t24 = vmath.exp(_t10 + _t12 + _t23 - float32(2.0)*_t13)
+        _t25 = float32(1.0) - float32(2.0)*target_i
+        _t26 = ((_t13 + select(_t2, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t0 + (_t13 + select(_t11, float32(math.nan), select(_t7, float32(0.0), -logits_i)))*target_i)*_t25*gamma
+        _t27 = _t12 - _t13
+        _t28 = _t10 - _t13
+        _t29 = vmath.exp(_t23 + _t28 + float32(2.0)*_t27)
+        _t30 = float32(2.0)*_t28 + _t22*gamma
+        _t31 = vmath.exp(_t27 + _t30 - _t22)
+        _t32 = _t26*vmath.exp(_t30 - float32(2.0)*_t22 + float32(2.0)*_t27)
+        _t33 = abs(-_t4*target_i)
+        _t34 = abs(_t4*_t0)
+        _t35 = _t33 + _t34
+        _t36 = _t33 + abs(_t3*_t4*_t0)
+        _t37 = _t34 + abs(-_t3*_t4*target_i)
+        _t38 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
+        _t39 = abs(_t38) + abs((float32(0.5))*_t25)
+        grad[i] = _t1*(_t24*_t26 + _t8*_t9*_t0 - _t6*_t9*target_i)
+        hess[i] = _t1*(_t26*_t29 + _t32*(float32(-1.0) + float32(2.0)*target_i) - _t26*_t31 + (_t32 + _t31*_t0 - _t29*target_i)*_t25*gamma + _t6*_t8*_t9 + _t24*select((math.isnan(logits_i) | math.isnan(_t35) | math.isnan(_t36) | math.isnan(_t37) | math.isnan(_t39)), float32(math.nan), select(select(_t21, (_t35 > _t39), select(_t7, (_t37 > _t39), (_t36 > _t39))), _t38 + (float32(0.5))*_t25, _t8*_t0 - _t6*target_i))*_t25*gamma)
 
 
 @_jit
@@ -465,7 +473,7 @@ def value_grad_sum_w_f64(logits, target, weight, alpha, gamma, scale, grad):
 
 @_jit
 def grad_hess_f64(logits, target, alpha, gamma, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 117 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 147 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -490,19 +498,27 @@ def grad_hess_f64(logits, target, alpha, gamma, grad, hess):
         _t18 = _t12 + _t17
         _t19 = -(_t13 + logits_i - _t16)
         _t20 = _t14 + logits_i
-        _t21 = select((math.isnan(logits_i) | math.isnan(_t17) | math.isnan(_t14) | math.isnan(_t19) | math.isnan(_t20)), math.nan, select(select((_t5 & _t7), (_t14 >= _t17), select(_t7, (_t14 >= _t19), (_t17 <= _t20))), _t15, _t18)) + vmath.log1p(vmath.exp(-abs(_t18 - _t15)))
-        _t22 = -_t21 + _t21*gamma
-        _t23 = vmath.exp(_t10 + _t12 + _t22 - 2.0*_t13)
-        _t24 = (1.0 - 2.0*target_i)*gamma
-        _t25 = ((_t13 + select(_t2, math.nan, select(_t5, 0.0, logits_i)))*_t0 + (_t13 + select(_t11, math.nan, select(_t7, 0.0, -logits_i)))*target_i)*_t24
-        _t26 = _t12 - _t13
-        _t27 = _t10 - _t13
-        _t28 = vmath.exp(_t22 + _t27 + 2.0*_t26)
-        _t29 = 2.0*_t27 + _t21*gamma
-        _t30 = vmath.exp(_t26 + _t29 - _t21)
-        _t31 = _t25*vmath.exp(_t29 - 2.0*_t21 + 2.0*_t26)
-        grad[i] = _t1*(_t23*_t25 + _t8*_t9*_t0 - _t6*_t9*target_i)
-        hess[i] = _t1*((_t31 + _t30*_t0 - _t28*target_i)*_t24 + _t25*_t28 + _t31*(-1.0 + 2.0*target_i) - _t25*_t30 + _t23*(_t8*_t0 - _t6*target_i)*_t24 + _t6*_t8*_t9)
+        _t21 = (_t5 & _t7)
+        _t22 = select((math.isnan(logits_i) | math.isnan(_t17) | math.isnan(_t14) | math.isnan(_t19) | math.isnan(_t20)), math.nan, select(select(_t21, (_t14 >= _t17), select(_t7, (_t14 >= _t19), (_t17 <= _t20))), _t15, _t18)) + vmath.log1p(vmath.exp(-abs(_t18 - _t15)))
+        _t23 = -_t22 + _t22*gamma
+        _t24 = vmath.exp(_t10 + _t12 + _t23 - 2.0*_t13)
+        _t25 = 1.0 - 2.0*target_i
+        _t26 = ((_t13 + select(_t2, math.nan, select(_t5, 0.0, logits_i)))*_t0 + (_t13 + select(_t11, math.nan, select(_t7, 0.0, -logits_i)))*target_i)*_t25*gamma
+        _t27 = _t12 - _t13
+        _t28 = _t10 - _t13
+        _t29 = vmath.exp(_t23 + _t28 + 2.0*_t27)
+        _t30 = 2.0*_t28 + _t22*gamma
+        _t31 = vmath.exp(_t27 + _t30 - _t22)
+        _t32 = _t26*vmath.exp(_t30 - 2.0*_t22 + 2.0*_t27)
+        _t33 = abs(-_t4*target_i)
+        _t34 = abs(_t4*_t0)
+        _t35 = _t33 + _t34
+        _t36 = _t33 + abs(_t3*_t4*_t0)
+        _t37 = _t34 + abs(-_t3*_t4*target_i)
+        _t38 = (0.5)*vmath.tanh((0.5)*logits_i)
+        _t39 = abs(_t38) + abs((0.5)*_t25)
+        grad[i] = _t1*(_t24*_t26 + _t8*_t9*_t0 - _t6*_t9*target_i)
+        hess[i] = _t1*(_t26*_t29 + _t32*(-1.0 + 2.0*target_i) - _t26*_t31 + (_t32 + _t31*_t0 - _t29*target_i)*_t25*gamma + _t6*_t8*_t9 + _t24*select((math.isnan(logits_i) | math.isnan(_t35) | math.isnan(_t36) | math.isnan(_t37) | math.isnan(_t39)), math.nan, select(select(_t21, (_t35 > _t39), select(_t7, (_t37 > _t39), (_t36 > _t39))), _t38 + (0.5)*_t25, _t8*_t0 - _t6*target_i))*_t25*gamma)
 
 
 KERNELS = {
