@@ -161,7 +161,8 @@ def _judge(loss, ref, row, q, g, refs, ok, args, labels, nan_rows, floor, dt, pa
 
     def nan_row(idx):
         i, _ = locate(idx)
-        return 0.0 if q != "value" and nan_rows[i] and math.isnan(flat_got[idx]) else None
+        v = flat_got[idx]
+        return 0.0 if q != "value" and nan_rows[i] and (math.isnan(v) or v == 0) else None
 
     def term_sums(idx):
         i, c = locate(idx)
@@ -177,6 +178,8 @@ def _judge(loss, ref, row, q, g, refs, ok, args, labels, nan_rows, floor, dt, pa
     exceptions.append(("NaN row", nan_row))
     if loss.accuracy == "terms":
         exceptions.append(("term sums", term_sums))
+    elif q == "hess" and loss.name == "softmax_focal":
+        exceptions.append(("Hessian term sums", term_sums))
     if q == "grad" and floor:
         exceptions.append(("smoothing floor", smoothing))
 

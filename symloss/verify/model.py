@@ -62,8 +62,12 @@ EXCEPTIONS = {
     "its derivative there is a convention: a value between the one-sided limits (a "
     "subgradient, such as 0 for |r| at r = 0) is accepted; each loss's choice is documented and "
     "tested against its peer",
-    "NaN row": "a NaN anywhere in a class-axis sample may make every gradient component of "
-    "that sample NaN, also those that do not depend on it",
+    "NaN row": "a NaN anywhere in a class-axis sample makes its value NaN; a gradient or "
+    "Hessian component of that sample may be NaN, or 0 where a zero coefficient (a target of "
+    "0) or a piecewise-linear loss makes it 0 whatever the NaN",
+    "Hessian term sums": "a class-axis Hessian diagonal entry of the focal loss is a sum of "
+    "probability products that cancel where a class other than the label has p_j → 1: "
+    "measured against ε·Σ|terms| (a stable form is still to be derived)",
     "infinite input": "at an input of ±∞ the exact result is the limit; NaN is accepted where "
     "the formula taken literally there is 0·∞ or ∞ - ∞ (y·softplus(-x) at y = 0, x = -∞)",
     "rounded residual": "a loss of r = ŷ - y alone is judged at the residual rounded to the "
