@@ -210,15 +210,21 @@ def exact_constant(expr: sp.Expr, centres: Mapping[sp.Symbol, sp.Expr] = _EMPTY)
     C = C|_{p = p0} + (C - C|_{p = p0}), each part factored: ((1 - y') - w·y')/2 is then
     (1 - 2y')/2 - (w - 1)·y'/2, exactly 0 at y' = 1/2 for w = 1, where 1 - y' - y' would round
     1 - y' for y' just below 1/2."""
+    parts = _constant_parts(expr, centres)
+    return parts[0] if len(parts) == 1 else sp.Add(*parts, evaluate=False)
+
+
+def _constant_parts(expr: sp.Expr, centres: Mapping) -> list:
+    """The terms `exact_constant` adds, in order."""
     factored = sp.factor(expr)
     if not factored.as_coeff_Mul()[1].is_Add:  # a product (a number times a sum is not)
-        return factored
+        return [factored]
     for p, p0 in centres.items():
         at = expr.subs(p, p0)
         if at != expr:
             rest = {q: v for q, v in centres.items() if q != p}
-            return sp.Add(exact_constant(at, rest), sp.factor(expr - at), evaluate=False)
-    return expr
+            return [*_constant_parts(at, rest), sp.factor(expr - at)]
+    return [expr]
 
 
 def _one_sign(terms, ranges: Ranges) -> bool:
@@ -232,10 +238,12 @@ def _one_sign(terms, ranges: Ranges) -> bool:
 
 def _smaller_error(near: list, far: list) -> sp.Expr:
     """The sum of ``near`` where Σ|terms| is smaller than that of ``far``, else ``far``'s: the
-    rounding error of a sum is about ε·Σ|terms|, so the form that cancels less is taken."""
+    rounding error of a sum is about ε·Σ|terms|, so the form that cancels less is taken. The
+    parts of a coefficient split by `exact_constant` are terms of their own (they may cancel
+    too)."""
 
     def size(terms):
-        return sp.Add(*(magnitude(t) for t in terms if t != 0))
+        return sp.Add(*(abs(t) if t.is_number else magnitude(t) for t in terms if t != 0))
 
     return sp.Piecewise(
         (sp.Add(*near, evaluate=False), sp.StrictLessThan(size(near), size(far))),
@@ -270,10 +278,10 @@ def sigmoid_differences(
         u, k, c = split
         if _one_sign([k[1], k[-1], c], ranges):
             return add  # e.g. y·σ(-x) + (1 - y)·σ(x), y ∈ [0, 1]: nothing cancels
-        constant = exact_constant((k[1] + k[-1]) / 2 + c, centres)  # 1/2 - y', exact data
+        constant = _constant_parts((k[1] + k[-1]) / 2 + c, centres)  # 1/2 - y', exact data
         slope = exact_constant(k[1] - k[-1], centres)
         a, b = (exact_constant(k[s], centres) for s in (1, -1))  # 1 - y' at y = 1, ε > 0
-        near = [constant, slope * sp.tanh(u / 2) / 2]
+        near = [*constant, slope * sp.tanh(u / 2) / 2]
         return _smaller_error(near, [a * sigmoid(u), b * sigmoid(-u), c])
 
     return expr.replace(lambda e: e.is_Add, rewrite)
@@ -298,10 +306,10 @@ def exp_differences(expr: sp.Expr, ranges: Ranges = _EMPTY, centres: Mapping = _
         u, k, c = split
         if k[1] == 0 or c == 0 or _one_sign([k[1], c], ranges):
             return add  # e^u + y, y ≥ 0: nothing cancels
-        constant = exact_constant(k[1] + c, centres)
-        if constant == 0:
+        constant = _constant_parts(k[1] + c, centres)
+        if constant == [0]:
             return k[1] * expm1(u)
-        return _smaller_error([constant, k[1] * expm1(u)], [k[1] * sp.exp(u), c])
+        return _smaller_error([*constant, k[1] * expm1(u)], [k[1] * sp.exp(u), c])
 
     return expr.replace(lambda e: e.is_Add, rewrite)
 

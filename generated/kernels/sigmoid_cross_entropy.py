@@ -123,7 +123,7 @@ def value_sum_w_f32(logits, target, weight, pos_weight, label_smoothing):
 
 @_jit
 def value_grad_each_f32(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 84 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 87 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -141,18 +141,18 @@ def value_grad_each_f32(logits, target, pos_weight, label_smoothing, value, grad
         _t11 = abs((float32(0.5))*_t6*_t10*pos_weight)
         _t12 = _t11 + _t9
         _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight)
-        _t14 = _t10*(float32(-1.0) + pos_weight)
-        _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t14)
-        _t16 = (float32(0.25))*_t14 + (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-        _t17 = abs(_t15) + abs(_t16)
-        _t18 = _t11 + abs(_t1*_t6*_t8)
+        _t14 = _t11 + abs(_t1*_t6*_t8)
+        _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
+        _t16 = _t10*(float32(-1.0) + pos_weight)
+        _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
+        _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
         value[i] = -(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight))
 
 
 @_jit
 def value_grad_sum_f32(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 87 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -174,20 +174,20 @@ def value_grad_sum_f32(logits, target, pos_weight, label_smoothing, scale, grad)
             _t11 = abs((float32(0.5))*_t6*_t10*pos_weight)
             _t12 = _t11 + _t9
             _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight)
-            _t14 = _t10*(float32(-1.0) + pos_weight)
-            _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t14)
-            _t16 = (float32(0.25))*_t14 + (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = _t11 + abs(_t1*_t6*_t8)
+            _t14 = _t11 + abs(_t1*_t6*_t8)
+            _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
+            _t16 = _t10*(float32(-1.0) + pos_weight)
+            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
+            _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
             _part = vmath.reassoc_add(_part, -(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(logits, target, weight, pos_weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 87 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -210,20 +210,20 @@ def value_grad_sum_w_f32(logits, target, weight, pos_weight, label_smoothing, sc
             _t11 = abs((float32(0.5))*_t6*_t10*pos_weight)
             _t12 = _t11 + _t9
             _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight)
-            _t14 = _t10*(float32(-1.0) + pos_weight)
-            _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t14)
-            _t16 = (float32(0.25))*_t14 + (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = _t11 + abs(_t1*_t6*_t8)
+            _t14 = _t11 + abs(_t1*_t6*_t8)
+            _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
+            _t16 = _t10*(float32(-1.0) + pos_weight)
+            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
+            _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
             _part = vmath.reassoc_add(_part, w_i * (-(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 80 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 83 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -236,18 +236,18 @@ def grad_hess_f32(logits, target, pos_weight, label_smoothing, grad, hess):
         _t6 = abs((float32(0.5))*_t1*_t5*pos_weight)
         _t7 = _t4 + _t6
         _t8 = _t4 + abs((float32(0.5))*_t0*_t1*_t5*pos_weight)
-        _t9 = _t5*(float32(-1.0) + pos_weight)
-        _t10 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t9)
-        _t11 = (float32(0.25))*_t9 + (float32(0.5))*_t2*(float32(-1.0) + label_smoothing)
-        _t12 = abs(_t10) + abs(_t11)
-        _t13 = _t6 + abs(_t0*_t1*_t3)
+        _t9 = _t6 + abs(_t0*_t1*_t3)
+        _t10 = (float32(0.5))*_t2*(float32(-1.0) + label_smoothing)
+        _t11 = _t5*(float32(-1.0) + pos_weight)
+        _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t11)
+        _t13 = abs(_t10) + abs(_t12) + abs((float32(0.25))*_t11)
         _t14 = (logits_i >= float32(0.0))
         _t15 = (logits_i <= float32(0.0))
         _t16 = (math.isnan(logits_i))
         _t17 = select(_t16, float32(math.nan), select(_t14, _t1, _t0*_t1))
         _t18 = select(_t16, float32(math.nan), select(_t15, _t1, _t0*_t1))
         _t19 = float32(1.0) - label_smoothing
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t12) | math.isnan(_t13)), float32(math.nan), select(select((_t14 & _t15), (_t12 < _t7), select(_t14, (_t12 < _t8), (_t12 < _t13))), _t10 + _t11, _t17*_t3 + (float32(0.5))*_t18*_t5*pos_weight))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t13)), float32(math.nan), select(select((_t14 & _t15), (_t13 < _t7), select(_t14, (_t13 < _t8), (_t13 < _t9))), _t10 + _t12 + (float32(0.25))*_t11, _t17*_t3 + (float32(0.5))*_t18*_t5*pos_weight))
         hess[i] = _t17*_t18*(float32(1.0) - float32(0.5)*label_smoothing + (float32(0.5))*(label_smoothing + float32(2.0)*target_i*_t19)*pos_weight - target_i*_t19)
 
 
@@ -299,7 +299,7 @@ def value_sum_w_f64(logits, target, weight, pos_weight, label_smoothing):
 
 @_jit
 def value_grad_each_f64(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 84 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 87 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -317,18 +317,18 @@ def value_grad_each_f64(logits, target, pos_weight, label_smoothing, value, grad
         _t11 = abs((0.5)*_t6*_t10*pos_weight)
         _t12 = _t11 + _t9
         _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight)
-        _t14 = _t10*(-1.0 + pos_weight)
-        _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t14)
-        _t16 = (0.25)*_t14 + (0.5)*_t7*(-1.0 + label_smoothing)
-        _t17 = abs(_t15) + abs(_t16)
-        _t18 = _t11 + abs(_t1*_t6*_t8)
+        _t14 = _t11 + abs(_t1*_t6*_t8)
+        _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
+        _t16 = _t10*(-1.0 + pos_weight)
+        _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
+        _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
         value[i] = -(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight))
 
 
 @_jit
 def value_grad_sum_f64(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 87 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -350,20 +350,20 @@ def value_grad_sum_f64(logits, target, pos_weight, label_smoothing, scale, grad)
             _t11 = abs((0.5)*_t6*_t10*pos_weight)
             _t12 = _t11 + _t9
             _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight)
-            _t14 = _t10*(-1.0 + pos_weight)
-            _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t14)
-            _t16 = (0.25)*_t14 + (0.5)*_t7*(-1.0 + label_smoothing)
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = _t11 + abs(_t1*_t6*_t8)
+            _t14 = _t11 + abs(_t1*_t6*_t8)
+            _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
+            _t16 = _t10*(-1.0 + pos_weight)
+            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
+            _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
             _part = vmath.reassoc_add(_part, -(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(logits, target, weight, pos_weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 87 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -386,20 +386,20 @@ def value_grad_sum_w_f64(logits, target, weight, pos_weight, label_smoothing, sc
             _t11 = abs((0.5)*_t6*_t10*pos_weight)
             _t12 = _t11 + _t9
             _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight)
-            _t14 = _t10*(-1.0 + pos_weight)
-            _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t14)
-            _t16 = (0.25)*_t14 + (0.5)*_t7*(-1.0 + label_smoothing)
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = _t11 + abs(_t1*_t6*_t8)
+            _t14 = _t11 + abs(_t1*_t6*_t8)
+            _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
+            _t16 = _t10*(-1.0 + pos_weight)
+            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
+            _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
             _part = vmath.reassoc_add(_part, w_i * (-(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 80 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 83 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -412,18 +412,18 @@ def grad_hess_f64(logits, target, pos_weight, label_smoothing, grad, hess):
         _t6 = abs((0.5)*_t1*_t5*pos_weight)
         _t7 = _t4 + _t6
         _t8 = _t4 + abs((0.5)*_t0*_t1*_t5*pos_weight)
-        _t9 = _t5*(-1.0 + pos_weight)
-        _t10 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t9)
-        _t11 = (0.25)*_t9 + (0.5)*_t2*(-1.0 + label_smoothing)
-        _t12 = abs(_t10) + abs(_t11)
-        _t13 = _t6 + abs(_t0*_t1*_t3)
+        _t9 = _t6 + abs(_t0*_t1*_t3)
+        _t10 = (0.5)*_t2*(-1.0 + label_smoothing)
+        _t11 = _t5*(-1.0 + pos_weight)
+        _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t11)
+        _t13 = abs(_t10) + abs(_t12) + abs((0.25)*_t11)
         _t14 = (logits_i >= 0.0)
         _t15 = (logits_i <= 0.0)
         _t16 = (math.isnan(logits_i))
         _t17 = select(_t16, math.nan, select(_t14, _t1, _t0*_t1))
         _t18 = select(_t16, math.nan, select(_t15, _t1, _t0*_t1))
         _t19 = 1.0 - label_smoothing
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t12) | math.isnan(_t13)), math.nan, select(select((_t14 & _t15), (_t12 < _t7), select(_t14, (_t12 < _t8), (_t12 < _t13))), _t10 + _t11, _t17*_t3 + (0.5)*_t18*_t5*pos_weight))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t13)), math.nan, select(select((_t14 & _t15), (_t13 < _t7), select(_t14, (_t13 < _t8), (_t13 < _t9))), _t10 + _t12 + (0.25)*_t11, _t17*_t3 + (0.5)*_t18*_t5*pos_weight))
         hess[i] = _t17*_t18*(1.0 - 0.5*label_smoothing + (0.5)*(label_smoothing + 2.0*target_i*_t19)*pos_weight - target_i*_t19)
 
 
@@ -478,7 +478,7 @@ def value_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, label_
 
 @_jit
 def value_grad_each__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 84 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 87 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -497,18 +497,18 @@ def value_grad_each__pos_weight_array_f32(logits, target, pos_weight, label_smoo
         _t11 = abs((float32(0.5))*_t6*_t10*pos_weight_i)
         _t12 = _t11 + _t9
         _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight_i)
-        _t14 = _t10*(float32(-1.0) + pos_weight_i)
-        _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t14)
-        _t16 = (float32(0.25))*_t14 + (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-        _t17 = abs(_t15) + abs(_t16)
-        _t18 = _t11 + abs(_t1*_t6*_t8)
+        _t14 = _t11 + abs(_t1*_t6*_t8)
+        _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
+        _t16 = _t10*(float32(-1.0) + pos_weight_i)
+        _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
+        _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
         value[i] = -(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight_i
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i))
 
 
 @_jit
 def value_grad_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 87 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -531,20 +531,20 @@ def value_grad_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoot
             _t11 = abs((float32(0.5))*_t6*_t10*pos_weight_i)
             _t12 = _t11 + _t9
             _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight_i)
-            _t14 = _t10*(float32(-1.0) + pos_weight_i)
-            _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t14)
-            _t16 = (float32(0.25))*_t14 + (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = _t11 + abs(_t1*_t6*_t8)
+            _t14 = _t11 + abs(_t1*_t6*_t8)
+            _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
+            _t16 = _t10*(float32(-1.0) + pos_weight_i)
+            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
+            _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
             _part = vmath.reassoc_add(_part, -(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight_i)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 87 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -568,20 +568,20 @@ def value_grad_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, l
             _t11 = abs((float32(0.5))*_t6*_t10*pos_weight_i)
             _t12 = _t11 + _t9
             _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight_i)
-            _t14 = _t10*(float32(-1.0) + pos_weight_i)
-            _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t14)
-            _t16 = (float32(0.25))*_t14 + (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = _t11 + abs(_t1*_t6*_t8)
+            _t14 = _t11 + abs(_t1*_t6*_t8)
+            _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
+            _t16 = _t10*(float32(-1.0) + pos_weight_i)
+            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
+            _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
             _part = vmath.reassoc_add(_part, w_i * (-(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight_i))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 80 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 83 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -595,18 +595,18 @@ def grad_hess__pos_weight_array_f32(logits, target, pos_weight, label_smoothing,
         _t6 = abs((float32(0.5))*_t1*_t5*pos_weight_i)
         _t7 = _t4 + _t6
         _t8 = _t4 + abs((float32(0.5))*_t0*_t1*_t5*pos_weight_i)
-        _t9 = _t5*(float32(-1.0) + pos_weight_i)
-        _t10 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t9)
-        _t11 = (float32(0.25))*_t9 + (float32(0.5))*_t2*(float32(-1.0) + label_smoothing)
-        _t12 = abs(_t10) + abs(_t11)
-        _t13 = _t6 + abs(_t0*_t1*_t3)
+        _t9 = _t6 + abs(_t0*_t1*_t3)
+        _t10 = (float32(0.5))*_t2*(float32(-1.0) + label_smoothing)
+        _t11 = _t5*(float32(-1.0) + pos_weight_i)
+        _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t11)
+        _t13 = abs(_t10) + abs(_t12) + abs((float32(0.25))*_t11)
         _t14 = (logits_i >= float32(0.0))
         _t15 = (logits_i <= float32(0.0))
         _t16 = (math.isnan(logits_i))
         _t17 = select(_t16, float32(math.nan), select(_t14, _t1, _t0*_t1))
         _t18 = select(_t16, float32(math.nan), select(_t15, _t1, _t0*_t1))
         _t19 = float32(1.0) - label_smoothing
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t12) | math.isnan(_t13)), float32(math.nan), select(select((_t14 & _t15), (_t12 < _t7), select(_t14, (_t12 < _t8), (_t12 < _t13))), _t10 + _t11, _t17*_t3 + (float32(0.5))*_t18*_t5*pos_weight_i))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t13)), float32(math.nan), select(select((_t14 & _t15), (_t13 < _t7), select(_t14, (_t13 < _t8), (_t13 < _t9))), _t10 + _t12 + (float32(0.25))*_t11, _t17*_t3 + (float32(0.5))*_t18*_t5*pos_weight_i))
         hess[i] = _t17*_t18*(float32(1.0) - float32(0.5)*label_smoothing + (float32(0.5))*pos_weight_i*(label_smoothing + float32(2.0)*target_i*_t19) - target_i*_t19)
 
 
@@ -661,7 +661,7 @@ def value_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, label_
 
 @_jit
 def value_grad_each__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 84 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 87 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -680,18 +680,18 @@ def value_grad_each__pos_weight_array_f64(logits, target, pos_weight, label_smoo
         _t11 = abs((0.5)*_t6*_t10*pos_weight_i)
         _t12 = _t11 + _t9
         _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight_i)
-        _t14 = _t10*(-1.0 + pos_weight_i)
-        _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t14)
-        _t16 = (0.25)*_t14 + (0.5)*_t7*(-1.0 + label_smoothing)
-        _t17 = abs(_t15) + abs(_t16)
-        _t18 = _t11 + abs(_t1*_t6*_t8)
+        _t14 = _t11 + abs(_t1*_t6*_t8)
+        _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
+        _t16 = _t10*(-1.0 + pos_weight_i)
+        _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
+        _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
         value[i] = -(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight_i
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i))
 
 
 @_jit
 def value_grad_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 87 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -714,20 +714,20 @@ def value_grad_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoot
             _t11 = abs((0.5)*_t6*_t10*pos_weight_i)
             _t12 = _t11 + _t9
             _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight_i)
-            _t14 = _t10*(-1.0 + pos_weight_i)
-            _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t14)
-            _t16 = (0.25)*_t14 + (0.5)*_t7*(-1.0 + label_smoothing)
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = _t11 + abs(_t1*_t6*_t8)
+            _t14 = _t11 + abs(_t1*_t6*_t8)
+            _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
+            _t16 = _t10*(-1.0 + pos_weight_i)
+            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
+            _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
             _part = vmath.reassoc_add(_part, -(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight_i)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 87 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -751,20 +751,20 @@ def value_grad_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, l
             _t11 = abs((0.5)*_t6*_t10*pos_weight_i)
             _t12 = _t11 + _t9
             _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight_i)
-            _t14 = _t10*(-1.0 + pos_weight_i)
-            _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t14)
-            _t16 = (0.25)*_t14 + (0.5)*_t7*(-1.0 + label_smoothing)
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = _t11 + abs(_t1*_t6*_t8)
+            _t14 = _t11 + abs(_t1*_t6*_t8)
+            _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
+            _t16 = _t10*(-1.0 + pos_weight_i)
+            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
+            _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
             _part = vmath.reassoc_add(_part, w_i * (-(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight_i))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t17) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t17), select(_t5, (_t13 > _t17), (_t17 < _t18))), _t15 + _t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 80 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 83 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -778,18 +778,18 @@ def grad_hess__pos_weight_array_f64(logits, target, pos_weight, label_smoothing,
         _t6 = abs((0.5)*_t1*_t5*pos_weight_i)
         _t7 = _t4 + _t6
         _t8 = _t4 + abs((0.5)*_t0*_t1*_t5*pos_weight_i)
-        _t9 = _t5*(-1.0 + pos_weight_i)
-        _t10 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t9)
-        _t11 = (0.25)*_t9 + (0.5)*_t2*(-1.0 + label_smoothing)
-        _t12 = abs(_t10) + abs(_t11)
-        _t13 = _t6 + abs(_t0*_t1*_t3)
+        _t9 = _t6 + abs(_t0*_t1*_t3)
+        _t10 = (0.5)*_t2*(-1.0 + label_smoothing)
+        _t11 = _t5*(-1.0 + pos_weight_i)
+        _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t11)
+        _t13 = abs(_t10) + abs(_t12) + abs((0.25)*_t11)
         _t14 = (logits_i >= 0.0)
         _t15 = (logits_i <= 0.0)
         _t16 = (math.isnan(logits_i))
         _t17 = select(_t16, math.nan, select(_t14, _t1, _t0*_t1))
         _t18 = select(_t16, math.nan, select(_t15, _t1, _t0*_t1))
         _t19 = 1.0 - label_smoothing
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t12) | math.isnan(_t13)), math.nan, select(select((_t14 & _t15), (_t12 < _t7), select(_t14, (_t12 < _t8), (_t12 < _t13))), _t10 + _t11, _t17*_t3 + (0.5)*_t18*_t5*pos_weight_i))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t13)), math.nan, select(select((_t14 & _t15), (_t13 < _t7), select(_t14, (_t13 < _t8), (_t13 < _t9))), _t10 + _t12 + (0.25)*_t11, _t17*_t3 + (0.5)*_t18*_t5*pos_weight_i))
         hess[i] = _t17*_t18*(1.0 - 0.5*label_smoothing + (0.5)*pos_weight_i*(label_smoothing + 2.0*target_i*_t19) - target_i*_t19)
 
 
