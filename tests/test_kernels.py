@@ -8,8 +8,22 @@ from symloss import verify
 from symloss.catalog import BUILTINS, SEQUENCES
 from symloss.verify.sequences import verify_sequence
 
+# Kernels that the sharper gate of issue 15 fails and that are not fixed yet: each a strict
+# xfail (the test fails once the kernel passes, so the entry must then go), with the row.
+KNOWN_FAILURES = {
+    "large_margin_softmax": "gradient components that cancel (ψ_m's terms): 1.8e9 ULP in "
+    "float32 at a logit of 1.8e19, absolute errors of ~ε in float64; the old gate excused "
+    "them by conditioning over every input, parameters included",
+}
 
-@pytest.mark.parametrize("name", sorted(BUILTINS))
+
+def _known(name):
+    if name in KNOWN_FAILURES:
+        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[name]))
+    return name
+
+
+@pytest.mark.parametrize("name", [_known(n) for n in sorted(BUILTINS)])
 def test_kernels_match_the_definition_within_bounds(name):
     rows = verify.verify_loss(BUILTINS[name], symloss.loss(name))
     quantities = {(r.quantity, r.dtype) for r in rows}

@@ -106,9 +106,10 @@ def conditions(expr: sp.Expr) -> list:
     return sorted(expr.atoms(sp.core.relational.Relational), key=sp.default_sort_key)
 
 
-def mp_function(symbols: list, expr) -> Callable:
-    """``expr`` as an mpmath function of ``symbols``, NaN where a condition meets a NaN."""
-    return sp.lambdify(symbols, nan_undecided(expr), modules="mpmath")
+def mp_function(symbols: list, expr, guard: bool = True) -> Callable:
+    """``expr`` as an mpmath function of ``symbols``; ``guard``: NaN where a condition meets a
+    NaN."""
+    return sp.lambdify(symbols, nan_undecided(expr) if guard else expr, modules="mpmath")
 
 
 def rounded(v, dtype) -> float:
