@@ -27,6 +27,12 @@ ZERO_DIGITS = 480
 ZERO_CONFIRMED = 1e6
 
 
+def _schedule(values) -> tuple:
+    """The precisions to try: at an infinite input only the first two (a limit evaluated at
+    ±10^1000 that cancels never converges, and each step costs more; it is dropped, counted)."""
+    return PRECISIONS[:2] if any(math.isinf(v) for v in values) else PRECISIONS
+
+
 def confirms_zeros(values) -> bool:
     return all(abs(v) <= ZERO_CONFIRMED for v in values)
 
@@ -229,7 +235,7 @@ class Reference:
                 except (ZeroDivisionError, ValueError, OverflowError):
                     return [math.nan]
 
-        out = converge(at, confirm_zeros=confirms_zeros(values[a] for a in self.args))
+        out = converge(at, _schedule(values[a] for a in self.args), confirms_zeros(values.values()))
         return None if out is None else out[0]
 
     def literal(self, q: str, values: dict[str, float]) -> bool:
@@ -380,6 +386,8 @@ class ClassReference:
                 values = at_limits(lambda p: [one(f, p) for f in fs], [float(v) for v in args])
                 return [rounded(v, dtype) for v in values]
 
+        if any(math.isinf(v) for v in args):
+            precisions = precisions[:2]
         out = converge(at, precisions, confirm_zeros=confirms_zeros(args[: len(self.inputs)]))
         result = None if out is None else np.array(out)
         self._memo[key] = result
