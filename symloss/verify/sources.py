@@ -89,9 +89,10 @@ class ImplementationSource:
         out = {}
         for q, f in self.functions.items():
             got = f(*[np.array(a, copy=True) for a in inputs], **params)
-            out[q] = [got] if q == "value" else [[np.asarray(g, dtype) for g in _rows(got)]]
             if q == "value":
                 out[q] = [np.asarray(got, dtype)]
+            else:
+                out[q] = [[np.asarray(g, dtype) for g in _rows(got)]]
         return out
 
     @staticmethod
