@@ -11,6 +11,7 @@ import pytest
 
 import symloss
 from symloss.verify import ulp_error
+from symloss.verify.model import underflow_measure
 
 DTYPES = ("float32", "float64")
 
@@ -117,6 +118,12 @@ def test_welsch_value_gradient_hessian_small_and_huge_residuals(welsch, dtype, f
     for q, bound in (("value", 8), ("grad", 8), ("hess", 16)):
         ref = reference(refs[q], [r, zero], dtype)
         err = ulp_error(got[q], ref)
+        # the error model's one allowance here: results below tiny/ε (r = 38 in float64 gives a
+        # subnormal gradient) are measured in units of the smallest normal number
+        underflow = underflow_measure(got[q], ref)
+        for i in np.flatnonzero(err > bound):
+            m = underflow(int(i))
+            err[i] = err[i] if m is None else m
         assert err.max() <= bound, (q, r[err > bound], got[q][err > bound], ref[err > bound])
 
 

@@ -64,7 +64,8 @@ EXCEPTIONS = {
     "tested against its peer",
     "NaN row": "a NaN anywhere in a class-axis sample makes its value NaN; a gradient or "
     "Hessian component of that sample may be NaN, or 0 where a zero coefficient (a target of "
-    "0) or a piecewise-linear loss makes it 0 whatever the NaN",
+    "0) or a piecewise-linear loss makes it 0 whatever the NaN, or its exact value where the "
+    "NaN does not enter it (-t, the gradient of KL divergence on log-probabilities)",
     "Hessian term sums": "a class-axis Hessian diagonal entry of the focal loss is a sum of "
     "probability products that cancel where a class other than the label has p_j → 1: "
     "measured against ε·Σ|terms| (a stable form is still to be derived)",
