@@ -13,7 +13,7 @@ import sympy as sp
 
 from ..spec import Loss
 from .elementwise import fsum, row_of
-from .model import BOUNDS, PERTURBATION_ULP, assess, search_line, underflow_measure
+from .model import BOUNDS, assess, perturbation_search, underflow_measure
 from .reference import ClassReference
 from .sampling import class_rows, linear_norms, param_sets, per_sample_values
 from .ulp import step, ulp_error
@@ -48,9 +48,7 @@ def _smoothing_scale(loss: Loss, params: dict, vec_values: list, n: int) -> floa
 
 
 def _perturbation_error(ref, q, got: float, args: list, y: int, dtype, component: int):
-    """The error model's search for one component: the exact results at the differentiable
-    inputs moved by -4 … +4 ULP along each of them, then along the direction in which this
-    component changes fastest."""
+    """The error model's search (``model.perturbation_search``) for one component."""
 
     def line(direction: dict[int, int]):
         def point(k: int) -> tuple:
@@ -62,16 +60,7 @@ def _perturbation_error(ref, q, got: float, args: list, y: int, dtype, component
 
         return point
 
-    best, signs = math.inf, {}
-    for pos in ref.perturbable:
-        along = line({pos: 1})
-        best = min(best, search_line(got, along, dtype))
-        if best <= BOUNDS[q]:
-            return best
-        lo, hi = along(-PERTURBATION_ULP)[0], along(PERTURBATION_ULP)[0]
-        ok = lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
-        signs[pos] = -1 if ok and hi < lo else 1
-    return min(best, search_line(got, line(signs), dtype))
+    return perturbation_search(got, line, ref.perturbable, BOUNDS[q], dtype)
 
 
 def _verify_variant(loss, source, ref, static: dict, dtypes, rng, rows: dict) -> None:

@@ -13,11 +13,10 @@ import numpy as np
 from ..spec import Loss
 from .model import (
     BOUNDS,
-    PERTURBATION_ULP,
     Row,
     assess,
     between_branches,
-    search_line,
+    perturbation_search,
     underflow_measure,
 )
 from .reference import Reference
@@ -35,7 +34,7 @@ def reference(loss: Loss, static: tuple) -> Reference:
     return Reference(loss, dict(static))
 
 
-def verify_elementwise(loss: Loss, source, dtypes, seed: int) -> list[Row]:
+def verify_elementwise(loss: Loss, source, dtypes, seed: int, samples: int = 40) -> list[Row]:
     rng = np.random.default_rng(seed)
     rows: dict = {}
     statics = [k for k, p in loss.parameters.items() if p.static]
@@ -45,7 +44,7 @@ def verify_elementwise(loss: Loss, source, dtypes, seed: int) -> list[Row]:
         for params in param_sets(loss, rng):
             for dtype in dtypes:
                 dt = np.dtype(dtype).type
-                at = points(loss, params, dt, rng)
+                at = points(loss, params, dt, rng, samples)
                 _check_points(loss, source, ref, params, static, dt, at, rows, rng)
     return list(rows.values())
 
@@ -68,26 +67,10 @@ def line_along(ref, q: str, at: dict, direction: dict[str, int], dtype):
 
 
 def perturbation_error(ref, q: str, got: float, at: dict, names: list[str], dtype) -> float:
-    """The error model's search: ``got`` against the exact results at the differentiable inputs
-    ``names`` moved by -4 … +4 ULP, along each of them and, for several, along the direction
-    in which the result changes fastest."""
-
-    def line(direction: dict[str, int]):
-        return line_along(ref, q, at, direction, dtype)
-
-    best = math.inf
-    signs = {}
-    for nm in names:
-        along = line({nm: 1})
-        best = min(best, search_line(got, along, dtype))
-        if best <= BOUNDS[q]:
-            return best
-        lo, hi = along(-PERTURBATION_ULP)[0], along(PERTURBATION_ULP)[0]
-        ok = lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
-        signs[nm] = -1 if ok and hi < lo else 1
-    if len(names) > 1:
-        best = min(best, search_line(got, line(signs), dtype))
-    return best
+    """The error model's search (``model.perturbation_search``) at the point ``at``."""
+    return perturbation_search(
+        got, lambda direction: line_along(ref, q, at, direction, dtype), names, BOUNDS[q], dtype
+    )
 
 
 def _check_points(loss, source, ref: Reference, params, static, dtype, at, rows, rng):

@@ -24,6 +24,7 @@ the drop's reason: there is no silent allowance.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ __all__ = [
     "Row",
     "assess",
     "search_line",
+    "perturbation_search",
     "nearest_on_lines",
 ]
 
@@ -220,6 +222,32 @@ def search_line(got: float, at: Callable[[int], tuple], dtype) -> float:
         g = np.asarray([got], dtype)
         return float(ulp_error(g, np.asarray([lo if got < lo else hi], dtype))[0])
     return nearest_on_lines(got, [[at(j) for j in range(-k, k + 1)]], dtype)
+
+
+def perturbation_search(
+    got: float,
+    line: Callable[[dict], Callable[[int], tuple]],
+    inputs: Sequence,
+    bound: float,
+    dtype,
+) -> float:
+    """The error model's search: the smallest ULP distance from ``got`` to the exact results
+    at the differentiable ``inputs`` moved by -4 … +4 ULP, along each of them and, for several,
+    along the direction in which the result changes fastest (each input's sign of change).
+    ``line(direction)`` gives k ↦ (exact result or None, branch) at the inputs moved by
+    k·direction[input] ULP."""
+    best, signs = math.inf, {}
+    for key in inputs:
+        along = line({key: 1})
+        best = min(best, search_line(got, along, dtype))
+        if best <= bound:
+            return best
+        lo, hi = along(-PERTURBATION_ULP)[0], along(PERTURBATION_ULP)[0]
+        ok = lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
+        signs[key] = -1 if ok and hi < lo else 1
+    if len(signs) > 1:
+        best = min(best, search_line(got, line(signs), dtype))
+    return best
 
 
 def between_branches(got: float, at: Callable[[int], tuple]) -> float | None:

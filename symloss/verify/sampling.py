@@ -103,12 +103,14 @@ def param_sets(loss: Loss, rng: np.random.Generator) -> list[dict]:
     return sets
 
 
-def points(loss: Loss, params: dict, dtype, rng) -> dict[str, np.ndarray]:
+def points(loss: Loss, params: dict, dtype, rng, samples: int = 40) -> dict[str, np.ndarray]:
+    """The curated extremes of every input, crossed, with ``samples`` random values of the first
+    input (and a fifth as many of each other), and the kinks of the definition."""
     first, *rest = loss.inputs
-    firsts = domain_samples(first.domain, dtype, rng, 40)
+    firsts = domain_samples(first.domain, dtype, rng, samples)
     if not rest:
         return {first.name: np.asarray(firsts, dtype)}
-    seconds = [domain_samples(i.domain, dtype, rng, 8) for i in rest]
+    seconds = [domain_samples(i.domain, dtype, rng, max(1, samples // 5)) for i in rest]
     if len(rest) == 1:
         grid = list(itertools.product(firsts, *seconds))
     else:  # every pair (first input, another) in full, the others drawn at random
