@@ -21,8 +21,6 @@ KNOWN_FAILURES = {
     "large_margin_softmax": "gradient components that cancel (ψ_m's terms): 1.8e9 ULP in "
     "float32 at a logit of 1.8e19, absolute errors of ~ε in float64; the old gate excused "
     "them by conditioning over every input, parameters included",
-    "tversky": "the gradient near a perfect prediction (p_y = 1 - 1e-13) is 0 in float32 and "
-    "off by 5e12 ULP in float64: TP - FN-style differences cancel",
     "ctc": "a gradient component that is exactly 0 (uniform logits) comes out as ±ε·p: the "
     "softmax minus the occupancy is formed as a difference there",
     # measured by independent mpmath checks (tests/check_mutations.py --control and the
