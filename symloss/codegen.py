@@ -27,6 +27,9 @@ from .lowering import (
     absent_classes,
     c99_functions,
     component_differences,
+    dd_code,
+    exact_numerator,
+    exact_quotients,
     indicator_products,
     lower,
     masked_softmax_differences,
@@ -387,9 +390,26 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
         (r.body,) = split_logsumexp([r.body], reductions)
         r.body = zero_coefficient_products(r.body, unbounded, varying)
         r.body = branch_free(r.body)
-    hessian = branch_free(gradients.pop()) if hessian is not None else None
-    gradients = dict(zip(loss.differentiable, map(branch_free, gradients)))
+    sums = {r.symbol for r in reductions if r.kind == "sum"}
+
+    def lowered(e: sp.Expr) -> sp.Expr:
+        return exact_quotients(branch_free(e), sums)
+
+    hessian = lowered(gradients.pop()) if hessian is not None else None
+    gradients = dict(zip(loss.differentiable, map(lowered, gradients)))
     return reductions, branch_free(value), gradients, hessian, label
+
+
+def _double_double_sums(reductions, exprs) -> set:
+    """The row sums that exact numerators in ``exprs`` read, and the sums those sums read."""
+    needed = set()
+    for e in exprs:
+        for atom in e.atoms(exact_numerator):
+            needed |= atom.sums
+    for r in reversed(reductions):
+        if r.symbol in needed:
+            needed |= {s.symbol for s in reductions if s.kind == "sum"} & r.body.free_symbols
+    return needed
 
 
 def _plan_class_variant(loss: Loss, variant: Variant) -> list[RowKernel]:
@@ -417,6 +437,14 @@ def _plan_class_variant(loss: Loss, variant: Variant) -> list[RowKernel]:
         ]
         needed = _needed(reductions, value)
         for_value = [p for p, r in zip(printed, reductions) if r.symbol in needed]
+        # the gradient kernels' sums that exact numerators read: accumulated in double-double
+        exact = _double_double_sums(reductions, [*gradients.values(), hessian or sp.S.Zero])
+        printed = [
+            ("dd_sum", sym, dd_code(r.body, printer, frozenset(exact)), skip)
+            if r.symbol in exact
+            else (kind, sym, body, skip)
+            for (kind, sym, body, skip), r in zip(printed, reductions)
+        ]
         value_code = _cse_printed([value], printer, "_v")
         value_code = (value_code[0], value_code[1][0])
         row_temps, row_exprs = _cse_printed([gradients[nm] for nm in row_wrt], printer, "_r")

@@ -39,6 +39,11 @@ from numba.extending import intrinsic, overload
 __all__ = [
     "chunk",
     "chunks",
+    "dd",
+    "dd_add",
+    "dd_mul",
+    "dd_neg",
+    "dd_value",
     "exp",
     "expm1",
     "log",
@@ -99,6 +104,64 @@ def reassoc_add(typingctx, acc, x):
         return builder.fadd(a, b, flags=("reassoc",))
 
     return types.float64(acc, x), codegen
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a·b + c in float64 with one rounding (LLVM's fma)."""
+
+    def codegen(context, builder, signature, args):
+        x, y, z = (context.cast(builder, v, t, types.float64) for v, t in zip(args, signature.args))
+        return builder.fma(x, y, z)
+
+    return types.float64(a, b, c), codegen
+
+
+# -- double-double: a number carried as hi + lo, |lo| ≤ ulp(hi)/2 ----------------------------
+# For expressions whose terms cancel (the numerator N'D - ND' of a quotient rule): sums and
+# products keep about 106 bits, so only cancellation beyond 2^53 loses digits. A result that
+# overflows, or a NaN, falls back to the plain float64 operation (lo is then 0).
+
+
+@_inline
+def dd(x):
+    """x as a double-double (exact)."""
+    return (float(x), 0.0)
+
+
+@_inline
+def _normalized(s, e):
+    hi = s + e
+    lo = e - (hi - s)
+    ok = math.isfinite(hi) & math.isfinite(lo)
+    return (select(ok, hi, s), select(ok, lo, 0.0))
+
+
+@_inline
+def dd_add(x, y):
+    """x + y (Knuth's TwoSum of the heads, plus the tails)."""
+    s = x[0] + y[0]
+    b = s - x[0]
+    return _normalized(s, ((x[0] - (s - b)) + (y[0] - b)) + (x[1] + y[1]))
+
+
+@_inline
+def dd_mul(x, y):
+    """x·y (the head's product exact through fma, plus the cross terms)."""
+    p = x[0] * y[0]
+    return _normalized(p, _fma(x[0], y[0], -p) + (x[0] * y[1] + x[1] * y[0]))
+
+
+@_inline
+def dd_neg(x):
+    """-x."""
+    return (-x[0], -x[1])
+
+
+@_inline
+def dd_value(x):
+    """hi + lo rounded to float64."""
+    return x[0] + x[1]
 
 
 CHUNK = 4096  # elements per chunk of a parallel sum

@@ -280,6 +280,60 @@ def test_dice_empty_masks_and_perfect_predictions():
         symloss.dice(np.zeros((1, 4)), np.zeros((1, 3)))
 
 
+def _mp_gradient(value, p, g, j):
+    """∂value/∂p_j of the plain formula value(p, g), in mpmath at 60 digits (the inputs as
+    given, exactly)."""
+    import mpmath
+
+    with mpmath.workdps(60):
+        at, t = ([mpmath.mpf(float(x)) for x in v] for v in (p, g))
+        return float(mpmath.diff(lambda x: value(at[:j] + [x] + at[j + 1 :], t), at[j]))
+
+
+def _ulps(got, want, dtype):
+    return abs(float(got) - want) / float(np.spacing(dtype(abs(want))))
+
+
+def test_dice_gradient_where_its_quotient_rule_cancels():
+    # (2Σpg + s)/D² - 2g_j/D at ordinary probabilities: the two terms agree to 3 digits here,
+    # which formed in float64 lost 1766 ULP; the numerator is now formed in double-double
+    p = [0.22273666311837736, 0.7055251753162405, 0.06621972720814666, 0.0034128879756063647]
+    p += [0.0021055463816293508]
+    g = [0.4216617652781877, 0.016482670322547004, 0.11641901740977197, 0.39049929003667705]
+    g += [0.054937256952816156]
+    s = 6.0956934985716344
+
+    def dice(q, t):
+        return 1 - (2 * sum(a * b for a, b in zip(q, t)) + s) / (sum(q) + sum(t) + s)
+
+    _, grad = symloss.dice.value_and_grad(np.array([p]), np.array([g]), smooth=s, reduction="none")
+    for j in range(5):
+        assert _ulps(grad[0, j], _mp_gradient(dice, p, g, j), np.float64) <= 4, j
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tversky_gradient_near_a_perfect_prediction(dtype):
+    # p_y = 1 - 4e^-30 on a one-hot mask with β = 0: the label's component is -α·FP/D², FP =
+    # Σ_{c≠y} p_c ≈ 4e-13, which (TP + s)/D² - 1/D lost entirely (0 in float32, 5e12 ULP off
+    # in float64)
+    z = np.array([30.0, 0, 0, 0, 0])
+    p = (np.exp(z - z.max()) / np.exp(z - z.max()).sum()).astype(dtype)
+    g = np.eye(5, dtype=dtype)[0]
+    alpha, beta, s = (float(dtype(v)) for v in (0.3, 0.0, 1.0))
+
+    def tversky(q, t):
+        tp = sum(a * b for a, b in zip(q, t))
+        fp = sum(a * (1 - b) for a, b in zip(q, t))
+        fn = sum((1 - a) * b for a, b in zip(q, t))
+        return 1 - (tp + s) / (tp + alpha * fp + beta * fn + s)
+
+    _, grad = symloss.tversky.value_and_grad(
+        p[None], g[None], alpha=alpha, beta=beta, smooth=s, reduction="none"
+    )
+    for j in range(5):
+        assert _ulps(grad[0, j], _mp_gradient(tversky, p, g, j), dtype) <= 4, j
+
+
 # -- softmax focal ----------------------------------------------------------------------------
 
 

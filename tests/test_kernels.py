@@ -14,8 +14,6 @@ KNOWN_FAILURES = {
     "balanced_sigmoid_cross_entropy": "β·y·(σ - 1) + (1 - β)(1 - y)·σ cancels for soft targets "
     "(18 ULP in float32 at logit -1e-6, y = 0.74, β = 0.25)",
     "cauchy": "NaN at tiny but representable c (c² underflows while r/c overflows)",
-    "dice": "gradient and Hessian components off by 61 and 113 ULP in float32 at ordinary "
-    "probabilities (16 and 79 in float64)",
     "gaussian_nll": "½log v + ½r²/v cancels where log v ≈ -r²/v: only an extended-precision "
     "evaluation keeps the digits (the mixed criterion covers most, not all, such points)",
     "poisson_nll": "NaN, not -inf, at target = +inf where e^x overflows (x = 1000 in float64, "
@@ -23,8 +21,6 @@ KNOWN_FAILURES = {
     "large_margin_softmax": "gradient components that cancel (ψ_m's terms): 1.8e9 ULP in "
     "float32 at a logit of 1.8e19, absolute errors of ~ε in float64; the old gate excused "
     "them by conditioning over every input, parameters included",
-    "tversky": "the gradient near a perfect prediction (p_y = 1 - 1e-13) is 0 in float32 and "
-    "off by 5e12 ULP in float64: TP - FN-style differences cancel",
     "ctc": "a gradient component that is exactly 0 (uniform logits) comes out as ±ε·p: the "
     "softmax minus the occupancy is formed as a difference there",
     # measured by independent mpmath checks (tests/check_mutations.py --control and the

@@ -220,3 +220,31 @@ def test_underflow_products_give_the_finite_limit_not_inf_times_0():
     with mpmath.workdps(50):
         ref = float(mpmath.mpf(1e160) ** 2 * mpmath.exp(-800))
     assert abs(f(x=1e160, y=800.0) - ref) <= 1e-10 * ref
+
+
+def test_exact_quotients_form_a_quotient_rule_numerator_in_double_double():
+    r0, r1, s = sp.symbols("r0 r1 s", real=True)
+    g = sp.IndexedBase("g")[sp.Symbol("j", integer=True)]
+    d = r0 + s
+    grad = (s + 2 * r1) / d**2 - 2 * g / d  # Dice's (N/D)' with D = r0 + s
+    out = L.exact_quotients(sp.Piecewise((0, sp.Eq(d, 0)), (grad, True)), {r0, r1})
+    (num,) = out.atoms(L.exact_numerator)
+    assert sp.simplify(num.numerator / d**2 - grad) == 0
+    assert num.sums == {r0, r1}
+    # no row sum in a denominator, or not rational: left as it is
+    assert L.exact_quotients(g / s - 1, {r0}) == g / s - 1
+    assert L.exact_quotients(sp.exp(r0) / r0 - g, {r0}) == sp.exp(r0) / r0 - g
+
+
+def test_double_double_keeps_what_float64_cancels():
+    from numba import njit
+
+    @njit
+    def square_minus_one(a):
+        x = vmath.dd_mul(vmath.dd(a), vmath.dd(a))
+        return vmath.dd_value(vmath.dd_add(x, vmath.dd_neg(vmath.dd(1.0))))
+
+    a = 1 + 2.0**-30
+    assert a * a - 1 == 2.0**-29  # float64 loses the 2^-60
+    assert square_minus_one(a) == 2.0**-29 + 2.0**-60
+    assert math.isinf(square_minus_one(1e200))  # overflow falls back to the plain product

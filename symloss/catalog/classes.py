@@ -128,7 +128,9 @@ _size = sp.Piecewise(
 _empty = sp.Eq(_size + smooth, 0)  # both masks empty and s = 0: 0/0, taken as 0
 # The value is computed from the non-negative terms of 1 - (2Σpg + s)/(Σp + Σg + s):
 # Σ [p(1 - g) + g(1 - p)] (or Σ (p - g)²) over the denominator, exact for near-perfect
-# predictions where 1 - (…) would cancel; the gradient of the textbook form does not cancel.
+# predictions where 1 - (…) would cancel. The gradient's quotient rule cancels too (where a
+# target component balances the ratio); its numerator is formed in double-double
+# (lowering.exact_quotients).
 _mismatch = sp.Piecewise(
     ((pred[c] - truth[c]) ** 2, sp.Eq(squared, 1)),
     (pred[c] * (1 - truth[c]) + truth[c] * (1 - pred[c]), True),

@@ -101,7 +101,10 @@ def _verify_variant(loss, source, ref, static: dict, dtypes, rng, rows: dict) ->
                 np.asarray(call.get(k, loss.parameters[k].default), dt) * np.ones(n, dt)
                 for k in ref.vectors
             ]
-            scal = [float(call.get(s.name, loss.parameters[s.name].default)) for s in ref.scalars]
+            # as the kernel receives them: in the dtype (0.3 is 0.30000001 in float32)
+            scal = [
+                float(dt(call.get(s.name, loss.parameters[s.name].default))) for s in ref.scalars
+            ]
             try:
                 got = source.class_outputs(inputs, call)
             except NotImplementedError:
