@@ -209,7 +209,9 @@ class SoftEditDistance(_Sequence):
         if target_lengths is None:
             target_lengths = np.full(n, np.shape(target)[-1] if np.ndim(target) == 2 else 0)
         labels, s_len = _labels(target, target_lengths, n, n_classes, None)
-        log_probs = np.ascontiguousarray(_log_softmax(z.astype(dtype, copy=False), 2), dtype)
+        # log-probabilities in float64 for either dtype: rounded to float32, log p carries an
+        # absolute error ε·|log p| into every p = e^{log p} of the DP and its gradient
+        log_probs = np.ascontiguousarray(_log_softmax(z.astype(np.float64), 2))
         value = np.empty(n, np.float64)
         g = np.zeros(z.shape, dtype)
         kernel = self._module.KERNELS[dtype.name]

@@ -44,8 +44,8 @@ def _marked(m):
 
 
 @pytest.mark.parametrize("m", [_marked(m) for m in MUTATIONS])
-def test_gate_rejects_mutation(m):
-    report = symloss.verify_implementation(m.loss, **{m.quantity: m.impl})
+def test_gate_rejects_mutation(m, gate_samples):
+    report = symloss.verify_implementation(m.loss, samples=gate_samples, **{m.quantity: m.impl})
     assert not report, f"the gate passed {m}, {m.source}:\n{report}"
     failed = {row.quantity for row in report.failures}
     assert m.quantity in failed, f"{m}: the failures {sorted(failed)} miss {m.quantity}\n{report}"
@@ -68,7 +68,7 @@ CAREFUL_REJECTED = {
         for c in CAREFUL
     ],
 )
-def test_gate_passes_careful_implementation(c):
-    report = symloss.verify_implementation(c.loss, **c.impls)
+def test_gate_passes_careful_implementation(c, gate_samples):
+    report = symloss.verify_implementation(c.loss, samples=gate_samples, **c.impls)
     assert report, f"the gate rejected the careful {c.name}:\n{report}"
     assert not report.failures, str(report)
