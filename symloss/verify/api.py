@@ -95,9 +95,9 @@ def verify_implementation(
 
     ``value``, ``grad``, ``hess``: callables ``f(*inputs, **params)`` on NumPy arrays of one
     dtype, returning per-element results (per sample for class-axis losses; a gradient or
-    Hessian diagonal shaped like the inputs). Parameters are passed by the loss's names. A
-    callable may raise NotImplementedError for parameters it does not support: those points
-    are dropped and counted. ``samples``: as for ``verify_loss``."""
+    Hessian diagonal shaped like the inputs). Every parameter is passed by the loss's name,
+    defaults included. A callable may raise NotImplementedError for parameter values it does
+    not support: those points are dropped and counted. ``samples``: as for ``verify_loss``."""
     if isinstance(loss, str):
         from ..catalog import BUILTINS
 
