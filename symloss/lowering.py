@@ -16,7 +16,16 @@ from sympy.codegen.cfunctions import expm1, log1p
 from sympy.core.parameters import distribute
 from sympy.logic.boolalg import BooleanFunction
 
-from .primitives import PRIMITIVES, held, log_sigmoid, logaddexp, sigmoid
+from .primitives import (
+    PRIMITIVES,
+    held,
+    log1p_square,
+    log_sigmoid,
+    logaddexp,
+    lorentz_ratio,
+    lorentz_slope,
+    sigmoid,
+)
 from .spec import c, class_argmax, class_max
 
 __all__ = ["nan_in", "ranges_of", "lower"]
@@ -356,6 +365,114 @@ def underflow_products(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
     return expr.replace(lambda e: e.is_Mul, rewrite)
 
 
+class scaled_log1p_square(sp.Function):
+    """v²·log(1 + (u/v)²), computed without forming v² or u/v where they over- or underflow:
+    u·(u·log1p(x²)/x²) for |u| ≤ |v| (x = u/v; = u² where x² underflows) and
+    v·(v·(2 log|x| + log1p(x⁻²))) beyond, log|x| as log|u| - log|v| where x overflows. Each
+    product is of a factor ≤ 1 in size and the result, so none overflows unless the result
+    does."""
+
+    nargs = 2
+
+    def _eval_rewrite_as_math(self, u, v, **kwargs):
+        return v**2 * log1p(u**2 / v**2)
+
+    def _eval_rewrite_as_stable(self, u, v, **kwargs):
+        x = held(u / v)
+        t = x**2
+        a = sp.Abs(x)
+        ratio = _select((sp.S.One, sp.Eq(t, 0)), (log1p(t) / t, True))
+        log_a = _select((sp.log(a), is_finite(a)), (sp.log(sp.Abs(u)) - sp.log(sp.Abs(v)), True))
+        near = u * held(u * ratio)
+        far = v * held(v * (2 * log_a + log1p(a**-2)))
+        return _select((near, sp.LessThan(sp.Abs(u), sp.Abs(v))), (far, True))
+
+
+class scaled_lorentz_ratio(sp.Function):
+    """v·(u/v)/(1 + (u/v)²) = u/(1 + x²), x = u/v, and (w·v)/(1 + w²) with w = v/u for
+    |u| > |v|: no x that underflows (u/v subnormal times v loses its digits) or overflows."""
+
+    nargs = 2
+
+    def _eval_rewrite_as_math(self, u, v, **kwargs):
+        return u / (1 + u**2 / v**2)
+
+    def _eval_rewrite_as_stable(self, u, v, **kwargs):
+        x, w = held(u / v), held(v / u)
+        near = u / (1 + x**2)
+        far = held(w * v) / (1 + w**2)
+        return _select((near, sp.LessThan(sp.Abs(u), sp.Abs(v))), (far, True))
+
+
+class scaled_lorentz_slope(sp.Function):
+    """(1 - x²)/(1 + x²)² at x = u/v, with 1 - x² as ((|v| - |u|)/|v|)·(1 + |x|) up to
+    |x| = 2: |v| - |u| is exact where it cancels (Sterbenz), where 1 - |x| would carry the
+    rounding of x = u/v, amplified by 1/|1 - |x||; divided through by x⁴ beyond."""
+
+    nargs = 2
+
+    def _eval_rewrite_as_math(self, u, v, **kwargs):
+        return (1 - u**2 / v**2) / (1 + u**2 / v**2) ** 2
+
+    def _eval_rewrite_as_stable(self, u, v, **kwargs):
+        x = held(u / v)
+        a, au, av = sp.Abs(x), sp.Abs(u), sp.Abs(v)
+        near = held((av - au) / av) * (1 + a) / (1 + x**2) ** 2
+        far = (x**-2 - 1) * x**-2 / (1 + x**-2) ** 2
+        return _select((near, sp.LessThan(au, 2 * av)), (far, True))
+
+
+_SCALED = {
+    log1p_square: (2, scaled_log1p_square),
+    lorentz_ratio: (1, scaled_lorentz_ratio),
+    lorentz_slope: (0, scaled_lorentz_slope),
+}
+
+
+def scaled_quotients(expr: sp.Expr) -> sp.Expr:
+    """v^n·F(u/v) → one function of (u, v) for F(x) that grows no faster than x^n
+    (log(1 + x²) with n = 2, x/(1 + x²) with n = 1, (1 - x²)/(1 + x²)² with n = 0): the
+    Cauchy loss c²/2·log(1 + (r/c)²) and its derivatives. As written, a tiny c makes c²
+    underflow where r/c overflows (0·∞) and a huge c makes c² overflow where (r/c)²
+    underflows (∞·0), though the product is finite (≈ r² near 0), and 1 - (r/c)² carries
+    the rounding of r/c where it cancels; the forms of `scaled_log1p_square`,
+    `scaled_lorentz_ratio` and `scaled_lorentz_slope` avoid those intermediates."""
+
+    def split(mul: sp.Mul):
+        for f in mul.args:
+            if type(f) not in _SCALED:
+                continue
+            n, form = _SCALED[type(f)]
+            u, v = f.args[0].as_numer_denom()
+            if v.is_number or u.is_number:
+                continue
+            power = sp.S.Zero
+            for g in mul.args:
+                if g == v:
+                    power += 1
+                elif g.is_Pow and g.base == v and g.exp.is_Integer:
+                    power += g.exp
+            if power >= n:
+                return f, n, form, u, v
+        return None
+
+    def rewrite(mul: sp.Mul) -> sp.Expr:
+        found = split(mul)
+        if found is None:
+            return mul
+        f, n, form, u, v = found
+        rest = mul / (f * v**n)
+        return rest * form(u, v)
+
+    def bare(f: sp.Expr) -> sp.Expr:  # n = 0: no factor to take in
+        u, v = f.args[0].as_numer_denom()
+        return f if v.is_number or u.is_number else _SCALED[type(f)][1](u, v)
+
+    expr = expr.replace(lambda e: e.is_Mul and split(e) is not None, rewrite)
+    unscaled = tuple(F for F, (n, _) in _SCALED.items() if n == 0)
+    return expr.replace(lambda e: isinstance(e, unscaled), bare)
+
+
 def stable_primitives(expr: sp.Expr) -> sp.Expr:
     """Replace each primitive by its stable computational form (inner ones first)."""
     return expr.rewrite("stable")
@@ -535,6 +652,7 @@ def lower(expr: sp.Expr, ranges: Ranges, data: frozenset, centres: Mapping = _EM
     expr = sigmoid_differences(expr, ranges, centres)  # σ(u) - y' near u = 0 through tanh(u/2)
     expr = exp_differences(expr, ranges, centres)  # e^u - y near u = 0 through expm1(u)
     expr = underflow_products(expr, ranges)  # no inf·0 where P·e^u is finite
+    expr = scaled_quotients(expr)  # v²·log1p_square(u/v) without v² or u/v
     expr = stable_primitives(expr)  # softplus, σ, log σ, log cosh, logaddexp
     expr = c99_functions(expr)  # log1p / expm1 where plain log / exp lose digits
     expr = piecewise_forms(expr)  # Max/Min/Heaviside/sign → Piecewise

@@ -143,3 +143,36 @@ def test_cosine_distance_float32_nearly_parallel_keeps_its_digits(rng):
     y = x * rng.uniform(0.5, 3.0, (16, 1)) + 1e-4 * rng.normal(size=(16, 5))
     value_err, _, _ = _cosine_rows(x.astype(np.float32), y.astype(np.float32), np.float32)
     assert value_err <= BOUND
+
+
+# --- cauchy: c²/2·log(1 + (r/c)²) at scales where c² or r/c over- or underflow ------------------
+
+
+def _cauchy(r, c):
+    """Value, gradient and Hessian of c²/2·log(1 + (r/c)²), the plain definition."""
+    with mpmath.workdps(DPS):
+        r, c = mpmath.mpf(float(r)), mpmath.mpf(float(c))
+        x2 = (r / c) ** 2
+        return c**2 / 2 * mpmath.log1p(x2), r / (1 + x2), (1 - x2) / (1 + x2) ** 2
+
+
+@pytest.mark.parametrize(
+    "dtype, c, residuals",
+    [
+        # r/c overflows (c² ≈ 1e-300 does not underflow): was inf
+        (np.float64, 1e-150, [1e160, -3e158, 1e-150]),
+        # c² overflows where (r/c)² underflows, the loss ≈ r²/2: was NaN
+        (np.float64, 1e200, [1e150, -1e-20, 3.0]),
+        (np.float32, 1e30, [1e10, -2e15, 0.5]),
+        # 1 - (r/c)² cancels near |r| = c: 31 ULP in the Hessian from rounding r/c first
+        (np.float64, 6.0956934985716344, [6.2085, -6.0, 6.1]),
+    ],
+)
+def test_cauchy_at_extreme_scales_and_near_r_equal_c(dtype, c, residuals):
+    p, t = np.array(residuals, dtype), np.zeros(len(residuals), dtype)
+    value, grad = symloss.cauchy.value_and_grad(p, t, c=dtype(c), reduction="none")
+    _, hess = symloss.cauchy.grad_hess(p, t, c=dtype(c))
+    exact = [_cauchy(r, dtype(c)) for r in p]
+    assert _ulp(value, [e[0] for e in exact], dtype).max() <= BOUND
+    assert _ulp(grad, [e[1] for e in exact], dtype).max() <= BOUND
+    assert _ulp(hess, [e[2] for e in exact], dtype).max() <= 2 * BOUND
