@@ -323,13 +323,53 @@ def exp_differences(expr: sp.Expr, ranges: Ranges = _EMPTY, centres: Mapping = _
     return expr.replace(lambda e: e.is_Add, rewrite)
 
 
+def _upper_bound(expr: sp.Expr, ranges: Ranges):
+    value = expr.xreplace(dict(ranges))
+    if isinstance(value, AccumBounds):
+        return value.max
+    return value if value.is_number else None
+
+
+def overflow_differences(expr: sp.Expr, ranges: Ranges = _EMPTY) -> sp.Expr:
+    """k·e^u + c → e^u·(k + c·e^{-u}) where e^u overflows (k, c free of u, c unbounded over
+    the ranges), the sum as written elsewhere.
+
+    e^x - y at x = 1000 and y = +∞ is ∞ - ∞ = NaN, though e^x is finite and the difference
+    -∞; scaled by e^u, the term c·e^{-u} is a product that `underflow_products` keeps
+    infinite where e^{-u} underflows (-∞ there), and k·∞ stays right for finite c. Only
+    where e^u is not finite: elsewhere the sum keeps its one rounding."""
+
+    def pick(f: sp.Expr):
+        return (f.args[0], 1) if isinstance(f, sp.exp) else None
+
+    def rewrite(add: sp.Add) -> sp.Expr:
+        split = _split_terms(add, pick)
+        if split is None:
+            return add
+        u, k, c = split
+        if k[1] == 0 or c == 0 or c.is_number or _one_sign([k[1], c], ranges):
+            return add
+        hi = _upper_bound(u, ranges)
+        if hi is not None and hi.is_finite:
+            return add  # e^u cannot overflow
+        lo_c, hi_c = _lower_bound(c, ranges), _upper_bound(c, ranges)
+        if lo_c is not None and hi_c is not None and lo_c.is_finite and hi_c.is_finite:
+            return add  # c cannot be infinite: ∞ + c is right
+        e = sp.exp(u)
+        scaled = e * sp.Add(k[1], sp.Mul(c, sp.exp(-u)))
+        return sp.Piecewise((add, is_finite(e)), (scaled, True), evaluate=False)
+
+    return expr.replace(lambda e: e.is_Add, rewrite)
+
+
 def underflow_products(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
     """P·e^u, P a polynomial in the data and u unbounded below, computed as
     sign(P)·exp(u + log|P|) where P overflows or e^u underflows, and as 0 where u is -inf.
 
     The product is finite where its factors are not: (1 - r²)·e^{-r²/2} at |r| = 1e200 is
     (-inf)·0 = NaN in floating point, the truth a number below the smallest subnormal, and at
-    r = ±inf the limit 0 (u → -∞ faster than log|P| grows). log|P| is the sum of the logs of
+    r = ±inf the limit 0 (u → -∞ faster than log|P| grows), NaN for NaN in P's other data
+    (y·x·e^{-x} at x = ∞, y = NaN). log|P| is the sum of the logs of
     P's factors (1 - r² = -(r - 1)(r + 1)), each finite where P overflows. Where neither
     overflows nor underflows the product is computed as written, without the rounding of
     exp(u + log|P|).
@@ -355,7 +395,9 @@ def underflow_products(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
             sign = sp.sign(coeff) * sp.Mul(*(_sign(f) for f, m in factors if m % 2))
             logs = sp.Add(sp.log(abs(coeff)), *(m * sp.log(sp.Abs(f)) for f, m in factors))
         scaled = sign * sp.exp(held(sp.Add(u, logs)))  # held: SymPy would split exp(log …)
+        others = sorted(P.free_symbols - u.free_symbols, key=sp.default_sort_key)
         return sp.Piecewise(
+            *([(sp.nan, nan_in(*others))] if others else []),
             (sp.S.Zero, is_minus_inf(u)),
             (mul, sp.And(is_finite(P), is_positive(e))),
             (scaled, True),
@@ -651,6 +693,7 @@ def lower(expr: sp.Expr, ranges: Ranges, data: frozenset, centres: Mapping = _EM
     expr = logspace_products(expr, ranges)  # no inf·0 where factors underflow
     expr = sigmoid_differences(expr, ranges, centres)  # σ(u) - y' near u = 0 through tanh(u/2)
     expr = exp_differences(expr, ranges, centres)  # e^u - y near u = 0 through expm1(u)
+    expr = overflow_differences(expr, ranges)  # no inf - inf where e^u - y is -inf
     expr = underflow_products(expr, ranges)  # no inf·0 where P·e^u is finite
     expr = scaled_quotients(expr)  # v²·log1p_square(u/v) without v² or u/v
     expr = stable_primitives(expr)  # softplus, σ, log σ, log cosh, logaddexp

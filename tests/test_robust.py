@@ -176,3 +176,27 @@ def test_cauchy_at_extreme_scales_and_near_r_equal_c(dtype, c, residuals):
     assert _ulp(value, [e[0] for e in exact], dtype).max() <= BOUND
     assert _ulp(grad, [e[1] for e in exact], dtype).max() <= BOUND
     assert _ulp(hess, [e[2] for e in exact], dtype).max() <= 2 * BOUND
+
+
+# --- poisson_nll: e^x - y·x where e^x overflows and y = +∞ ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dtype, x",
+    [(np.float64, [1000.0, 710.0, 1e300, 5.0]), (np.float32, [100.0, 89.0, 1e30, 5.0])],
+)
+def test_poisson_nll_at_an_infinite_target_where_exp_overflows(dtype, x):
+    """e^x - y·x and e^x - y at y = +∞ are -∞ by mpmath on the plain formula, also where e^x
+    overflows the dtype (they were ∞·0 and ∞ - ∞: NaN)."""
+    p = np.array(x, dtype)
+    t = np.full(len(x), np.inf, dtype)
+    value, grad = symloss.poisson_nll.value_and_grad(p, t, reduction="none")
+    with mpmath.workdps(DPS):
+        y = mpmath.mpf("inf")
+        exact_v = [mpmath.exp(mpmath.mpf(float(a))) - y * mpmath.mpf(float(a)) for a in p]
+        exact_g = [mpmath.exp(mpmath.mpf(float(a))) - y for a in p]
+    np.testing.assert_array_equal(value, np.array([float(e) for e in exact_v], dtype))
+    np.testing.assert_array_equal(grad, np.array([float(e) for e in exact_g], dtype))
+    # NaN in, NaN out: the target's NaN reaches the value at x = +∞ too
+    v = symloss.poisson_nll(np.array([np.inf], dtype), np.array([np.nan], dtype), reduction="none")
+    assert np.isnan(v).all()
