@@ -27,6 +27,7 @@ __all__ = [
     "margin_intercept",
     "margin_term",
     "held",
+    "wide",
     "PRIMITIVES",
 ]
 
@@ -322,6 +323,33 @@ class held(sp.Function):
 
     def _numbacode(self, printer):
         return f"({printer._print(self.args[0])})"
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_rewrite_as_math(self, a, **kwargs):
+        return a
+
+
+class wide(sp.Function):
+    """Its argument, computed in float64 by float32 kernels (every input widened, the result
+    rounded once): for sums whose terms cancel, ½·log v + ½·r²/v near 0, where rounding each
+    term to float32 first would leave the result with the terms' errors. float64 kernels
+    compute it as written."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, a):
+        if a.is_Number:
+            return a
+
+    def fdiff(self, argindex=1):
+        return sp.S.One
+
+    def _latex(self, printer, exp=None):
+        tex = printer._print(self.args[0])
+        return tex if exp is None else r"\left(%s\right)^{%s}" % (tex, exp)
 
     def _eval_is_real(self):
         return self.args[0].is_real

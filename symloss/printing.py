@@ -128,6 +128,14 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
 
+    def _print_wide(self, expr):
+        (arg,) = expr.args
+        if self.dtype == "float64":
+            return f"({self._print(arg)})"
+        names = {s: f"numba.float64({self._print(s)})" for s in arg.free_symbols}
+        inner = NumbaPrinter("float64", names, self.data, self.transcendental, self.vector_math)
+        return f"float32({inner.doprint(arg)})"
+
     def _print_tanh(self, expr):
         return self._vmath("tanh", expr.args[0])
 

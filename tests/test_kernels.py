@@ -15,8 +15,6 @@ KNOWN_FAILURES = {
     "(18 ULP in float32 at logit -1e-6, y = 0.74, β = 0.25)",
     "dice": "gradient and Hessian components off by 61 and 113 ULP in float32 at ordinary "
     "probabilities (16 and 79 in float64)",
-    "gaussian_nll": "½log v + ½r²/v cancels where log v ≈ -r²/v: only an extended-precision "
-    "evaluation keeps the digits (the mixed criterion covers most, not all, such points)",
     "large_margin_softmax": "gradient components that cancel (ψ_m's terms): 1.8e9 ULP in "
     "float32 at a logit of 1.8e19, absolute errors of ~ε in float64; the old gate excused "
     "them by conditioning over every input, parameters included",

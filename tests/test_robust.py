@@ -53,6 +53,19 @@ def test_gaussian_nll_near_overflow_is_finite_and_accurate(dtype, points):
     assert _ulp(grad, [e[1] for e in exact], dtype).max() <= BOUND
 
 
+def test_gaussian_nll_float32_where_log_v_cancels_r2_over_v():
+    """½·log v + ½·r²/v near 0 (r² ≈ -v·log v, v < 1): each term rounded to float32 left the
+    sum 12 ULP off; formed in float64 (wide), it is rounded once."""
+    v = np.array([0.25, 0.25, 0.5, 0.1, 0.9], np.float32)
+    r = np.sqrt(-v.astype(np.float64) * np.log(v.astype(np.float64))) * (1 + 1e-7)
+    p = np.array([-3.102289269918401e-08, 0.0, 1e-3, -2e-4, 0.0], np.float32)
+    t = np.array([0.6063432097434998, *(p[1:] - r[1:].astype(np.float32))], np.float32)
+    eps = np.float32(1e-6)
+    value = symloss.gaussian_nll(p, t, v, eps=eps, reduction="none")
+    exact = [_gaussian_nll(*a, eps)[0] for a in zip(p, t, v)]
+    assert _ulp(value, exact, np.float32).max() <= BOUND
+
+
 # --- parameters are checked in the dtype the kernel uses ----------------------------------------
 
 _X32, _Y32 = np.array([1.0, -2.0, 0.5], np.float32), np.array([0.0, 1.0, 0.25], np.float32)

@@ -102,10 +102,11 @@ gaussian_nll = define(
     "gaussian_nll",
     "(log(max(var, eps)) + (pred - target)**2/max(var, eps))/2 + where(full == 1, log(2*pi)/2, 0)",
     # ½·r²/v as (r/2)·(r/v): neither r² nor r²/v is formed (either overflows where the loss is
-    # finite), and two roundings (r/2 is exact) leave the quadratic term within 1 ε, so where
-    # it cancels ½·log v the sum keeps what the two terms' own rounding allows
-    stable="log(max(var, eps))/2 + held((pred - target)/2)*held((pred - target)/max(var, eps))"
-    " + where(full == 1, log(2*pi)/2, 0)",
+    # finite), and two roundings (r/2 is exact) leave the quadratic term within 1 ε; where it
+    # cancels ½·log v, float32 kernels form the sum in float64 (wide), float64 ones keep
+    # what the terms' own rounding allows
+    stable="wide(log(max(var, eps))/2 + held((pred - target)/2)*held((pred - target)/max(var, eps))"
+    " + where(full == 1, log(2*pi)/2, 0))",
     inputs=("pred", "target", Input("var", domain=nonnegative, doc="variance, ≥ 0")),
     params={
         "eps": Param(1e-6, positive, latex=r"\epsilon", doc="the variance is clamped to ≥ ε"),
