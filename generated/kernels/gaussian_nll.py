@@ -89,7 +89,7 @@ def value_each_f32(pred, target, var, eps, out):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        out[i] = float32((0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
+        out[i] = float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
 
 
 @_jit
@@ -103,7 +103,7 @@ def value_sum_f32(pred, target, var, eps):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _part = vmath.reassoc_add(_part, float32((0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
+            _part = vmath.reassoc_add(_part, float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
         acc += _part
     return acc
 
@@ -120,7 +120,7 @@ def value_sum_w_f32(pred, target, var, weight, eps):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _part = vmath.reassoc_add(_part, w_i * (float32((0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
+            _part = vmath.reassoc_add(_part, w_i * (float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
         acc += _part
     return acc
 
@@ -132,7 +132,7 @@ def value_grad_each_f32(pred, target, var, eps, value, grad):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        value[i] = float32((0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
+        value[i] = float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
         grad[i] = select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i)
 
 
@@ -147,7 +147,7 @@ def value_grad_sum_f32(pred, target, var, eps, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _part = vmath.reassoc_add(_part, float32((0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
+            _part = vmath.reassoc_add(_part, float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
             grad[i] = scale * (select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i))
         acc += _part
     return acc
@@ -165,7 +165,7 @@ def value_grad_sum_w_f32(pred, target, var, weight, eps, scale, grad):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _part = vmath.reassoc_add(_part, w_i * (float32((0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
+            _part = vmath.reassoc_add(_part, w_i * (float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
             grad[i] = scale * w_i * (select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i))
         acc += _part
     return acc
@@ -299,7 +299,7 @@ def value_each__full_f32(pred, target, var, eps, out):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        out[i] = float32(0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
+        out[i] = float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
 
 
 @_jit
@@ -313,7 +313,7 @@ def value_sum__full_f32(pred, target, var, eps):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _part = vmath.reassoc_add(_part, float32(0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
+            _part = vmath.reassoc_add(_part, float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
         acc += _part
     return acc
 
@@ -330,7 +330,7 @@ def value_sum_w__full_f32(pred, target, var, weight, eps):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _part = vmath.reassoc_add(_part, w_i * (float32(0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
+            _part = vmath.reassoc_add(_part, w_i * (float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
         acc += _part
     return acc
 
@@ -342,7 +342,7 @@ def value_grad_each__full_f32(pred, target, var, eps, value, grad):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        value[i] = float32(0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
+        value[i] = float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
         grad[i] = select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i)
 
 
@@ -357,7 +357,7 @@ def value_grad_sum__full_f32(pred, target, var, eps, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _part = vmath.reassoc_add(_part, float32(0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
+            _part = vmath.reassoc_add(_part, float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
             grad[i] = scale * (select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i))
         acc += _part
     return acc
@@ -375,7 +375,7 @@ def value_grad_sum_w__full_f32(pred, target, var, weight, eps, scale, grad):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _part = vmath.reassoc_add(_part, w_i * (float32(0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((0.5)*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), math.nan, select((numba.float64(eps) >= numba.float64(var_i)), 1.0/numba.float64(eps), 1.0/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
+            _part = vmath.reassoc_add(_part, w_i * (float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
             grad[i] = scale * w_i * (select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i))
         acc += _part
     return acc
