@@ -482,6 +482,52 @@ class lorentz_blend(sp.Function):
         return _select((near, sp.LessThan(sp.Abs(x), 1)), (far, True))
 
 
+class lorentz_fraction(sp.Function):
+    """(b + a·x²)/(1 + x²); beyond |x| = 1 as (b·x⁻² + a)/(1 + x⁻²), with no x² to
+    overflow."""
+
+    nargs = 3
+
+    def _eval_rewrite_as_math(self, a, b, x, **kwargs):
+        return (b + a * x**2) / (1 + x**2)
+
+    def _eval_rewrite_as_stable(self, a, b, x, **kwargs):
+        x = x if x.is_Atom else held(x)
+        w = x**-2
+        near = (b + a * x**2) / (1 + x**2)
+        far = (b * w + a) / (1 + w)
+        return _select((near, sp.LessThan(sp.Abs(x), 1)), (far, True))
+
+
+def blend_powers(expr: sp.Expr) -> sp.Expr:
+    """e^{k·log(1 + x²)}·lorentz_blend(a, b, x) → e^{(k-1)·log(1 + x²)}·lorentz_fraction(a, b, x):
+    one power of 1 + x² less on each side, so the product is not formed from a blend that
+    underflows (≈ x⁻⁴, below float32's range at |x| = 1e11) where the product does not
+    (Barron's Hessian at α = 1: x⁻⁴·|x|)."""
+
+    def match(mul: sp.Expr):
+        if not mul.is_Mul:
+            return None
+        blends = [f for f in mul.args if isinstance(f, lorentz_blend)]
+        for f in mul.args:
+            if not isinstance(f, sp.exp):
+                continue
+            k, g = f.args[0].as_independent(log1p_square, as_Add=False)
+            if not isinstance(g, log1p_square):
+                continue
+            for b in blends:
+                if b.args[2] == g.args[0]:
+                    return f, b, k, g
+        return None
+
+    def rewrite(mul: sp.Mul) -> sp.Expr:
+        f, b, k, g = match(mul)
+        rest = mul / (f * b)
+        return rest * sp.exp((k - 1) * g) * lorentz_fraction(*b.args)
+
+    return expr.replace(lambda e: match(e) is not None, rewrite)
+
+
 def lorentz_combinations(expr: sp.Expr) -> sp.Expr:
     """k·lorentz_ratio(x)² + m·lorentz_slope(x) + rest → lorentz_blend(k - m, m, x) + rest
     (an identity for any k, m): one fraction, whose numerator m + (k - m)·x² is formed from
@@ -570,7 +616,17 @@ def power_forms(expr: sp.Expr) -> sp.Expr:
             return None
         x = f.args[0]
         hx = x if x.is_Atom else held(x)
-        return k, hx, sp.Abs(hx) ** (2 * k) * sp.exp(k * log1p(hx**-2))
+        # |u/(v·√w)|^{2k} as |u/v|^{2k}·w^{-k}: a radical in x's denominator is not rounded
+        # first and then raised to 2k (which amplifies its rounding by |2k|)
+        num, den = x.as_numer_denom()
+        radicals = [g for g in sp.Mul.make_args(den) if g.is_Pow and not g.exp.is_Integer]
+        if radicals and not x.is_Atom:
+            rest = held(num / (den / sp.Mul(*radicals)))
+            roots = [sp.Pow(g.base, -2 * k * g.exp) for g in radicals]
+            power = sp.Mul(sp.Abs(rest) ** (2 * k), *roots)
+        else:
+            power = sp.Abs(hx) ** (2 * k)
+        return k, hx, power * sp.exp(k * log1p(hx**-2))
 
     def power(e: sp.exp) -> sp.Expr:
         found = split(e)
@@ -774,6 +830,7 @@ def lower(expr: sp.Expr, ranges: Ranges, data: frozenset, centres: Mapping = _EM
     expr = overflow_differences(expr, ranges)  # no inf - inf where e^u - y is -inf
     expr = underflow_products(expr, ranges)  # no inf·0 where P·e^u is finite
     expr = lorentz_combinations(expr)  # k·ρ'² + ρ'' as one fraction
+    expr = blend_powers(expr)  # … times (1 + x²)^k, with one power less on each side
     expr = scaled_quotients(expr)  # v²·log1p_square(u/v) without v² or u/v
     expr = power_forms(expr)  # (1 + x²)^k as |x|^{2k}·(1 + x⁻²)^k for large |x|
     expr = stable_primitives(expr)  # softplus, σ, log σ, log cosh, logaddexp

@@ -27,7 +27,6 @@ KNOWN_FAILURES = {
     "sigmoid_cross_entropy": "the value's coefficient 1 - y' is formed by cancellation: 12 ULP "
     "at ε = 0.1, y = 1, x = 40",
     "sigmoid_focal": "45 ULP in float32 at γ = 5, where the intermediate q^γ underflows",
-    "general_robust": "about 16 ULP at α = 1.5, r = 1e10",
     "soft_edit_distance": "gradient components 13 (float32) and 27 (float64) ULP off at γ = 0.1: "
     "the log-softmax inside is the naive one",
 }

@@ -213,3 +213,42 @@ def test_poisson_nll_at_an_infinite_target_where_exp_overflows(dtype, x):
     # NaN in, NaN out: the target's NaN reaches the value at x = +∞ too
     v = symloss.poisson_nll(np.array([np.inf], dtype), np.array([np.nan], dtype), reduction="none")
     assert np.isnan(v).all()
+
+
+# --- general_robust: Barron's ρ(r, α, c) at large |r/c| -----------------------------------------
+
+
+def _barron(r, alpha, c):
+    """Value, gradient and Hessian of |α-2|/α·(((r/c)²/|α-2| + 1)^{α/2} - 1), α ∉ {0, 2}."""
+    with mpmath.workdps(DPS):
+        r, a, c = (mpmath.mpf(float(v)) for v in (r, alpha, c))
+        b = abs(a - 2)
+        x = r / c
+        q = x**2 / b + 1
+        value = b / a * (q ** (a / 2) - 1)
+        grad = x / c * q ** (a / 2 - 1)  # its derivatives by hand, in r
+        hess = q ** (a / 2 - 2) * (q + (a - 2) * x**2 / b) / c**2
+        return value, grad, hess
+
+
+@pytest.mark.parametrize(
+    "dtype, alpha, residuals",
+    [
+        # e^{α/2·log(1 + x²)} with a large exponent: 69 and 283 ULP; α·ρ'² + ρ'' cancels at α = 1
+        (np.float64, 1.3428080423874833, [4.94065655114941e14, 1e10, 3.0]),
+        (np.float64, -5.732655185893089, [-9.99999980001e14, 1e15, 1e4]),
+        (np.float64, 1.0, [-1e10, 1e4, 0.5]),
+        # float32: the Hessian's x⁻⁴ underflowed (0, not 5e-36) at α = 1, r = 5.8e11
+        (np.float32, 1.0, [-5.76230261e11, 1e4, 2.0]),
+        (np.float32, -5.732655048370361, [-100.5, 1e7, 3.0]),
+    ],
+)
+def test_general_robust_at_large_residuals(dtype, alpha, residuals):
+    p, t = np.array(residuals, dtype), np.zeros(len(residuals), dtype)
+    kw = {"alpha": dtype(alpha), "c": dtype(1.0)}
+    value, grad = symloss.general_robust.value_and_grad(p, t, reduction="none", **kw)
+    _, hess = symloss.general_robust.grad_hess(p, t, **kw)
+    exact = [_barron(r, dtype(alpha), 1.0) for r in p]
+    assert _ulp(value, [e[0] for e in exact], dtype).max() <= BOUND
+    assert _ulp(grad, [e[1] for e in exact], dtype).max() <= BOUND
+    assert _ulp(hess, [e[2] for e in exact], dtype).max() <= 2 * BOUND

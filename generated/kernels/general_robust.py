@@ -77,7 +77,7 @@ LOSS = {
 
 @_jit
 def value_each_f32(pred, target, alpha, c, out):
-    """out[i] = ℓ_i  (float32, 61 ops per element)"""
+    """out[i] = ℓ_i  (float32, 66 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -92,12 +92,12 @@ def value_each_f32(pred, target, alpha, c, out):
         _t8 = _t7*abs(alpha)
         _t9 = abs(_t5)
         _t10 = (_t9 <= float32(1.0))
-        out[i] = select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1((float32(0.5))*select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))*alpha), float32(-1.0) + _t9**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))*_t4/alpha))
+        out[i] = select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1((float32(0.5))*select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))*alpha), float32(-1.0) + _t4**(-float32(0.5)*alpha)*abs((_t1))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))*_t4/alpha))
 
 
 @_jit
 def value_sum_f32(pred, target, alpha, c):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 61 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 66 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -116,14 +116,14 @@ def value_sum_f32(pred, target, alpha, c):
             _t8 = _t7*abs(alpha)
             _t9 = abs(_t5)
             _t10 = (_t9 <= float32(1.0))
-            _part = vmath.reassoc_add(_part, select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1((float32(0.5))*select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))*alpha), float32(-1.0) + _t9**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))*_t4/alpha)))
+            _part = vmath.reassoc_add(_part, select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1((float32(0.5))*select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))*alpha), float32(-1.0) + _t4**(-float32(0.5)*alpha)*abs((_t1))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))*_t4/alpha)))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(pred, target, weight, alpha, c):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 61 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 66 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -143,14 +143,14 @@ def value_sum_w_f32(pred, target, weight, alpha, c):
             _t8 = _t7*abs(alpha)
             _t9 = abs(_t5)
             _t10 = (_t9 <= float32(1.0))
-            _part = vmath.reassoc_add(_part, w_i * (select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1((float32(0.5))*select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))*alpha), float32(-1.0) + _t9**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))*_t4/alpha))))
+            _part = vmath.reassoc_add(_part, w_i * (select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1((float32(0.5))*select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))*alpha), float32(-1.0) + _t4**(-float32(0.5)*alpha)*abs((_t1))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))*_t4/alpha))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(pred, target, alpha, c, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 78 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 84 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -170,14 +170,14 @@ def value_grad_each_f32(pred, target, alpha, c, value, grad):
         _t13 = (math.isnan(_t12))
         _t14 = (_t12 <= float32(1.0))
         _t15 = (float32(0.5))*select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))*alpha
-        _t16 = _t12**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
+        _t16 = _t6**(-float32(0.5)*alpha)*abs((_t1*_t3))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
         value[i] = select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t15), float32(-1.0) + _t16))*_t6/alpha))
         grad[i] = select(_t2, _t1*_t0, _t7*select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t15), _t16))*_t3)
 
 
 @_jit
 def value_grad_sum_f32(pred, target, alpha, c, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 78 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -201,7 +201,7 @@ def value_grad_sum_f32(pred, target, alpha, c, scale, grad):
             _t13 = (math.isnan(_t12))
             _t14 = (_t12 <= float32(1.0))
             _t15 = (float32(0.5))*select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))*alpha
-            _t16 = _t12**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
+            _t16 = _t6**(-float32(0.5)*alpha)*abs((_t1*_t3))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
             _part = vmath.reassoc_add(_part, select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t15), float32(-1.0) + _t16))*_t6/alpha)))
             grad[i] = scale * (select(_t2, _t1*_t0, _t7*select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t15), _t16))*_t3))
         acc += _part
@@ -210,7 +210,7 @@ def value_grad_sum_f32(pred, target, alpha, c, scale, grad):
 
 @_jit
 def value_grad_sum_w_f32(pred, target, weight, alpha, c, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 78 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -235,7 +235,7 @@ def value_grad_sum_w_f32(pred, target, weight, alpha, c, scale, grad):
             _t13 = (math.isnan(_t12))
             _t14 = (_t12 <= float32(1.0))
             _t15 = (float32(0.5))*select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))*alpha
-            _t16 = _t12**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
+            _t16 = _t6**(-float32(0.5)*alpha)*abs((_t1*_t3))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
             _part = vmath.reassoc_add(_part, w_i * (select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t15), float32(-1.0) + _t16))*_t6/alpha))))
             grad[i] = scale * w_i * (select(_t2, _t1*_t0, _t7*select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t15), _t16))*_t3))
         acc += _part
@@ -244,7 +244,7 @@ def value_grad_sum_w_f32(pred, target, weight, alpha, c, scale, grad):
 
 @_jit
 def grad_hess_f32(pred, target, alpha, c, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 61 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 77 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -252,23 +252,27 @@ def grad_hess_f32(pred, target, alpha, c, grad, hess):
         _t1 = pred_i - target_i
         _t2 = (alpha == float32(2.0))
         _t3 = float32(1.0)/c
-        _t4 = math.sqrt(float32(2.0) - alpha)
-        _t5 = (_t1*_t3/_t4)
-        _t6 = abs(_t5)
-        _t7 = (math.isnan(_t6))
-        _t8 = (_t5*_t5)
-        _t9 = float32(1.0) + _t8
-        _t10 = (_t6 <= float32(1.0))
-        _t11 = float32(1.0)/_t8
-        _t12 = select(_t7, float32(math.nan), select(_t10, vmath.exp((float32(0.5))*select(_t7, float32(math.nan), select(_t10, vmath.log1p(_t8), float32(2.0)*vmath.log(_t6) + vmath.log1p(float32(1.0)/(_t6*_t6))))*alpha), _t6**alpha*vmath.exp((float32(0.5))*vmath.log1p(_t11)*alpha)))
-        _t13 = float32(-1.0) + alpha
-        grad[i] = select(_t2, _t1*_t0, _t12*_t4*select(_t7, float32(math.nan), select(_t10, _t5/_t9, float32(1.0)/(_t5 + float32(1.0)/_t5)))*_t3)
-        hess[i] = select(_t2, select((math.isnan(pred_i) | math.isnan(target_i)), float32(math.nan), _t0), _t12*select(_t7, float32(math.nan), select(_t10, (float32(1.0) + _t8*_t13)/(_t9*_t9), _t11*(_t11 + _t13)/((float32(1.0) + _t11)*(float32(1.0) + _t11))))*_t0)
+        _t4 = float32(2.0) - alpha
+        _t5 = math.sqrt(_t4)
+        _t6 = (_t1*_t3/_t5)
+        _t7 = abs(_t6)
+        _t8 = (math.isnan(_t7))
+        _t9 = (_t6*_t6)
+        _t10 = float32(1.0)/(float32(1.0) + _t9)
+        _t11 = (_t7 <= float32(1.0))
+        _t12 = select(_t8, float32(math.nan), select(_t11, vmath.log1p(_t9), float32(2.0)*vmath.log(_t7) + vmath.log1p(float32(1.0)/(_t7*_t7))))
+        _t13 = abs((_t1*_t3))
+        _t14 = float32(1.0)/_t9
+        _t15 = vmath.log1p(_t14)
+        _t16 = float32(-1.0) + alpha
+        _t17 = float32(-1.0) + (float32(0.5))*alpha
+        grad[i] = select(_t2, _t1*_t0, _t5*select(_t8, float32(math.nan), select(_t11, _t10*_t6, float32(1.0)/(_t6 + float32(1.0)/_t6)))*select(_t8, float32(math.nan), select(_t11, vmath.exp((float32(0.5))*_t12*alpha), _t13**alpha*_t4**(-float32(0.5)*alpha)*vmath.exp((float32(0.5))*_t15*alpha)))*_t3)
+        hess[i] = select(_t2, select((math.isnan(pred_i) | math.isnan(target_i)), float32(math.nan), _t0), select(_t8, float32(math.nan), select(_t11, _t10*(float32(1.0) + _t9*_t16), (_t14 + _t16)/(float32(1.0) + _t14)))*select(_t8, float32(math.nan), select(_t11, vmath.exp(_t12*_t17), _t13**(float32(2.0)*_t17)*_t4**(-_t17)*vmath.exp(_t15*_t17)))*_t0)
 
 
 @_jit
 def value_each_f64(pred, target, alpha, c, out):
-    """out[i] = ℓ_i  (float64, 61 ops per element)"""
+    """out[i] = ℓ_i  (float64, 66 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -283,12 +287,12 @@ def value_each_f64(pred, target, alpha, c, out):
         _t8 = _t7*abs(alpha)
         _t9 = abs(_t5)
         _t10 = (_t9 <= 1.0)
-        out[i] = select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1((0.5)*select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))*alpha), -1.0 + _t9**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))*_t4/alpha))
+        out[i] = select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1((0.5)*select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))*alpha), -1.0 + _t4**(-0.5*alpha)*abs((_t1))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))*_t4/alpha))
 
 
 @_jit
 def value_sum_f64(pred, target, alpha, c):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 61 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 66 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -307,14 +311,14 @@ def value_sum_f64(pred, target, alpha, c):
             _t8 = _t7*abs(alpha)
             _t9 = abs(_t5)
             _t10 = (_t9 <= 1.0)
-            _part = vmath.reassoc_add(_part, select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1((0.5)*select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))*alpha), -1.0 + _t9**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))*_t4/alpha)))
+            _part = vmath.reassoc_add(_part, select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1((0.5)*select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))*alpha), -1.0 + _t4**(-0.5*alpha)*abs((_t1))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))*_t4/alpha)))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(pred, target, weight, alpha, c):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 61 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 66 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -334,14 +338,14 @@ def value_sum_w_f64(pred, target, weight, alpha, c):
             _t8 = _t7*abs(alpha)
             _t9 = abs(_t5)
             _t10 = (_t9 <= 1.0)
-            _part = vmath.reassoc_add(_part, w_i * (select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1((0.5)*select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))*alpha), -1.0 + _t9**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))*_t4/alpha))))
+            _part = vmath.reassoc_add(_part, w_i * (select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1((0.5)*select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))*alpha), -1.0 + _t4**(-0.5*alpha)*abs((_t1))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))*_t4/alpha))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(pred, target, alpha, c, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 78 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 84 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -361,14 +365,14 @@ def value_grad_each_f64(pred, target, alpha, c, value, grad):
         _t13 = (math.isnan(_t12))
         _t14 = (_t12 <= 1.0)
         _t15 = (0.5)*select(_t13, math.nan, select(_t14, _t10, 2.0*vmath.log(_t12) + vmath.log1p(1.0/(_t12*_t12))))*alpha
-        _t16 = _t12**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
+        _t16 = _t6**(-0.5*alpha)*abs((_t1*_t3))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
         value[i] = select(_t2, (0.5)*(_t1*_t1)*_t0, select((alpha == 0.0), select((math.isnan(_t5)), math.nan, select((_t5 <= 1.0), vmath.log1p((_t4*_t4)), 2.0*vmath.log(_t5) + vmath.log1p(1.0/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), math.nan, select((_t14 | (_t11 < 1.3862943611198906)), vmath.expm1(_t15), -1.0 + _t16))*_t6/alpha))
         grad[i] = select(_t2, _t1*_t0, _t7*select(_t13, math.nan, select(_t14, _t8/(1.0 + _t9), 1.0/(_t8 + 1.0/_t8)))*select(_t13, math.nan, select(_t14, vmath.exp(_t15), _t16))*_t3)
 
 
 @_jit
 def value_grad_sum_f64(pred, target, alpha, c, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 78 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -392,7 +396,7 @@ def value_grad_sum_f64(pred, target, alpha, c, scale, grad):
             _t13 = (math.isnan(_t12))
             _t14 = (_t12 <= 1.0)
             _t15 = (0.5)*select(_t13, math.nan, select(_t14, _t10, 2.0*vmath.log(_t12) + vmath.log1p(1.0/(_t12*_t12))))*alpha
-            _t16 = _t12**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
+            _t16 = _t6**(-0.5*alpha)*abs((_t1*_t3))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
             _part = vmath.reassoc_add(_part, select(_t2, (0.5)*(_t1*_t1)*_t0, select((alpha == 0.0), select((math.isnan(_t5)), math.nan, select((_t5 <= 1.0), vmath.log1p((_t4*_t4)), 2.0*vmath.log(_t5) + vmath.log1p(1.0/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), math.nan, select((_t14 | (_t11 < 1.3862943611198906)), vmath.expm1(_t15), -1.0 + _t16))*_t6/alpha)))
             grad[i] = scale * (select(_t2, _t1*_t0, _t7*select(_t13, math.nan, select(_t14, _t8/(1.0 + _t9), 1.0/(_t8 + 1.0/_t8)))*select(_t13, math.nan, select(_t14, vmath.exp(_t15), _t16))*_t3))
         acc += _part
@@ -401,7 +405,7 @@ def value_grad_sum_f64(pred, target, alpha, c, scale, grad):
 
 @_jit
 def value_grad_sum_w_f64(pred, target, weight, alpha, c, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 78 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -426,7 +430,7 @@ def value_grad_sum_w_f64(pred, target, weight, alpha, c, scale, grad):
             _t13 = (math.isnan(_t12))
             _t14 = (_t12 <= 1.0)
             _t15 = (0.5)*select(_t13, math.nan, select(_t14, _t10, 2.0*vmath.log(_t12) + vmath.log1p(1.0/(_t12*_t12))))*alpha
-            _t16 = _t12**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
+            _t16 = _t6**(-0.5*alpha)*abs((_t1*_t3))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
             _part = vmath.reassoc_add(_part, w_i * (select(_t2, (0.5)*(_t1*_t1)*_t0, select((alpha == 0.0), select((math.isnan(_t5)), math.nan, select((_t5 <= 1.0), vmath.log1p((_t4*_t4)), 2.0*vmath.log(_t5) + vmath.log1p(1.0/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), math.nan, select((_t14 | (_t11 < 1.3862943611198906)), vmath.expm1(_t15), -1.0 + _t16))*_t6/alpha))))
             grad[i] = scale * w_i * (select(_t2, _t1*_t0, _t7*select(_t13, math.nan, select(_t14, _t8/(1.0 + _t9), 1.0/(_t8 + 1.0/_t8)))*select(_t13, math.nan, select(_t14, vmath.exp(_t15), _t16))*_t3))
         acc += _part
@@ -435,7 +439,7 @@ def value_grad_sum_w_f64(pred, target, weight, alpha, c, scale, grad):
 
 @_jit
 def grad_hess_f64(pred, target, alpha, c, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 61 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 77 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -443,18 +447,22 @@ def grad_hess_f64(pred, target, alpha, c, grad, hess):
         _t1 = pred_i - target_i
         _t2 = (alpha == 2.0)
         _t3 = 1.0/c
-        _t4 = math.sqrt(2.0 - alpha)
-        _t5 = (_t1*_t3/_t4)
-        _t6 = abs(_t5)
-        _t7 = (math.isnan(_t6))
-        _t8 = (_t5*_t5)
-        _t9 = 1.0 + _t8
-        _t10 = (_t6 <= 1.0)
-        _t11 = 1.0/_t8
-        _t12 = select(_t7, math.nan, select(_t10, vmath.exp((0.5)*select(_t7, math.nan, select(_t10, vmath.log1p(_t8), 2.0*vmath.log(_t6) + vmath.log1p(1.0/(_t6*_t6))))*alpha), _t6**alpha*vmath.exp((0.5)*vmath.log1p(_t11)*alpha)))
-        _t13 = -1.0 + alpha
-        grad[i] = select(_t2, _t1*_t0, _t12*_t4*select(_t7, math.nan, select(_t10, _t5/_t9, 1.0/(_t5 + 1.0/_t5)))*_t3)
-        hess[i] = select(_t2, select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, _t0), _t12*select(_t7, math.nan, select(_t10, (1.0 + _t8*_t13)/(_t9*_t9), _t11*(_t11 + _t13)/((1.0 + _t11)*(1.0 + _t11))))*_t0)
+        _t4 = 2.0 - alpha
+        _t5 = math.sqrt(_t4)
+        _t6 = (_t1*_t3/_t5)
+        _t7 = abs(_t6)
+        _t8 = (math.isnan(_t7))
+        _t9 = (_t6*_t6)
+        _t10 = 1.0/(1.0 + _t9)
+        _t11 = (_t7 <= 1.0)
+        _t12 = select(_t8, math.nan, select(_t11, vmath.log1p(_t9), 2.0*vmath.log(_t7) + vmath.log1p(1.0/(_t7*_t7))))
+        _t13 = abs((_t1*_t3))
+        _t14 = 1.0/_t9
+        _t15 = vmath.log1p(_t14)
+        _t16 = -1.0 + alpha
+        _t17 = -1.0 + (0.5)*alpha
+        grad[i] = select(_t2, _t1*_t0, _t5*select(_t8, math.nan, select(_t11, _t10*_t6, 1.0/(_t6 + 1.0/_t6)))*select(_t8, math.nan, select(_t11, vmath.exp((0.5)*_t12*alpha), _t13**alpha*_t4**(-0.5*alpha)*vmath.exp((0.5)*_t15*alpha)))*_t3)
+        hess[i] = select(_t2, select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, _t0), select(_t8, math.nan, select(_t11, _t10*(1.0 + _t9*_t16), (_t14 + _t16)/(1.0 + _t14)))*select(_t8, math.nan, select(_t11, vmath.exp(_t12*_t17), _t13**(2.0*_t17)*_t4**(-_t17)*vmath.exp(_t15*_t17)))*_t0)
 
 
 KERNELS = {
