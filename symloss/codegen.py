@@ -44,6 +44,7 @@ from .lowering import (
     unbounded_reductions,
     zero_coefficient_products,
 )
+from .primitives import wide
 from .printing import NumbaPrinter
 from .recurrence import logsumexp_form
 from .runtime import static_parts, variant_key
@@ -151,6 +152,19 @@ def _printed(
 ) -> tuple[list[tuple[str, str]], list[str], int]:
     """CSE over the outputs together, then print each statement in ``dtype``."""
     temps = sp.numbered_symbols("_t")
+    # a wide(…) is computed from the inputs in float64 (float32 kernels): kept out of the CSE,
+    # which would share its parts as float32 temporaries
+    wides: dict[sp.Symbol, sp.Expr] = {}
+
+    def stash(w: sp.Expr) -> sp.Symbol:
+        found = [s for s, e in wides.items() if e == w]
+        if found:
+            return found[0]
+        symbol = sp.Symbol(f"_wide{len(wides)}", real=True)
+        wides[symbol] = w
+        return symbol
+
+    exprs = [e.replace(lambda x: isinstance(x, wide), stash) for e in exprs]
     with distribute(False):
         replacements, reduced = _inline_products(*sp.cse(exprs, symbols=temps, order="canonical"))
     # Which temporaries carry data, and which a transcendental value (for the product order).
@@ -160,10 +174,17 @@ def _printed(
             dependent.add(t)
         if NumbaPrinter.is_transcendental(e) or e.free_symbols & transcendental:
             transcendental.add(t)
+    for w, e in wides.items():
+        if e.free_symbols & data:
+            dependent.add(w)
+        transcendental.add(w)
     printer = NumbaPrinter(dtype, names, frozenset(dependent), frozenset(transcendental))
+    for w, e in wides.items():
+        printer.names[w] = printer.doprint(e)
     statements = [(str(t), printer.doprint(e)) for t, e in replacements]
     results = [printer.doprint(e) for e in reduced]
     ops = sum(sp.count_ops(e) for _, e in replacements) + sum(sp.count_ops(e) for e in reduced)
+    ops += sum(sp.count_ops(e) for e in wides.values())
     return statements, results, int(ops)
 
 

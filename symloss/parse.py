@@ -81,6 +81,7 @@ FUNCTIONS: Mapping[str, tuple[Callable, tuple[int, ...]]] = {
     "lorentz_ratio": (primitives.lorentz_ratio, (1,)),
     "lorentz_slope": (primitives.lorentz_slope, (1,)),
     "held": (primitives.held, (1,)),
+    "wide": (primitives.wide, (1,)),
     "class_sum": (class_sum, (1,)),
     "class_max": (class_maximum, (1,)),
 }

@@ -27,6 +27,7 @@ __all__ = [
     "margin_intercept",
     "margin_term",
     "held",
+    "wide",
     "PRIMITIVES",
 ]
 
@@ -162,6 +163,12 @@ class log_cosh(_Primitive):
         return sp.Piecewise((near, a < 1), (far, True))
 
 
+def _quotient(x: sp.Expr) -> sp.Expr:
+    """x computed once, as written: SymPy would distribute a power of r/c into r²/c², which
+    over- or underflows (∞/∞, 0/0) where (r/c)² does not."""
+    return x if x.is_Atom else held(x)
+
+
 class log1p_square(_Primitive):
     """log(1 + x²), the Cauchy (Lorentzian) shape; `adopt_primitives` finds it in formulas."""
 
@@ -185,6 +192,7 @@ class log1p_square(_Primitive):
 
     def _eval_rewrite_as_stable(self, x, **kwargs):
         # beyond |x| = 1, 2 log|x| + log1p(1/x²): x² would overflow for |x| > 1.3e154
+        x = _quotient(x)
         a = sp.Abs(x)
         return sp.Piecewise((log1p(x**2), a <= 1), (2 * sp.log(a) + log1p(a**-2), True))
 
@@ -209,6 +217,7 @@ class lorentz_ratio(_Primitive):
         return x / (1 + x**2)
 
     def _eval_rewrite_as_stable(self, x, **kwargs):
+        x = _quotient(x)
         return sp.Piecewise((x / (1 + x**2), sp.Abs(x) <= 1), (1 / (x + 1 / x), True))
 
 
@@ -228,9 +237,13 @@ class lorentz_slope(_Primitive):
         return (1 - x**2) / (1 + x**2) ** 2
 
     def _eval_rewrite_as_stable(self, x, **kwargs):
-        # divided through by x⁴ beyond |x| = 1: no overflow
+        # 1 - x² as (1 - |x|)(1 + |x|), exact where it cancels (Sterbenz: 1 - |x| for |x| in
+        # [1/2, 2]; 1 - x² would round x² first); divided through by x⁴ beyond |x| = 2, where
+        # x⁻² - 1 cannot cancel and x² could overflow
+        x = _quotient(x)
+        a = sp.Abs(x)
         return sp.Piecewise(
-            ((1 - x**2) / (1 + x**2) ** 2, sp.Abs(x) <= 1),
+            ((1 - a) * (1 + a) / (1 + x**2) ** 2, a <= 2),
             ((x**-2 - 1) * x**-2 / (1 + x**-2) ** 2, True),
         )
 
@@ -310,6 +323,33 @@ class held(sp.Function):
 
     def _numbacode(self, printer):
         return f"({printer._print(self.args[0])})"
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_rewrite_as_math(self, a, **kwargs):
+        return a
+
+
+class wide(sp.Function):
+    """Its argument, computed in float64 by float32 kernels (every input widened, the result
+    rounded once): for sums whose terms cancel, ½·log v + ½·r²/v near 0, where rounding each
+    term to float32 first would leave the result with the terms' errors. float64 kernels
+    compute it as written."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, a):
+        if a.is_Number:
+            return a
+
+    def fdiff(self, argindex=1):
+        return sp.S.One
+
+    def _latex(self, printer, exp=None):
+        tex = printer._print(self.args[0])
+        return tex if exp is None else r"\left(%s\right)^{%s}" % (tex, exp)
 
     def _eval_is_real(self):
         return self.args[0].is_real

@@ -43,6 +43,7 @@ class NumbaPrinter(PythonCodePrinter):
         self.data = data
         self.transcendental = transcendental
         self.vector_math = vector_math  # False: libm's, for loops that cannot vectorize
+        self.typed = False  # float64 literals as numba.float64(…) (inside a float32 kernel)
 
     # -- literals in the kernel's dtype ----------------------------------------------------
     def literal(self, value) -> str:
@@ -55,7 +56,9 @@ class NumbaPrinter(PythonCodePrinter):
             text = str(np.float32(v))
         else:
             text = repr(v)
-        return f"float32({text})" if self.dtype == "float32" else text
+        if self.dtype == "float32":
+            return f"float32({text})"
+        return f"numba.float64({text})" if self.typed else text
 
     def _print(self, expr, **kwargs):
         if isinstance(expr, sp.Expr) and expr.is_number and not isinstance(expr, sp.Piecewise):
@@ -127,6 +130,15 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
+
+    def _print_wide(self, expr):
+        (arg,) = expr.args
+        if self.dtype == "float64":
+            return f"({self._print(arg)})"
+        names = {s: f"numba.float64({self._print(s)})" for s in arg.free_symbols}
+        inner = NumbaPrinter("float64", names, self.data, self.transcendental, self.vector_math)
+        inner.typed = True  # literals as numba.float64(…): deliberate, not a float32 slip
+        return f"float32({inner.doprint(arg)})"
 
     def _print_tanh(self, expr):
         return self._vmath("tanh", expr.args[0])

@@ -14,11 +14,6 @@ from symloss.verify.sequences import verify_sequence
 KNOWN_FAILURES = {
     "balanced_sigmoid_cross_entropy": "β·y·(σ - 1) + (1 - β)(1 - y)·σ cancels for soft targets "
     "(18 ULP in float32 at logit -1e-6, y = 0.74, β = 0.25)",
-    "cauchy": "NaN at tiny but representable c (c² underflows while r/c overflows)",
-    "gaussian_nll": "½log v + ½r²/v cancels where log v ≈ -r²/v: only an extended-precision "
-    "evaluation keeps the digits (the mixed criterion covers most, not all, such points)",
-    "poisson_nll": "NaN, not -inf, at target = +inf where e^x overflows (x = 1000 in float64, "
-    "100 in float32): the value's x·e^{-x}·y and the gradient's e^x - y meet 0·∞ and ∞ - ∞",
     "large_margin_softmax": "gradient components that cancel (ψ_m's terms): 1.8e9 ULP in "
     "float32 at a logit of 1.8e19, absolute errors of ~ε in float64; the old gate excused "
     "them by conditioning over every input, parameters included",
@@ -29,7 +24,6 @@ KNOWN_FAILURES = {
     "sigmoid_cross_entropy": "the value's coefficient 1 - y' is formed by cancellation: 12 ULP "
     "at ε = 0.1, y = 1, x = 40",
     "sigmoid_focal": "45 ULP in float32 at γ = 5, where the intermediate q^γ underflows",
-    "general_robust": "about 16 ULP at α = 1.5, r = 1e10",
     "soft_edit_distance": "float64 gradient components 27 ULP off at gamma = 0.1: the DP's values "
     "D (|D| ≈ 3) carry absolute errors ε·|D| that the soft-min's 1/γ amplifies in the backward "
     "weights e^{(V - a)/γ}; a double-double DP is not done (float32 passes: its DP reads "

@@ -53,6 +53,19 @@ def test_gaussian_nll_near_overflow_is_finite_and_accurate(dtype, points):
     assert _ulp(grad, [e[1] for e in exact], dtype).max() <= BOUND
 
 
+def test_gaussian_nll_float32_where_log_v_cancels_r2_over_v():
+    """½·log v + ½·r²/v near 0 (r² ≈ -v·log v, v < 1): each term rounded to float32 left the
+    sum 12 ULP off; formed in float64 (wide), it is rounded once."""
+    v = np.array([0.25, 0.25, 0.5, 0.1, 0.9], np.float32)
+    r = np.sqrt(-v.astype(np.float64) * np.log(v.astype(np.float64))) * (1 + 1e-7)
+    p = np.array([-3.102289269918401e-08, 0.0, 1e-3, -2e-4, 0.0], np.float32)
+    t = np.array([0.6063432097434998, *(p[1:] - r[1:].astype(np.float32))], np.float32)
+    eps = np.float32(1e-6)
+    value = symloss.gaussian_nll(p, t, v, eps=eps, reduction="none")
+    exact = [_gaussian_nll(*a, eps)[0] for a in zip(p, t, v)]
+    assert _ulp(value, exact, np.float32).max() <= BOUND
+
+
 # --- parameters are checked in the dtype the kernel uses ----------------------------------------
 
 _X32, _Y32 = np.array([1.0, -2.0, 0.5], np.float32), np.array([0.0, 1.0, 0.25], np.float32)
@@ -143,3 +156,99 @@ def test_cosine_distance_float32_nearly_parallel_keeps_its_digits(rng):
     y = x * rng.uniform(0.5, 3.0, (16, 1)) + 1e-4 * rng.normal(size=(16, 5))
     value_err, _, _ = _cosine_rows(x.astype(np.float32), y.astype(np.float32), np.float32)
     assert value_err <= BOUND
+
+
+# --- cauchy: c²/2·log(1 + (r/c)²) at scales where c² or r/c over- or underflow ------------------
+
+
+def _cauchy(r, c):
+    """Value, gradient and Hessian of c²/2·log(1 + (r/c)²), the plain definition."""
+    with mpmath.workdps(DPS):
+        r, c = mpmath.mpf(float(r)), mpmath.mpf(float(c))
+        x2 = (r / c) ** 2
+        return c**2 / 2 * mpmath.log1p(x2), r / (1 + x2), (1 - x2) / (1 + x2) ** 2
+
+
+@pytest.mark.parametrize(
+    "dtype, c, residuals",
+    [
+        # r/c overflows (c² ≈ 1e-300 does not underflow): was inf
+        (np.float64, 1e-150, [1e160, -3e158, 1e-150]),
+        # c² overflows where (r/c)² underflows, the loss ≈ r²/2: was NaN
+        (np.float64, 1e200, [1e150, -1e-20, 3.0]),
+        (np.float32, 1e30, [1e10, -2e15, 0.5]),
+        # 1 - (r/c)² cancels near |r| = c: 31 ULP in the Hessian from rounding r/c first
+        (np.float64, 6.0956934985716344, [6.2085, -6.0, 6.1]),
+    ],
+)
+def test_cauchy_at_extreme_scales_and_near_r_equal_c(dtype, c, residuals):
+    p, t = np.array(residuals, dtype), np.zeros(len(residuals), dtype)
+    value, grad = symloss.cauchy.value_and_grad(p, t, c=dtype(c), reduction="none")
+    _, hess = symloss.cauchy.grad_hess(p, t, c=dtype(c))
+    exact = [_cauchy(r, dtype(c)) for r in p]
+    assert _ulp(value, [e[0] for e in exact], dtype).max() <= BOUND
+    assert _ulp(grad, [e[1] for e in exact], dtype).max() <= BOUND
+    assert _ulp(hess, [e[2] for e in exact], dtype).max() <= 2 * BOUND
+
+
+# --- poisson_nll: e^x - y·x where e^x overflows and y = +∞ ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dtype, x",
+    [(np.float64, [1000.0, 710.0, 1e300, 5.0]), (np.float32, [100.0, 89.0, 1e30, 5.0])],
+)
+def test_poisson_nll_at_an_infinite_target_where_exp_overflows(dtype, x):
+    """e^x - y·x and e^x - y at y = +∞ are -∞ by mpmath on the plain formula, also where e^x
+    overflows the dtype (they were ∞·0 and ∞ - ∞: NaN)."""
+    p = np.array(x, dtype)
+    t = np.full(len(x), np.inf, dtype)
+    value, grad = symloss.poisson_nll.value_and_grad(p, t, reduction="none")
+    with mpmath.workdps(DPS):
+        y = mpmath.mpf("inf")
+        exact_v = [mpmath.exp(mpmath.mpf(float(a))) - y * mpmath.mpf(float(a)) for a in p]
+        exact_g = [mpmath.exp(mpmath.mpf(float(a))) - y for a in p]
+    np.testing.assert_array_equal(value, np.array([float(e) for e in exact_v], dtype))
+    np.testing.assert_array_equal(grad, np.array([float(e) for e in exact_g], dtype))
+    # NaN in, NaN out: the target's NaN reaches the value at x = +∞ too
+    v = symloss.poisson_nll(np.array([np.inf], dtype), np.array([np.nan], dtype), reduction="none")
+    assert np.isnan(v).all()
+
+
+# --- general_robust: Barron's ρ(r, α, c) at large |r/c| -----------------------------------------
+
+
+def _barron(r, alpha, c):
+    """Value, gradient and Hessian of |α-2|/α·(((r/c)²/|α-2| + 1)^{α/2} - 1), α ∉ {0, 2}."""
+    with mpmath.workdps(DPS):
+        r, a, c = (mpmath.mpf(float(v)) for v in (r, alpha, c))
+        b = abs(a - 2)
+        x = r / c
+        q = x**2 / b + 1
+        value = b / a * (q ** (a / 2) - 1)
+        grad = x / c * q ** (a / 2 - 1)  # its derivatives by hand, in r
+        hess = q ** (a / 2 - 2) * (q + (a - 2) * x**2 / b) / c**2
+        return value, grad, hess
+
+
+@pytest.mark.parametrize(
+    "dtype, alpha, residuals",
+    [
+        # e^{α/2·log(1 + x²)} with a large exponent: 69 and 283 ULP; α·ρ'² + ρ'' cancels at α = 1
+        (np.float64, 1.3428080423874833, [4.94065655114941e14, 1e10, 3.0]),
+        (np.float64, -5.732655185893089, [-9.99999980001e14, 1e15, 1e4]),
+        (np.float64, 1.0, [-1e10, 1e4, 0.5]),
+        # float32: the Hessian's x⁻⁴ underflowed (0, not 5e-36) at α = 1, r = 5.8e11
+        (np.float32, 1.0, [-5.76230261e11, 1e4, 2.0]),
+        (np.float32, -5.732655048370361, [-100.5, 1e7, 3.0]),
+    ],
+)
+def test_general_robust_at_large_residuals(dtype, alpha, residuals):
+    p, t = np.array(residuals, dtype), np.zeros(len(residuals), dtype)
+    kw = {"alpha": dtype(alpha), "c": dtype(1.0)}
+    value, grad = symloss.general_robust.value_and_grad(p, t, reduction="none", **kw)
+    _, hess = symloss.general_robust.grad_hess(p, t, **kw)
+    exact = [_barron(r, dtype(alpha), 1.0) for r in p]
+    assert _ulp(value, [e[0] for e in exact], dtype).max() <= BOUND
+    assert _ulp(grad, [e[1] for e in exact], dtype).max() <= BOUND
+    assert _ulp(hess, [e[2] for e in exact], dtype).max() <= 2 * BOUND

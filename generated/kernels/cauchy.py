@@ -66,19 +66,22 @@ LOSS = {
 
 @_jit
 def value_each_f32(pred, target, c, out):
-    """out[i] = ℓ_i  (float32, 17 ops per element)"""
+    """out[i] = ℓ_i  (float32, 31 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = (c*c)
-        _t1 = pred_i - target_i
-        _t2 = abs(_t1/c)
-        out[i] = (float32(0.5))*select((math.isnan(_t2)), float32(math.nan), select((_t2 <= float32(1.0)), vmath.log1p((_t1*_t1)/_t0), float32(2.0)*vmath.log(_t2) + vmath.log1p(float32(1.0)/(_t2*_t2))))*_t0
+        _t0 = pred_i - target_i
+        _t1 = abs(_t0)
+        _t2 = (_t0/c)
+        _t3 = (_t2*_t2)
+        _t4 = abs(c)
+        _t5 = abs(_t2)
+        out[i] = (float32(0.5))*select((math.isnan(_t1)), float32(math.nan), select((_t1 <= _t4), (select((math.isnan(_t3)), float32(math.nan), select((_t3 == float32(0.0)), float32(1.0), vmath.log1p(_t3)/_t3))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t5*_t5)))*c)*c))
 
 
 @_jit
 def value_sum_f32(pred, target, c):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 17 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 31 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -86,17 +89,20 @@ def value_sum_f32(pred, target, c):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = (c*c)
-            _t1 = pred_i - target_i
-            _t2 = abs(_t1/c)
-            _part = vmath.reassoc_add(_part, (float32(0.5))*select((math.isnan(_t2)), float32(math.nan), select((_t2 <= float32(1.0)), vmath.log1p((_t1*_t1)/_t0), float32(2.0)*vmath.log(_t2) + vmath.log1p(float32(1.0)/(_t2*_t2))))*_t0)
+            _t0 = pred_i - target_i
+            _t1 = abs(_t0)
+            _t2 = (_t0/c)
+            _t3 = (_t2*_t2)
+            _t4 = abs(c)
+            _t5 = abs(_t2)
+            _part = vmath.reassoc_add(_part, (float32(0.5))*select((math.isnan(_t1)), float32(math.nan), select((_t1 <= _t4), (select((math.isnan(_t3)), float32(math.nan), select((_t3 == float32(0.0)), float32(1.0), vmath.log1p(_t3)/_t3))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t5*_t5)))*c)*c)))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(pred, target, weight, c):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 17 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 31 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -105,34 +111,39 @@ def value_sum_w_f32(pred, target, weight, c):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (c*c)
-            _t1 = pred_i - target_i
-            _t2 = abs(_t1/c)
-            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*select((math.isnan(_t2)), float32(math.nan), select((_t2 <= float32(1.0)), vmath.log1p((_t1*_t1)/_t0), float32(2.0)*vmath.log(_t2) + vmath.log1p(float32(1.0)/(_t2*_t2))))*_t0))
+            _t0 = pred_i - target_i
+            _t1 = abs(_t0)
+            _t2 = (_t0/c)
+            _t3 = (_t2*_t2)
+            _t4 = abs(c)
+            _t5 = abs(_t2)
+            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*select((math.isnan(_t1)), float32(math.nan), select((_t1 <= _t4), (select((math.isnan(_t3)), float32(math.nan), select((_t3 == float32(0.0)), float32(1.0), vmath.log1p(_t3)/_t3))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t5*_t5)))*c)*c))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(pred, target, c, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 25 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 42 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = (c*c)
-        _t1 = pred_i - target_i
-        _t2 = _t1/c
-        _t3 = abs(_t2)
-        _t4 = (math.isnan(_t3))
-        _t5 = (_t1*_t1)/_t0
-        _t6 = (_t3 <= float32(1.0))
-        value[i] = (float32(0.5))*select(_t4, float32(math.nan), select(_t6, vmath.log1p(_t5), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3))))*_t0
-        grad[i] = select(_t4, float32(math.nan), select(_t6, _t2/(float32(1.0) + _t5), float32(1.0)/(_t2 + c/_t1)))*c
+        _t0 = pred_i - target_i
+        _t1 = abs(_t0)
+        _t2 = (math.isnan(_t1))
+        _t3 = (_t0/c)
+        _t4 = (_t3*_t3)
+        _t5 = abs(c)
+        _t6 = (_t5 >= _t1)
+        _t7 = abs(_t3)
+        _t8 = (c/_t0)
+        value[i] = (float32(0.5))*select(_t2, float32(math.nan), select(_t6, (select((math.isnan(_t4)), float32(math.nan), select((_t4 == float32(0.0)), float32(1.0), vmath.log1p(_t4)/_t4))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t7*_t7)))*c)*c))
+        grad[i] = select(_t2, float32(math.nan), select(_t6, _t0/(float32(1.0) + _t4), (_t8*c)/(float32(1.0) + (_t8*_t8))))
 
 
 @_jit
 def value_grad_sum_f32(pred, target, c, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 25 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 42 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -140,22 +151,24 @@ def value_grad_sum_f32(pred, target, c, scale, grad):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = (c*c)
-            _t1 = pred_i - target_i
-            _t2 = _t1/c
-            _t3 = abs(_t2)
-            _t4 = (math.isnan(_t3))
-            _t5 = (_t1*_t1)/_t0
-            _t6 = (_t3 <= float32(1.0))
-            _part = vmath.reassoc_add(_part, (float32(0.5))*select(_t4, float32(math.nan), select(_t6, vmath.log1p(_t5), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3))))*_t0)
-            grad[i] = scale * (select(_t4, float32(math.nan), select(_t6, _t2/(float32(1.0) + _t5), float32(1.0)/(_t2 + c/_t1)))*c)
+            _t0 = pred_i - target_i
+            _t1 = abs(_t0)
+            _t2 = (math.isnan(_t1))
+            _t3 = (_t0/c)
+            _t4 = (_t3*_t3)
+            _t5 = abs(c)
+            _t6 = (_t5 >= _t1)
+            _t7 = abs(_t3)
+            _t8 = (c/_t0)
+            _part = vmath.reassoc_add(_part, (float32(0.5))*select(_t2, float32(math.nan), select(_t6, (select((math.isnan(_t4)), float32(math.nan), select((_t4 == float32(0.0)), float32(1.0), vmath.log1p(_t4)/_t4))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t7*_t7)))*c)*c)))
+            grad[i] = scale * (select(_t2, float32(math.nan), select(_t6, _t0/(float32(1.0) + _t4), (_t8*c)/(float32(1.0) + (_t8*_t8)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(pred, target, weight, c, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 25 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 42 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -164,54 +177,58 @@ def value_grad_sum_w_f32(pred, target, weight, c, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (c*c)
-            _t1 = pred_i - target_i
-            _t2 = _t1/c
-            _t3 = abs(_t2)
-            _t4 = (math.isnan(_t3))
-            _t5 = (_t1*_t1)/_t0
-            _t6 = (_t3 <= float32(1.0))
-            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*select(_t4, float32(math.nan), select(_t6, vmath.log1p(_t5), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3))))*_t0))
-            grad[i] = scale * w_i * (select(_t4, float32(math.nan), select(_t6, _t2/(float32(1.0) + _t5), float32(1.0)/(_t2 + c/_t1)))*c)
+            _t0 = pred_i - target_i
+            _t1 = abs(_t0)
+            _t2 = (math.isnan(_t1))
+            _t3 = (_t0/c)
+            _t4 = (_t3*_t3)
+            _t5 = abs(c)
+            _t6 = (_t5 >= _t1)
+            _t7 = abs(_t3)
+            _t8 = (c/_t0)
+            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*select(_t2, float32(math.nan), select(_t6, (select((math.isnan(_t4)), float32(math.nan), select((_t4 == float32(0.0)), float32(1.0), vmath.log1p(_t4)/_t4))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t7*_t7)))*c)*c))))
+            grad[i] = scale * w_i * (select(_t2, float32(math.nan), select(_t6, _t0/(float32(1.0) + _t4), (_t8*c)/(float32(1.0) + (_t8*_t8)))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(pred, target, c, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 25 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 33 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = pred_i - target_i
-        _t1 = _t0/c
-        _t2 = abs(_t1)
-        _t3 = (math.isnan(_t2))
-        _t4 = (c*c)
-        _t5 = (_t0*_t0)
-        _t6 = _t5/_t4
-        _t7 = float32(1.0) + _t6
-        _t8 = (_t2 <= float32(1.0))
-        _t9 = _t4/_t5
-        grad[i] = select(_t3, float32(math.nan), select(_t8, _t1/_t7, float32(1.0)/(_t1 + c/_t0)))*c
-        hess[i] = select(_t3, float32(math.nan), select(_t8, (float32(1.0) - _t6)/(_t7*_t7), _t9*(float32(-1.0) + _t9)/((float32(1.0) + _t9)*(float32(1.0) + _t9))))
+        _t1 = abs(_t0)
+        _t2 = (math.isnan(_t1))
+        _t3 = (_t0/c)
+        _t4 = (_t3*_t3)
+        _t5 = float32(1.0) + _t4
+        _t6 = abs(c)
+        _t7 = (c/_t0)
+        _t8 = float32(1.0)/_t4
+        grad[i] = select(_t2, float32(math.nan), select((_t1 <= _t6), _t0/_t5, (_t7*c)/(float32(1.0) + (_t7*_t7))))
+        hess[i] = select(_t2, float32(math.nan), select((_t6 >= (float32(0.5))*_t1), (float32(1.0) + abs(_t3))*((_t6 - _t1)/_t6)/(_t5*_t5), _t8*(float32(-1.0) + _t8)/((float32(1.0) + _t8)*(float32(1.0) + _t8))))
 
 
 @_jit
 def value_each_f64(pred, target, c, out):
-    """out[i] = ℓ_i  (float64, 17 ops per element)"""
+    """out[i] = ℓ_i  (float64, 31 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = (c*c)
-        _t1 = pred_i - target_i
-        _t2 = abs(_t1/c)
-        out[i] = (0.5)*select((math.isnan(_t2)), math.nan, select((_t2 <= 1.0), vmath.log1p((_t1*_t1)/_t0), 2.0*vmath.log(_t2) + vmath.log1p(1.0/(_t2*_t2))))*_t0
+        _t0 = pred_i - target_i
+        _t1 = abs(_t0)
+        _t2 = (_t0/c)
+        _t3 = (_t2*_t2)
+        _t4 = abs(c)
+        _t5 = abs(_t2)
+        out[i] = (0.5)*select((math.isnan(_t1)), math.nan, select((_t1 <= _t4), (select((math.isnan(_t3)), math.nan, select((_t3 == 0.0), 1.0, vmath.log1p(_t3)/_t3))*_t0)*_t0, ((2.0*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(1.0/(_t5*_t5)))*c)*c))
 
 
 @_jit
 def value_sum_f64(pred, target, c):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 17 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 31 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -219,17 +236,20 @@ def value_sum_f64(pred, target, c):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = (c*c)
-            _t1 = pred_i - target_i
-            _t2 = abs(_t1/c)
-            _part = vmath.reassoc_add(_part, (0.5)*select((math.isnan(_t2)), math.nan, select((_t2 <= 1.0), vmath.log1p((_t1*_t1)/_t0), 2.0*vmath.log(_t2) + vmath.log1p(1.0/(_t2*_t2))))*_t0)
+            _t0 = pred_i - target_i
+            _t1 = abs(_t0)
+            _t2 = (_t0/c)
+            _t3 = (_t2*_t2)
+            _t4 = abs(c)
+            _t5 = abs(_t2)
+            _part = vmath.reassoc_add(_part, (0.5)*select((math.isnan(_t1)), math.nan, select((_t1 <= _t4), (select((math.isnan(_t3)), math.nan, select((_t3 == 0.0), 1.0, vmath.log1p(_t3)/_t3))*_t0)*_t0, ((2.0*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(1.0/(_t5*_t5)))*c)*c)))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(pred, target, weight, c):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 17 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 31 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -238,34 +258,39 @@ def value_sum_w_f64(pred, target, weight, c):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (c*c)
-            _t1 = pred_i - target_i
-            _t2 = abs(_t1/c)
-            _part = vmath.reassoc_add(_part, w_i * ((0.5)*select((math.isnan(_t2)), math.nan, select((_t2 <= 1.0), vmath.log1p((_t1*_t1)/_t0), 2.0*vmath.log(_t2) + vmath.log1p(1.0/(_t2*_t2))))*_t0))
+            _t0 = pred_i - target_i
+            _t1 = abs(_t0)
+            _t2 = (_t0/c)
+            _t3 = (_t2*_t2)
+            _t4 = abs(c)
+            _t5 = abs(_t2)
+            _part = vmath.reassoc_add(_part, w_i * ((0.5)*select((math.isnan(_t1)), math.nan, select((_t1 <= _t4), (select((math.isnan(_t3)), math.nan, select((_t3 == 0.0), 1.0, vmath.log1p(_t3)/_t3))*_t0)*_t0, ((2.0*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(1.0/(_t5*_t5)))*c)*c))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(pred, target, c, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 25 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 42 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = (c*c)
-        _t1 = pred_i - target_i
-        _t2 = _t1/c
-        _t3 = abs(_t2)
-        _t4 = (math.isnan(_t3))
-        _t5 = (_t1*_t1)/_t0
-        _t6 = (_t3 <= 1.0)
-        value[i] = (0.5)*select(_t4, math.nan, select(_t6, vmath.log1p(_t5), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3))))*_t0
-        grad[i] = select(_t4, math.nan, select(_t6, _t2/(1.0 + _t5), 1.0/(_t2 + c/_t1)))*c
+        _t0 = pred_i - target_i
+        _t1 = abs(_t0)
+        _t2 = (math.isnan(_t1))
+        _t3 = (_t0/c)
+        _t4 = (_t3*_t3)
+        _t5 = abs(c)
+        _t6 = (_t5 >= _t1)
+        _t7 = abs(_t3)
+        _t8 = (c/_t0)
+        value[i] = (0.5)*select(_t2, math.nan, select(_t6, (select((math.isnan(_t4)), math.nan, select((_t4 == 0.0), 1.0, vmath.log1p(_t4)/_t4))*_t0)*_t0, ((2.0*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(1.0/(_t7*_t7)))*c)*c))
+        grad[i] = select(_t2, math.nan, select(_t6, _t0/(1.0 + _t4), (_t8*c)/(1.0 + (_t8*_t8))))
 
 
 @_jit
 def value_grad_sum_f64(pred, target, c, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 25 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 42 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -273,22 +298,24 @@ def value_grad_sum_f64(pred, target, c, scale, grad):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = (c*c)
-            _t1 = pred_i - target_i
-            _t2 = _t1/c
-            _t3 = abs(_t2)
-            _t4 = (math.isnan(_t3))
-            _t5 = (_t1*_t1)/_t0
-            _t6 = (_t3 <= 1.0)
-            _part = vmath.reassoc_add(_part, (0.5)*select(_t4, math.nan, select(_t6, vmath.log1p(_t5), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3))))*_t0)
-            grad[i] = scale * (select(_t4, math.nan, select(_t6, _t2/(1.0 + _t5), 1.0/(_t2 + c/_t1)))*c)
+            _t0 = pred_i - target_i
+            _t1 = abs(_t0)
+            _t2 = (math.isnan(_t1))
+            _t3 = (_t0/c)
+            _t4 = (_t3*_t3)
+            _t5 = abs(c)
+            _t6 = (_t5 >= _t1)
+            _t7 = abs(_t3)
+            _t8 = (c/_t0)
+            _part = vmath.reassoc_add(_part, (0.5)*select(_t2, math.nan, select(_t6, (select((math.isnan(_t4)), math.nan, select((_t4 == 0.0), 1.0, vmath.log1p(_t4)/_t4))*_t0)*_t0, ((2.0*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(1.0/(_t7*_t7)))*c)*c)))
+            grad[i] = scale * (select(_t2, math.nan, select(_t6, _t0/(1.0 + _t4), (_t8*c)/(1.0 + (_t8*_t8)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(pred, target, weight, c, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 25 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 42 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -297,37 +324,38 @@ def value_grad_sum_w_f64(pred, target, weight, c, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (c*c)
-            _t1 = pred_i - target_i
-            _t2 = _t1/c
-            _t3 = abs(_t2)
-            _t4 = (math.isnan(_t3))
-            _t5 = (_t1*_t1)/_t0
-            _t6 = (_t3 <= 1.0)
-            _part = vmath.reassoc_add(_part, w_i * ((0.5)*select(_t4, math.nan, select(_t6, vmath.log1p(_t5), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3))))*_t0))
-            grad[i] = scale * w_i * (select(_t4, math.nan, select(_t6, _t2/(1.0 + _t5), 1.0/(_t2 + c/_t1)))*c)
+            _t0 = pred_i - target_i
+            _t1 = abs(_t0)
+            _t2 = (math.isnan(_t1))
+            _t3 = (_t0/c)
+            _t4 = (_t3*_t3)
+            _t5 = abs(c)
+            _t6 = (_t5 >= _t1)
+            _t7 = abs(_t3)
+            _t8 = (c/_t0)
+            _part = vmath.reassoc_add(_part, w_i * ((0.5)*select(_t2, math.nan, select(_t6, (select((math.isnan(_t4)), math.nan, select((_t4 == 0.0), 1.0, vmath.log1p(_t4)/_t4))*_t0)*_t0, ((2.0*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(1.0/(_t7*_t7)))*c)*c))))
+            grad[i] = scale * w_i * (select(_t2, math.nan, select(_t6, _t0/(1.0 + _t4), (_t8*c)/(1.0 + (_t8*_t8)))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(pred, target, c, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 25 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 33 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = pred_i - target_i
-        _t1 = _t0/c
-        _t2 = abs(_t1)
-        _t3 = (math.isnan(_t2))
-        _t4 = (c*c)
-        _t5 = (_t0*_t0)
-        _t6 = _t5/_t4
-        _t7 = 1.0 + _t6
-        _t8 = (_t2 <= 1.0)
-        _t9 = _t4/_t5
-        grad[i] = select(_t3, math.nan, select(_t8, _t1/_t7, 1.0/(_t1 + c/_t0)))*c
-        hess[i] = select(_t3, math.nan, select(_t8, (1.0 - _t6)/(_t7*_t7), _t9*(-1.0 + _t9)/((1.0 + _t9)*(1.0 + _t9))))
+        _t1 = abs(_t0)
+        _t2 = (math.isnan(_t1))
+        _t3 = (_t0/c)
+        _t4 = (_t3*_t3)
+        _t5 = 1.0 + _t4
+        _t6 = abs(c)
+        _t7 = (c/_t0)
+        _t8 = 1.0/_t4
+        grad[i] = select(_t2, math.nan, select((_t1 <= _t6), _t0/_t5, (_t7*c)/(1.0 + (_t7*_t7))))
+        hess[i] = select(_t2, math.nan, select((_t6 >= (0.5)*_t1), (1.0 + abs(_t3))*((_t6 - _t1)/_t6)/(_t5*_t5), _t8*(-1.0 + _t8)/((1.0 + _t8)*(1.0 + _t8))))
 
 
 KERNELS = {

@@ -84,20 +84,17 @@ LOSS = {
 
 @_jit
 def value_each_f32(pred, target, var, eps, out):
-    """out[i] = ℓ_i  (float32, 15 ops per element)"""
+    """out[i] = ℓ_i  (float32, 17 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        _t2 = pred_i - target_i
-        out[i] = (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)
+        out[i] = float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
 
 
 @_jit
 def value_sum_f32(pred, target, var, eps):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 15 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 17 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -106,17 +103,14 @@ def value_sum_f32(pred, target, var, eps):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2))
+            _part = vmath.reassoc_add(_part, float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(pred, target, var, weight, eps):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 15 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 17 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -126,32 +120,25 @@ def value_sum_w_f32(pred, target, var, weight, eps):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)))
+            _part = vmath.reassoc_add(_part, w_i * (float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(pred, target, var, eps, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 15 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 23 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        _t2 = pred_i - target_i
-        _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
-        value[i] = (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2)
-        grad[i] = _t3
+        value[i] = float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
+        grad[i] = select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i)
 
 
 @_jit
 def value_grad_sum_f32(pred, target, var, eps, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 15 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 23 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -160,19 +147,15 @@ def value_grad_sum_f32(pred, target, var, eps, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
-            _part = vmath.reassoc_add(_part, (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2))
-            grad[i] = scale * (_t3)
+            _part = vmath.reassoc_add(_part, float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
+            grad[i] = scale * (select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(pred, target, var, weight, eps, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 15 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 23 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -182,12 +165,8 @@ def value_grad_sum_w_f32(pred, target, var, weight, eps, scale, grad):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
-            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2)))
-            grad[i] = scale * w_i * (_t3)
+            _part = vmath.reassoc_add(_part, w_i * (float32((numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
+            grad[i] = scale * w_i * (select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i))
         acc += _part
     return acc
 
@@ -210,20 +189,17 @@ def grad_hess_f32(pred, target, var, eps, grad, hess):
 
 @_jit
 def value_each_f64(pred, target, var, eps, out):
-    """out[i] = ℓ_i  (float64, 15 ops per element)"""
+    """out[i] = ℓ_i  (float64, 17 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        _t2 = pred_i - target_i
-        out[i] = (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)
+        out[i] = ((0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i)))
 
 
 @_jit
 def value_sum_f64(pred, target, var, eps):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 15 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 17 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -232,17 +208,14 @@ def value_sum_f64(pred, target, var, eps):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2))
+            _part = vmath.reassoc_add(_part, ((0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(pred, target, var, weight, eps):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 15 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 17 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -252,32 +225,25 @@ def value_sum_w_f64(pred, target, var, weight, eps):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, w_i * ((0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)))
+            _part = vmath.reassoc_add(_part, w_i * (((0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(pred, target, var, eps, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 15 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 23 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        _t2 = pred_i - target_i
-        _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
-        value[i] = (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2)
-        grad[i] = _t3
+        value[i] = ((0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i)))
+        grad[i] = select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i)
 
 
 @_jit
 def value_grad_sum_f64(pred, target, var, eps, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 15 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 23 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -286,19 +252,15 @@ def value_grad_sum_f64(pred, target, var, eps, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
-            _part = vmath.reassoc_add(_part, (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2))
-            grad[i] = scale * (_t3)
+            _part = vmath.reassoc_add(_part, ((0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i))))
+            grad[i] = scale * (select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(pred, target, var, weight, eps, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 15 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 23 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -308,12 +270,8 @@ def value_grad_sum_w_f64(pred, target, var, weight, eps, scale, grad):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
-            _part = vmath.reassoc_add(_part, w_i * ((0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2)))
-            grad[i] = scale * w_i * (_t3)
+            _part = vmath.reassoc_add(_part, w_i * (((0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i)))))
+            grad[i] = scale * w_i * (select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i))
         acc += _part
     return acc
 
@@ -336,20 +294,17 @@ def grad_hess_f64(pred, target, var, eps, grad, hess):
 
 @_jit
 def value_each__full_f32(pred, target, var, eps, out):
-    """out[i] = ℓ_i  (float32, 19 ops per element)"""
+    """out[i] = ℓ_i  (float32, 21 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        _t2 = pred_i - target_i
-        out[i] = float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)
+        out[i] = float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
 
 
 @_jit
 def value_sum__full_f32(pred, target, var, eps):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 19 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 21 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -358,17 +313,14 @@ def value_sum__full_f32(pred, target, var, eps):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2))
+            _part = vmath.reassoc_add(_part, float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f32(pred, target, var, weight, eps):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 19 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 21 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -378,32 +330,25 @@ def value_sum_w__full_f32(pred, target, var, weight, eps):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, w_i * (float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + ((float32(0.5))*_t2)*(select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2)))
+            _part = vmath.reassoc_add(_part, w_i * (float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f32(pred, target, var, eps, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 19 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 27 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        _t2 = pred_i - target_i
-        _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
-        value[i] = float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2)
-        grad[i] = _t3
+        value[i] = float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))
+        grad[i] = select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i)
 
 
 @_jit
 def value_grad_sum__full_f32(pred, target, var, eps, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 19 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 27 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -412,19 +357,15 @@ def value_grad_sum__full_f32(pred, target, var, eps, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
-            _part = vmath.reassoc_add(_part, float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2))
-            grad[i] = scale * (_t3)
+            _part = vmath.reassoc_add(_part, float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i)))))
+            grad[i] = scale * (select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f32(pred, target, var, weight, eps, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 19 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 27 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -434,12 +375,8 @@ def value_grad_sum_w__full_f32(pred, target, var, weight, eps, scale, grad):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _t3 = select(_t0, float32(math.nan), select(_t1, float32(1.0)/eps, float32(1.0)/var_i))*_t2
-            _part = vmath.reassoc_add(_part, w_i * (float32(0.9189385) + (float32(0.5))*vmath.log(select(_t0, float32(math.nan), select(_t1, eps, var_i))) + (_t3)*((float32(0.5))*_t2)))
-            grad[i] = scale * w_i * (_t3)
+            _part = vmath.reassoc_add(_part, w_i * (float32(numba.float64(0.9189385332046728) + (numba.float64(0.5))*vmath.log(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(eps), numba.float64(var_i)))) + ((numba.float64(0.5))*(numba.float64(pred_i) - numba.float64(target_i)))*(select((math.isnan(numba.float64(var_i))), numba.float64(math.nan), select((numba.float64(eps) >= numba.float64(var_i)), numba.float64(1.0)/numba.float64(eps), numba.float64(1.0)/numba.float64(var_i)))*(numba.float64(pred_i) - numba.float64(target_i))))))
+            grad[i] = scale * w_i * (select((math.isnan(var_i)), float32(math.nan), select((eps >= var_i), float32(1.0)/eps, float32(1.0)/var_i))*(pred_i - target_i))
         acc += _part
     return acc
 
@@ -462,20 +399,17 @@ def grad_hess__full_f32(pred, target, var, eps, grad, hess):
 
 @_jit
 def value_each__full_f64(pred, target, var, eps, out):
-    """out[i] = ℓ_i  (float64, 19 ops per element)"""
+    """out[i] = ℓ_i  (float64, 21 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        _t2 = pred_i - target_i
-        out[i] = 0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)
+        out[i] = (0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i)))
 
 
 @_jit
 def value_sum__full_f64(pred, target, var, eps):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 19 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 21 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -484,17 +418,14 @@ def value_sum__full_f64(pred, target, var, eps):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, 0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2))
+            _part = vmath.reassoc_add(_part, (0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f64(pred, target, var, weight, eps):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 19 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 21 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -504,32 +435,25 @@ def value_sum_w__full_f64(pred, target, var, weight, eps):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _part = vmath.reassoc_add(_part, w_i * (0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + ((0.5)*_t2)*(select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2)))
+            _part = vmath.reassoc_add(_part, w_i * ((0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f64(pred, target, var, eps, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 19 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 27 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         var_i = var[i]
-        _t0 = (math.isnan(var_i))
-        _t1 = (eps >= var_i)
-        _t2 = pred_i - target_i
-        _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
-        value[i] = 0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2)
-        grad[i] = _t3
+        value[i] = (0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i)))
+        grad[i] = select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i)
 
 
 @_jit
 def value_grad_sum__full_f64(pred, target, var, eps, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 19 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 27 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -538,19 +462,15 @@ def value_grad_sum__full_f64(pred, target, var, eps, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             var_i = var[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
-            _part = vmath.reassoc_add(_part, 0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2))
-            grad[i] = scale * (_t3)
+            _part = vmath.reassoc_add(_part, (0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i))))
+            grad[i] = scale * (select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f64(pred, target, var, weight, eps, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 19 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 27 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -560,12 +480,8 @@ def value_grad_sum_w__full_f64(pred, target, var, weight, eps, scale, grad):
             target_i = target[i]
             var_i = var[i]
             w_i = weight[i]
-            _t0 = (math.isnan(var_i))
-            _t1 = (eps >= var_i)
-            _t2 = pred_i - target_i
-            _t3 = select(_t0, math.nan, select(_t1, 1.0/eps, 1.0/var_i))*_t2
-            _part = vmath.reassoc_add(_part, w_i * (0.9189385332046728 + (0.5)*vmath.log(select(_t0, math.nan, select(_t1, eps, var_i))) + (_t3)*((0.5)*_t2)))
-            grad[i] = scale * w_i * (_t3)
+            _part = vmath.reassoc_add(_part, w_i * ((0.9189385332046728 + (0.5)*vmath.log(select((math.isnan(var_i)), math.nan, select((eps >= var_i), eps, var_i))) + ((0.5)*(pred_i - target_i))*(select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i)))))
+            grad[i] = scale * w_i * (select((math.isnan(var_i)), math.nan, select((eps >= var_i), 1.0/eps, 1.0/var_i))*(pred_i - target_i))
         acc += _part
     return acc
 

@@ -66,20 +66,21 @@ LOSS = {
 
 @_jit
 def value_each_f32(pred, target, out):
-    """out[i] = ℓ_i  (float32, 27 ops per element)"""
+    """out[i] = ℓ_i  (float32, 35 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = (math.isnan(pred_i))
         _t1 = vmath.exp(pred_i)
-        _t2 = vmath.exp(-pred_i)
-        _t3 = (pred_i > float32(0.0))
-        out[i] = select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))
+        _t2 = (math.isnan(target_i))
+        _t3 = vmath.exp(-pred_i)
+        _t4 = (pred_i > float32(0.0))
+        out[i] = select(_t0, float32(math.nan), select(_t4, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i))
 
 
 @_jit
 def value_sum_f32(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 27 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 35 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -89,16 +90,17 @@ def value_sum_f32(pred, target):
             target_i = target[i]
             _t0 = (math.isnan(pred_i))
             _t1 = vmath.exp(pred_i)
-            _t2 = vmath.exp(-pred_i)
-            _t3 = (pred_i > float32(0.0))
-            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i)))
+            _t2 = (math.isnan(target_i))
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > float32(0.0))
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select(_t4, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 27 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 35 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -109,34 +111,40 @@ def value_sum_w_f32(pred, target, weight):
             w_i = weight[i]
             _t0 = (math.isnan(pred_i))
             _t1 = vmath.exp(pred_i)
-            _t2 = vmath.exp(-pred_i)
-            _t3 = (pred_i > float32(0.0))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))))
+            _t2 = (math.isnan(target_i))
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > float32(0.0))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select(_t4, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 40 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 62 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = (math.isnan(pred_i))
         _t1 = vmath.exp(pred_i)
-        _t2 = vmath.exp(-pred_i)
-        _t3 = (pred_i > float32(0.0))
-        _t4 = abs(_t1) + abs(-target_i)
-        _t5 = vmath.expm1(pred_i)
-        _t6 = float32(1.0) - target_i
-        _t7 = abs(_t5) + abs(_t6)
-        value[i] = select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))
-        grad[i] = select((math.isnan(_t4) | math.isnan(_t7)), float32(math.nan), select((_t4 > _t7), _t5 + _t6, _t1 - target_i))
+        _t2 = (math.isnan(target_i))
+        _t3 = ((-pred_i == -math.inf))
+        _t4 = vmath.exp(-pred_i)
+        _t5 = ((_t4 > 0))
+        _t6 = -pred_i + vmath.log(abs(target_i))
+        _t7 = (pred_i > float32(0.0))
+        _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+        _t9 = abs(_t1) + abs(-target_i)
+        _t10 = vmath.expm1(pred_i)
+        _t11 = float32(1.0) - target_i
+        _t12 = abs(_t10) + abs(_t11)
+        value[i] = select(_t0, float32(math.nan), select(_t7, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, float32(math.nan), select(_t7, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i))
+        grad[i] = select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6)))))))))
 
 
 @_jit
 def value_grad_sum_f32(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 40 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 62 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -146,21 +154,26 @@ def value_grad_sum_f32(pred, target, scale, grad):
             target_i = target[i]
             _t0 = (math.isnan(pred_i))
             _t1 = vmath.exp(pred_i)
-            _t2 = vmath.exp(-pred_i)
-            _t3 = (pred_i > float32(0.0))
-            _t4 = abs(_t1) + abs(-target_i)
-            _t5 = vmath.expm1(pred_i)
-            _t6 = float32(1.0) - target_i
-            _t7 = abs(_t5) + abs(_t6)
-            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i)))
-            grad[i] = scale * (select((math.isnan(_t4) | math.isnan(_t7)), float32(math.nan), select((_t4 > _t7), _t5 + _t6, _t1 - target_i)))
+            _t2 = (math.isnan(target_i))
+            _t3 = ((-pred_i == -math.inf))
+            _t4 = vmath.exp(-pred_i)
+            _t5 = ((_t4 > 0))
+            _t6 = -pred_i + vmath.log(abs(target_i))
+            _t7 = (pred_i > float32(0.0))
+            _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t9 = abs(_t1) + abs(-target_i)
+            _t10 = vmath.expm1(pred_i)
+            _t11 = float32(1.0) - target_i
+            _t12 = abs(_t10) + abs(_t11)
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select(_t7, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, float32(math.nan), select(_t7, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i)))
+            grad[i] = scale * (select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 40 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 62 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -171,21 +184,26 @@ def value_grad_sum_w_f32(pred, target, weight, scale, grad):
             w_i = weight[i]
             _t0 = (math.isnan(pred_i))
             _t1 = vmath.exp(pred_i)
-            _t2 = vmath.exp(-pred_i)
-            _t3 = (pred_i > float32(0.0))
-            _t4 = abs(_t1) + abs(-target_i)
-            _t5 = vmath.expm1(pred_i)
-            _t6 = float32(1.0) - target_i
-            _t7 = abs(_t5) + abs(_t6)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select(_t3, _t1*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, float32(math.nan), select(_t3, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))))
-            grad[i] = scale * w_i * (select((math.isnan(_t4) | math.isnan(_t7)), float32(math.nan), select((_t4 > _t7), _t5 + _t6, _t1 - target_i)))
+            _t2 = (math.isnan(target_i))
+            _t3 = ((-pred_i == -math.inf))
+            _t4 = vmath.exp(-pred_i)
+            _t5 = ((_t4 > 0))
+            _t6 = -pred_i + vmath.log(abs(target_i))
+            _t7 = (pred_i > float32(0.0))
+            _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t9 = abs(_t1) + abs(-target_i)
+            _t10 = vmath.expm1(pred_i)
+            _t11 = float32(1.0) - target_i
+            _t12 = abs(_t10) + abs(_t11)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select(_t7, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, float32(math.nan), select(_t7, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i))))
+            grad[i] = scale * w_i * (select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 16 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 40 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -194,26 +212,29 @@ def grad_hess_f32(pred, target, grad, hess):
         _t2 = vmath.expm1(pred_i)
         _t3 = float32(1.0) - target_i
         _t4 = abs(_t2) + abs(_t3)
-        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), float32(math.nan), select((_t1 > _t4), _t2 + _t3, _t0 - target_i))
-        hess[i] = select((math.isnan(target_i)), float32(math.nan), _t0)
+        _t5 = (math.isnan(target_i))
+        _t6 = vmath.exp(-pred_i)
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), float32(math.nan), select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(float32(1.0) + select(_t5, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t6 > 0)) & (math.isfinite(-target_i))), -_t6*target_i, -select(_t5, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(target_i)))))))))))
+        hess[i] = select(_t5, float32(math.nan), _t0)
 
 
 @_jit
 def value_each_f64(pred, target, out):
-    """out[i] = ℓ_i  (float64, 27 ops per element)"""
+    """out[i] = ℓ_i  (float64, 35 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = (math.isnan(pred_i))
         _t1 = vmath.exp(pred_i)
-        _t2 = vmath.exp(-pred_i)
-        _t3 = (pred_i > 0.0)
-        out[i] = select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))
+        _t2 = (math.isnan(target_i))
+        _t3 = vmath.exp(-pred_i)
+        _t4 = (pred_i > 0.0)
+        out[i] = select(_t0, math.nan, select(_t4, _t1*(1.0 - (select(_t2, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i))
 
 
 @_jit
 def value_sum_f64(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 27 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 35 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -223,16 +244,17 @@ def value_sum_f64(pred, target):
             target_i = target[i]
             _t0 = (math.isnan(pred_i))
             _t1 = vmath.exp(pred_i)
-            _t2 = vmath.exp(-pred_i)
-            _t3 = (pred_i > 0.0)
-            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i)))
+            _t2 = (math.isnan(target_i))
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > 0.0)
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select(_t4, _t1*(1.0 - (select(_t2, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 27 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 35 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -243,34 +265,40 @@ def value_sum_w_f64(pred, target, weight):
             w_i = weight[i]
             _t0 = (math.isnan(pred_i))
             _t1 = vmath.exp(pred_i)
-            _t2 = vmath.exp(-pred_i)
-            _t3 = (pred_i > 0.0)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))))
+            _t2 = (math.isnan(target_i))
+            _t3 = vmath.exp(-pred_i)
+            _t4 = (pred_i > 0.0)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select(_t4, _t1*(1.0 - (select(_t2, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 40 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 62 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = (math.isnan(pred_i))
         _t1 = vmath.exp(pred_i)
-        _t2 = vmath.exp(-pred_i)
-        _t3 = (pred_i > 0.0)
-        _t4 = abs(_t1) + abs(-target_i)
-        _t5 = vmath.expm1(pred_i)
-        _t6 = 1.0 - target_i
-        _t7 = abs(_t5) + abs(_t6)
-        value[i] = select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))
-        grad[i] = select((math.isnan(_t4) | math.isnan(_t7)), math.nan, select((_t4 > _t7), _t5 + _t6, _t1 - target_i))
+        _t2 = (math.isnan(target_i))
+        _t3 = ((-pred_i == -math.inf))
+        _t4 = vmath.exp(-pred_i)
+        _t5 = ((_t4 > 0))
+        _t6 = -pred_i + vmath.log(abs(target_i))
+        _t7 = (pred_i > 0.0)
+        _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+        _t9 = abs(_t1) + abs(-target_i)
+        _t10 = vmath.expm1(pred_i)
+        _t11 = 1.0 - target_i
+        _t12 = abs(_t10) + abs(_t11)
+        value[i] = select(_t0, math.nan, select(_t7, _t1*(1.0 - (select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, math.nan, select(_t7, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i))
+        grad[i] = select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6)))))))))
 
 
 @_jit
 def value_grad_sum_f64(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 40 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 62 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -280,21 +308,26 @@ def value_grad_sum_f64(pred, target, scale, grad):
             target_i = target[i]
             _t0 = (math.isnan(pred_i))
             _t1 = vmath.exp(pred_i)
-            _t2 = vmath.exp(-pred_i)
-            _t3 = (pred_i > 0.0)
-            _t4 = abs(_t1) + abs(-target_i)
-            _t5 = vmath.expm1(pred_i)
-            _t6 = 1.0 - target_i
-            _t7 = abs(_t5) + abs(_t6)
-            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i)))
-            grad[i] = scale * (select((math.isnan(_t4) | math.isnan(_t7)), math.nan, select((_t4 > _t7), _t5 + _t6, _t1 - target_i)))
+            _t2 = (math.isnan(target_i))
+            _t3 = ((-pred_i == -math.inf))
+            _t4 = vmath.exp(-pred_i)
+            _t5 = ((_t4 > 0))
+            _t6 = -pred_i + vmath.log(abs(target_i))
+            _t7 = (pred_i > 0.0)
+            _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t9 = abs(_t1) + abs(-target_i)
+            _t10 = vmath.expm1(pred_i)
+            _t11 = 1.0 - target_i
+            _t12 = abs(_t10) + abs(_t11)
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select(_t7, _t1*(1.0 - (select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, math.nan, select(_t7, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i)))
+            grad[i] = scale * (select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 40 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 62 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -305,21 +338,26 @@ def value_grad_sum_w_f64(pred, target, weight, scale, grad):
             w_i = weight[i]
             _t0 = (math.isnan(pred_i))
             _t1 = vmath.exp(pred_i)
-            _t2 = vmath.exp(-pred_i)
-            _t3 = (pred_i > 0.0)
-            _t4 = abs(_t1) + abs(-target_i)
-            _t5 = vmath.expm1(pred_i)
-            _t6 = 1.0 - target_i
-            _t7 = abs(_t5) + abs(_t6)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select(_t3, _t1*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t2 > 0))), _t2*pred_i, select(_t0, math.nan, select(_t3, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t1 - pred_i*target_i))))
-            grad[i] = scale * w_i * (select((math.isnan(_t4) | math.isnan(_t7)), math.nan, select((_t4 > _t7), _t5 + _t6, _t1 - target_i)))
+            _t2 = (math.isnan(target_i))
+            _t3 = ((-pred_i == -math.inf))
+            _t4 = vmath.exp(-pred_i)
+            _t5 = ((_t4 > 0))
+            _t6 = -pred_i + vmath.log(abs(target_i))
+            _t7 = (pred_i > 0.0)
+            _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t9 = abs(_t1) + abs(-target_i)
+            _t10 = vmath.expm1(pred_i)
+            _t11 = 1.0 - target_i
+            _t12 = abs(_t10) + abs(_t11)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select(_t7, _t1*(1.0 - (select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, math.nan, select(_t7, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i))))
+            grad[i] = scale * w_i * (select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 16 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 40 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -328,27 +366,30 @@ def grad_hess_f64(pred, target, grad, hess):
         _t2 = vmath.expm1(pred_i)
         _t3 = 1.0 - target_i
         _t4 = abs(_t2) + abs(_t3)
-        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), math.nan, select((_t1 > _t4), _t2 + _t3, _t0 - target_i))
-        hess[i] = select((math.isnan(target_i)), math.nan, _t0)
+        _t5 = (math.isnan(target_i))
+        _t6 = vmath.exp(-pred_i)
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), math.nan, select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(1.0 + select(_t5, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t6 > 0)) & (math.isfinite(-target_i))), -_t6*target_i, -select(_t5, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(target_i)))))))))))
+        hess[i] = select(_t5, math.nan, _t0)
 
 
 @_jit
 def value_each__full_f32(pred, target, out):
-    """out[i] = ℓ_i  (float32, 41 ops per element)"""
+    """out[i] = ℓ_i  (float32, 48 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = vmath.log(target_i)
-        _t1 = (math.isnan(pred_i))
-        _t2 = vmath.exp(pred_i)
-        _t3 = vmath.exp(-pred_i)
-        _t4 = (pred_i > float32(0.0))
-        out[i] = select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))
+        _t0 = (math.isnan(target_i))
+        _t1 = vmath.log(target_i)
+        _t2 = (math.isnan(pred_i))
+        _t3 = vmath.exp(pred_i)
+        _t4 = vmath.exp(-pred_i)
+        _t5 = (pred_i > float32(0.0))
+        out[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t5, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select(_t5, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i))))
 
 
 @_jit
 def value_sum__full_f32(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 41 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 48 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -356,19 +397,20 @@ def value_sum__full_f32(pred, target):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = vmath.log(target_i)
-            _t1 = (math.isnan(pred_i))
-            _t2 = vmath.exp(pred_i)
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > float32(0.0))
-            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i)))))
+            _t0 = (math.isnan(target_i))
+            _t1 = vmath.log(target_i)
+            _t2 = (math.isnan(pred_i))
+            _t3 = vmath.exp(pred_i)
+            _t4 = vmath.exp(-pred_i)
+            _t5 = (pred_i > float32(0.0))
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t5, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select(_t5, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f32(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 41 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 48 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -377,38 +419,44 @@ def value_sum_w__full_f32(pred, target, weight):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = vmath.log(target_i)
-            _t1 = (math.isnan(pred_i))
-            _t2 = vmath.exp(pred_i)
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > float32(0.0))
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))))
+            _t0 = (math.isnan(target_i))
+            _t1 = vmath.log(target_i)
+            _t2 = (math.isnan(pred_i))
+            _t3 = vmath.exp(pred_i)
+            _t4 = vmath.exp(-pred_i)
+            _t5 = (pred_i > float32(0.0))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t5, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select(_t5, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 54 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 75 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = vmath.log(target_i)
-        _t1 = (math.isnan(pred_i))
-        _t2 = vmath.exp(pred_i)
-        _t3 = vmath.exp(-pred_i)
-        _t4 = (pred_i > float32(0.0))
-        _t5 = abs(_t2) + abs(-target_i)
-        _t6 = vmath.expm1(pred_i)
-        _t7 = float32(1.0) - target_i
-        _t8 = abs(_t6) + abs(_t7)
-        value[i] = select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))
-        grad[i] = select((math.isnan(_t5) | math.isnan(_t8)), float32(math.nan), select((_t5 > _t8), _t6 + _t7, _t2 - target_i))
+        _t0 = (math.isnan(target_i))
+        _t1 = vmath.log(target_i)
+        _t2 = (math.isnan(pred_i))
+        _t3 = vmath.exp(pred_i)
+        _t4 = ((-pred_i == -math.inf))
+        _t5 = vmath.exp(-pred_i)
+        _t6 = ((_t5 > 0))
+        _t7 = -pred_i + vmath.log(abs(target_i))
+        _t8 = (pred_i > float32(0.0))
+        _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+        _t10 = abs(_t3) + abs(-target_i)
+        _t11 = vmath.expm1(pred_i)
+        _t12 = float32(1.0) - target_i
+        _t13 = abs(_t11) + abs(_t12)
+        value[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t8, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, float32(math.nan), select(_t8, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i))))
+        grad[i] = select((math.isnan(_t10) | math.isnan(_t13)), float32(math.nan), select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(float32(1.0) + select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7)))))))))
 
 
 @_jit
 def value_grad_sum__full_f32(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 54 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 75 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -416,24 +464,29 @@ def value_grad_sum__full_f32(pred, target, scale, grad):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = vmath.log(target_i)
-            _t1 = (math.isnan(pred_i))
-            _t2 = vmath.exp(pred_i)
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > float32(0.0))
-            _t5 = abs(_t2) + abs(-target_i)
-            _t6 = vmath.expm1(pred_i)
-            _t7 = float32(1.0) - target_i
-            _t8 = abs(_t6) + abs(_t7)
-            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i)))))
-            grad[i] = scale * (select((math.isnan(_t5) | math.isnan(_t8)), float32(math.nan), select((_t5 > _t8), _t6 + _t7, _t2 - target_i)))
+            _t0 = (math.isnan(target_i))
+            _t1 = vmath.log(target_i)
+            _t2 = (math.isnan(pred_i))
+            _t3 = vmath.exp(pred_i)
+            _t4 = ((-pred_i == -math.inf))
+            _t5 = vmath.exp(-pred_i)
+            _t6 = ((_t5 > 0))
+            _t7 = -pred_i + vmath.log(abs(target_i))
+            _t8 = (pred_i > float32(0.0))
+            _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t10 = abs(_t3) + abs(-target_i)
+            _t11 = vmath.expm1(pred_i)
+            _t12 = float32(1.0) - target_i
+            _t13 = abs(_t11) + abs(_t12)
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t8, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, float32(math.nan), select(_t8, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i)))))
+            grad[i] = scale * (select((math.isnan(_t10) | math.isnan(_t13)), float32(math.nan), select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(float32(1.0) + select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f32(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 54 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 75 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -442,24 +495,29 @@ def value_grad_sum_w__full_f32(pred, target, weight, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = vmath.log(target_i)
-            _t1 = (math.isnan(pred_i))
-            _t2 = vmath.exp(pred_i)
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > float32(0.0))
-            _t5 = abs(_t2) + abs(-target_i)
-            _t6 = vmath.expm1(pred_i)
-            _t7 = float32(1.0) - target_i
-            _t8 = abs(_t6) + abs(_t7)
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, float32(math.nan), select(_t4, _t2*(float32(1.0) - (select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t5) | math.isnan(_t8)), float32(math.nan), select((_t5 > _t8), _t6 + _t7, _t2 - target_i)))
+            _t0 = (math.isnan(target_i))
+            _t1 = vmath.log(target_i)
+            _t2 = (math.isnan(pred_i))
+            _t3 = vmath.exp(pred_i)
+            _t4 = ((-pred_i == -math.inf))
+            _t5 = vmath.exp(-pred_i)
+            _t6 = ((_t5 > 0))
+            _t7 = -pred_i + vmath.log(abs(target_i))
+            _t8 = (pred_i > float32(0.0))
+            _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t10 = abs(_t3) + abs(-target_i)
+            _t11 = vmath.expm1(pred_i)
+            _t12 = float32(1.0) - target_i
+            _t13 = abs(_t11) + abs(_t12)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t8, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, float32(math.nan), select(_t8, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t10) | math.isnan(_t13)), float32(math.nan), select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(float32(1.0) + select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__full_f32(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 16 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 40 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -468,27 +526,30 @@ def grad_hess__full_f32(pred, target, grad, hess):
         _t2 = vmath.expm1(pred_i)
         _t3 = float32(1.0) - target_i
         _t4 = abs(_t2) + abs(_t3)
-        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), float32(math.nan), select((_t1 > _t4), _t2 + _t3, _t0 - target_i))
-        hess[i] = select((math.isnan(target_i)), float32(math.nan), _t0)
+        _t5 = (math.isnan(target_i))
+        _t6 = vmath.exp(-pred_i)
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), float32(math.nan), select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(float32(1.0) + select(_t5, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t6 > 0)) & (math.isfinite(-target_i))), -_t6*target_i, -select(_t5, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(target_i)))))))))))
+        hess[i] = select(_t5, float32(math.nan), _t0)
 
 
 @_jit
 def value_each__full_f64(pred, target, out):
-    """out[i] = ℓ_i  (float64, 41 ops per element)"""
+    """out[i] = ℓ_i  (float64, 48 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = vmath.log(target_i)
-        _t1 = (math.isnan(pred_i))
-        _t2 = vmath.exp(pred_i)
-        _t3 = vmath.exp(-pred_i)
-        _t4 = (pred_i > 0.0)
-        out[i] = select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))
+        _t0 = (math.isnan(target_i))
+        _t1 = vmath.log(target_i)
+        _t2 = (math.isnan(pred_i))
+        _t3 = vmath.exp(pred_i)
+        _t4 = vmath.exp(-pred_i)
+        _t5 = (pred_i > 0.0)
+        out[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t5, _t3*(1.0 - (select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select(_t5, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i))))
 
 
 @_jit
 def value_sum__full_f64(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 41 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 48 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -496,19 +557,20 @@ def value_sum__full_f64(pred, target):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = vmath.log(target_i)
-            _t1 = (math.isnan(pred_i))
-            _t2 = vmath.exp(pred_i)
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > 0.0)
-            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i)))))
+            _t0 = (math.isnan(target_i))
+            _t1 = vmath.log(target_i)
+            _t2 = (math.isnan(pred_i))
+            _t3 = vmath.exp(pred_i)
+            _t4 = vmath.exp(-pred_i)
+            _t5 = (pred_i > 0.0)
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t5, _t3*(1.0 - (select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select(_t5, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f64(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 41 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 48 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -517,38 +579,44 @@ def value_sum_w__full_f64(pred, target, weight):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = vmath.log(target_i)
-            _t1 = (math.isnan(pred_i))
-            _t2 = vmath.exp(pred_i)
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > 0.0)
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))))
+            _t0 = (math.isnan(target_i))
+            _t1 = vmath.log(target_i)
+            _t2 = (math.isnan(pred_i))
+            _t3 = vmath.exp(pred_i)
+            _t4 = vmath.exp(-pred_i)
+            _t5 = (pred_i > 0.0)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t5, _t3*(1.0 - (select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select(_t5, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 54 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 75 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = vmath.log(target_i)
-        _t1 = (math.isnan(pred_i))
-        _t2 = vmath.exp(pred_i)
-        _t3 = vmath.exp(-pred_i)
-        _t4 = (pred_i > 0.0)
-        _t5 = abs(_t2) + abs(-target_i)
-        _t6 = vmath.expm1(pred_i)
-        _t7 = 1.0 - target_i
-        _t8 = abs(_t6) + abs(_t7)
-        value[i] = select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))
-        grad[i] = select((math.isnan(_t5) | math.isnan(_t8)), math.nan, select((_t5 > _t8), _t6 + _t7, _t2 - target_i))
+        _t0 = (math.isnan(target_i))
+        _t1 = vmath.log(target_i)
+        _t2 = (math.isnan(pred_i))
+        _t3 = vmath.exp(pred_i)
+        _t4 = ((-pred_i == -math.inf))
+        _t5 = vmath.exp(-pred_i)
+        _t6 = ((_t5 > 0))
+        _t7 = -pred_i + vmath.log(abs(target_i))
+        _t8 = (pred_i > 0.0)
+        _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+        _t10 = abs(_t3) + abs(-target_i)
+        _t11 = vmath.expm1(pred_i)
+        _t12 = 1.0 - target_i
+        _t13 = abs(_t11) + abs(_t12)
+        value[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t8, _t3*(1.0 - (select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, math.nan, select(_t8, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i))))
+        grad[i] = select((math.isnan(_t10) | math.isnan(_t13)), math.nan, select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(1.0 + select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7)))))))))
 
 
 @_jit
 def value_grad_sum__full_f64(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 54 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 75 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -556,24 +624,29 @@ def value_grad_sum__full_f64(pred, target, scale, grad):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = vmath.log(target_i)
-            _t1 = (math.isnan(pred_i))
-            _t2 = vmath.exp(pred_i)
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > 0.0)
-            _t5 = abs(_t2) + abs(-target_i)
-            _t6 = vmath.expm1(pred_i)
-            _t7 = 1.0 - target_i
-            _t8 = abs(_t6) + abs(_t7)
-            _part = vmath.reassoc_add(_part, select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i)))))
-            grad[i] = scale * (select((math.isnan(_t5) | math.isnan(_t8)), math.nan, select((_t5 > _t8), _t6 + _t7, _t2 - target_i)))
+            _t0 = (math.isnan(target_i))
+            _t1 = vmath.log(target_i)
+            _t2 = (math.isnan(pred_i))
+            _t3 = vmath.exp(pred_i)
+            _t4 = ((-pred_i == -math.inf))
+            _t5 = vmath.exp(-pred_i)
+            _t6 = ((_t5 > 0))
+            _t7 = -pred_i + vmath.log(abs(target_i))
+            _t8 = (pred_i > 0.0)
+            _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t10 = abs(_t3) + abs(-target_i)
+            _t11 = vmath.expm1(pred_i)
+            _t12 = 1.0 - target_i
+            _t13 = abs(_t11) + abs(_t12)
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t8, _t3*(1.0 - (select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, math.nan, select(_t8, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i)))))
+            grad[i] = scale * (select((math.isnan(_t10) | math.isnan(_t13)), math.nan, select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(1.0 + select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f64(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 54 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 75 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -582,24 +655,29 @@ def value_grad_sum_w__full_f64(pred, target, weight, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = vmath.log(target_i)
-            _t1 = (math.isnan(pred_i))
-            _t2 = vmath.exp(pred_i)
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > 0.0)
-            _t5 = abs(_t2) + abs(-target_i)
-            _t6 = vmath.expm1(pred_i)
-            _t7 = 1.0 - target_i
-            _t8 = abs(_t6) + abs(_t7)
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(target_i)), math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t0 - pred_i + vmath.expm1((pred_i - _t0)))*target_i, select(_t1, math.nan, select(_t4, _t2*(1.0 - (select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(pred_i)) & ((_t3 > 0))), _t3*pred_i, select(_t1, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)))))))*target_i), _t2 - pred_i*target_i))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t5) | math.isnan(_t8)), math.nan, select((_t5 > _t8), _t6 + _t7, _t2 - target_i)))
+            _t0 = (math.isnan(target_i))
+            _t1 = vmath.log(target_i)
+            _t2 = (math.isnan(pred_i))
+            _t3 = vmath.exp(pred_i)
+            _t4 = ((-pred_i == -math.inf))
+            _t5 = vmath.exp(-pred_i)
+            _t6 = ((_t5 > 0))
+            _t7 = -pred_i + vmath.log(abs(target_i))
+            _t8 = (pred_i > 0.0)
+            _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t10 = abs(_t3) + abs(-target_i)
+            _t11 = vmath.expm1(pred_i)
+            _t12 = 1.0 - target_i
+            _t13 = abs(_t11) + abs(_t12)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t8, _t3*(1.0 - (select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, math.nan, select(_t8, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t10) | math.isnan(_t13)), math.nan, select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(1.0 + select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__full_f64(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 16 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 40 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -608,8 +686,10 @@ def grad_hess__full_f64(pred, target, grad, hess):
         _t2 = vmath.expm1(pred_i)
         _t3 = 1.0 - target_i
         _t4 = abs(_t2) + abs(_t3)
-        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), math.nan, select((_t1 > _t4), _t2 + _t3, _t0 - target_i))
-        hess[i] = select((math.isnan(target_i)), math.nan, _t0)
+        _t5 = (math.isnan(target_i))
+        _t6 = vmath.exp(-pred_i)
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), math.nan, select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(1.0 + select(_t5, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t6 > 0)) & (math.isfinite(-target_i))), -_t6*target_i, -select(_t5, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(target_i)))))))))))
+        hess[i] = select(_t5, math.nan, _t0)
 
 
 KERNELS = {

@@ -77,11 +77,12 @@ poisson_nll = define(
     " + where(full == 1, where(target > 1, target*log(target) - target"
     " + log(2*pi*target)/2, 0), 0)",
     # full, y > 1: y·(expm1(d) - d) + log(2πy)/2 with d = x - log y, which keeps its digits
-    # where e^x - y·x and y·log y - y nearly cancel; otherwise e^x·(1 - y·(x·e^{-x})) for
-    # x > 0, with no inf - inf where both terms overflow
+    # where e^x - y·x and y·log y - y nearly cancel; otherwise e^x·(1 - y·x·e^{-x}) for
+    # x > 0, with no inf - inf where both terms overflow (y·x·e^{-x} is one product for
+    # lowering.underflow_products: ∞, not ∞·0, at y = ∞ where e^{-x} underflows)
     stable="where(full == 1 and target > 1,"
     " target*(expm1(held(pred - log(target))) - (pred - log(target))) + log(2*pi*target)/2,"
-    " where(pred > 0, exp(pred)*(1 - target*held(pred*exp(-pred))), exp(pred) - target*pred))",
+    " where(pred > 0, exp(pred)*(1 - held(target*pred*exp(-pred))), exp(pred) - target*pred))",
     inputs=("pred", Input("target", domain=nonnegative, doc="counts, ≥ 0")),
     params={
         "full": Param(
@@ -101,10 +102,11 @@ gaussian_nll = define(
     "gaussian_nll",
     "(log(max(var, eps)) + (pred - target)**2/max(var, eps))/2 + where(full == 1, log(2*pi)/2, 0)",
     # ½·r²/v as (r/2)·(r/v): neither r² nor r²/v is formed (either overflows where the loss is
-    # finite), and two roundings (r/2 is exact) leave the quadratic term within 1 ε, so where
-    # it cancels ½·log v the sum keeps what the two terms' own rounding allows
-    stable="log(max(var, eps))/2 + held((pred - target)/2)*held((pred - target)/max(var, eps))"
-    " + where(full == 1, log(2*pi)/2, 0)",
+    # finite), and two roundings (r/2 is exact) leave the quadratic term within 1 ε; where it
+    # cancels ½·log v, float32 kernels form the sum in float64 (wide), float64 ones keep
+    # what the terms' own rounding allows
+    stable="wide(log(max(var, eps))/2 + held((pred - target)/2)*held((pred - target)/max(var, eps))"
+    " + where(full == 1, log(2*pi)/2, 0))",
     inputs=("pred", "target", Input("var", domain=nonnegative, doc="variance, ≥ 0")),
     params={
         "eps": Param(1e-6, positive, latex=r"\epsilon", doc="the variance is clamped to ≥ ε"),
