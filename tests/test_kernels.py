@@ -11,8 +11,6 @@ from symloss.verify.sequences import verify_sequence
 # Kernels that the sharper gate of issue 15 fails and that are not fixed yet: each an xfail
 # with what fails (an XPASS in the report says the entry can go).
 KNOWN_FAILURES = {
-    "balanced_sigmoid_cross_entropy": "β·y·(σ - 1) + (1 - β)(1 - y)·σ cancels for soft targets "
-    "(18 ULP in float32 at logit -1e-6, y = 0.74, β = 0.25)",
     "cauchy": "NaN at tiny but representable c (c² underflows while r/c overflows)",
     "dice": "gradient and Hessian components off by 61 and 113 ULP in float32 at ordinary "
     "probabilities (16 and 79 in float64)",
