@@ -37,14 +37,14 @@ def _schedule(values) -> tuple:
 # with fewer, the 1 is lost alike at every precision that lacks them, and two precisions agree
 # on a result without it (σ(x)(1 - σ(x)) as e^{-x}/(1 + e^{-x}) - e^{-2x}/(1 + e^{-x})² is
 # exactly 0 at x = -690 at 60 and 120 digits). The first precision gets those digits, for
-# exponents up to twice the log of the dtype's smallest subnormal (e^{-|a|/2} beyond it: a
-# square of what underflows).
+# exponents up to the log of the dtype's smallest subnormal (a relative e^{-|a|} beyond it is
+# below every result of terms of size 1).
 
 
 def start_digits(exponents, dtype) -> int:
     """The first precision at which to evaluate where the exponentials' arguments are
     ``exponents``: PRECISIONS[0] plus the digits that e^{|a|} spans, up to ``dtype``'s range."""
-    span = -2 * math.log(float(np.finfo(dtype).smallest_subnormal))
+    span = -math.log(float(np.finfo(dtype).smallest_subnormal))
     finite = [abs(a) for a in exponents if math.isfinite(a)]
     return PRECISIONS[0] + int(min(max(finite, default=0.0), span) / math.log(10))
 
