@@ -71,6 +71,24 @@ def test_sigmoid_cross_entropy_gradient_keeps_digits_for_soft_targets(dtype, w, 
     assert ulp_error(h, ref_h).max() <= 16
 
 
+def sce_value(x, y, w, eps):
+    smoothed = y * (1 - eps) + eps / 2
+    return w * smoothed * mp.log1p(mp.exp(-x)) + (1 - smoothed) * mp.log1p(mp.exp(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("eps", [0.1, 0.3, 2.0**-20])
+@pytest.mark.parametrize("y", [1.0, 1.0 - 2.0**-10, 0.75])
+def test_sigmoid_cross_entropy_value_forms_one_minus_the_smoothed_target_exactly(dtype, eps, y):
+    # 1 - y' as 1 - (y(1 - ε) + ε/2) carried y'’s rounding 19-fold: 12 ULP at y = 1, ε = 0.1,
+    # x = 40 (the value is then (1 - y')·x); (1 - y)(1 - ε) + ε/2 has no cancellation
+    x = np.array([40.0, 300.0, 17.5, 3.0], dtype=dtype)
+    t = np.full_like(x, y)
+    got = symloss.sigmoid_cross_entropy(x, t, reduction="none", label_smoothing=eps)
+    ref = reference(sce_value, [x, t], dtype, (1.0, eps))
+    assert ulp_error(got, ref).max() <= 4, (got, ref)
+
+
 def test_sigmoid_cross_entropy_gradient_at_a_tiny_logit_and_target_one_half():
     # issue 15: relative error 8e-9 at x = 1e-8, y = 0.5 (σ(x) - 1/2 cancelled)
     g, _ = symloss.sigmoid_cross_entropy.grad_hess(np.array([1e-8]), np.array([0.5]))

@@ -220,3 +220,18 @@ def test_underflow_products_give_the_finite_limit_not_inf_times_0():
     with mpmath.workdps(50):
         ref = float(mpmath.mpf(1e160) ** 2 * mpmath.exp(-800))
     assert abs(f(x=1e160, y=800.0) - ref) <= 1e-10 * ref
+
+
+def test_complement_sums_writes_one_minus_a_smoothed_target_without_cancellation():
+    from sympy.calculus.accumulationbounds import AccumBounds
+
+    y, e = sp.symbols("y e", real=True)
+    ranges = {y: AccumBounds(0, 1), e: AccumBounds(0, 1)}
+    with distribute(False):
+        out = L.complement_sums(1 - (y * (1 - e) + e / 2), ranges)
+    assert out == (1 - y) * (1 - e) + e / 2
+    # in float64 at y = 1, ε = 0.1: exactly the mpmath value of 1 - (y(1 - ε) + ε/2), rounded
+    f = sp.lambdify((y, e), out)
+    with mpmath.workdps(50):
+        exact = float(1 - (1 - mpmath.mpf(0.1)) - mpmath.mpf(0.1) / 2)
+    assert f(1.0, 0.1) == exact

@@ -77,18 +77,18 @@ LOSS = {
 
 @_jit
 def value_each_f32(logits, target, pos_weight, label_smoothing, out):
-    """out[i] = ℓ_i  (float32, 21 ops per element)"""
+    """out[i] = ℓ_i  (float32, 24 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
+        _t0 = float32(1.0) - label_smoothing
         _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-        out[i] = -(_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*_t0*pos_weight
+        out[i] = (_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight
 
 
 @_jit
 def value_sum_f32(logits, target, pos_weight, label_smoothing):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 21 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 24 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -96,16 +96,16 @@ def value_sum_f32(logits, target, pos_weight, label_smoothing):
         for i in vmath.chunk(_chunk, n):
             logits_i = logits[i]
             target_i = target[i]
-            _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
+            _t0 = float32(1.0) - label_smoothing
             _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, -(_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*_t0*pos_weight)
+            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight)
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(logits, target, weight, pos_weight, label_smoothing):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 21 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 24 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -114,45 +114,45 @@ def value_sum_w_f32(logits, target, weight, pos_weight, label_smoothing):
             logits_i = logits[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
+            _t0 = float32(1.0) - label_smoothing
             _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, w_i * (-(_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*_t0*pos_weight))
+            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 87 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 84 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
-        _t1 = vmath.exp(-abs(logits_i))
-        _t2 = vmath.log1p(_t1)
-        _t3 = (math.isnan(logits_i))
-        _t4 = (logits_i <= float32(0.0))
-        _t5 = (logits_i >= float32(0.0))
-        _t6 = float32(1.0)/(float32(1.0) + _t1)
-        _t7 = float32(-1.0) + float32(2.0)*target_i
-        _t8 = float32(1.0) - target_i + (float32(0.5))*_t7*label_smoothing
-        _t9 = abs(_t6*_t8)
-        _t10 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-        _t11 = abs((float32(0.5))*_t6*_t10*pos_weight)
-        _t12 = _t11 + _t9
-        _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight)
-        _t14 = _t11 + abs(_t1*_t6*_t8)
-        _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-        _t16 = _t10*(float32(-1.0) + pos_weight)
-        _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
-        _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
-        value[i] = -(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight))
+        _t0 = float32(1.0) - label_smoothing
+        _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+        _t2 = vmath.exp(-abs(logits_i))
+        _t3 = vmath.log1p(_t2)
+        _t4 = (math.isnan(logits_i))
+        _t5 = (logits_i <= float32(0.0))
+        _t6 = (logits_i >= float32(0.0))
+        _t7 = ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight
+        _t8 = float32(1.0)/(float32(1.0) + _t2)
+        _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
+        _t10 = abs((float32(0.5))*_t8*_t9*pos_weight)
+        _t11 = abs(_t8*_t1)
+        _t12 = _t10 + _t11
+        _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight)
+        _t14 = _t10 + abs(_t2*_t8*_t1)
+        _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
+        _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight)
+        _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
+        _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+        value[i] = (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight))
 
 
 @_jit
 def value_grad_sum_f32(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 87 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -160,34 +160,34 @@ def value_grad_sum_f32(logits, target, pos_weight, label_smoothing, scale, grad)
         for i in vmath.chunk(_chunk, n):
             logits_i = logits[i]
             target_i = target[i]
-            _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
-            _t1 = vmath.exp(-abs(logits_i))
-            _t2 = vmath.log1p(_t1)
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= float32(0.0))
-            _t5 = (logits_i >= float32(0.0))
-            _t6 = float32(1.0)/(float32(1.0) + _t1)
-            _t7 = float32(-1.0) + float32(2.0)*target_i
-            _t8 = float32(1.0) - target_i + (float32(0.5))*_t7*label_smoothing
-            _t9 = abs(_t6*_t8)
-            _t10 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-            _t11 = abs((float32(0.5))*_t6*_t10*pos_weight)
-            _t12 = _t11 + _t9
-            _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight)
-            _t14 = _t11 + abs(_t1*_t6*_t8)
-            _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-            _t16 = _t10*(float32(-1.0) + pos_weight)
-            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
-            _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
-            _part = vmath.reassoc_add(_part, -(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
+            _t0 = float32(1.0) - label_smoothing
+            _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+            _t2 = vmath.exp(-abs(logits_i))
+            _t3 = vmath.log1p(_t2)
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= float32(0.0))
+            _t6 = (logits_i >= float32(0.0))
+            _t7 = ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight
+            _t8 = float32(1.0)/(float32(1.0) + _t2)
+            _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
+            _t10 = abs((float32(0.5))*_t8*_t9*pos_weight)
+            _t11 = abs(_t8*_t1)
+            _t12 = _t10 + _t11
+            _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight)
+            _t14 = _t10 + abs(_t2*_t8*_t1)
+            _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
+            _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight)
+            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
+            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7)
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(logits, target, weight, pos_weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 87 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -196,75 +196,75 @@ def value_grad_sum_w_f32(logits, target, weight, pos_weight, label_smoothing, sc
             logits_i = logits[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
-            _t1 = vmath.exp(-abs(logits_i))
-            _t2 = vmath.log1p(_t1)
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= float32(0.0))
-            _t5 = (logits_i >= float32(0.0))
-            _t6 = float32(1.0)/(float32(1.0) + _t1)
-            _t7 = float32(-1.0) + float32(2.0)*target_i
-            _t8 = float32(1.0) - target_i + (float32(0.5))*_t7*label_smoothing
-            _t9 = abs(_t6*_t8)
-            _t10 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-            _t11 = abs((float32(0.5))*_t6*_t10*pos_weight)
-            _t12 = _t11 + _t9
-            _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight)
-            _t14 = _t11 + abs(_t1*_t6*_t8)
-            _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-            _t16 = _t10*(float32(-1.0) + pos_weight)
-            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
-            _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
-            _part = vmath.reassoc_add(_part, w_i * (-(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
+            _t0 = float32(1.0) - label_smoothing
+            _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+            _t2 = vmath.exp(-abs(logits_i))
+            _t3 = vmath.log1p(_t2)
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= float32(0.0))
+            _t6 = (logits_i >= float32(0.0))
+            _t7 = ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight
+            _t8 = float32(1.0)/(float32(1.0) + _t2)
+            _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
+            _t10 = abs((float32(0.5))*_t8*_t9*pos_weight)
+            _t11 = abs(_t8*_t1)
+            _t12 = _t10 + _t11
+            _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight)
+            _t14 = _t10 + abs(_t2*_t8*_t1)
+            _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
+            _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight)
+            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
+            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 83 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 75 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         _t0 = vmath.exp(-abs(logits_i))
         _t1 = float32(1.0)/(float32(1.0) + _t0)
-        _t2 = float32(-1.0) + float32(2.0)*target_i
-        _t3 = float32(1.0) - target_i + (float32(0.5))*_t2*label_smoothing
-        _t4 = abs(_t1*_t3)
-        _t5 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-        _t6 = abs((float32(0.5))*_t1*_t5*pos_weight)
-        _t7 = _t4 + _t6
-        _t8 = _t4 + abs((float32(0.5))*_t0*_t1*_t5*pos_weight)
-        _t9 = _t6 + abs(_t0*_t1*_t3)
-        _t10 = (float32(0.5))*_t2*(float32(-1.0) + label_smoothing)
-        _t11 = _t5*(float32(-1.0) + pos_weight)
-        _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t11)
-        _t13 = abs(_t10) + abs(_t12) + abs((float32(0.25))*_t11)
-        _t14 = (logits_i >= float32(0.0))
-        _t15 = (logits_i <= float32(0.0))
-        _t16 = (math.isnan(logits_i))
-        _t17 = select(_t16, float32(math.nan), select(_t14, _t1, _t0*_t1))
-        _t18 = select(_t16, float32(math.nan), select(_t15, _t1, _t0*_t1))
-        _t19 = float32(1.0) - label_smoothing
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t13)), float32(math.nan), select(select((_t14 & _t15), (_t13 < _t7), select(_t14, (_t13 < _t8), (_t13 < _t9))), _t10 + _t12 + (float32(0.25))*_t11, _t17*_t3 + (float32(0.5))*_t18*_t5*pos_weight))
-        hess[i] = _t17*_t18*(float32(1.0) - float32(0.5)*label_smoothing + (float32(0.5))*(label_smoothing + float32(2.0)*target_i*_t19)*pos_weight - target_i*_t19)
+        _t2 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
+        _t3 = abs((float32(0.5))*_t1*_t2*pos_weight)
+        _t4 = float32(1.0) - label_smoothing
+        _t5 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t4
+        _t6 = abs(_t1*_t5)
+        _t7 = _t3 + _t6
+        _t8 = _t6 + abs((float32(0.5))*_t0*_t1*_t2*pos_weight)
+        _t9 = _t3 + abs(_t0*_t1*_t5)
+        _t10 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
+        _t11 = (float32(0.25))*_t2*(float32(-1.0) + pos_weight)
+        _t12 = _t5 + ((float32(0.5))*label_smoothing + target_i*_t4)*pos_weight
+        _t13 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*_t12
+        _t14 = abs(_t10) + abs(_t11) + abs(_t13)
+        _t15 = (logits_i >= float32(0.0))
+        _t16 = (logits_i <= float32(0.0))
+        _t17 = (math.isnan(logits_i))
+        _t18 = select(_t17, float32(math.nan), select(_t16, _t1, _t0*_t1))
+        _t19 = select(_t17, float32(math.nan), select(_t15, _t1, _t0*_t1))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t14)), float32(math.nan), select(select((_t15 & _t16), (_t14 < _t7), select(_t15, (_t14 < _t8), (_t14 < _t9))), _t10 + _t11 + _t13, _t19*_t5 + (float32(0.5))*_t18*_t2*pos_weight))
+        hess[i] = _t18*_t19*_t12
 
 
 @_jit
 def value_each_f64(logits, target, pos_weight, label_smoothing, out):
-    """out[i] = ℓ_i  (float64, 21 ops per element)"""
+    """out[i] = ℓ_i  (float64, 24 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
+        _t0 = 1.0 - label_smoothing
         _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-        out[i] = -(_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*(-1.0 + _t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*_t0*pos_weight
+        out[i] = (_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight
 
 
 @_jit
 def value_sum_f64(logits, target, pos_weight, label_smoothing):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 21 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 24 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -272,16 +272,16 @@ def value_sum_f64(logits, target, pos_weight, label_smoothing):
         for i in vmath.chunk(_chunk, n):
             logits_i = logits[i]
             target_i = target[i]
-            _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
+            _t0 = 1.0 - label_smoothing
             _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, -(_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*(-1.0 + _t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*_t0*pos_weight)
+            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight)
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(logits, target, weight, pos_weight, label_smoothing):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 21 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 24 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -290,45 +290,45 @@ def value_sum_w_f64(logits, target, weight, pos_weight, label_smoothing):
             logits_i = logits[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
+            _t0 = 1.0 - label_smoothing
             _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, w_i * (-(_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*(-1.0 + _t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*_t0*pos_weight))
+            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 87 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 84 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
-        _t1 = vmath.exp(-abs(logits_i))
-        _t2 = vmath.log1p(_t1)
-        _t3 = (math.isnan(logits_i))
-        _t4 = (logits_i <= 0.0)
-        _t5 = (logits_i >= 0.0)
-        _t6 = 1.0/(1.0 + _t1)
-        _t7 = -1.0 + 2.0*target_i
-        _t8 = 1.0 - target_i + (0.5)*_t7*label_smoothing
-        _t9 = abs(_t6*_t8)
-        _t10 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-        _t11 = abs((0.5)*_t6*_t10*pos_weight)
-        _t12 = _t11 + _t9
-        _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight)
-        _t14 = _t11 + abs(_t1*_t6*_t8)
-        _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
-        _t16 = _t10*(-1.0 + pos_weight)
-        _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
-        _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
-        value[i] = -(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight))
+        _t0 = 1.0 - label_smoothing
+        _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+        _t2 = vmath.exp(-abs(logits_i))
+        _t3 = vmath.log1p(_t2)
+        _t4 = (math.isnan(logits_i))
+        _t5 = (logits_i <= 0.0)
+        _t6 = (logits_i >= 0.0)
+        _t7 = ((0.5)*label_smoothing + target_i*_t0)*pos_weight
+        _t8 = 1.0/(1.0 + _t2)
+        _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
+        _t10 = abs((0.5)*_t8*_t9*pos_weight)
+        _t11 = abs(_t8*_t1)
+        _t12 = _t10 + _t11
+        _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight)
+        _t14 = _t10 + abs(_t2*_t8*_t1)
+        _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
+        _t16 = (0.25)*_t9*(-1.0 + pos_weight)
+        _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
+        _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+        value[i] = (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight))
 
 
 @_jit
 def value_grad_sum_f64(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 87 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -336,34 +336,34 @@ def value_grad_sum_f64(logits, target, pos_weight, label_smoothing, scale, grad)
         for i in vmath.chunk(_chunk, n):
             logits_i = logits[i]
             target_i = target[i]
-            _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
-            _t1 = vmath.exp(-abs(logits_i))
-            _t2 = vmath.log1p(_t1)
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= 0.0)
-            _t5 = (logits_i >= 0.0)
-            _t6 = 1.0/(1.0 + _t1)
-            _t7 = -1.0 + 2.0*target_i
-            _t8 = 1.0 - target_i + (0.5)*_t7*label_smoothing
-            _t9 = abs(_t6*_t8)
-            _t10 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-            _t11 = abs((0.5)*_t6*_t10*pos_weight)
-            _t12 = _t11 + _t9
-            _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight)
-            _t14 = _t11 + abs(_t1*_t6*_t8)
-            _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
-            _t16 = _t10*(-1.0 + pos_weight)
-            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
-            _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
-            _part = vmath.reassoc_add(_part, -(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
+            _t0 = 1.0 - label_smoothing
+            _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+            _t2 = vmath.exp(-abs(logits_i))
+            _t3 = vmath.log1p(_t2)
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= 0.0)
+            _t6 = (logits_i >= 0.0)
+            _t7 = ((0.5)*label_smoothing + target_i*_t0)*pos_weight
+            _t8 = 1.0/(1.0 + _t2)
+            _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
+            _t10 = abs((0.5)*_t8*_t9*pos_weight)
+            _t11 = abs(_t8*_t1)
+            _t12 = _t10 + _t11
+            _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight)
+            _t14 = _t10 + abs(_t2*_t8*_t1)
+            _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
+            _t16 = (0.25)*_t9*(-1.0 + pos_weight)
+            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
+            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7)
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(logits, target, weight, pos_weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 87 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -372,76 +372,76 @@ def value_grad_sum_w_f64(logits, target, weight, pos_weight, label_smoothing, sc
             logits_i = logits[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
-            _t1 = vmath.exp(-abs(logits_i))
-            _t2 = vmath.log1p(_t1)
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= 0.0)
-            _t5 = (logits_i >= 0.0)
-            _t6 = 1.0/(1.0 + _t1)
-            _t7 = -1.0 + 2.0*target_i
-            _t8 = 1.0 - target_i + (0.5)*_t7*label_smoothing
-            _t9 = abs(_t6*_t8)
-            _t10 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-            _t11 = abs((0.5)*_t6*_t10*pos_weight)
-            _t12 = _t11 + _t9
-            _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight)
-            _t14 = _t11 + abs(_t1*_t6*_t8)
-            _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
-            _t16 = _t10*(-1.0 + pos_weight)
-            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
-            _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
-            _part = vmath.reassoc_add(_part, w_i * (-(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight)))
+            _t0 = 1.0 - label_smoothing
+            _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+            _t2 = vmath.exp(-abs(logits_i))
+            _t3 = vmath.log1p(_t2)
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= 0.0)
+            _t6 = (logits_i >= 0.0)
+            _t7 = ((0.5)*label_smoothing + target_i*_t0)*pos_weight
+            _t8 = 1.0/(1.0 + _t2)
+            _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
+            _t10 = abs((0.5)*_t8*_t9*pos_weight)
+            _t11 = abs(_t8*_t1)
+            _t12 = _t10 + _t11
+            _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight)
+            _t14 = _t10 + abs(_t2*_t8*_t1)
+            _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
+            _t16 = (0.25)*_t9*(-1.0 + pos_weight)
+            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
+            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 83 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 75 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         _t0 = vmath.exp(-abs(logits_i))
         _t1 = 1.0/(1.0 + _t0)
-        _t2 = -1.0 + 2.0*target_i
-        _t3 = 1.0 - target_i + (0.5)*_t2*label_smoothing
-        _t4 = abs(_t1*_t3)
-        _t5 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-        _t6 = abs((0.5)*_t1*_t5*pos_weight)
-        _t7 = _t4 + _t6
-        _t8 = _t4 + abs((0.5)*_t0*_t1*_t5*pos_weight)
-        _t9 = _t6 + abs(_t0*_t1*_t3)
-        _t10 = (0.5)*_t2*(-1.0 + label_smoothing)
-        _t11 = _t5*(-1.0 + pos_weight)
-        _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t11)
-        _t13 = abs(_t10) + abs(_t12) + abs((0.25)*_t11)
-        _t14 = (logits_i >= 0.0)
-        _t15 = (logits_i <= 0.0)
-        _t16 = (math.isnan(logits_i))
-        _t17 = select(_t16, math.nan, select(_t14, _t1, _t0*_t1))
-        _t18 = select(_t16, math.nan, select(_t15, _t1, _t0*_t1))
-        _t19 = 1.0 - label_smoothing
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t13)), math.nan, select(select((_t14 & _t15), (_t13 < _t7), select(_t14, (_t13 < _t8), (_t13 < _t9))), _t10 + _t12 + (0.25)*_t11, _t17*_t3 + (0.5)*_t18*_t5*pos_weight))
-        hess[i] = _t17*_t18*(1.0 - 0.5*label_smoothing + (0.5)*(label_smoothing + 2.0*target_i*_t19)*pos_weight - target_i*_t19)
+        _t2 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
+        _t3 = abs((0.5)*_t1*_t2*pos_weight)
+        _t4 = 1.0 - label_smoothing
+        _t5 = (0.5)*label_smoothing + (1.0 - target_i)*_t4
+        _t6 = abs(_t1*_t5)
+        _t7 = _t3 + _t6
+        _t8 = _t6 + abs((0.5)*_t0*_t1*_t2*pos_weight)
+        _t9 = _t3 + abs(_t0*_t1*_t5)
+        _t10 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
+        _t11 = (0.25)*_t2*(-1.0 + pos_weight)
+        _t12 = _t5 + ((0.5)*label_smoothing + target_i*_t4)*pos_weight
+        _t13 = (0.5)*vmath.tanh((0.5)*logits_i)*_t12
+        _t14 = abs(_t10) + abs(_t11) + abs(_t13)
+        _t15 = (logits_i >= 0.0)
+        _t16 = (logits_i <= 0.0)
+        _t17 = (math.isnan(logits_i))
+        _t18 = select(_t17, math.nan, select(_t16, _t1, _t0*_t1))
+        _t19 = select(_t17, math.nan, select(_t15, _t1, _t0*_t1))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t14)), math.nan, select(select((_t15 & _t16), (_t14 < _t7), select(_t15, (_t14 < _t8), (_t14 < _t9))), _t10 + _t11 + _t13, _t19*_t5 + (0.5)*_t18*_t2*pos_weight))
+        hess[i] = _t18*_t19*_t12
 
 
 @_jit
 def value_each__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, out):
-    """out[i] = ℓ_i  (float32, 21 ops per element)"""
+    """out[i] = ℓ_i  (float32, 24 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         pos_weight_i = pos_weight[i]
-        _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
+        _t0 = float32(1.0) - label_smoothing
         _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-        out[i] = -(_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*_t0*pos_weight_i
+        out[i] = (_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)
 
 
 @_jit
 def value_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoothing):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 21 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 24 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -450,16 +450,16 @@ def value_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoothing)
             logits_i = logits[i]
             target_i = target[i]
             pos_weight_i = pos_weight[i]
-            _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
+            _t0 = float32(1.0) - label_smoothing
             _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, -(_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*_t0*pos_weight_i)
+            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, label_smoothing):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 21 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 24 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -469,46 +469,46 @@ def value_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, label_
             target_i = target[i]
             pos_weight_i = pos_weight[i]
             w_i = weight[i]
-            _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
+            _t0 = float32(1.0) - label_smoothing
             _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, w_i * (-(_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*_t0*pos_weight_i))
+            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 87 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 84 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         pos_weight_i = pos_weight[i]
-        _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
-        _t1 = vmath.exp(-abs(logits_i))
-        _t2 = vmath.log1p(_t1)
-        _t3 = (math.isnan(logits_i))
-        _t4 = (logits_i <= float32(0.0))
-        _t5 = (logits_i >= float32(0.0))
-        _t6 = float32(1.0)/(float32(1.0) + _t1)
-        _t7 = float32(-1.0) + float32(2.0)*target_i
-        _t8 = float32(1.0) - target_i + (float32(0.5))*_t7*label_smoothing
-        _t9 = abs(_t6*_t8)
-        _t10 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-        _t11 = abs((float32(0.5))*_t6*_t10*pos_weight_i)
-        _t12 = _t11 + _t9
-        _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight_i)
-        _t14 = _t11 + abs(_t1*_t6*_t8)
-        _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-        _t16 = _t10*(float32(-1.0) + pos_weight_i)
-        _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
-        _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
-        value[i] = -(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight_i
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i))
+        _t0 = float32(1.0) - label_smoothing
+        _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+        _t2 = vmath.exp(-abs(logits_i))
+        _t3 = vmath.log1p(_t2)
+        _t4 = (math.isnan(logits_i))
+        _t5 = (logits_i <= float32(0.0))
+        _t6 = (logits_i >= float32(0.0))
+        _t7 = pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)
+        _t8 = float32(1.0)/(float32(1.0) + _t2)
+        _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
+        _t10 = abs((float32(0.5))*_t8*_t9*pos_weight_i)
+        _t11 = abs(_t8*_t1)
+        _t12 = _t10 + _t11
+        _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight_i)
+        _t14 = _t10 + abs(_t2*_t8*_t1)
+        _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
+        _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight_i)
+        _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
+        _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+        value[i] = (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i))
 
 
 @_jit
 def value_grad_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 87 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -517,34 +517,34 @@ def value_grad_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoot
             logits_i = logits[i]
             target_i = target[i]
             pos_weight_i = pos_weight[i]
-            _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
-            _t1 = vmath.exp(-abs(logits_i))
-            _t2 = vmath.log1p(_t1)
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= float32(0.0))
-            _t5 = (logits_i >= float32(0.0))
-            _t6 = float32(1.0)/(float32(1.0) + _t1)
-            _t7 = float32(-1.0) + float32(2.0)*target_i
-            _t8 = float32(1.0) - target_i + (float32(0.5))*_t7*label_smoothing
-            _t9 = abs(_t6*_t8)
-            _t10 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-            _t11 = abs((float32(0.5))*_t6*_t10*pos_weight_i)
-            _t12 = _t11 + _t9
-            _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight_i)
-            _t14 = _t11 + abs(_t1*_t6*_t8)
-            _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-            _t16 = _t10*(float32(-1.0) + pos_weight_i)
-            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
-            _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
-            _part = vmath.reassoc_add(_part, -(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight_i)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
+            _t0 = float32(1.0) - label_smoothing
+            _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+            _t2 = vmath.exp(-abs(logits_i))
+            _t3 = vmath.log1p(_t2)
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= float32(0.0))
+            _t6 = (logits_i >= float32(0.0))
+            _t7 = pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)
+            _t8 = float32(1.0)/(float32(1.0) + _t2)
+            _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
+            _t10 = abs((float32(0.5))*_t8*_t9*pos_weight_i)
+            _t11 = abs(_t8*_t1)
+            _t12 = _t10 + _t11
+            _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight_i)
+            _t14 = _t10 + abs(_t2*_t8*_t1)
+            _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
+            _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight_i)
+            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
+            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7)
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 87 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -554,77 +554,77 @@ def value_grad_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, l
             target_i = target[i]
             pos_weight_i = pos_weight[i]
             w_i = weight[i]
-            _t0 = (float32(0.5))*label_smoothing + target_i*(float32(1.0) - label_smoothing)
-            _t1 = vmath.exp(-abs(logits_i))
-            _t2 = vmath.log1p(_t1)
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= float32(0.0))
-            _t5 = (logits_i >= float32(0.0))
-            _t6 = float32(1.0)/(float32(1.0) + _t1)
-            _t7 = float32(-1.0) + float32(2.0)*target_i
-            _t8 = float32(1.0) - target_i + (float32(0.5))*_t7*label_smoothing
-            _t9 = abs(_t6*_t8)
-            _t10 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-            _t11 = abs((float32(0.5))*_t6*_t10*pos_weight_i)
-            _t12 = _t11 + _t9
-            _t13 = _t9 + abs((float32(0.5))*_t1*_t6*_t10*pos_weight_i)
-            _t14 = _t11 + abs(_t1*_t6*_t8)
-            _t15 = (float32(0.5))*_t7*(float32(-1.0) + label_smoothing)
-            _t16 = _t10*(float32(-1.0) + pos_weight_i)
-            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t16)
-            _t18 = abs(_t15) + abs(_t17) + abs((float32(0.25))*_t16)
-            _part = vmath.reassoc_add(_part, w_i * (-(_t2 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(-1.0) + _t0) + (_t2 + select((math.isnan(-logits_i)), float32(math.nan), select(_t5, float32(0.0), -logits_i)))*_t0*pos_weight_i))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (float32(0.25))*_t16, select(_t3, float32(math.nan), select(_t5, _t6, _t1*_t6))*_t8 + (float32(0.5))*select(_t3, float32(math.nan), select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
+            _t0 = float32(1.0) - label_smoothing
+            _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+            _t2 = vmath.exp(-abs(logits_i))
+            _t3 = vmath.log1p(_t2)
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= float32(0.0))
+            _t6 = (logits_i >= float32(0.0))
+            _t7 = pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)
+            _t8 = float32(1.0)/(float32(1.0) + _t2)
+            _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
+            _t10 = abs((float32(0.5))*_t8*_t9*pos_weight_i)
+            _t11 = abs(_t8*_t1)
+            _t12 = _t10 + _t11
+            _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight_i)
+            _t14 = _t10 + abs(_t2*_t8*_t1)
+            _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
+            _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight_i)
+            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
+            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 83 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 75 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         pos_weight_i = pos_weight[i]
         _t0 = vmath.exp(-abs(logits_i))
         _t1 = float32(1.0)/(float32(1.0) + _t0)
-        _t2 = float32(-1.0) + float32(2.0)*target_i
-        _t3 = float32(1.0) - target_i + (float32(0.5))*_t2*label_smoothing
-        _t4 = abs(_t1*_t3)
-        _t5 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-        _t6 = abs((float32(0.5))*_t1*_t5*pos_weight_i)
-        _t7 = _t4 + _t6
-        _t8 = _t4 + abs((float32(0.5))*_t0*_t1*_t5*pos_weight_i)
-        _t9 = _t6 + abs(_t0*_t1*_t3)
-        _t10 = (float32(0.5))*_t2*(float32(-1.0) + label_smoothing)
-        _t11 = _t5*(float32(-1.0) + pos_weight_i)
-        _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(float32(1.0) - float32(0.5)*_t11)
-        _t13 = abs(_t10) + abs(_t12) + abs((float32(0.25))*_t11)
-        _t14 = (logits_i >= float32(0.0))
-        _t15 = (logits_i <= float32(0.0))
-        _t16 = (math.isnan(logits_i))
-        _t17 = select(_t16, float32(math.nan), select(_t14, _t1, _t0*_t1))
-        _t18 = select(_t16, float32(math.nan), select(_t15, _t1, _t0*_t1))
-        _t19 = float32(1.0) - label_smoothing
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t13)), float32(math.nan), select(select((_t14 & _t15), (_t13 < _t7), select(_t14, (_t13 < _t8), (_t13 < _t9))), _t10 + _t12 + (float32(0.25))*_t11, _t17*_t3 + (float32(0.5))*_t18*_t5*pos_weight_i))
-        hess[i] = _t17*_t18*(float32(1.0) - float32(0.5)*label_smoothing + (float32(0.5))*pos_weight_i*(label_smoothing + float32(2.0)*target_i*_t19) - target_i*_t19)
+        _t2 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
+        _t3 = abs((float32(0.5))*_t1*_t2*pos_weight_i)
+        _t4 = float32(1.0) - label_smoothing
+        _t5 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t4
+        _t6 = abs(_t1*_t5)
+        _t7 = _t3 + _t6
+        _t8 = _t6 + abs((float32(0.5))*_t0*_t1*_t2*pos_weight_i)
+        _t9 = _t3 + abs(_t0*_t1*_t5)
+        _t10 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
+        _t11 = (float32(0.25))*_t2*(float32(-1.0) + pos_weight_i)
+        _t12 = _t5 + pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t4)
+        _t13 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*_t12
+        _t14 = abs(_t10) + abs(_t11) + abs(_t13)
+        _t15 = (logits_i >= float32(0.0))
+        _t16 = (logits_i <= float32(0.0))
+        _t17 = (math.isnan(logits_i))
+        _t18 = select(_t17, float32(math.nan), select(_t16, _t1, _t0*_t1))
+        _t19 = select(_t17, float32(math.nan), select(_t15, _t1, _t0*_t1))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t14)), float32(math.nan), select(select((_t15 & _t16), (_t14 < _t7), select(_t15, (_t14 < _t8), (_t14 < _t9))), _t10 + _t11 + _t13, _t19*_t5 + (float32(0.5))*_t18*_t2*pos_weight_i))
+        hess[i] = _t18*_t19*_t12
 
 
 @_jit
 def value_each__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, out):
-    """out[i] = ℓ_i  (float64, 21 ops per element)"""
+    """out[i] = ℓ_i  (float64, 24 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         pos_weight_i = pos_weight[i]
-        _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
+        _t0 = 1.0 - label_smoothing
         _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-        out[i] = -(_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*(-1.0 + _t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*_t0*pos_weight_i
+        out[i] = (_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0)
 
 
 @_jit
 def value_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoothing):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 21 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 24 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -633,16 +633,16 @@ def value_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoothing)
             logits_i = logits[i]
             target_i = target[i]
             pos_weight_i = pos_weight[i]
-            _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
+            _t0 = 1.0 - label_smoothing
             _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, -(_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*(-1.0 + _t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*_t0*pos_weight_i)
+            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, label_smoothing):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 21 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 24 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -652,46 +652,46 @@ def value_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, label_
             target_i = target[i]
             pos_weight_i = pos_weight[i]
             w_i = weight[i]
-            _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
+            _t0 = 1.0 - label_smoothing
             _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, w_i * (-(_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*(-1.0 + _t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*_t0*pos_weight_i))
+            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 87 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 84 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         pos_weight_i = pos_weight[i]
-        _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
-        _t1 = vmath.exp(-abs(logits_i))
-        _t2 = vmath.log1p(_t1)
-        _t3 = (math.isnan(logits_i))
-        _t4 = (logits_i <= 0.0)
-        _t5 = (logits_i >= 0.0)
-        _t6 = 1.0/(1.0 + _t1)
-        _t7 = -1.0 + 2.0*target_i
-        _t8 = 1.0 - target_i + (0.5)*_t7*label_smoothing
-        _t9 = abs(_t6*_t8)
-        _t10 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-        _t11 = abs((0.5)*_t6*_t10*pos_weight_i)
-        _t12 = _t11 + _t9
-        _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight_i)
-        _t14 = _t11 + abs(_t1*_t6*_t8)
-        _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
-        _t16 = _t10*(-1.0 + pos_weight_i)
-        _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
-        _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
-        value[i] = -(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight_i
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i))
+        _t0 = 1.0 - label_smoothing
+        _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+        _t2 = vmath.exp(-abs(logits_i))
+        _t3 = vmath.log1p(_t2)
+        _t4 = (math.isnan(logits_i))
+        _t5 = (logits_i <= 0.0)
+        _t6 = (logits_i >= 0.0)
+        _t7 = pos_weight_i*((0.5)*label_smoothing + target_i*_t0)
+        _t8 = 1.0/(1.0 + _t2)
+        _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
+        _t10 = abs((0.5)*_t8*_t9*pos_weight_i)
+        _t11 = abs(_t8*_t1)
+        _t12 = _t10 + _t11
+        _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight_i)
+        _t14 = _t10 + abs(_t2*_t8*_t1)
+        _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
+        _t16 = (0.25)*_t9*(-1.0 + pos_weight_i)
+        _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
+        _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+        value[i] = (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i))
 
 
 @_jit
 def value_grad_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 87 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -700,34 +700,34 @@ def value_grad_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoot
             logits_i = logits[i]
             target_i = target[i]
             pos_weight_i = pos_weight[i]
-            _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
-            _t1 = vmath.exp(-abs(logits_i))
-            _t2 = vmath.log1p(_t1)
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= 0.0)
-            _t5 = (logits_i >= 0.0)
-            _t6 = 1.0/(1.0 + _t1)
-            _t7 = -1.0 + 2.0*target_i
-            _t8 = 1.0 - target_i + (0.5)*_t7*label_smoothing
-            _t9 = abs(_t6*_t8)
-            _t10 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-            _t11 = abs((0.5)*_t6*_t10*pos_weight_i)
-            _t12 = _t11 + _t9
-            _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight_i)
-            _t14 = _t11 + abs(_t1*_t6*_t8)
-            _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
-            _t16 = _t10*(-1.0 + pos_weight_i)
-            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
-            _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
-            _part = vmath.reassoc_add(_part, -(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight_i)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
+            _t0 = 1.0 - label_smoothing
+            _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+            _t2 = vmath.exp(-abs(logits_i))
+            _t3 = vmath.log1p(_t2)
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= 0.0)
+            _t6 = (logits_i >= 0.0)
+            _t7 = pos_weight_i*((0.5)*label_smoothing + target_i*_t0)
+            _t8 = 1.0/(1.0 + _t2)
+            _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
+            _t10 = abs((0.5)*_t8*_t9*pos_weight_i)
+            _t11 = abs(_t8*_t1)
+            _t12 = _t10 + _t11
+            _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight_i)
+            _t14 = _t10 + abs(_t2*_t8*_t1)
+            _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
+            _t16 = (0.25)*_t9*(-1.0 + pos_weight_i)
+            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
+            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7)
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 87 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -737,60 +737,60 @@ def value_grad_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, l
             target_i = target[i]
             pos_weight_i = pos_weight[i]
             w_i = weight[i]
-            _t0 = (0.5)*label_smoothing + target_i*(1.0 - label_smoothing)
-            _t1 = vmath.exp(-abs(logits_i))
-            _t2 = vmath.log1p(_t1)
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= 0.0)
-            _t5 = (logits_i >= 0.0)
-            _t6 = 1.0/(1.0 + _t1)
-            _t7 = -1.0 + 2.0*target_i
-            _t8 = 1.0 - target_i + (0.5)*_t7*label_smoothing
-            _t9 = abs(_t6*_t8)
-            _t10 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-            _t11 = abs((0.5)*_t6*_t10*pos_weight_i)
-            _t12 = _t11 + _t9
-            _t13 = _t9 + abs((0.5)*_t1*_t6*_t10*pos_weight_i)
-            _t14 = _t11 + abs(_t1*_t6*_t8)
-            _t15 = (0.5)*_t7*(-1.0 + label_smoothing)
-            _t16 = _t10*(-1.0 + pos_weight_i)
-            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t16)
-            _t18 = abs(_t15) + abs(_t17) + abs((0.25)*_t16)
-            _part = vmath.reassoc_add(_part, w_i * (-(_t2 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(-1.0 + _t0) + (_t2 + select((math.isnan(-logits_i)), math.nan, select(_t5, 0.0, -logits_i)))*_t0*pos_weight_i))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t4 & _t5), (_t12 > _t18), select(_t5, (_t13 > _t18), (_t14 > _t18))), _t15 + _t17 + (0.25)*_t16, select(_t3, math.nan, select(_t5, _t6, _t1*_t6))*_t8 + (0.5)*select(_t3, math.nan, select(_t4, _t6, _t1*_t6))*_t10*pos_weight_i)))
+            _t0 = 1.0 - label_smoothing
+            _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+            _t2 = vmath.exp(-abs(logits_i))
+            _t3 = vmath.log1p(_t2)
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= 0.0)
+            _t6 = (logits_i >= 0.0)
+            _t7 = pos_weight_i*((0.5)*label_smoothing + target_i*_t0)
+            _t8 = 1.0/(1.0 + _t2)
+            _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
+            _t10 = abs((0.5)*_t8*_t9*pos_weight_i)
+            _t11 = abs(_t8*_t1)
+            _t12 = _t10 + _t11
+            _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight_i)
+            _t14 = _t10 + abs(_t2*_t8*_t1)
+            _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
+            _t16 = (0.25)*_t9*(-1.0 + pos_weight_i)
+            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
+            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
+            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 83 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 75 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         pos_weight_i = pos_weight[i]
         _t0 = vmath.exp(-abs(logits_i))
         _t1 = 1.0/(1.0 + _t0)
-        _t2 = -1.0 + 2.0*target_i
-        _t3 = 1.0 - target_i + (0.5)*_t2*label_smoothing
-        _t4 = abs(_t1*_t3)
-        _t5 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-        _t6 = abs((0.5)*_t1*_t5*pos_weight_i)
-        _t7 = _t4 + _t6
-        _t8 = _t4 + abs((0.5)*_t0*_t1*_t5*pos_weight_i)
-        _t9 = _t6 + abs(_t0*_t1*_t3)
-        _t10 = (0.5)*_t2*(-1.0 + label_smoothing)
-        _t11 = _t5*(-1.0 + pos_weight_i)
-        _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(1.0 - 0.5*_t11)
-        _t13 = abs(_t10) + abs(_t12) + abs((0.25)*_t11)
-        _t14 = (logits_i >= 0.0)
-        _t15 = (logits_i <= 0.0)
-        _t16 = (math.isnan(logits_i))
-        _t17 = select(_t16, math.nan, select(_t14, _t1, _t0*_t1))
-        _t18 = select(_t16, math.nan, select(_t15, _t1, _t0*_t1))
-        _t19 = 1.0 - label_smoothing
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t13)), math.nan, select(select((_t14 & _t15), (_t13 < _t7), select(_t14, (_t13 < _t8), (_t13 < _t9))), _t10 + _t12 + (0.25)*_t11, _t17*_t3 + (0.5)*_t18*_t5*pos_weight_i))
-        hess[i] = _t17*_t18*(1.0 - 0.5*label_smoothing + (0.5)*pos_weight_i*(label_smoothing + 2.0*target_i*_t19) - target_i*_t19)
+        _t2 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
+        _t3 = abs((0.5)*_t1*_t2*pos_weight_i)
+        _t4 = 1.0 - label_smoothing
+        _t5 = (0.5)*label_smoothing + (1.0 - target_i)*_t4
+        _t6 = abs(_t1*_t5)
+        _t7 = _t3 + _t6
+        _t8 = _t6 + abs((0.5)*_t0*_t1*_t2*pos_weight_i)
+        _t9 = _t3 + abs(_t0*_t1*_t5)
+        _t10 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
+        _t11 = (0.25)*_t2*(-1.0 + pos_weight_i)
+        _t12 = _t5 + pos_weight_i*((0.5)*label_smoothing + target_i*_t4)
+        _t13 = (0.5)*vmath.tanh((0.5)*logits_i)*_t12
+        _t14 = abs(_t10) + abs(_t11) + abs(_t13)
+        _t15 = (logits_i >= 0.0)
+        _t16 = (logits_i <= 0.0)
+        _t17 = (math.isnan(logits_i))
+        _t18 = select(_t17, math.nan, select(_t16, _t1, _t0*_t1))
+        _t19 = select(_t17, math.nan, select(_t15, _t1, _t0*_t1))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t14)), math.nan, select(select((_t15 & _t16), (_t14 < _t7), select(_t15, (_t14 < _t8), (_t14 < _t9))), _t10 + _t11 + _t13, _t19*_t5 + (0.5)*_t18*_t2*pos_weight_i))
+        hess[i] = _t18*_t19*_t12
 
 
 KERNELS = {
