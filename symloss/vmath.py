@@ -47,6 +47,7 @@ __all__ = [
     "sech",
     "select",
     "tanh",
+    "wide",
 ]
 
 LN2_HI = 6.93147180369123816490e-01  # ln 2 rounded to 32 significant bits (low 21 bits zero)
@@ -99,6 +100,13 @@ def reassoc_add(typingctx, acc, x):
         return builder.fadd(a, b, flags=("reassoc",))
 
     return types.float64(acc, x), codegen
+
+
+@_inline
+def wide(x):
+    """x as a float64 (Numba's float() keeps a float32 a float32): a float32 kernel's power
+    q^γ is taken, and left, in float64, where a subnormal float32 q^γ would keep few digits."""
+    return np.float64(x)
 
 
 CHUNK = 4096  # elements per chunk of a parallel sum

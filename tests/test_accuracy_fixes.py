@@ -152,3 +152,21 @@ def test_welsch_propagates_nan(welsch, form):
     g, h = welsch[form].grad_hess(r, t)
     assert np.isnan(welsch[form](r, t, reduction="none")).all()
     assert np.isnan(g).all() and np.isnan(h).all()
+
+
+def focal_value(x, y, alpha, gamma):
+    p = sigmoid(x)
+    q = y * (1 - p) + (1 - y) * p
+    ce = y * mp.log1p(mp.exp(-x)) + (1 - y) * mp.log1p(mp.exp(x))
+    return (alpha * y + (1 - alpha) * (1 - y)) * q**gamma * ce
+
+
+@pytest.mark.parametrize("y", [1e-8, 3e-9, 1 - 2.0**-24])
+def test_sigmoid_focal_value_keeps_digits_where_q_to_the_gamma_is_subnormal(y):
+    # float32: q = 1e-8 at γ = 5 gives q^γ = 1e-40, a subnormal with 4 digits, while
+    # q^γ·CE (CE ≈ y·|x|) is a normal number: 45 ULP and more when q^γ was rounded to float32
+    x = np.array([-1e12, -3e10, -1e9, 4e11, 1e9], dtype="float32")
+    t = np.full_like(x, y)
+    got = symloss.sigmoid_focal(x, t, reduction="none", alpha=0.25, gamma=5.0)
+    ref = reference(focal_value, [x, t], "float32", (0.25, 5.0))
+    assert ulp_error(got, ref).max() <= 8, (got, ref)
