@@ -236,6 +236,74 @@ def _constant_parts(expr: sp.Expr, centres: Mapping) -> list:
     return [expr]
 
 
+def _nonnegative_form(p: sp.Expr, complementable: frozenset) -> sp.Expr | None:
+    """``p``, a polynomial in nonnegative symbols, as sums and products of nonnegative parts
+    only: numbers ≥ 0, the symbols, and 1 - s for s in ``complementable`` (a symbol in
+    [0, 1]), written as a Dummy standing for it (`_complements`); None if no such form is
+    found. Either a symbol is taken out (p = v·A + B, A and B such forms) or a symbol s is
+    replaced by 1 - s̄ (1 - y + yε - ε/2 = ȳ(1 - ε) + ε/2)."""
+    p = sp.expand(p)
+    if p.is_number:
+        return p if p >= 0 else None
+    if all(t.as_coeff_Mul()[0] >= 0 for t in sp.Add.make_args(p)):
+        return p
+    for v in sorted(p.free_symbols, key=sp.default_sort_key):
+        rest = p.subs(v, 0)
+        if rest == 0 or sp.Poly(p, v).degree() != 1:
+            continue
+        taken, left = _nonnegative_form(sp.expand((p - rest) / v), complementable), None
+        if taken is not None:
+            left = _nonnegative_form(rest, complementable)
+        if taken is not None and left is not None:
+            return v * taken + left
+    for s in sorted(complementable & p.free_symbols, key=sp.default_sort_key):
+        form = _nonnegative_form(p.subs(s, 1 - _complement(s)), complementable - {s})
+        if form is not None:
+            return form
+    return None
+
+
+def _complement(s: sp.Symbol) -> sp.Dummy:
+    """The Dummy that stands for 1 - s in `_nonnegative_form` (one per symbol)."""
+    if s not in _COMPLEMENTS:
+        _COMPLEMENTS[s] = sp.Dummy(f"not_{s}", nonnegative=True)
+    return _COMPLEMENTS[s]
+
+
+_COMPLEMENTS: dict = {}
+
+
+def complement_sums(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
+    """A sum of exact data that cancels, written with nonnegative terms only where its data
+    are nonnegative and those in [0, 1] may be complemented: 1 - y' for y' = y(1 - ε) + ε/2
+    (a smoothed target) becomes (1 - y)(1 - ε) + ε/2.
+
+    1 - y' rounds y' first and then subtracts it from 1: at y = 1, ε = 0.1 the difference
+    0.05 carries y'’s rounding error 19 times over. 1 - y is exact for y ≥ 1/2 (and a single
+    rounding, relative to a result ≥ 1/2, below), and a sum of nonnegative terms cannot
+    cancel: each rounding stays relative to the result."""
+    units = frozenset(s for s, r in ranges.items() if _nonnegative(r.min, {}) and bool(r.max <= 1))
+
+    def candidate(e: sp.Expr) -> bool:
+        symbols = e.free_symbols
+        return (
+            e.is_Add
+            and bool(symbols)
+            and all(s in ranges and _nonnegative(ranges[s].min, {}) for s in symbols)
+            and not _has_primitive(e)
+            and e.is_polynomial(*symbols)
+            and not _one_sign(e.args, ranges)
+        )
+
+    def rewrite(add: sp.Add) -> sp.Expr:
+        form = _nonnegative_form(add, units & add.free_symbols)
+        if form is None:
+            return add
+        return form.xreplace({_complement(s): 1 - s for s in units & add.free_symbols})
+
+    return expr.replace(candidate, rewrite)
+
+
 def _one_sign(terms, ranges: Ranges) -> bool:
     """True when every term is ≥ 0 over the ranges, or every one ≤ 0: their sum cannot
     cancel."""
@@ -828,6 +896,7 @@ def lower(expr: sp.Expr, ranges: Ranges, data: frozenset, centres: Mapping = _EM
     expr = sigmoid_differences(expr, ranges, centres)  # σ(u) - y' near u = 0 through tanh(u/2)
     expr = exp_differences(expr, ranges, centres)  # e^u - y near u = 0 through expm1(u)
     expr = overflow_differences(expr, ranges)  # no inf - inf where e^u - y is -inf
+    expr = complement_sums(expr, ranges)  # 1 - y' as (1 - y)(1 - ε) + ε/2
     expr = underflow_products(expr, ranges)  # no inf·0 where P·e^u is finite
     expr = lorentz_combinations(expr)  # k·ρ'² + ρ'' as one fraction
     expr = blend_powers(expr)  # … times (1 + x²)^k, with one power less on each side

@@ -106,6 +106,11 @@ class NumbaPrinter(PythonCodePrinter):
         if e == -sp.S.Half:
             return f"{self.literal(1)}/math.sqrt({self._print(base)})"
         b = self.parenthesize(base, PRECEDENCE["Pow"])
+        if self.dtype == "float32":
+            # in float64, and left there: q^γ of a float32 q < 1 underflows to a subnormal
+            # (q = 1e-8, γ = 5) where q^γ·F is a normal number, and the product would keep
+            # the subnormal's few digits; the expression rounds to float32 where it is stored
+            return f"vmath.wide({self._print(base)})**{self.parenthesize(e, PRECEDENCE['Pow'])}"
         return f"{b}**{self.parenthesize(e, PRECEDENCE['Pow'])}"
 
     @staticmethod

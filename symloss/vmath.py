@@ -52,6 +52,7 @@ __all__ = [
     "sech",
     "select",
     "tanh",
+    "wide",
 ]
 
 LN2_HI = 6.93147180369123816490e-01  # ln 2 rounded to 32 significant bits (low 21 bits zero)
@@ -162,6 +163,13 @@ def dd_neg(x):
 def dd_value(x):
     """hi + lo rounded to float64."""
     return x[0] + x[1]
+
+
+@_inline
+def wide(x):
+    """x as a float64 (Numba's float() keeps a float32 a float32): a float32 kernel's power
+    q^γ is taken, and left, in float64, where a subnormal float32 q^γ would keep few digits."""
+    return np.float64(x)
 
 
 CHUNK = 4096  # elements per chunk of a parallel sum

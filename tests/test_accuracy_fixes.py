@@ -71,6 +71,24 @@ def test_sigmoid_cross_entropy_gradient_keeps_digits_for_soft_targets(dtype, w, 
     assert ulp_error(h, ref_h).max() <= 16
 
 
+def sce_value(x, y, w, eps):
+    smoothed = y * (1 - eps) + eps / 2
+    return w * smoothed * mp.log1p(mp.exp(-x)) + (1 - smoothed) * mp.log1p(mp.exp(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("eps", [0.1, 0.3, 2.0**-20])
+@pytest.mark.parametrize("y", [1.0, 1.0 - 2.0**-10, 0.75])
+def test_sigmoid_cross_entropy_value_forms_one_minus_the_smoothed_target_exactly(dtype, eps, y):
+    # 1 - y' as 1 - (y(1 - ε) + ε/2) carried y'’s rounding 19-fold: 12 ULP at y = 1, ε = 0.1,
+    # x = 40 (the value is then (1 - y')·x); (1 - y)(1 - ε) + ε/2 has no cancellation
+    x = np.array([40.0, 300.0, 17.5, 3.0], dtype=dtype)
+    t = np.full_like(x, y)
+    got = symloss.sigmoid_cross_entropy(x, t, reduction="none", label_smoothing=eps)
+    ref = reference(sce_value, [x, t], dtype, (1.0, eps))
+    assert ulp_error(got, ref).max() <= 4, (got, ref)
+
+
 def test_sigmoid_cross_entropy_gradient_at_a_tiny_logit_and_target_one_half():
     # issue 15: relative error 8e-9 at x = 1e-8, y = 0.5 (σ(x) - 1/2 cancelled)
     g, _ = symloss.sigmoid_cross_entropy.grad_hess(np.array([1e-8]), np.array([0.5]))
@@ -134,3 +152,21 @@ def test_welsch_propagates_nan(welsch, form):
     g, h = welsch[form].grad_hess(r, t)
     assert np.isnan(welsch[form](r, t, reduction="none")).all()
     assert np.isnan(g).all() and np.isnan(h).all()
+
+
+def focal_value(x, y, alpha, gamma):
+    p = sigmoid(x)
+    q = y * (1 - p) + (1 - y) * p
+    ce = y * mp.log1p(mp.exp(-x)) + (1 - y) * mp.log1p(mp.exp(x))
+    return (alpha * y + (1 - alpha) * (1 - y)) * q**gamma * ce
+
+
+@pytest.mark.parametrize("y", [1e-8, 3e-9, 1 - 2.0**-24])
+def test_sigmoid_focal_value_keeps_digits_where_q_to_the_gamma_is_subnormal(y):
+    # float32: q = 1e-8 at γ = 5 gives q^γ = 1e-40, a subnormal with 4 digits, while
+    # q^γ·CE (CE ≈ y·|x|) is a normal number: 45 ULP and more when q^γ was rounded to float32
+    x = np.array([-1e12, -3e10, -1e9, 4e11, 1e9], dtype="float32")
+    t = np.full_like(x, y)
+    got = symloss.sigmoid_focal(x, t, reduction="none", alpha=0.25, gamma=5.0)
+    ref = reference(focal_value, [x, t], "float32", (0.25, 5.0))
+    assert ulp_error(got, ref).max() <= 8, (got, ref)

@@ -12,18 +12,22 @@ from symloss.verify.sequences import verify_sequence
 # Kernels that the sharper gate of issue 15 fails and that are not fixed yet: each an xfail
 # with what fails (an XPASS in the report says the entry can go).
 KNOWN_FAILURES = {
-    "balanced_sigmoid_cross_entropy": "β·y·(σ - 1) + (1 - β)(1 - y)·σ cancels for soft targets "
-    "(18 ULP in float32 at logit -1e-6, y = 0.74, β = 0.25)",
     "large_margin_softmax": "gradient components that cancel (ψ_m's terms): 1.8e9 ULP in "
     "float32 at a logit of 1.8e19, absolute errors of ~ε in float64; the old gate excused "
     "them by conditioning over every input, parameters included",
     "ctc": "a gradient component that is exactly 0 (uniform logits) comes out as ±ε·p: the "
     "softmax minus the occupancy is formed as a difference there",
-    # measured by independent mpmath checks (tests/check_mutations.py --control and the
-    # accuracy-fix measurements), not yet by a complete run of this gate:
-    "sigmoid_cross_entropy": "the value's coefficient 1 - y' is formed by cancellation: 12 ULP "
-    "at ε = 0.1, y = 1, x = 40",
-    "sigmoid_focal": "45 ULP in float32 at γ = 5, where the intermediate q^γ underflows",
+    "sigmoid_cross_entropy": "1 - y' is now formed exactly (complement_sums); left: the "
+    "gradient's data constant (1 - y')/2 - w₊·y'/2 cancels in the data themselves where "
+    "(1 + w₊)·y' ≈ 1 (71 ULP in float32 at x = 3e-7, y = 0.06, w₊ = 3.98, ε = 0.32; 87 in "
+    "float64 at x = 1e-300, y = 0.41, w₊ = 1.42), which needs it in extended precision; and "
+    "the value's coefficient w₊·y', shared with the Hessian by the CSE, rounds a subnormal "
+    "target (0 for 1.8e-36 in float32 at y = 1.4e-45, x = -1e10; 7.5e14 ULP in float64 at "
+    "y = 5e-324, x = -1e300)",
+    "sigmoid_focal": "the value passes (q^γ is taken in float64 in float32 kernels); the "
+    "float32 gradient is 0 for 3e-9 at x = 2.4e-8, y = 0.5, γ = 0 (σ(x) - 1/2 is formed as a "
+    "difference, 615 points over the bound) and the Hessian 67 ULP off at x = -10, "
+    "y = 0.53, α = -1, γ = 2; float64 not measured to the end",
     "soft_edit_distance": "float64 gradient components 27 ULP off at gamma = 0.1: the DP's values "
     "D (|D| ≈ 3) carry absolute errors ε·|D| that the soft-min's 1/γ amplifies in the backward "
     "weights e^{(V - a)/γ}; a double-double DP is not done (float32 passes: its DP reads "

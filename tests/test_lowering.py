@@ -248,3 +248,18 @@ def test_double_double_keeps_what_float64_cancels():
     assert a * a - 1 == 2.0**-29  # float64 loses the 2^-60
     assert square_minus_one(a) == 2.0**-29 + 2.0**-60
     assert math.isinf(square_minus_one(1e200))  # overflow falls back to the plain product
+
+
+def test_complement_sums_writes_one_minus_a_smoothed_target_without_cancellation():
+    from sympy.calculus.accumulationbounds import AccumBounds
+
+    y, e = sp.symbols("y e", real=True)
+    ranges = {y: AccumBounds(0, 1), e: AccumBounds(0, 1)}
+    with distribute(False):
+        out = L.complement_sums(1 - (y * (1 - e) + e / 2), ranges)
+    assert out == (1 - y) * (1 - e) + e / 2
+    # in float64 at y = 1, ε = 0.1: exactly the mpmath value of 1 - (y(1 - ε) + ε/2), rounded
+    f = sp.lambdify((y, e), out)
+    with mpmath.workdps(50):
+        exact = float(1 - (1 - mpmath.mpf(0.1)) - mpmath.mpf(0.1) / 2)
+    assert f(1.0, 0.1) == exact

@@ -163,3 +163,21 @@ def test_readme_example_on_pytorch_bce(tmp_path):
         if line.startswith("sigmoid_cross_entropy") and " grad " in line
     ]
     assert grad_rows and all("FAIL" in line for line in grad_rows), run.stdout
+
+
+def test_the_reference_keeps_a_1_that_1_plus_e_to_the_x_loses_at_60_digits():
+    """The SymPy Hessian of β·y·softplus(-x) + …, e^{-x}/(1 + e^{-x}) - e^{-2x}/(1 + e^{-x})²,
+    is exactly 0 at x = -690 at 60 and 120 digits alike (1 + e^{690} rounds to e^{690}): two
+    precisions agreed on the other term alone, 1/8 of the truth."""
+    import mpmath
+
+    from symloss.verify.reference import Reference
+
+    x, y, b, dtype = -689.947298084207, 0.8217350097594859, 0.6095693498571635, "float64"
+    with mpmath.workdps(50):
+        s = 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
+        w = mpmath.mpf(b) * mpmath.mpf(y) + (1 - mpmath.mpf(b)) * (1 - mpmath.mpf(y))
+        exact = float(np.asarray(float(s * (1 - s) * w)).astype(dtype))
+    ref = Reference(BUILTINS["balanced_sigmoid_cross_entropy"])
+    got = ref.evaluate("hess", {"logits": x, "target": y, "beta": b}, dtype)
+    assert got == exact

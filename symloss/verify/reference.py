@@ -33,6 +33,30 @@ def _schedule(values) -> tuple:
     return PRECISIONS[:2] if any(math.isinf(v) for v in values) else PRECISIONS
 
 
+# 1 + e^a holds e^a's digits and 1 only with log10(e^|a|) more digits than the result needs:
+# with fewer, the 1 is lost alike at every precision that lacks them, and two precisions agree
+# on a result without it (σ(x)(1 - σ(x)) as e^{-x}/(1 + e^{-x}) - e^{-2x}/(1 + e^{-x})² is
+# exactly 0 at x = -690 at 60 and 120 digits). The first precision gets those digits, for
+# exponents up to the log of the dtype's smallest subnormal (a relative e^{-|a|} beyond it is
+# below every result of terms of size 1).
+
+
+def start_digits(exponents, dtype) -> int:
+    """The first precision at which to evaluate where the exponentials' arguments are
+    ``exponents``: PRECISIONS[0] plus the digits that e^{|a|} spans, up to ``dtype``'s range."""
+    span = -math.log(float(np.finfo(dtype).smallest_subnormal))
+    finite = [abs(a) for a in exponents if math.isfinite(a)]
+    return PRECISIONS[0] + int(min(max(finite, default=0.0), span) / math.log(10))
+
+
+def starting_at(start: int, precisions: tuple) -> tuple:
+    """``precisions`` from ``start`` on (at least two)."""
+    if start <= precisions[0]:
+        return precisions
+    later = tuple(p for p in precisions if p > start)
+    return (start, *later) if later else (start, 2 * start)
+
+
 def confirms_zeros(values) -> bool:
     return all(abs(v) <= ZERO_CONFIRMED for v in values)
 
@@ -204,6 +228,14 @@ class Reference:
         self.differentiable = list(loss.differentiable)
         symbols = [loss.symbol(a) for a in self.args]
         self.functions = {q: mp_function(symbols, e) for q, e in self.exprs.items()}
+        self._exponents = {
+            q: mp_function(
+                symbols,
+                sp.Tuple(*sorted({a.args[0] for a in e.atoms(sp.exp)}, key=sp.default_sort_key)),
+                guard=False,
+            )
+            for q, e in self.exprs.items()
+        }
         self._branches = {
             q: mp_function(symbols, sp.Tuple(*conditions(e))) for q, e in self.exprs.items()
         }
@@ -235,8 +267,28 @@ class Reference:
                 except (ZeroDivisionError, ValueError, OverflowError):
                     return [math.nan]
 
-        out = converge(at, _schedule(values[a] for a in self.args), confirms_zeros(values.values()))
+        point = [values[a] for a in self.args]
+        precisions = _schedule(point)
+        if all(math.isfinite(v) for v in point):
+            precisions = starting_at(start_digits(self._exponents_at(q, point), dtype), precisions)
+        out = converge(at, precisions, confirms_zeros(values.values()))
         return None if out is None else out[0]
+
+    def _exponents_at(self, q: str, point: list[float]) -> list[float]:
+        """The arguments of the exponentials in the quantity at the point, at 15 digits (those
+        that are real and defined)."""
+        out = []
+        with mpmath.workdps(15):
+            try:
+                values = self._exponents[q](*(mpmath.mpf(v) for v in point))
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                return out
+            for v in values:
+                try:
+                    out.append(float(v))
+                except TypeError:
+                    pass
+        return out
 
     def literal(self, q: str, values: dict[str, float]) -> bool:
         """Whether the formula is undefined (NaN: 0·∞, ∞ - ∞) at an infinite input taken
