@@ -105,6 +105,11 @@ def test_verify_implementation_passes_a_careful_mse_and_fails_a_naive_one():
     assert not bad
     assert [r.quantity for r in bad.failures] == ["value", "value"]
     assert "FAIL" in str(bad) and "worst at" in str(bad)
+    first = verify.verify_implementation("mse", value=naive_value, max_failures=1)
+    assert not first and len(first.rows) == 1
+    (row,) = first.rows
+    assert row.failed == 1 and row.stopped and "stopped at the failure limit" in str(first)
+    assert sum(r.points for r in bad.rows) > row.points  # the other rows were not checked
 
 
 def test_verify_implementation_checks_its_arguments():

@@ -9,7 +9,7 @@ import numpy as np
 from ..spec import Loss
 from .classes import verify_classes
 from .elementwise import verify_elementwise
-from .model import EXCEPTIONS, Row
+from .model import EXCEPTIONS, FailureLimit, Row, failure_limit
 from .norms import verify_norm
 from .sources import ImplementationSource, KernelSource
 
@@ -28,7 +28,15 @@ def verify_loss(
     return _verify(loss, KernelSource(kernel), dtypes, seed, samples)
 
 
-def _verify(loss: Loss, source, dtypes, seed, samples: int = SAMPLES) -> list[Row]:
+def _verify(loss: Loss, source, dtypes, seed, samples=SAMPLES, max_failures=None) -> list[Row]:
+    try:
+        with failure_limit(max_failures):
+            return _drive(loss, source, dtypes, seed, samples)
+    except FailureLimit as stop:  # a verdict, early: the row that failed, its worst point
+        return [stop.row]
+
+
+def _drive(loss: Loss, source, dtypes, seed, samples) -> list[Row]:
     with np.errstate(all="ignore"):
         if loss.family == "norm":
             if not isinstance(source, KernelSource):
@@ -90,6 +98,7 @@ def verify_implementation(
     dtypes=("float32", "float64"),
     seed: int = 0,
     samples: int = SAMPLES,
+    max_failures: int | None = None,
 ) -> Report:
     """Hold any implementation of a loss to the gate of the generated kernels.
 
@@ -97,7 +106,9 @@ def verify_implementation(
     dtype, returning per-element results (per sample for class-axis losses; a gradient or
     Hessian diagonal shaped like the inputs). Every parameter is passed by the loss's name,
     defaults included. A callable may raise NotImplementedError for parameter values it does
-    not support: those points are dropped and counted. ``samples``: as for ``verify_loss``."""
+    not support: those points are dropped and counted. ``samples``: as for ``verify_loss``.
+    ``max_failures``: stop once a row has that many failed results (the report then holds that
+    row alone, marked as stopped): a quick verdict on an implementation expected to fail."""
     if isinstance(loss, str):
         from ..catalog import BUILTINS
 
@@ -110,4 +121,4 @@ def verify_implementation(
         if np.dtype(dt) not in (np.dtype("float32"), np.dtype("float64")):
             raise ValueError(f"dtypes: float32 and float64 only, got {dt!r}")
     source = ImplementationSource(value, grad, hess)
-    return Report(loss.name, _verify(loss, source, dtypes, seed, samples))
+    return Report(loss.name, _verify(loss, source, dtypes, seed, samples, max_failures))

@@ -24,6 +24,8 @@ the drop's reason: there is no silent allowance.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -103,6 +105,7 @@ class Row:
     excused: Counter = field(default_factory=Counter)
     dropped: Counter = field(default_factory=Counter)
     worst_at: dict = field(default_factory=dict)
+    stopped: bool = False  # ended at the failure limit: the other points were not checked
 
     @property
     def passed(self) -> bool:
@@ -135,10 +138,32 @@ class Row:
             f"{self.loss:32s} {self.quantity:5s} {self.dtype:7s} {self.worst_ulp:8.3g} "
             f"{self.bound:5g} {self.points:7d} {self.raw_ulp:8.3g} {self.perturbed:7d} "
             f"{self.failed:5d}  {status:6s}  {self.allowances()}"
+            + ("  (stopped at the failure limit)" if self.stopped else "")
         ).rstrip()
 
 
 Measure = Callable[[int], float | None]
+
+# how many failed results end a verification early (None: check every point)
+_FAILURE_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar("limit", default=None)
+
+
+class FailureLimit(Exception):
+    """Raised by `assess` when a row reaches the failure limit; carries that row."""
+
+    def __init__(self, row: Row):
+        super().__init__(f"{row.loss} {row.quantity} {row.dtype}: {row.failed} failures")
+        self.row = row
+
+
+@contextlib.contextmanager
+def failure_limit(limit: int | None):
+    """Within the block, `assess` stops the verification once a row has ``limit`` failures."""
+    token = _FAILURE_LIMIT.set(limit)
+    try:
+        yield
+    finally:
+        _FAILURE_LIMIT.reset(token)
 
 
 def assess(
@@ -180,6 +205,13 @@ def assess(
                 break
         else:
             row.failed += 1
+            limit = _FAILURE_LIMIT.get()
+            if limit is not None and row.failed >= limit:
+                final[i] = err
+                row.worst_ulp = max(row.worst_ulp, float(err))
+                row.worst_at = where(int(i))
+                row.stopped = True
+                raise FailureLimit(row)
         final[i] = err
     if final.size and final.max() > row.worst_ulp:
         i = int(np.argmax(final))
