@@ -25,7 +25,9 @@ from . import __version__, derive
 from .locations import generated_dir, templates_dir
 from .lowering import (
     absent_classes,
+    branch_quotients,
     c99_functions,
+    clamped_maxima,
     component_differences,
     dd_code,
     exact_numerator,
@@ -34,6 +36,7 @@ from .lowering import (
     lower,
     masked_softmax_differences,
     nan_guards,
+    norm_quotients,
     one_hot_differences,
     piecewise_forms,
     ranges_of,
@@ -381,6 +384,7 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
             hessian = None
         gradients += [hessian] if hessian is not None else []
         reductions, (value, *gradients) = row_reductions([computed, *gradients])
+        gradients = [norm_quotients(clamped_maxima(g), reductions) for g in gradients]
         gradients = [masked_softmax_differences(g, reductions) for g in gradients]
         if label is not None:
             gradients = [one_hot_differences(g, loss.symbol(label), derive.j) for g in gradients]
@@ -405,7 +409,7 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
 
     def branch_free(e: sp.Expr) -> sp.Expr:  # Max, Heaviside, … as NaN-guarded selects
         e = c99_functions(stable_primitives(component_differences(e)))
-        return nan_guards(indicator_products(piecewise_forms(e)), data)
+        return nan_guards(indicator_products(branch_quotients(piecewise_forms(e))), data)
 
     for r in reductions:
         (r.body,) = split_logsumexp([r.body], reductions)
@@ -433,6 +437,17 @@ def _double_double_sums(reductions, exprs) -> set:
     return needed
 
 
+def _norm_form(r, dtype: str, printer, wide) -> tuple[str, str, str]:
+    """(kind, symbol, printed body) of a reduction. A float32 norm is accumulated from float64
+    terms, which cannot over- or underflow; a float64 norm √Σ_c u_c² is "scaled_norm", with u
+    as its body: Σ_c (u_c·2^-e)² with 2^e near max_c |u_c| (exact), then √·2^e, so that it is
+    finite and accurate wherever ‖u‖ is (rows of 1e200, or of 1e-200)."""
+    body = r.body
+    if r.kind == "norm" and dtype == "float64" and body.is_Pow and body.exp == 2:
+        return "scaled_norm", str(r.symbol), printer.doprint(body.base)
+    return r.kind, str(r.symbol), (wide if r.kind == "norm" else printer).doprint(body)
+
+
 def _plan_class_variant(loss: Loss, variant: Variant) -> list[RowKernel]:
     static = {loss.symbol(k): int(v) for k, v in variant.static.items()}
     reductions, value, gradients, hessian, label = _class_quantities(loss, static)
@@ -449,9 +464,7 @@ def _plan_class_variant(loss: Loss, variant: Variant) -> list[RowKernel]:
         wide = NumbaPrinter("float64", _row_names(loss, wide=dtype == "float32"))
         printed = [
             (
-                r.kind,
-                str(r.symbol),
-                (wide if r.kind == "norm" else printer).doprint(r.body),
+                *_norm_form(r, dtype, printer, wide),
                 "" if r.exclude is None else printer.doprint(r.exclude),
             )
             for r in reductions

@@ -803,6 +803,43 @@ def piecewise_forms(expr: sp.Expr) -> sp.Expr:
     )
 
 
+class quotient(sp.Function):
+    """a/b, printed as one division (CSE would otherwise share 1/b and multiply by it)."""
+
+    nargs = 2
+
+    def _numbacode(self, printer):
+        a, b = self.args
+        return f"({printer._print(a)}/{printer._print(b)})"
+
+    def _eval_is_real(self):
+        return self.args[0].is_real and self.args[1].is_real
+
+    def _eval_rewrite_as_math(self, a, b, **kwargs):
+        return a / b
+
+
+def branch_quotients(expr: sp.Expr) -> sp.Expr:
+    """u·Piecewise((1/a, c), (1/b, True)) → Piecewise((u/a, c), (u/b, True)) for a component or
+    symbol u: one rounding, not two (u·fl(1/a) is not 1 at u = a, so cosine_distance's
+    ½Σ(x/‖x‖ - y/‖y‖)² was 6e-33, not 0, at x = (1.8e307, 0, …), y = (1, 0, …))."""
+
+    def reciprocal(v: sp.Expr) -> bool:
+        return v is sp.nan or (v.is_Pow and v.exp == -1)
+
+    def rewrite(mul: sp.Mul) -> sp.Expr:
+        pws = [f for f in mul.args if isinstance(f, sp.Piecewise)]
+        atoms = [f for f in mul.args if isinstance(f, (sp.Indexed, sp.Symbol))]
+        if len(pws) != 1 or len(atoms) != 1 or not all(reciprocal(v) for v, _ in pws[0].args):
+            return mul
+        (pw,), (u,) = pws, atoms
+        rest = [f for f in mul.args if f is not pw and f is not u]
+        branches = [(v if v is sp.nan else quotient(u, v.base), cond) for v, cond in pw.args]
+        return sp.Mul(_select(*branches), *rest)
+
+    return expr.replace(lambda e: e.is_Mul, rewrite)
+
+
 def indicator_products(expr: sp.Expr) -> sp.Expr:
     """[c]·B → Piecewise((B, c), (0, True)) for a Piecewise whose values are 0 and 1: B is not
     evaluated where c fails, so a B that is infinite there (1/‖x‖ at x = 0, behind [‖x‖ > ε])
@@ -915,7 +952,9 @@ def lower(expr: sp.Expr, ranges: Ranges, data: frozenset, centres: Mapping = _EM
 class Reduction:
     """A per-row quantity over the class axis: ``kind`` "sum" (Σ_c body), "norm" (√Σ_c body,
     accumulated from float64 terms and kept in float64, so that a float32 Σx² beyond float32's
-    range, or ‖x‖³ in a gradient, stays finite) or "logsumexp"
+    range, or ‖x‖³ in a gradient, stays finite; in a float64 kernel a norm of u² sums
+    (u·2^-e)², see codegen's `_norm_form`, and `norm_quotients` keeps ‖x‖^k out of gradients)
+    or "logsumexp"
     (log Σ_c exp(body), computed as m + log1p(Σ_{c≠k} exp(body_c - m)) with m = body_k the
     largest term, which is exact in the limit where one class dominates). ``exclude``: a
     class (the label) the log-sum-exp leaves out, as in 1 - p_y = Σ_{c≠y} p_c."""
@@ -1014,6 +1053,74 @@ def row_reductions(exprs: list[sp.Expr]) -> tuple[list[Reduction], list[sp.Expr]
     # log(exp(lse)) → lse and exp(z)·exp(-lse) → exp(z - lse), also inside Piecewise branches
     out = [_combine_exp(sp.expand_log(e, force=True)) for e in out]
     return reductions, out
+
+
+def clamped_maxima(expr: sp.Expr) -> sp.Expr:
+    """H(a - b)·Max(a, b)^k → H(a - b)·a^k: where the step is not 0, a ≥ b (the derivative of
+    1/max(‖x‖, ε) is -H(‖x‖ - ε)/‖x‖²·∂‖x‖, so that `norm_quotients` sees the norm's powers)."""
+
+    def rewrite(mul: sp.Mul) -> sp.Expr:
+        steps = [f.args[0] for f in mul.args if isinstance(f, sp.Heaviside)]
+        if not steps:
+            return mul
+
+        def chosen(m: sp.Expr) -> bool:
+            return isinstance(m, sp.Max) and len(m.args) == 2
+
+        def pick(m: sp.Max) -> sp.Expr:
+            a, b = m.args
+            for x, other in ((a, b), (b, a)):
+                if any(sp.expand(s - (x - other)) == 0 for s in steps):
+                    return x
+            return m
+
+        factors = [f if isinstance(f, sp.Heaviside) else f.replace(chosen, pick) for f in mul.args]
+        return sp.Mul(*factors)
+
+    return expr.replace(lambda e: e.is_Mul, rewrite)
+
+
+def norm_quotients(expr: sp.Expr, reductions: list[Reduction]) -> sp.Expr:
+    """u_j·r·‖u‖^{-k} (k ≥ 2) → held(u_j/‖u‖)·held(r/‖u‖)·‖u‖^{2-k}: each factor that grows like
+    the norm (a component u_j, or a row sum Σ_c b·u_c) is divided by it first, so that no
+    ‖u‖^{-k} is formed, which over- or underflows where ‖u‖ is beyond √max or below √tiny
+    (cosine_distance's gradient at rows of 1e300) although the product is ordinary."""
+    norms = {}
+    for r in reductions:
+        body = r.body
+        if r.kind == "norm" and body.is_Pow and body.exp == 2 and isinstance(body.base, sp.Indexed):
+            norms[r.symbol] = body.base.base
+    linear = {  # sum symbol → the vector whose component c multiplies its body
+        r.symbol: f.base
+        for r in reductions
+        if r.kind == "sum"
+        for f in sp.Mul.make_args(r.body)
+        if isinstance(f, sp.Indexed) and f.indices == (r.index,)
+    }
+    if not norms:
+        return expr
+
+    def rewrite(mul: sp.Mul) -> sp.Expr:
+        factors = list(mul.args)
+        for k, f in enumerate(factors):
+            if not (f.is_Pow and f.base in norms and f.exp.is_Integer and f.exp <= -2):
+                continue
+            nrm, vector, power = f.base, norms[f.base], -int(f.exp)
+            held_parts = []
+            for m, g in enumerate(factors):
+                if power < 2:
+                    break
+                grows = (isinstance(g, sp.Indexed) and g.base == vector) or linear.get(g) == vector
+                if m != k and grows:
+                    held_parts.append(m)
+                    factors[m] = held(g / nrm)
+                    power -= 1
+            if held_parts:
+                factors[k] = nrm ** (-power)
+                return sp.Mul(*factors)
+        return mul
+
+    return expr.replace(lambda e: e.is_Mul, rewrite)
 
 
 def _combine_exp(expr: sp.Expr) -> sp.Expr:

@@ -145,6 +145,28 @@ def test_row_reductions_turn_the_root_of_a_sum_into_a_norm():
     assert out == v[c] / norm + norm**3 + total
 
 
+def test_norm_quotients_divide_the_factors_that_grow_with_the_norm_first():
+    """cosine_distance's r·x_j/‖x‖³ (r = Σ_c b_c·x_c) at ‖x‖ = 1e300: ‖x‖³ overflows although
+    the product is 1e-300; as (r/‖x‖)·(x_j/‖x‖)/‖x‖ every factor is ordinary. The step's
+    Max(ε, ‖x‖) is ‖x‖ where the step is not 0."""
+    from symloss.derive import j
+    from symloss.primitives import held
+    from symloss.spec import C, c
+
+    v, b = sp.IndexedBase("v"), sp.IndexedBase("b")
+    norm = sp.sqrt(sp.Sum(v[c] ** 2, (c, 0, C - 1)))
+    total = sp.Sum(b[c] * v[c], (c, 0, C - 1))
+    expr = total * sp.Heaviside(norm - d, 0) * v[j] / (norm * sp.Max(d, norm) ** 2)
+    with distribute(False):
+        reductions, (out,) = L.row_reductions([expr])
+        out = L.norm_quotients(L.clamped_maxima(out), reductions)
+    (nrm,) = [r.symbol for r in reductions if r.kind == "norm"]
+    (r,) = [r.symbol for r in reductions if r.kind == "sum"]
+    assert out == held(r / nrm) * held(v[j] / nrm) * sp.Heaviside(nrm - d, 0) / nrm
+    f = _function(out.subs({sp.Heaviside(nrm - d, 0): 1, v[j]: y}), nrm, r, y)
+    assert math.isclose(f(1e300, 2e300, 3e300), 6e-300, rel_tol=1e-15)
+
+
 def test_c99_functions_turns_one_minus_exp_into_expm1():
     assert L.c99_functions(1 - sp.exp(-(x**2) / 2)) == -expm1(-(x**2) / 2)
     assert L.c99_functions(d * sp.exp(x) - d + t) == d * expm1(x) + t

@@ -82,7 +82,7 @@ def value_each_f32(pred, target, eps, out):
         nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*(select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])))
+            acc_r0 = vmath.reassoc_add(acc_r0, ((-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*(-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))))
         r0 = float32(acc_r0)
         acc_r1 = 0.0
         for c in range(n_classes):
@@ -116,7 +116,7 @@ def value_sum_w_f32(pred, target, rows, eps):
             nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*(select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])))
+                acc_r0 = vmath.reassoc_add(acc_r0, ((-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*(-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))))
             r0 = float32(acc_r0)
             acc_r1 = 0.0
             for c in range(n_classes):
@@ -148,7 +148,7 @@ def value_grad_each_f32(pred, target, eps, value, grad, grad_target):
         nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*(select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])))
+            acc_r0 = vmath.reassoc_add(acc_r0, ((-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*(-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))))
         r0 = float32(acc_r0)
         acc_r1 = 0.0
         for c in range(n_classes):
@@ -160,11 +160,11 @@ def value_grad_each_f32(pred, target, eps, value, grad, grad_target):
         r2 = float32(acc_r2)
         acc_r3 = 0.0
         for c in range(n_classes):
-            acc_r3 = vmath.reassoc_add(acc_r3, (select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*pred[i, c])
+            acc_r3 = vmath.reassoc_add(acc_r3, (-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*pred[i, c])
         r3 = float32(acc_r3)
         acc_r4 = 0.0
         for c in range(n_classes):
-            acc_r4 = vmath.reassoc_add(acc_r4, (select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*target[i, c])
+            acc_r4 = vmath.reassoc_add(acc_r4, (-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*target[i, c])
         r4 = float32(acc_r4)
         _v0 = (float32(0.5))/(eps*eps)
         value_i = (float32(0.5))*r0 + select((math.isnan(nrm0)), float32(math.nan), select((eps <= nrm0), float32(0.0), float32(0.5) - _v0*r1)) + select((math.isnan(nrm1)), float32(math.nan), select((eps <= nrm1), float32(0.0), float32(0.5) - _v0*r2))
@@ -174,17 +174,15 @@ def value_grad_each_f32(pred, target, eps, value, grad, grad_target):
             _g1 = float32(1.0)/(eps*eps)
             _g2 = eps - nrm0
             _g3 = float32(1.0)/nrm0
-            _g4 = (eps >= nrm0)
-            _g5 = float32(1.0)/eps
-            _g6 = select(_g0, float32(math.nan), select(_g4, _g5, _g3))
-            _g7 = (math.isnan(nrm1))
-            _g8 = (eps >= nrm1)
-            _g9 = float32(1.0)/nrm1
-            _g10 = select(_g7, float32(math.nan), select(_g8, _g5, _g9))
-            _g11 = _g6*pred[i, j] - _g10*target[i, j]
-            _g12 = eps - nrm1
-            grad[i, j] = (_g11*_g6 + select(_g0, float32(math.nan), select((eps <= nrm0), float32(0.0), -_g1*pred[i, j])) + select((math.isnan(_g2)), float32(math.nan), select((_g2 < float32(0.0)), -select(_g0, float32(math.nan), select(_g4, _g1, float32(1.0)/(nrm0*nrm0)))*_g3*r3*pred[i, j], float32(0.0))))
-            grad_target[i, j] = (-_g10*_g11 + select(_g7, float32(math.nan), select((eps <= nrm1), float32(0.0), -_g1*target[i, j])) + select((math.isnan(_g12)), float32(math.nan), select((_g12 < float32(0.0)), select(_g7, float32(math.nan), select(_g8, _g1, float32(1.0)/(nrm1*nrm1)))*_g9*r4*target[i, j], float32(0.0))))
+            _g4 = float32(1.0)/eps
+            _g5 = (eps >= nrm0)
+            _g6 = (math.isnan(nrm1))
+            _g7 = (eps >= nrm1)
+            _g8 = -select(_g6, float32(math.nan), select(_g7, (target[i, j]/eps), (target[i, j]/nrm1))) + select(_g0, float32(math.nan), select(_g5, (pred[i, j]/eps), (pred[i, j]/nrm0)))
+            _g9 = eps - nrm1
+            _g10 = float32(1.0)/nrm1
+            grad[i, j] = (select(_g0, float32(math.nan), select(_g5, _g4, _g3))*_g8 + select(_g0, float32(math.nan), select((eps <= nrm0), float32(0.0), -_g1*pred[i, j])) + select((math.isnan(_g2)), float32(math.nan), select((_g2 < float32(0.0)), -(_g3*r3)*(_g3*pred[i, j])*_g3, float32(0.0))))
+            grad_target[i, j] = (-select(_g6, float32(math.nan), select(_g7, _g4, _g10))*_g8 + select(_g6, float32(math.nan), select((eps <= nrm1), float32(0.0), -_g1*target[i, j])) + select((math.isnan(_g9)), float32(math.nan), select((_g9 < float32(0.0)), (_g10*r4)*(_g10*target[i, j])*_g10, float32(0.0))))
 
 
 @_jit
@@ -206,7 +204,7 @@ def value_grad_sum_w_f32(pred, target, rows, eps, scale, grad, grad_target):
             nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*(select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])))
+                acc_r0 = vmath.reassoc_add(acc_r0, ((-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*(-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))))
             r0 = float32(acc_r0)
             acc_r1 = 0.0
             for c in range(n_classes):
@@ -218,11 +216,11 @@ def value_grad_sum_w_f32(pred, target, rows, eps, scale, grad, grad_target):
             r2 = float32(acc_r2)
             acc_r3 = 0.0
             for c in range(n_classes):
-                acc_r3 = vmath.reassoc_add(acc_r3, (select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*pred[i, c])
+                acc_r3 = vmath.reassoc_add(acc_r3, (-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*pred[i, c])
             r3 = float32(acc_r3)
             acc_r4 = 0.0
             for c in range(n_classes):
-                acc_r4 = vmath.reassoc_add(acc_r4, (select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), float32(1.0)/eps, float32(1.0)/nrm0))*pred[i, c] - select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), float32(1.0)/eps, float32(1.0)/nrm1))*target[i, c])*target[i, c])
+                acc_r4 = vmath.reassoc_add(acc_r4, (-select((math.isnan(nrm1)), float32(math.nan), select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), float32(math.nan), select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*target[i, c])
             r4 = float32(acc_r4)
             _v0 = (float32(0.5))/(eps*eps)
             value_i = (float32(0.5))*r0 + select((math.isnan(nrm0)), float32(math.nan), select((eps <= nrm0), float32(0.0), float32(0.5) - _v0*r1)) + select((math.isnan(nrm1)), float32(math.nan), select((eps <= nrm1), float32(0.0), float32(0.5) - _v0*r2))
@@ -232,17 +230,15 @@ def value_grad_sum_w_f32(pred, target, rows, eps, scale, grad, grad_target):
                 _g1 = float32(1.0)/(eps*eps)
                 _g2 = eps - nrm0
                 _g3 = float32(1.0)/nrm0
-                _g4 = (eps >= nrm0)
-                _g5 = float32(1.0)/eps
-                _g6 = select(_g0, float32(math.nan), select(_g4, _g5, _g3))
-                _g7 = (math.isnan(nrm1))
-                _g8 = (eps >= nrm1)
-                _g9 = float32(1.0)/nrm1
-                _g10 = select(_g7, float32(math.nan), select(_g8, _g5, _g9))
-                _g11 = _g6*pred[i, j] - _g10*target[i, j]
-                _g12 = eps - nrm1
-                grad[i, j] = scale * w_i * (_g11*_g6 + select(_g0, float32(math.nan), select((eps <= nrm0), float32(0.0), -_g1*pred[i, j])) + select((math.isnan(_g2)), float32(math.nan), select((_g2 < float32(0.0)), -select(_g0, float32(math.nan), select(_g4, _g1, float32(1.0)/(nrm0*nrm0)))*_g3*r3*pred[i, j], float32(0.0))))
-                grad_target[i, j] = scale * w_i * (-_g10*_g11 + select(_g7, float32(math.nan), select((eps <= nrm1), float32(0.0), -_g1*target[i, j])) + select((math.isnan(_g12)), float32(math.nan), select((_g12 < float32(0.0)), select(_g7, float32(math.nan), select(_g8, _g1, float32(1.0)/(nrm1*nrm1)))*_g9*r4*target[i, j], float32(0.0))))
+                _g4 = float32(1.0)/eps
+                _g5 = (eps >= nrm0)
+                _g6 = (math.isnan(nrm1))
+                _g7 = (eps >= nrm1)
+                _g8 = -select(_g6, float32(math.nan), select(_g7, (target[i, j]/eps), (target[i, j]/nrm1))) + select(_g0, float32(math.nan), select(_g5, (pred[i, j]/eps), (pred[i, j]/nrm0)))
+                _g9 = eps - nrm1
+                _g10 = float32(1.0)/nrm1
+                grad[i, j] = scale * w_i * (select(_g0, float32(math.nan), select(_g5, _g4, _g3))*_g8 + select(_g0, float32(math.nan), select((eps <= nrm0), float32(0.0), -_g1*pred[i, j])) + select((math.isnan(_g2)), float32(math.nan), select((_g2 < float32(0.0)), -(_g3*r3)*(_g3*pred[i, j])*_g3, float32(0.0))))
+                grad_target[i, j] = scale * w_i * (-select(_g6, float32(math.nan), select(_g7, _g4, _g10))*_g8 + select(_g6, float32(math.nan), select((eps <= nrm1), float32(0.0), -_g1*target[i, j])) + select((math.isnan(_g9)), float32(math.nan), select((_g9 < float32(0.0)), (_g10*r4)*(_g10*target[i, j])*_g10, float32(0.0))))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0
@@ -256,17 +252,33 @@ def value_each_f64(pred, target, eps, out):
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
+        nrm0_top = 0.0
+        for c in range(n_classes):
+            nrm0_top = max(nrm0_top, abs(pred[i, c]))  # NaN: in the sum
+        nrm0_e = 0
+        if 0.0 < nrm0_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+            nrm0_e = min(max(math.frexp(nrm0_top)[1], -1020), 1020)
+        nrm0_s = math.ldexp(1.0, -nrm0_e)
         acc_nrm0 = 0.0
         for c in range(n_classes):
-            acc_nrm0 = vmath.reassoc_add(acc_nrm0, (pred[i, c]*pred[i, c]))
-        nrm0 = math.sqrt(acc_nrm0)  # float64: its powers stay finite
+            _u = (pred[i, c]) * nrm0_s
+            acc_nrm0 = vmath.reassoc_add(acc_nrm0, _u * _u)
+        nrm0 = math.sqrt(acc_nrm0) * math.ldexp(1.0, nrm0_e)
+        nrm1_top = 0.0
+        for c in range(n_classes):
+            nrm1_top = max(nrm1_top, abs(target[i, c]))  # NaN: in the sum
+        nrm1_e = 0
+        if 0.0 < nrm1_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+            nrm1_e = min(max(math.frexp(nrm1_top)[1], -1020), 1020)
+        nrm1_s = math.ldexp(1.0, -nrm1_e)
         acc_nrm1 = 0.0
         for c in range(n_classes):
-            acc_nrm1 = vmath.reassoc_add(acc_nrm1, (target[i, c]*target[i, c]))
-        nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
+            _u = (target[i, c]) * nrm1_s
+            acc_nrm1 = vmath.reassoc_add(acc_nrm1, _u * _u)
+        nrm1 = math.sqrt(acc_nrm1) * math.ldexp(1.0, nrm1_e)
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*(select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])))
+            acc_r0 = vmath.reassoc_add(acc_r0, ((-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*(-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))))
         r0 = acc_r0
         acc_r1 = 0.0
         for c in range(n_classes):
@@ -290,17 +302,33 @@ def value_sum_w_f64(pred, target, rows, eps):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
+            nrm0_top = 0.0
+            for c in range(n_classes):
+                nrm0_top = max(nrm0_top, abs(pred[i, c]))  # NaN: in the sum
+            nrm0_e = 0
+            if 0.0 < nrm0_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+                nrm0_e = min(max(math.frexp(nrm0_top)[1], -1020), 1020)
+            nrm0_s = math.ldexp(1.0, -nrm0_e)
             acc_nrm0 = 0.0
             for c in range(n_classes):
-                acc_nrm0 = vmath.reassoc_add(acc_nrm0, (pred[i, c]*pred[i, c]))
-            nrm0 = math.sqrt(acc_nrm0)  # float64: its powers stay finite
+                _u = (pred[i, c]) * nrm0_s
+                acc_nrm0 = vmath.reassoc_add(acc_nrm0, _u * _u)
+            nrm0 = math.sqrt(acc_nrm0) * math.ldexp(1.0, nrm0_e)
+            nrm1_top = 0.0
+            for c in range(n_classes):
+                nrm1_top = max(nrm1_top, abs(target[i, c]))  # NaN: in the sum
+            nrm1_e = 0
+            if 0.0 < nrm1_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+                nrm1_e = min(max(math.frexp(nrm1_top)[1], -1020), 1020)
+            nrm1_s = math.ldexp(1.0, -nrm1_e)
             acc_nrm1 = 0.0
             for c in range(n_classes):
-                acc_nrm1 = vmath.reassoc_add(acc_nrm1, (target[i, c]*target[i, c]))
-            nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
+                _u = (target[i, c]) * nrm1_s
+                acc_nrm1 = vmath.reassoc_add(acc_nrm1, _u * _u)
+            nrm1 = math.sqrt(acc_nrm1) * math.ldexp(1.0, nrm1_e)
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*(select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])))
+                acc_r0 = vmath.reassoc_add(acc_r0, ((-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*(-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))))
             r0 = acc_r0
             acc_r1 = 0.0
             for c in range(n_classes):
@@ -322,17 +350,33 @@ def value_grad_each_f64(pred, target, eps, value, grad, grad_target):
     n_classes = pred.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(pred.shape[0]):
+        nrm0_top = 0.0
+        for c in range(n_classes):
+            nrm0_top = max(nrm0_top, abs(pred[i, c]))  # NaN: in the sum
+        nrm0_e = 0
+        if 0.0 < nrm0_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+            nrm0_e = min(max(math.frexp(nrm0_top)[1], -1020), 1020)
+        nrm0_s = math.ldexp(1.0, -nrm0_e)
         acc_nrm0 = 0.0
         for c in range(n_classes):
-            acc_nrm0 = vmath.reassoc_add(acc_nrm0, (pred[i, c]*pred[i, c]))
-        nrm0 = math.sqrt(acc_nrm0)  # float64: its powers stay finite
+            _u = (pred[i, c]) * nrm0_s
+            acc_nrm0 = vmath.reassoc_add(acc_nrm0, _u * _u)
+        nrm0 = math.sqrt(acc_nrm0) * math.ldexp(1.0, nrm0_e)
+        nrm1_top = 0.0
+        for c in range(n_classes):
+            nrm1_top = max(nrm1_top, abs(target[i, c]))  # NaN: in the sum
+        nrm1_e = 0
+        if 0.0 < nrm1_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+            nrm1_e = min(max(math.frexp(nrm1_top)[1], -1020), 1020)
+        nrm1_s = math.ldexp(1.0, -nrm1_e)
         acc_nrm1 = 0.0
         for c in range(n_classes):
-            acc_nrm1 = vmath.reassoc_add(acc_nrm1, (target[i, c]*target[i, c]))
-        nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
+            _u = (target[i, c]) * nrm1_s
+            acc_nrm1 = vmath.reassoc_add(acc_nrm1, _u * _u)
+        nrm1 = math.sqrt(acc_nrm1) * math.ldexp(1.0, nrm1_e)
         acc_r0 = 0.0
         for c in range(n_classes):
-            acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*(select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])))
+            acc_r0 = vmath.reassoc_add(acc_r0, ((-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*(-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))))
         r0 = acc_r0
         acc_r1 = 0.0
         for c in range(n_classes):
@@ -344,11 +388,11 @@ def value_grad_each_f64(pred, target, eps, value, grad, grad_target):
         r2 = acc_r2
         acc_r3 = 0.0
         for c in range(n_classes):
-            acc_r3 = vmath.reassoc_add(acc_r3, (select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*pred[i, c])
+            acc_r3 = vmath.reassoc_add(acc_r3, (-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*pred[i, c])
         r3 = acc_r3
         acc_r4 = 0.0
         for c in range(n_classes):
-            acc_r4 = vmath.reassoc_add(acc_r4, (select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*target[i, c])
+            acc_r4 = vmath.reassoc_add(acc_r4, (-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*target[i, c])
         r4 = acc_r4
         _v0 = (0.5)/(eps*eps)
         value_i = (0.5)*r0 + select((math.isnan(nrm0)), math.nan, select((eps <= nrm0), 0.0, 0.5 - _v0*r1)) + select((math.isnan(nrm1)), math.nan, select((eps <= nrm1), 0.0, 0.5 - _v0*r2))
@@ -358,17 +402,15 @@ def value_grad_each_f64(pred, target, eps, value, grad, grad_target):
             _g1 = 1.0/(eps*eps)
             _g2 = eps - nrm0
             _g3 = 1.0/nrm0
-            _g4 = (eps >= nrm0)
-            _g5 = 1.0/eps
-            _g6 = select(_g0, math.nan, select(_g4, _g5, _g3))
-            _g7 = (math.isnan(nrm1))
-            _g8 = (eps >= nrm1)
-            _g9 = 1.0/nrm1
-            _g10 = select(_g7, math.nan, select(_g8, _g5, _g9))
-            _g11 = _g6*pred[i, j] - _g10*target[i, j]
-            _g12 = eps - nrm1
-            grad[i, j] = (_g11*_g6 + select(_g0, math.nan, select((eps <= nrm0), 0.0, -_g1*pred[i, j])) + select((math.isnan(_g2)), math.nan, select((_g2 < 0.0), -select(_g0, math.nan, select(_g4, _g1, 1.0/(nrm0*nrm0)))*_g3*r3*pred[i, j], 0.0)))
-            grad_target[i, j] = (-_g10*_g11 + select(_g7, math.nan, select((eps <= nrm1), 0.0, -_g1*target[i, j])) + select((math.isnan(_g12)), math.nan, select((_g12 < 0.0), select(_g7, math.nan, select(_g8, _g1, 1.0/(nrm1*nrm1)))*_g9*r4*target[i, j], 0.0)))
+            _g4 = 1.0/eps
+            _g5 = (eps >= nrm0)
+            _g6 = (math.isnan(nrm1))
+            _g7 = (eps >= nrm1)
+            _g8 = -select(_g6, math.nan, select(_g7, (target[i, j]/eps), (target[i, j]/nrm1))) + select(_g0, math.nan, select(_g5, (pred[i, j]/eps), (pred[i, j]/nrm0)))
+            _g9 = eps - nrm1
+            _g10 = 1.0/nrm1
+            grad[i, j] = (select(_g0, math.nan, select(_g5, _g4, _g3))*_g8 + select(_g0, math.nan, select((eps <= nrm0), 0.0, -_g1*pred[i, j])) + select((math.isnan(_g2)), math.nan, select((_g2 < 0.0), -(_g3*r3)*(_g3*pred[i, j])*_g3, 0.0)))
+            grad_target[i, j] = (-select(_g6, math.nan, select(_g7, _g4, _g10))*_g8 + select(_g6, math.nan, select((eps <= nrm1), 0.0, -_g1*target[i, j])) + select((math.isnan(_g9)), math.nan, select((_g9 < 0.0), (_g10*r4)*(_g10*target[i, j])*_g10, 0.0)))
 
 
 @_jit
@@ -380,17 +422,33 @@ def value_grad_sum_w_f64(pred, target, rows, eps, scale, grad, grad_target):
     for i in prange(pred.shape[0]):
         w_i = rows[i]
         if w_i != 0:
+            nrm0_top = 0.0
+            for c in range(n_classes):
+                nrm0_top = max(nrm0_top, abs(pred[i, c]))  # NaN: in the sum
+            nrm0_e = 0
+            if 0.0 < nrm0_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+                nrm0_e = min(max(math.frexp(nrm0_top)[1], -1020), 1020)
+            nrm0_s = math.ldexp(1.0, -nrm0_e)
             acc_nrm0 = 0.0
             for c in range(n_classes):
-                acc_nrm0 = vmath.reassoc_add(acc_nrm0, (pred[i, c]*pred[i, c]))
-            nrm0 = math.sqrt(acc_nrm0)  # float64: its powers stay finite
+                _u = (pred[i, c]) * nrm0_s
+                acc_nrm0 = vmath.reassoc_add(acc_nrm0, _u * _u)
+            nrm0 = math.sqrt(acc_nrm0) * math.ldexp(1.0, nrm0_e)
+            nrm1_top = 0.0
+            for c in range(n_classes):
+                nrm1_top = max(nrm1_top, abs(target[i, c]))  # NaN: in the sum
+            nrm1_e = 0
+            if 0.0 < nrm1_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+                nrm1_e = min(max(math.frexp(nrm1_top)[1], -1020), 1020)
+            nrm1_s = math.ldexp(1.0, -nrm1_e)
             acc_nrm1 = 0.0
             for c in range(n_classes):
-                acc_nrm1 = vmath.reassoc_add(acc_nrm1, (target[i, c]*target[i, c]))
-            nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
+                _u = (target[i, c]) * nrm1_s
+                acc_nrm1 = vmath.reassoc_add(acc_nrm1, _u * _u)
+            nrm1 = math.sqrt(acc_nrm1) * math.ldexp(1.0, nrm1_e)
             acc_r0 = 0.0
             for c in range(n_classes):
-                acc_r0 = vmath.reassoc_add(acc_r0, ((select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*(select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])))
+                acc_r0 = vmath.reassoc_add(acc_r0, ((-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*(-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))))
             r0 = acc_r0
             acc_r1 = 0.0
             for c in range(n_classes):
@@ -402,11 +460,11 @@ def value_grad_sum_w_f64(pred, target, rows, eps, scale, grad, grad_target):
             r2 = acc_r2
             acc_r3 = 0.0
             for c in range(n_classes):
-                acc_r3 = vmath.reassoc_add(acc_r3, (select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*pred[i, c])
+                acc_r3 = vmath.reassoc_add(acc_r3, (-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*pred[i, c])
             r3 = acc_r3
             acc_r4 = 0.0
             for c in range(n_classes):
-                acc_r4 = vmath.reassoc_add(acc_r4, (select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), 1.0/eps, 1.0/nrm0))*pred[i, c] - select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), 1.0/eps, 1.0/nrm1))*target[i, c])*target[i, c])
+                acc_r4 = vmath.reassoc_add(acc_r4, (-select((math.isnan(nrm1)), math.nan, select((eps >= nrm1), (target[i, c]/eps), (target[i, c]/nrm1))) + select((math.isnan(nrm0)), math.nan, select((eps >= nrm0), (pred[i, c]/eps), (pred[i, c]/nrm0))))*target[i, c])
             r4 = acc_r4
             _v0 = (0.5)/(eps*eps)
             value_i = (0.5)*r0 + select((math.isnan(nrm0)), math.nan, select((eps <= nrm0), 0.0, 0.5 - _v0*r1)) + select((math.isnan(nrm1)), math.nan, select((eps <= nrm1), 0.0, 0.5 - _v0*r2))
@@ -416,17 +474,15 @@ def value_grad_sum_w_f64(pred, target, rows, eps, scale, grad, grad_target):
                 _g1 = 1.0/(eps*eps)
                 _g2 = eps - nrm0
                 _g3 = 1.0/nrm0
-                _g4 = (eps >= nrm0)
-                _g5 = 1.0/eps
-                _g6 = select(_g0, math.nan, select(_g4, _g5, _g3))
-                _g7 = (math.isnan(nrm1))
-                _g8 = (eps >= nrm1)
-                _g9 = 1.0/nrm1
-                _g10 = select(_g7, math.nan, select(_g8, _g5, _g9))
-                _g11 = _g6*pred[i, j] - _g10*target[i, j]
-                _g12 = eps - nrm1
-                grad[i, j] = scale * w_i * (_g11*_g6 + select(_g0, math.nan, select((eps <= nrm0), 0.0, -_g1*pred[i, j])) + select((math.isnan(_g2)), math.nan, select((_g2 < 0.0), -select(_g0, math.nan, select(_g4, _g1, 1.0/(nrm0*nrm0)))*_g3*r3*pred[i, j], 0.0)))
-                grad_target[i, j] = scale * w_i * (-_g10*_g11 + select(_g7, math.nan, select((eps <= nrm1), 0.0, -_g1*target[i, j])) + select((math.isnan(_g12)), math.nan, select((_g12 < 0.0), select(_g7, math.nan, select(_g8, _g1, 1.0/(nrm1*nrm1)))*_g9*r4*target[i, j], 0.0)))
+                _g4 = 1.0/eps
+                _g5 = (eps >= nrm0)
+                _g6 = (math.isnan(nrm1))
+                _g7 = (eps >= nrm1)
+                _g8 = -select(_g6, math.nan, select(_g7, (target[i, j]/eps), (target[i, j]/nrm1))) + select(_g0, math.nan, select(_g5, (pred[i, j]/eps), (pred[i, j]/nrm0)))
+                _g9 = eps - nrm1
+                _g10 = 1.0/nrm1
+                grad[i, j] = scale * w_i * (select(_g0, math.nan, select(_g5, _g4, _g3))*_g8 + select(_g0, math.nan, select((eps <= nrm0), 0.0, -_g1*pred[i, j])) + select((math.isnan(_g2)), math.nan, select((_g2 < 0.0), -(_g3*r3)*(_g3*pred[i, j])*_g3, 0.0)))
+                grad_target[i, j] = scale * w_i * (-select(_g6, math.nan, select(_g7, _g4, _g10))*_g8 + select(_g6, math.nan, select((eps <= nrm1), 0.0, -_g1*target[i, j])) + select((math.isnan(_g9)), math.nan, select((_g9 < 0.0), (_g10*r4)*(_g10*target[i, j])*_g10, 0.0)))
         else:
             for j in range(n_classes):
                 grad[i, j] = 0

@@ -199,14 +199,30 @@ def value_each_f64(anchor, positive, negative, margin, eps, out):
     n_classes = anchor.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(anchor.shape[0]):
+        nrm0_top = 0.0
+        for c in range(n_classes):
+            nrm0_top = max(nrm0_top, abs(eps - positive[i, c] + anchor[i, c]))  # NaN: in the sum
+        nrm0_e = 0
+        if 0.0 < nrm0_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+            nrm0_e = min(max(math.frexp(nrm0_top)[1], -1020), 1020)
+        nrm0_s = math.ldexp(1.0, -nrm0_e)
         acc_nrm0 = 0.0
         for c in range(n_classes):
-            acc_nrm0 = vmath.reassoc_add(acc_nrm0, ((eps - positive[i, c] + anchor[i, c])*(eps - positive[i, c] + anchor[i, c])))
-        nrm0 = math.sqrt(acc_nrm0)  # float64: its powers stay finite
+            _u = (eps - positive[i, c] + anchor[i, c]) * nrm0_s
+            acc_nrm0 = vmath.reassoc_add(acc_nrm0, _u * _u)
+        nrm0 = math.sqrt(acc_nrm0) * math.ldexp(1.0, nrm0_e)
+        nrm1_top = 0.0
+        for c in range(n_classes):
+            nrm1_top = max(nrm1_top, abs(eps - negative[i, c] + anchor[i, c]))  # NaN: in the sum
+        nrm1_e = 0
+        if 0.0 < nrm1_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+            nrm1_e = min(max(math.frexp(nrm1_top)[1], -1020), 1020)
+        nrm1_s = math.ldexp(1.0, -nrm1_e)
         acc_nrm1 = 0.0
         for c in range(n_classes):
-            acc_nrm1 = vmath.reassoc_add(acc_nrm1, ((eps - negative[i, c] + anchor[i, c])*(eps - negative[i, c] + anchor[i, c])))
-        nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
+            _u = (eps - negative[i, c] + anchor[i, c]) * nrm1_s
+            acc_nrm1 = vmath.reassoc_add(acc_nrm1, _u * _u)
+        nrm1 = math.sqrt(acc_nrm1) * math.ldexp(1.0, nrm1_e)
         _v0 = margin + (nrm0 - nrm1)
         value_i = select((math.isnan(_v0)), math.nan, select((_v0 <= 0.0), 0.0, _v0))
         out[i] = value_i
@@ -221,14 +237,30 @@ def value_sum_w_f64(anchor, positive, negative, rows, margin, eps):
     for i in prange(anchor.shape[0]):
         w_i = rows[i]
         if w_i != 0:
+            nrm0_top = 0.0
+            for c in range(n_classes):
+                nrm0_top = max(nrm0_top, abs(eps - positive[i, c] + anchor[i, c]))  # NaN: in the sum
+            nrm0_e = 0
+            if 0.0 < nrm0_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+                nrm0_e = min(max(math.frexp(nrm0_top)[1], -1020), 1020)
+            nrm0_s = math.ldexp(1.0, -nrm0_e)
             acc_nrm0 = 0.0
             for c in range(n_classes):
-                acc_nrm0 = vmath.reassoc_add(acc_nrm0, ((eps - positive[i, c] + anchor[i, c])*(eps - positive[i, c] + anchor[i, c])))
-            nrm0 = math.sqrt(acc_nrm0)  # float64: its powers stay finite
+                _u = (eps - positive[i, c] + anchor[i, c]) * nrm0_s
+                acc_nrm0 = vmath.reassoc_add(acc_nrm0, _u * _u)
+            nrm0 = math.sqrt(acc_nrm0) * math.ldexp(1.0, nrm0_e)
+            nrm1_top = 0.0
+            for c in range(n_classes):
+                nrm1_top = max(nrm1_top, abs(eps - negative[i, c] + anchor[i, c]))  # NaN: in the sum
+            nrm1_e = 0
+            if 0.0 < nrm1_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+                nrm1_e = min(max(math.frexp(nrm1_top)[1], -1020), 1020)
+            nrm1_s = math.ldexp(1.0, -nrm1_e)
             acc_nrm1 = 0.0
             for c in range(n_classes):
-                acc_nrm1 = vmath.reassoc_add(acc_nrm1, ((eps - negative[i, c] + anchor[i, c])*(eps - negative[i, c] + anchor[i, c])))
-            nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
+                _u = (eps - negative[i, c] + anchor[i, c]) * nrm1_s
+                acc_nrm1 = vmath.reassoc_add(acc_nrm1, _u * _u)
+            nrm1 = math.sqrt(acc_nrm1) * math.ldexp(1.0, nrm1_e)
             _v0 = margin + (nrm0 - nrm1)
             value_i = select((math.isnan(_v0)), math.nan, select((_v0 <= 0.0), 0.0, _v0))
             acc += w_i * value_i
@@ -241,14 +273,30 @@ def value_grad_each_f64(anchor, positive, negative, margin, eps, value, grad, gr
     n_classes = anchor.shape[1]
     n_classes_f = float(n_classes)
     for i in prange(anchor.shape[0]):
+        nrm0_top = 0.0
+        for c in range(n_classes):
+            nrm0_top = max(nrm0_top, abs(eps - positive[i, c] + anchor[i, c]))  # NaN: in the sum
+        nrm0_e = 0
+        if 0.0 < nrm0_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+            nrm0_e = min(max(math.frexp(nrm0_top)[1], -1020), 1020)
+        nrm0_s = math.ldexp(1.0, -nrm0_e)
         acc_nrm0 = 0.0
         for c in range(n_classes):
-            acc_nrm0 = vmath.reassoc_add(acc_nrm0, ((eps - positive[i, c] + anchor[i, c])*(eps - positive[i, c] + anchor[i, c])))
-        nrm0 = math.sqrt(acc_nrm0)  # float64: its powers stay finite
+            _u = (eps - positive[i, c] + anchor[i, c]) * nrm0_s
+            acc_nrm0 = vmath.reassoc_add(acc_nrm0, _u * _u)
+        nrm0 = math.sqrt(acc_nrm0) * math.ldexp(1.0, nrm0_e)
+        nrm1_top = 0.0
+        for c in range(n_classes):
+            nrm1_top = max(nrm1_top, abs(eps - negative[i, c] + anchor[i, c]))  # NaN: in the sum
+        nrm1_e = 0
+        if 0.0 < nrm1_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+            nrm1_e = min(max(math.frexp(nrm1_top)[1], -1020), 1020)
+        nrm1_s = math.ldexp(1.0, -nrm1_e)
         acc_nrm1 = 0.0
         for c in range(n_classes):
-            acc_nrm1 = vmath.reassoc_add(acc_nrm1, ((eps - negative[i, c] + anchor[i, c])*(eps - negative[i, c] + anchor[i, c])))
-        nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
+            _u = (eps - negative[i, c] + anchor[i, c]) * nrm1_s
+            acc_nrm1 = vmath.reassoc_add(acc_nrm1, _u * _u)
+        nrm1 = math.sqrt(acc_nrm1) * math.ldexp(1.0, nrm1_e)
         _v0 = margin + (nrm0 - nrm1)
         value_i = select((math.isnan(_v0)), math.nan, select((_v0 <= 0.0), 0.0, _v0))
         value[i] = value_i
@@ -273,14 +321,30 @@ def value_grad_sum_w_f64(anchor, positive, negative, rows, margin, eps, scale, g
     for i in prange(anchor.shape[0]):
         w_i = rows[i]
         if w_i != 0:
+            nrm0_top = 0.0
+            for c in range(n_classes):
+                nrm0_top = max(nrm0_top, abs(eps - positive[i, c] + anchor[i, c]))  # NaN: in the sum
+            nrm0_e = 0
+            if 0.0 < nrm0_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+                nrm0_e = min(max(math.frexp(nrm0_top)[1], -1020), 1020)
+            nrm0_s = math.ldexp(1.0, -nrm0_e)
             acc_nrm0 = 0.0
             for c in range(n_classes):
-                acc_nrm0 = vmath.reassoc_add(acc_nrm0, ((eps - positive[i, c] + anchor[i, c])*(eps - positive[i, c] + anchor[i, c])))
-            nrm0 = math.sqrt(acc_nrm0)  # float64: its powers stay finite
+                _u = (eps - positive[i, c] + anchor[i, c]) * nrm0_s
+                acc_nrm0 = vmath.reassoc_add(acc_nrm0, _u * _u)
+            nrm0 = math.sqrt(acc_nrm0) * math.ldexp(1.0, nrm0_e)
+            nrm1_top = 0.0
+            for c in range(n_classes):
+                nrm1_top = max(nrm1_top, abs(eps - negative[i, c] + anchor[i, c]))  # NaN: in the sum
+            nrm1_e = 0
+            if 0.0 < nrm1_top < math.inf:  # scaled by 2^-e, exactly: Σu² cannot over- or underflow
+                nrm1_e = min(max(math.frexp(nrm1_top)[1], -1020), 1020)
+            nrm1_s = math.ldexp(1.0, -nrm1_e)
             acc_nrm1 = 0.0
             for c in range(n_classes):
-                acc_nrm1 = vmath.reassoc_add(acc_nrm1, ((eps - negative[i, c] + anchor[i, c])*(eps - negative[i, c] + anchor[i, c])))
-            nrm1 = math.sqrt(acc_nrm1)  # float64: its powers stay finite
+                _u = (eps - negative[i, c] + anchor[i, c]) * nrm1_s
+                acc_nrm1 = vmath.reassoc_add(acc_nrm1, _u * _u)
+            nrm1 = math.sqrt(acc_nrm1) * math.ldexp(1.0, nrm1_e)
             _v0 = margin + (nrm0 - nrm1)
             value_i = select((math.isnan(_v0)), math.nan, select((_v0 <= 0.0), 0.0, _v0))
             acc += w_i * value_i

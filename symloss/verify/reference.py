@@ -419,13 +419,17 @@ class ClassReference:
         if any(math.isnan(v) for v in args):
             self._memo[key] = np.full(len(fs), math.nan)
             return self._memo[key]
-        precisions = PRECISIONS
+        # 1 + z_c - z_y at z = 1.8e307 is 1 only with more than 307 digits: 60 and 120 agree on
+        # 0 (multiclass hinge, triplet margin), and a zero there is not confirmed; start with
+        # the digits of the largest input beyond the first precision's
+        top = max((abs(float(v)) for v in args if math.isfinite(v)), default=0.0)
+        start = PRECISIONS[0] + (int(math.log10(top)) + 1 if top > 1 else 0)
         if q == "hess":  # p(1 - p) with 1 - p ≈ e^{-Δz}: start with the digits 1 - p needs
             spread = max((abs(float(v)) for v in args[: self.n] if math.isfinite(v)), default=0)
-            start = PRECISIONS[0] + int(2 * min(spread, 800.0) / math.log(10))
-            precisions = (start, *(p for p in PRECISIONS if p > start)) or (start, 2 * start)
-            if len(precisions) < 2:
-                precisions = (start, 2 * start)
+            start = max(start, PRECISIONS[0] + int(2 * min(spread, 800.0) / math.log(10)))
+        precisions = (start, *(p for p in PRECISIONS if p > start))
+        if len(precisions) < 2:
+            precisions = (start, 2 * start)
 
         def one(f, point):
             try:

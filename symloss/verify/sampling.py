@@ -156,13 +156,19 @@ def norm_cases(dtype, rng) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray
 def class_rows(
     dtype, rng, probabilities: bool = False, masked: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random rows and extreme ones: one class dominating by 1e4 (p_y → 1 and → 0), all
-    equal, ±1e4 spread, tiny logits, zeros, a NaN; as probabilities (their softmax) for inputs that
-    must be non-negative. ``masked``: also rows with -∞ at classes other than the label."""
+    """Random rows and extreme ones: one class dominating by 30 … √max (float64: … max/2n)
+    (p_y → 1 and → 0), all equal, a ±scale spread, tiny logits, zeros, a NaN; as probabilities
+    (their softmax) for inputs that must be non-negative. ``masked``: also rows with -∞ at
+    classes other than the label."""
     n = CLASS_COUNT
     rows = [rng.normal(0, 3, n) for _ in range(24)]
-    big = float(np.finfo(dtype).max) ** 0.5 if dtype == np.float32 else 1e4
-    for scale in (30.0, 1e3, big):
+    # up to √max (where Σz² overflows); in float64 also 1e4 and max/2n (where Σ|z| nearly
+    # does: float64 kernels hold no wider accumulator)
+    top = float(np.finfo(dtype).max)
+    scales = (30.0, 1e3, top**0.5)
+    if dtype == np.float64:
+        scales = (30.0, 1e3, 1e4, top**0.5, top / (2 * n))
+    for scale in scales:
         rows += [np.r_[scale, np.zeros(n - 1)], np.r_[-scale, np.zeros(n - 1)]]
         rows += [np.full(n, scale), np.linspace(-scale, scale, n)]
     rows += [np.full(n, 1e-30), np.r_[1e-30, -1e-30, 0, 2e-30, 0][:n], rng.normal(0, 1e3, n)]
@@ -181,7 +187,8 @@ def class_rows(
             z = e / e.sum(axis=1, keepdims=True)
         z[-1, 0] = np.nan
     y = np.array([k % n for k in range(len(rows))], dtype=np.int64)
-    y[24:36:2] = 0  # the dominant class is the label, then (next row) it is not
+    # the dominant class is the label, then (next row) it is not
+    y[24 : 24 + 4 * len(scales) : 2] = 0
     return z.astype(dtype), y
 
 
