@@ -407,14 +407,26 @@ def overflow_differences(expr: sp.Expr, ranges: Ranges = _EMPTY) -> sp.Expr:
     infinite where e^{-u} underflows (-∞ there), and k·∞ stays right for finite c. Only
     where e^u is not finite: elsewhere the sum keeps its one rounding."""
 
-    def pick(f: sp.Expr):
-        return (f.args[0], 1) if isinstance(f, sp.exp) else None
+    def split(add: sp.Add):
+        """(u, k, c) when add = k·e^u + c, k free of u and c free of exponentials (c may hold
+        u's symbols: e^x - y·x), else None."""
+        exps = [t for t in add.args if any(isinstance(f, sp.exp) for f in sp.Mul.make_args(t))]
+        if len(exps) != 1:
+            return None
+        (term,) = exps
+        (e,) = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.exp)] or [None]
+        if e is None or (term / e).has(sp.exp) or (term / e).free_symbols & e.free_symbols:
+            return None
+        c = sp.Add(*(t for t in add.args if t is not term))
+        if c.has(sp.exp) or not e.free_symbols:
+            return None
+        return e.args[0], {1: term / e}, c
 
     def rewrite(add: sp.Add) -> sp.Expr:
-        split = _split_terms(add, pick)
-        if split is None:
+        parts = split(add)
+        if parts is None:
             return add
-        u, k, c = split
+        u, k, c = parts
         if k[1] == 0 or c == 0 or c.is_number or _one_sign([k[1], c], ranges):
             return add
         hi = _upper_bound(u, ranges)

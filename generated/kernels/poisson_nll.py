@@ -66,21 +66,19 @@ LOSS = {
 
 @_jit
 def value_each_f32(pred, target, out):
-    """out[i] = ℓ_i  (float32, 35 ops per element)"""
+    """out[i] = ℓ_i  (float32, 37 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = (math.isnan(pred_i))
-        _t1 = vmath.exp(pred_i)
-        _t2 = (math.isnan(target_i))
-        _t3 = vmath.exp(-pred_i)
-        _t4 = (pred_i > float32(0.0))
-        out[i] = select(_t0, float32(math.nan), select(_t4, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i))
+        _t0 = vmath.exp(pred_i)
+        _t1 = (math.isnan(target_i))
+        _t2 = vmath.exp(-pred_i)
+        out[i] = select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), -_t2*pred_i*target_i, -select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i)))))))))
 
 
 @_jit
 def value_sum_f32(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 35 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 37 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -88,19 +86,17 @@ def value_sum_f32(pred, target):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = (math.isnan(pred_i))
-            _t1 = vmath.exp(pred_i)
-            _t2 = (math.isnan(target_i))
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > float32(0.0))
-            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select(_t4, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i)))
+            _t0 = vmath.exp(pred_i)
+            _t1 = (math.isnan(target_i))
+            _t2 = vmath.exp(-pred_i)
+            _part = vmath.reassoc_add(_part, select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), -_t2*pred_i*target_i, -select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 35 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 37 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -109,42 +105,39 @@ def value_sum_w_f32(pred, target, weight):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (math.isnan(pred_i))
-            _t1 = vmath.exp(pred_i)
-            _t2 = (math.isnan(target_i))
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > float32(0.0))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select(_t4, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, float32(math.nan), select(_t4, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i))))
+            _t0 = vmath.exp(pred_i)
+            _t1 = (math.isnan(target_i))
+            _t2 = vmath.exp(-pred_i)
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), -_t2*pred_i*target_i, -select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i)))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 62 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 63 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = (math.isnan(pred_i))
-        _t1 = vmath.exp(pred_i)
+        _t0 = vmath.exp(pred_i)
+        _t1 = (math.isfinite(_t0))
         _t2 = (math.isnan(target_i))
         _t3 = ((-pred_i == -math.inf))
         _t4 = vmath.exp(-pred_i)
         _t5 = ((_t4 > 0))
         _t6 = -pred_i + vmath.log(abs(target_i))
-        _t7 = (pred_i > float32(0.0))
-        _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        _t9 = abs(_t1) + abs(-target_i)
-        _t10 = vmath.expm1(pred_i)
-        _t11 = float32(1.0) - target_i
-        _t12 = abs(_t10) + abs(_t11)
-        value[i] = select(_t0, float32(math.nan), select(_t7, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, float32(math.nan), select(_t7, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i))
-        grad[i] = select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6)))))))))
+        _t7 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+        _t8 = abs(_t0) + abs(-target_i)
+        _t9 = vmath.expm1(pred_i)
+        _t10 = float32(1.0) - target_i
+        _t11 = abs(_t10) + abs(_t9)
+        value[i] = select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), -_t4*pred_i*target_i, -_t7*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i)))))))))
+        grad[i] = select((math.isnan(_t8) | math.isnan(_t11)), float32(math.nan), select((_t11 < _t8), _t10 + _t9, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t7*vmath.exp((_t6)))))))))
 
 
 @_jit
 def value_grad_sum_f32(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 62 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 63 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -152,28 +145,27 @@ def value_grad_sum_f32(pred, target, scale, grad):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = (math.isnan(pred_i))
-            _t1 = vmath.exp(pred_i)
+            _t0 = vmath.exp(pred_i)
+            _t1 = (math.isfinite(_t0))
             _t2 = (math.isnan(target_i))
             _t3 = ((-pred_i == -math.inf))
             _t4 = vmath.exp(-pred_i)
             _t5 = ((_t4 > 0))
             _t6 = -pred_i + vmath.log(abs(target_i))
-            _t7 = (pred_i > float32(0.0))
-            _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t9 = abs(_t1) + abs(-target_i)
-            _t10 = vmath.expm1(pred_i)
-            _t11 = float32(1.0) - target_i
-            _t12 = abs(_t10) + abs(_t11)
-            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select(_t7, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, float32(math.nan), select(_t7, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i)))
-            grad[i] = scale * (select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6))))))))))
+            _t7 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t8 = abs(_t0) + abs(-target_i)
+            _t9 = vmath.expm1(pred_i)
+            _t10 = float32(1.0) - target_i
+            _t11 = abs(_t10) + abs(_t9)
+            _part = vmath.reassoc_add(_part, select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), -_t4*pred_i*target_i, -_t7*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))))
+            grad[i] = scale * (select((math.isnan(_t8) | math.isnan(_t11)), float32(math.nan), select((_t11 < _t8), _t10 + _t9, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t7*vmath.exp((_t6))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 62 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 63 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -182,21 +174,20 @@ def value_grad_sum_w_f32(pred, target, weight, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (math.isnan(pred_i))
-            _t1 = vmath.exp(pred_i)
+            _t0 = vmath.exp(pred_i)
+            _t1 = (math.isfinite(_t0))
             _t2 = (math.isnan(target_i))
             _t3 = ((-pred_i == -math.inf))
             _t4 = vmath.exp(-pred_i)
             _t5 = ((_t4 > 0))
             _t6 = -pred_i + vmath.log(abs(target_i))
-            _t7 = (pred_i > float32(0.0))
-            _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t9 = abs(_t1) + abs(-target_i)
-            _t10 = vmath.expm1(pred_i)
-            _t11 = float32(1.0) - target_i
-            _t12 = abs(_t10) + abs(_t11)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select(_t7, _t1*(float32(1.0) - (select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, float32(math.nan), select(_t7, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i))))
-            grad[i] = scale * w_i * (select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6))))))))))
+            _t7 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t8 = abs(_t0) + abs(-target_i)
+            _t9 = vmath.expm1(pred_i)
+            _t10 = float32(1.0) - target_i
+            _t11 = abs(_t10) + abs(_t9)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), -_t4*pred_i*target_i, -_t7*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i)))))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t8) | math.isnan(_t11)), float32(math.nan), select((_t11 < _t8), _t10 + _t9, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t7*vmath.exp((_t6))))))))))
         acc += _part
     return acc
 
@@ -220,21 +211,19 @@ def grad_hess_f32(pred, target, grad, hess):
 
 @_jit
 def value_each_f64(pred, target, out):
-    """out[i] = ℓ_i  (float64, 35 ops per element)"""
+    """out[i] = ℓ_i  (float64, 37 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = (math.isnan(pred_i))
-        _t1 = vmath.exp(pred_i)
-        _t2 = (math.isnan(target_i))
-        _t3 = vmath.exp(-pred_i)
-        _t4 = (pred_i > 0.0)
-        out[i] = select(_t0, math.nan, select(_t4, _t1*(1.0 - (select(_t2, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i))
+        _t0 = vmath.exp(pred_i)
+        _t1 = (math.isnan(target_i))
+        _t2 = vmath.exp(-pred_i)
+        out[i] = select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), -_t2*pred_i*target_i, -select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i)))))))))
 
 
 @_jit
 def value_sum_f64(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 35 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 37 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -242,19 +231,17 @@ def value_sum_f64(pred, target):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = (math.isnan(pred_i))
-            _t1 = vmath.exp(pred_i)
-            _t2 = (math.isnan(target_i))
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > 0.0)
-            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select(_t4, _t1*(1.0 - (select(_t2, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i)))
+            _t0 = vmath.exp(pred_i)
+            _t1 = (math.isnan(target_i))
+            _t2 = vmath.exp(-pred_i)
+            _part = vmath.reassoc_add(_part, select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), -_t2*pred_i*target_i, -select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 35 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 37 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -263,42 +250,39 @@ def value_sum_w_f64(pred, target, weight):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (math.isnan(pred_i))
-            _t1 = vmath.exp(pred_i)
-            _t2 = (math.isnan(target_i))
-            _t3 = vmath.exp(-pred_i)
-            _t4 = (pred_i > 0.0)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select(_t4, _t1*(1.0 - (select(_t2, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t3 > 0)) & (math.isfinite(pred_i*target_i))), _t3*pred_i*target_i, select(_t0, math.nan, select(_t4, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t1 - pred_i*target_i))))
+            _t0 = vmath.exp(pred_i)
+            _t1 = (math.isnan(target_i))
+            _t2 = vmath.exp(-pred_i)
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), -_t2*pred_i*target_i, -select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i)))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 62 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 63 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = (math.isnan(pred_i))
-        _t1 = vmath.exp(pred_i)
+        _t0 = vmath.exp(pred_i)
+        _t1 = (math.isfinite(_t0))
         _t2 = (math.isnan(target_i))
         _t3 = ((-pred_i == -math.inf))
         _t4 = vmath.exp(-pred_i)
         _t5 = ((_t4 > 0))
         _t6 = -pred_i + vmath.log(abs(target_i))
-        _t7 = (pred_i > 0.0)
-        _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        _t9 = abs(_t1) + abs(-target_i)
-        _t10 = vmath.expm1(pred_i)
-        _t11 = 1.0 - target_i
-        _t12 = abs(_t10) + abs(_t11)
-        value[i] = select(_t0, math.nan, select(_t7, _t1*(1.0 - (select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, math.nan, select(_t7, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i))
-        grad[i] = select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6)))))))))
+        _t7 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+        _t8 = abs(_t0) + abs(-target_i)
+        _t9 = vmath.expm1(pred_i)
+        _t10 = 1.0 - target_i
+        _t11 = abs(_t10) + abs(_t9)
+        value[i] = select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), -_t4*pred_i*target_i, -_t7*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i)))))))))
+        grad[i] = select((math.isnan(_t8) | math.isnan(_t11)), math.nan, select((_t11 < _t8), _t10 + _t9, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t7*vmath.exp((_t6)))))))))
 
 
 @_jit
 def value_grad_sum_f64(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 62 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 63 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -306,28 +290,27 @@ def value_grad_sum_f64(pred, target, scale, grad):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = (math.isnan(pred_i))
-            _t1 = vmath.exp(pred_i)
+            _t0 = vmath.exp(pred_i)
+            _t1 = (math.isfinite(_t0))
             _t2 = (math.isnan(target_i))
             _t3 = ((-pred_i == -math.inf))
             _t4 = vmath.exp(-pred_i)
             _t5 = ((_t4 > 0))
             _t6 = -pred_i + vmath.log(abs(target_i))
-            _t7 = (pred_i > 0.0)
-            _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t9 = abs(_t1) + abs(-target_i)
-            _t10 = vmath.expm1(pred_i)
-            _t11 = 1.0 - target_i
-            _t12 = abs(_t10) + abs(_t11)
-            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select(_t7, _t1*(1.0 - (select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, math.nan, select(_t7, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i)))
-            grad[i] = scale * (select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6))))))))))
+            _t7 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t8 = abs(_t0) + abs(-target_i)
+            _t9 = vmath.expm1(pred_i)
+            _t10 = 1.0 - target_i
+            _t11 = abs(_t10) + abs(_t9)
+            _part = vmath.reassoc_add(_part, select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), -_t4*pred_i*target_i, -_t7*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))))
+            grad[i] = scale * (select((math.isnan(_t8) | math.isnan(_t11)), math.nan, select((_t11 < _t8), _t10 + _t9, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t7*vmath.exp((_t6))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 62 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 63 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -336,21 +319,20 @@ def value_grad_sum_w_f64(pred, target, weight, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = (math.isnan(pred_i))
-            _t1 = vmath.exp(pred_i)
+            _t0 = vmath.exp(pred_i)
+            _t1 = (math.isfinite(_t0))
             _t2 = (math.isnan(target_i))
             _t3 = ((-pred_i == -math.inf))
             _t4 = vmath.exp(-pred_i)
             _t5 = ((_t4 > 0))
             _t6 = -pred_i + vmath.log(abs(target_i))
-            _t7 = (pred_i > 0.0)
-            _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t9 = abs(_t1) + abs(-target_i)
-            _t10 = vmath.expm1(pred_i)
-            _t11 = 1.0 - target_i
-            _t12 = abs(_t10) + abs(_t11)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select(_t7, _t1*(1.0 - (select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, _t8*select(_t0, math.nan, select(_t7, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))))))), _t1 - pred_i*target_i))))
-            grad[i] = scale * w_i * (select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select((math.isfinite(_t1)), _t1 - target_i, _t1*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t8*vmath.exp((_t6))))))))))
+            _t7 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t8 = abs(_t0) + abs(-target_i)
+            _t9 = vmath.expm1(pred_i)
+            _t10 = 1.0 - target_i
+            _t11 = abs(_t10) + abs(_t9)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), -_t4*pred_i*target_i, -_t7*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i)))))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t8) | math.isnan(_t11)), math.nan, select((_t11 < _t8), _t10 + _t9, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), -_t4*target_i, -_t7*vmath.exp((_t6))))))))))
         acc += _part
     return acc
 
@@ -374,22 +356,23 @@ def grad_hess_f64(pred, target, grad, hess):
 
 @_jit
 def value_each__full_f32(pred, target, out):
-    """out[i] = ℓ_i  (float32, 48 ops per element)"""
+    """out[i] = ℓ_i  (float32, 58 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = (math.isnan(target_i))
         _t1 = vmath.log(target_i)
-        _t2 = (math.isnan(pred_i))
-        _t3 = vmath.exp(pred_i)
-        _t4 = vmath.exp(-pred_i)
-        _t5 = (pred_i > float32(0.0))
-        out[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t5, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select(_t5, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i))))
+        _t2 = pred_i - _t1
+        _t3 = (_t2)
+        _t4 = vmath.exp(_t3)
+        _t5 = vmath.exp(pred_i)
+        _t6 = vmath.exp(-pred_i)
+        out[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))*target_i, select((math.isfinite(_t5)), _t5 - pred_i*target_i, _t5*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t6 > 0)) & (math.isfinite(-pred_i*target_i))), -_t6*pred_i*target_i, -select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i)))))))))))
 
 
 @_jit
 def value_sum__full_f32(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 48 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 58 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -399,18 +382,19 @@ def value_sum__full_f32(pred, target):
             target_i = target[i]
             _t0 = (math.isnan(target_i))
             _t1 = vmath.log(target_i)
-            _t2 = (math.isnan(pred_i))
-            _t3 = vmath.exp(pred_i)
-            _t4 = vmath.exp(-pred_i)
-            _t5 = (pred_i > float32(0.0))
-            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t5, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select(_t5, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i)))))
+            _t2 = pred_i - _t1
+            _t3 = (_t2)
+            _t4 = vmath.exp(_t3)
+            _t5 = vmath.exp(pred_i)
+            _t6 = vmath.exp(-pred_i)
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))*target_i, select((math.isfinite(_t5)), _t5 - pred_i*target_i, _t5*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t6 > 0)) & (math.isfinite(-pred_i*target_i))), -_t6*pred_i*target_i, -select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f32(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 48 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 58 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -421,42 +405,45 @@ def value_sum_w__full_f32(pred, target, weight):
             w_i = weight[i]
             _t0 = (math.isnan(target_i))
             _t1 = vmath.log(target_i)
-            _t2 = (math.isnan(pred_i))
-            _t3 = vmath.exp(pred_i)
-            _t4 = vmath.exp(-pred_i)
-            _t5 = (pred_i > float32(0.0))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t5, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select(_t2, float32(math.nan), select(_t5, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i))))))
+            _t2 = pred_i - _t1
+            _t3 = (_t2)
+            _t4 = vmath.exp(_t3)
+            _t5 = vmath.exp(pred_i)
+            _t6 = vmath.exp(-pred_i)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))*target_i, select((math.isfinite(_t5)), _t5 - pred_i*target_i, _t5*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t6 > 0)) & (math.isfinite(-pred_i*target_i))), -_t6*pred_i*target_i, -select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i)))))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 75 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 84 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = (math.isnan(target_i))
         _t1 = vmath.log(target_i)
-        _t2 = (math.isnan(pred_i))
-        _t3 = vmath.exp(pred_i)
-        _t4 = ((-pred_i == -math.inf))
-        _t5 = vmath.exp(-pred_i)
-        _t6 = ((_t5 > 0))
-        _t7 = -pred_i + vmath.log(abs(target_i))
-        _t8 = (pred_i > float32(0.0))
-        _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        _t10 = abs(_t3) + abs(-target_i)
-        _t11 = vmath.expm1(pred_i)
-        _t12 = float32(1.0) - target_i
-        _t13 = abs(_t11) + abs(_t12)
-        value[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t8, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, float32(math.nan), select(_t8, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i))))
-        grad[i] = select((math.isnan(_t10) | math.isnan(_t13)), float32(math.nan), select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(float32(1.0) + select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7)))))))))
+        _t2 = pred_i - _t1
+        _t3 = (_t2)
+        _t4 = vmath.exp(_t3)
+        _t5 = vmath.exp(pred_i)
+        _t6 = (math.isfinite(_t5))
+        _t7 = ((-pred_i == -math.inf))
+        _t8 = vmath.exp(-pred_i)
+        _t9 = ((_t8 > 0))
+        _t10 = -pred_i + vmath.log(abs(target_i))
+        _t11 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+        _t12 = abs(_t5) + abs(-target_i)
+        _t13 = vmath.expm1(pred_i)
+        _t14 = float32(1.0) - target_i
+        _t15 = abs(_t13) + abs(_t14)
+        value[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))*target_i, select(_t6, _t5 - pred_i*target_i, _t5*(float32(1.0) + select(_t0, float32(math.nan), select(_t7, float32(0.0), select((_t9 & (math.isfinite(-pred_i*target_i))), -_t8*pred_i*target_i, -_t11*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t10 + vmath.log(abs(pred_i)))))))))))
+        grad[i] = select((math.isnan(_t12) | math.isnan(_t15)), float32(math.nan), select((_t12 > _t15), _t13 + _t14, select(_t6, _t5 - target_i, _t5*(float32(1.0) + select(_t0, float32(math.nan), select(_t7, float32(0.0), select((_t9 & (math.isfinite(-target_i))), -_t8*target_i, -_t11*vmath.exp((_t10)))))))))
 
 
 @_jit
 def value_grad_sum__full_f32(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 75 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -466,27 +453,29 @@ def value_grad_sum__full_f32(pred, target, scale, grad):
             target_i = target[i]
             _t0 = (math.isnan(target_i))
             _t1 = vmath.log(target_i)
-            _t2 = (math.isnan(pred_i))
-            _t3 = vmath.exp(pred_i)
-            _t4 = ((-pred_i == -math.inf))
-            _t5 = vmath.exp(-pred_i)
-            _t6 = ((_t5 > 0))
-            _t7 = -pred_i + vmath.log(abs(target_i))
-            _t8 = (pred_i > float32(0.0))
-            _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t10 = abs(_t3) + abs(-target_i)
-            _t11 = vmath.expm1(pred_i)
-            _t12 = float32(1.0) - target_i
-            _t13 = abs(_t11) + abs(_t12)
-            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t8, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, float32(math.nan), select(_t8, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i)))))
-            grad[i] = scale * (select((math.isnan(_t10) | math.isnan(_t13)), float32(math.nan), select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(float32(1.0) + select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7))))))))))
+            _t2 = pred_i - _t1
+            _t3 = (_t2)
+            _t4 = vmath.exp(_t3)
+            _t5 = vmath.exp(pred_i)
+            _t6 = (math.isfinite(_t5))
+            _t7 = ((-pred_i == -math.inf))
+            _t8 = vmath.exp(-pred_i)
+            _t9 = ((_t8 > 0))
+            _t10 = -pred_i + vmath.log(abs(target_i))
+            _t11 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t12 = abs(_t5) + abs(-target_i)
+            _t13 = vmath.expm1(pred_i)
+            _t14 = float32(1.0) - target_i
+            _t15 = abs(_t13) + abs(_t14)
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))*target_i, select(_t6, _t5 - pred_i*target_i, _t5*(float32(1.0) + select(_t0, float32(math.nan), select(_t7, float32(0.0), select((_t9 & (math.isfinite(-pred_i*target_i))), -_t8*pred_i*target_i, -_t11*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t10 + vmath.log(abs(pred_i))))))))))))
+            grad[i] = scale * (select((math.isnan(_t12) | math.isnan(_t15)), float32(math.nan), select((_t12 > _t15), _t13 + _t14, select(_t6, _t5 - target_i, _t5*(float32(1.0) + select(_t0, float32(math.nan), select(_t7, float32(0.0), select((_t9 & (math.isfinite(-target_i))), -_t8*target_i, -_t11*vmath.exp((_t10))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f32(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 75 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -497,20 +486,22 @@ def value_grad_sum_w__full_f32(pred, target, weight, scale, grad):
             w_i = weight[i]
             _t0 = (math.isnan(target_i))
             _t1 = vmath.log(target_i)
-            _t2 = (math.isnan(pred_i))
-            _t3 = vmath.exp(pred_i)
-            _t4 = ((-pred_i == -math.inf))
-            _t5 = vmath.exp(-pred_i)
-            _t6 = ((_t5 > 0))
-            _t7 = -pred_i + vmath.log(abs(target_i))
-            _t8 = (pred_i > float32(0.0))
-            _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t10 = abs(_t3) + abs(-target_i)
-            _t11 = vmath.expm1(pred_i)
-            _t12 = float32(1.0) - target_i
-            _t13 = abs(_t11) + abs(_t12)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, float32(math.nan), select(_t8, _t3*(float32(1.0) - (select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, float32(math.nan), select(_t8, float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t10) | math.isnan(_t13)), float32(math.nan), select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(float32(1.0) + select(_t0, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7))))))))))
+            _t2 = pred_i - _t1
+            _t3 = (_t2)
+            _t4 = vmath.exp(_t3)
+            _t5 = vmath.exp(pred_i)
+            _t6 = (math.isfinite(_t5))
+            _t7 = ((-pred_i == -math.inf))
+            _t8 = vmath.exp(-pred_i)
+            _t9 = ((_t8 > 0))
+            _t10 = -pred_i + vmath.log(abs(target_i))
+            _t11 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t12 = abs(_t5) + abs(-target_i)
+            _t13 = vmath.expm1(pred_i)
+            _t14 = float32(1.0) - target_i
+            _t15 = abs(_t13) + abs(_t14)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))*target_i, select(_t6, _t5 - pred_i*target_i, _t5*(float32(1.0) + select(_t0, float32(math.nan), select(_t7, float32(0.0), select((_t9 & (math.isfinite(-pred_i*target_i))), -_t8*pred_i*target_i, -_t11*select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t10 + vmath.log(abs(pred_i)))))))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t12) | math.isnan(_t15)), float32(math.nan), select((_t12 > _t15), _t13 + _t14, select(_t6, _t5 - target_i, _t5*(float32(1.0) + select(_t0, float32(math.nan), select(_t7, float32(0.0), select((_t9 & (math.isfinite(-target_i))), -_t8*target_i, -_t11*vmath.exp((_t10))))))))))
         acc += _part
     return acc
 
@@ -534,22 +525,23 @@ def grad_hess__full_f32(pred, target, grad, hess):
 
 @_jit
 def value_each__full_f64(pred, target, out):
-    """out[i] = ℓ_i  (float64, 48 ops per element)"""
+    """out[i] = ℓ_i  (float64, 58 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = (math.isnan(target_i))
         _t1 = vmath.log(target_i)
-        _t2 = (math.isnan(pred_i))
-        _t3 = vmath.exp(pred_i)
-        _t4 = vmath.exp(-pred_i)
-        _t5 = (pred_i > 0.0)
-        out[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t5, _t3*(1.0 - (select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select(_t5, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i))))
+        _t2 = pred_i - _t1
+        _t3 = (_t2)
+        _t4 = vmath.exp(_t3)
+        _t5 = vmath.exp(pred_i)
+        _t6 = vmath.exp(-pred_i)
+        out[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))*target_i, select((math.isfinite(_t5)), _t5 - pred_i*target_i, _t5*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t6 > 0)) & (math.isfinite(-pred_i*target_i))), -_t6*pred_i*target_i, -select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i)))))))))))
 
 
 @_jit
 def value_sum__full_f64(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 48 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 58 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -559,18 +551,19 @@ def value_sum__full_f64(pred, target):
             target_i = target[i]
             _t0 = (math.isnan(target_i))
             _t1 = vmath.log(target_i)
-            _t2 = (math.isnan(pred_i))
-            _t3 = vmath.exp(pred_i)
-            _t4 = vmath.exp(-pred_i)
-            _t5 = (pred_i > 0.0)
-            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t5, _t3*(1.0 - (select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select(_t5, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i)))))
+            _t2 = pred_i - _t1
+            _t3 = (_t2)
+            _t4 = vmath.exp(_t3)
+            _t5 = vmath.exp(pred_i)
+            _t6 = vmath.exp(-pred_i)
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))*target_i, select((math.isfinite(_t5)), _t5 - pred_i*target_i, _t5*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t6 > 0)) & (math.isfinite(-pred_i*target_i))), -_t6*pred_i*target_i, -select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f64(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 48 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 58 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -581,42 +574,45 @@ def value_sum_w__full_f64(pred, target, weight):
             w_i = weight[i]
             _t0 = (math.isnan(target_i))
             _t1 = vmath.log(target_i)
-            _t2 = (math.isnan(pred_i))
-            _t3 = vmath.exp(pred_i)
-            _t4 = vmath.exp(-pred_i)
-            _t5 = (pred_i > 0.0)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t5, _t3*(1.0 - (select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t4 > 0)) & (math.isfinite(pred_i*target_i))), _t4*pred_i*target_i, select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select(_t2, math.nan, select(_t5, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))))))), _t3 - pred_i*target_i))))))
+            _t2 = pred_i - _t1
+            _t3 = (_t2)
+            _t4 = vmath.exp(_t3)
+            _t5 = vmath.exp(pred_i)
+            _t6 = vmath.exp(-pred_i)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))*target_i, select((math.isfinite(_t5)), _t5 - pred_i*target_i, _t5*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t6 > 0)) & (math.isfinite(-pred_i*target_i))), -_t6*pred_i*target_i, -select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i)))))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 75 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 84 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = (math.isnan(target_i))
         _t1 = vmath.log(target_i)
-        _t2 = (math.isnan(pred_i))
-        _t3 = vmath.exp(pred_i)
-        _t4 = ((-pred_i == -math.inf))
-        _t5 = vmath.exp(-pred_i)
-        _t6 = ((_t5 > 0))
-        _t7 = -pred_i + vmath.log(abs(target_i))
-        _t8 = (pred_i > 0.0)
-        _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        _t10 = abs(_t3) + abs(-target_i)
-        _t11 = vmath.expm1(pred_i)
-        _t12 = 1.0 - target_i
-        _t13 = abs(_t11) + abs(_t12)
-        value[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t8, _t3*(1.0 - (select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, math.nan, select(_t8, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i))))
-        grad[i] = select((math.isnan(_t10) | math.isnan(_t13)), math.nan, select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(1.0 + select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7)))))))))
+        _t2 = pred_i - _t1
+        _t3 = (_t2)
+        _t4 = vmath.exp(_t3)
+        _t5 = vmath.exp(pred_i)
+        _t6 = (math.isfinite(_t5))
+        _t7 = ((-pred_i == -math.inf))
+        _t8 = vmath.exp(-pred_i)
+        _t9 = ((_t8 > 0))
+        _t10 = -pred_i + vmath.log(abs(target_i))
+        _t11 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+        _t12 = abs(_t5) + abs(-target_i)
+        _t13 = vmath.expm1(pred_i)
+        _t14 = 1.0 - target_i
+        _t15 = abs(_t13) + abs(_t14)
+        value[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))*target_i, select(_t6, _t5 - pred_i*target_i, _t5*(1.0 + select(_t0, math.nan, select(_t7, 0.0, select((_t9 & (math.isfinite(-pred_i*target_i))), -_t8*pred_i*target_i, -_t11*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t10 + vmath.log(abs(pred_i)))))))))))
+        grad[i] = select((math.isnan(_t12) | math.isnan(_t15)), math.nan, select((_t12 > _t15), _t13 + _t14, select(_t6, _t5 - target_i, _t5*(1.0 + select(_t0, math.nan, select(_t7, 0.0, select((_t9 & (math.isfinite(-target_i))), -_t8*target_i, -_t11*vmath.exp((_t10)))))))))
 
 
 @_jit
 def value_grad_sum__full_f64(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 75 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -626,27 +622,29 @@ def value_grad_sum__full_f64(pred, target, scale, grad):
             target_i = target[i]
             _t0 = (math.isnan(target_i))
             _t1 = vmath.log(target_i)
-            _t2 = (math.isnan(pred_i))
-            _t3 = vmath.exp(pred_i)
-            _t4 = ((-pred_i == -math.inf))
-            _t5 = vmath.exp(-pred_i)
-            _t6 = ((_t5 > 0))
-            _t7 = -pred_i + vmath.log(abs(target_i))
-            _t8 = (pred_i > 0.0)
-            _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t10 = abs(_t3) + abs(-target_i)
-            _t11 = vmath.expm1(pred_i)
-            _t12 = 1.0 - target_i
-            _t13 = abs(_t11) + abs(_t12)
-            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t8, _t3*(1.0 - (select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, math.nan, select(_t8, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i)))))
-            grad[i] = scale * (select((math.isnan(_t10) | math.isnan(_t13)), math.nan, select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(1.0 + select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7))))))))))
+            _t2 = pred_i - _t1
+            _t3 = (_t2)
+            _t4 = vmath.exp(_t3)
+            _t5 = vmath.exp(pred_i)
+            _t6 = (math.isfinite(_t5))
+            _t7 = ((-pred_i == -math.inf))
+            _t8 = vmath.exp(-pred_i)
+            _t9 = ((_t8 > 0))
+            _t10 = -pred_i + vmath.log(abs(target_i))
+            _t11 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t12 = abs(_t5) + abs(-target_i)
+            _t13 = vmath.expm1(pred_i)
+            _t14 = 1.0 - target_i
+            _t15 = abs(_t13) + abs(_t14)
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))*target_i, select(_t6, _t5 - pred_i*target_i, _t5*(1.0 + select(_t0, math.nan, select(_t7, 0.0, select((_t9 & (math.isfinite(-pred_i*target_i))), -_t8*pred_i*target_i, -_t11*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t10 + vmath.log(abs(pred_i))))))))))))
+            grad[i] = scale * (select((math.isnan(_t12) | math.isnan(_t15)), math.nan, select((_t12 > _t15), _t13 + _t14, select(_t6, _t5 - target_i, _t5*(1.0 + select(_t0, math.nan, select(_t7, 0.0, select((_t9 & (math.isfinite(-target_i))), -_t8*target_i, -_t11*vmath.exp((_t10))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f64(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 75 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -657,20 +655,22 @@ def value_grad_sum_w__full_f64(pred, target, weight, scale, grad):
             w_i = weight[i]
             _t0 = (math.isnan(target_i))
             _t1 = vmath.log(target_i)
-            _t2 = (math.isnan(pred_i))
-            _t3 = vmath.exp(pred_i)
-            _t4 = ((-pred_i == -math.inf))
-            _t5 = vmath.exp(-pred_i)
-            _t6 = ((_t5 > 0))
-            _t7 = -pred_i + vmath.log(abs(target_i))
-            _t8 = (pred_i > 0.0)
-            _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t10 = abs(_t3) + abs(-target_i)
-            _t11 = vmath.expm1(pred_i)
-            _t12 = 1.0 - target_i
-            _t13 = abs(_t11) + abs(_t12)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + (_t1 - pred_i + vmath.expm1((pred_i - _t1)))*target_i, select(_t2, math.nan, select(_t8, _t3*(1.0 - (select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(pred_i*target_i))), _t5*pred_i*target_i, _t9*select(_t2, math.nan, select(_t8, 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))))))), _t3 - pred_i*target_i))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t10) | math.isnan(_t13)), math.nan, select((_t10 > _t13), _t11 + _t12, select((math.isfinite(_t3)), _t3 - target_i, _t3*(1.0 + select(_t0, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(-target_i))), -_t5*target_i, -_t9*vmath.exp((_t7))))))))))
+            _t2 = pred_i - _t1
+            _t3 = (_t2)
+            _t4 = vmath.exp(_t3)
+            _t5 = vmath.exp(pred_i)
+            _t6 = (math.isfinite(_t5))
+            _t7 = ((-pred_i == -math.inf))
+            _t8 = vmath.exp(-pred_i)
+            _t9 = ((_t8 > 0))
+            _t10 = -pred_i + vmath.log(abs(target_i))
+            _t11 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t12 = abs(_t5) + abs(-target_i)
+            _t13 = vmath.expm1(pred_i)
+            _t14 = 1.0 - target_i
+            _t15 = abs(_t13) + abs(_t14)
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))*target_i, select(_t6, _t5 - pred_i*target_i, _t5*(1.0 + select(_t0, math.nan, select(_t7, 0.0, select((_t9 & (math.isfinite(-pred_i*target_i))), -_t8*pred_i*target_i, -_t11*select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t10 + vmath.log(abs(pred_i)))))))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t12) | math.isnan(_t15)), math.nan, select((_t12 > _t15), _t13 + _t14, select(_t6, _t5 - target_i, _t5*(1.0 + select(_t0, math.nan, select(_t7, 0.0, select((_t9 & (math.isfinite(-target_i))), -_t8*target_i, -_t11*vmath.exp((_t10))))))))))
         acc += _part
     return acc
 

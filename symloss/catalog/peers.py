@@ -77,12 +77,12 @@ poisson_nll = define(
     " + where(full == 1, where(target > 1, target*log(target) - target"
     " + log(2*pi*target)/2, 0), 0)",
     # full, y > 1: y·(expm1(d) - d) + log(2πy)/2 with d = x - log y, which keeps its digits
-    # where e^x - y·x and y·log y - y nearly cancel; otherwise e^x·(1 - y·x·e^{-x}) for
-    # x > 0, with no inf - inf where both terms overflow (y·x·e^{-x} is one product for
-    # lowering.underflow_products: ∞, not ∞·0, at y = ∞ where e^{-x} underflows)
+    # where e^x - y·x and y·log y - y nearly cancel; otherwise e^x - y·x as written, which
+    # lowering.overflow_differences turns into e^x·(1 - y·x·e^{-x}) only where e^x overflows
+    # (no ∞ - ∞ at y = ∞); elsewhere the difference keeps its one rounding
     stable="where(full == 1 and target > 1,"
     " target*(expm1(held(pred - log(target))) - (pred - log(target))) + log(2*pi*target)/2,"
-    " where(pred > 0, exp(pred)*(1 - held(target*pred*exp(-pred))), exp(pred) - target*pred))",
+    " exp(pred) - target*pred)",
     inputs=("pred", Input("target", domain=nonnegative, doc="counts, ≥ 0")),
     params={
         "full": Param(

@@ -26,14 +26,17 @@ def class_reference(loss: Loss, static: tuple) -> ClassReference:
     return ClassReference(loss, static={loss.symbol(k): int(v) for k, v in static})
 
 
-def verify_classes(loss: Loss, source, dtypes=("float32", "float64"), seed: int = 0):
+def verify_classes(
+    loss: Loss, source, dtypes=("float32", "float64"), seed: int = 0, huge: bool = True
+):
+    """``huge``: float64 rows at √max and max/2n too (their references need 200 to 370 digits)."""
     rng = np.random.default_rng(seed)
     rows: dict = {}
     statics = [k for k, p in loss.parameters.items() if p.static]
     for values in itertools.product(*(loss.parameters[k].values for k in statics)):
         static = dict(zip(statics, values))
         ref = class_reference(loss, tuple(sorted(static.items())))
-        _verify_variant(loss, source, ref, static, dtypes, rng, rows)
+        _verify_variant(loss, source, ref, static, dtypes, rng, rows, huge)
     return list(rows.values())
 
 
@@ -63,7 +66,7 @@ def _perturbation_error(ref, q, got: float, args: list, y: int, dtype, component
     return perturbation_search(got, line, ref.perturbable, BOUNDS[q], dtype)
 
 
-def _verify_variant(loss, source, ref, static: dict, dtypes, rng, rows: dict) -> None:
+def _verify_variant(loss, source, ref, static: dict, dtypes, rng, rows: dict, huge) -> None:
     n = ref.n
     # defaults, each parameter at the ends of its range and inside (per-class ones as one
     # value for all classes), then each per-class parameter as a random vector
@@ -75,7 +78,7 @@ def _verify_variant(loss, source, ref, static: dict, dtypes, rng, rows: dict) ->
         probabilities = loss.inputs[0].domain.is_subset(sp.Interval(0, sp.oo))
         labelled = any(i.labels == "classes" for i in loss.inputs)
         masked = labelled and loss.frontend is None and not any(i.by_label for i in loss.inputs)
-        z, y = class_rows(dt, rng, probabilities, masked=masked)
+        z, y = class_rows(dt, rng, probabilities, masked=masked, huge=huge)
         # vector targets: random distributions for the random rows, one-hot at y for the
         # extreme rows (which then test p_y → 1 and → 0)
         data = [
