@@ -301,11 +301,8 @@ class logaddexp(sp.Function):
         return sp.Max(a, b) + log1p(sp.exp(-sp.Abs(a - b)))
 
 
-class held(sp.Function):
-    """An argument computed once as written: powers of held(a/b) stay powers of the quotient
-    (SymPy would distribute (a/b)² into a²/b², which overflows where a/b does not), and
-    held(a - b) + c adds c to the difference (SymPy's flat sum would round c away in a + c - b
-    where a ≈ b are large). Its derivative is that of its argument."""
+class _as_written(sp.Function):
+    """A function that is its argument: what it changes is how kernels compute it."""
 
     nargs = 1
 
@@ -316,6 +313,19 @@ class held(sp.Function):
 
     def fdiff(self, argindex=1):
         return sp.S.One
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_rewrite_as_math(self, a, **kwargs):
+        return a
+
+
+class held(_as_written):
+    """An argument computed once as written: powers of held(a/b) stay powers of the quotient
+    (SymPy would distribute (a/b)² into a²/b², which overflows where a/b does not), and
+    held(a - b) + c adds c to the difference (SymPy's flat sum would round c away in a + c - b
+    where a ≈ b are large). Its derivative is that of its argument."""
 
     def _latex(self, printer, exp=None):
         tex = r"\left(%s\right)" % printer._print(self.args[0])
@@ -324,38 +334,16 @@ class held(sp.Function):
     def _numbacode(self, printer):
         return f"({printer._print(self.args[0])})"
 
-    def _eval_is_real(self):
-        return self.args[0].is_real
 
-    def _eval_rewrite_as_math(self, a, **kwargs):
-        return a
-
-
-class wide(sp.Function):
+class wide(_as_written):
     """Its argument, computed in float64 by float32 kernels (every input widened, the result
     rounded once): for sums whose terms cancel, ½·log v + ½·r²/v near 0, where rounding each
     term to float32 first would leave the result with the terms' errors. float64 kernels
     compute it as written."""
 
-    nargs = 1
-
-    @classmethod
-    def eval(cls, a):
-        if a.is_Number:
-            return a
-
-    def fdiff(self, argindex=1):
-        return sp.S.One
-
     def _latex(self, printer, exp=None):
         tex = printer._print(self.args[0])
         return tex if exp is None else r"\left(%s\right)^{%s}" % (tex, exp)
-
-    def _eval_is_real(self):
-        return self.args[0].is_real
-
-    def _eval_rewrite_as_math(self, a, **kwargs):
-        return a
 
 
 def _chebyshev_pieces(m: int, t: sp.Expr, form) -> sp.Piecewise:
