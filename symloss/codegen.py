@@ -32,6 +32,7 @@ from .lowering import (
     dd_code,
     exact_numerator,
     exact_quotients,
+    exact_sum,
     indicator_products,
     lower,
     masked_softmax_differences,
@@ -155,8 +156,8 @@ def _printed(
 ) -> tuple[list[tuple[str, str]], list[str], int]:
     """CSE over the outputs together, then print each statement in ``dtype``."""
     temps = sp.numbered_symbols("_t")
-    # a wide(…) is computed from the inputs in float64 (float32 kernels): kept out of the CSE,
-    # which would share its parts as float32 temporaries
+    # a wide(…) is computed from the inputs in float64 (float32 kernels), an exact_sum(…) in
+    # double-double: kept out of the CSE, which would share their parts as plain temporaries
     wides: dict[sp.Symbol, sp.Expr] = {}
 
     def stash(w: sp.Expr) -> sp.Symbol:
@@ -167,7 +168,7 @@ def _printed(
         wides[symbol] = w
         return symbol
 
-    exprs = [e.replace(lambda x: isinstance(x, wide), stash) for e in exprs]
+    exprs = [e.replace(lambda x: isinstance(x, (wide, exact_sum)), stash) for e in exprs]
     with distribute(False):
         replacements, reduced = _inline_products(*sp.cse(exprs, symbols=temps, order="canonical"))
     # Which temporaries carry data, and which a transcendental value (for the product order).
@@ -180,7 +181,8 @@ def _printed(
     for w, e in wides.items():
         if e.free_symbols & data:
             dependent.add(w)
-        transcendental.add(w)
+        if isinstance(e, wide):
+            transcendental.add(w)
     printer = NumbaPrinter(dtype, names, frozenset(dependent), frozenset(transcendental))
     for w, e in wides.items():
         printer.names[w] = printer.doprint(e)
@@ -192,15 +194,22 @@ def _printed(
 
 
 def _inline_products(replacements, reduced):
-    """Put temporaries that are plain products of symbols (β·y) back where they are used.
+    """Put temporaries that are plain products (β·y, or w·y' with y' = y(1 - ε) + ε/2, a
+    polynomial of the symbols) back where they are used.
 
     CSE would fix the order of such a product; inlined, the printer multiplies data into the
     transcendental factors first (σ·y·β), so a subnormal y cannot make β·y underflow to 0.
-    A product costs one multiplication, so nothing is lost.
+    A product costs one multiplication (and a factor that is a sum, its few operations), so
+    little is lost.
     """
 
     def plain_product(e: sp.Expr) -> bool:
-        return e.is_Mul and all(a.is_Symbol or a.is_Number for a in e.args)
+        return e.is_Mul and all(
+            a.is_Symbol or a.is_Number or (a.is_Add and plain_sum(a)) for a in e.args
+        )
+
+    def plain_sum(a: sp.Expr) -> bool:
+        return all(t.is_Symbol or t.is_Number or plain_product(t) for t in a.args)
 
     inline: dict[sp.Symbol, sp.Expr] = {}
     kept = []

@@ -329,6 +329,68 @@ def _smaller_error(near: list, far: list) -> sp.Expr:
     )
 
 
+class exact_sum(sp.Function):
+    """Its argument, a polynomial in exact data (targets, parameters) whose terms cancel,
+    evaluated in double-double arithmetic (`dd_code`) from the data as given and rounded once:
+    (1 - y')/2 - w·y'/2 is 0 where (1 + w)·y' = 1, and formed in the kernel's dtype it would
+    keep the roundings of y' and of the products, each relative to the terms, not the result.
+    Kept out of the CSE by codegen (which would share its parts as plain temporaries)."""
+
+    nargs = 1
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_rewrite_as_math(self, a, **kwargs):
+        return a
+
+    def _latex(self, printer, exp=None):
+        tex = printer._print(self.args[0])
+        return tex if exp is None else r"\left(%s\right)^{%s}" % (tex, exp)
+
+    def _numbacode(self, printer):
+        return f"vmath.dd_value({dd_code(self.args[0], printer, frozenset())})"
+
+
+def _exact(term: sp.Expr) -> bool:
+    """A number, a symbol, or a power of two times one: a floating-point input as it is."""
+    coeff, rest = term.as_coeff_Mul()
+    if not (rest == 1 or rest.is_Symbol):
+        return False
+    return coeff.is_Rational and (abs(coeff.p) & (abs(coeff.p) - 1)) == 0 == (
+        coeff.q & (coeff.q - 1)
+    )
+
+
+def _rounds_relatively(expr: sp.Expr, ranges: Ranges) -> bool:
+    """Whether ``expr`` computed as written has an error relative to its own value: products
+    and powers of such factors, sums of terms of one sign, and a sum of two inputs (one
+    rounding). Any other sum may cancel and keep its terms' errors."""
+    if expr.is_Atom:
+        return True
+    if expr.is_Mul:
+        return all(_rounds_relatively(f, ranges) for f in expr.args)
+    if expr.is_Pow:
+        return expr.exp.is_Integer and _rounds_relatively(expr.base, ranges)
+    if expr.is_Add:
+        if len(expr.args) == 2 and all(_exact(t) for t in expr.args):
+            return True
+        return _one_sign(expr.args, ranges) and all(
+            _rounds_relatively(t, ranges) for t in expr.args
+        )
+    return False
+
+
+def exact_constants(parts: list, ranges: Ranges) -> list:
+    """The terms of a constant from exact data (`_constant_parts`), as one `exact_sum` where
+    their sum computed as written would not round relatively to it (`_rounds_relatively`)."""
+    total = sp.Add(*parts, evaluate=False) if len(parts) > 1 else parts[0]
+    polynomial = not total.atoms(sp.Function) and total.is_polynomial(*total.free_symbols)
+    if not total.free_symbols or not polynomial or _rounds_relatively(total, ranges):
+        return parts
+    return [exact_sum(total)]
+
+
 def sigmoid_differences(
     expr: sp.Expr, ranges: Ranges = _EMPTY, centres: Mapping = _EMPTY
 ) -> sp.Expr:
@@ -356,6 +418,7 @@ def sigmoid_differences(
         if _one_sign([k[1], k[-1], c], ranges):
             return add  # e.g. y·σ(-x) + (1 - y)·σ(x), y ∈ [0, 1]: nothing cancels
         constant = _constant_parts((k[1] + k[-1]) / 2 + c, centres)  # 1/2 - y', exact data
+        constant = exact_constants(constant, ranges)  # … in double-double where it cancels
         slope = exact_constant(k[1] - k[-1], centres)
         a, b = (exact_constant(k[s], centres) for s in (1, -1))  # 1 - y' at y = 1, ε > 0
         near = [*constant, slope * sp.tanh(u / 2) / 2]

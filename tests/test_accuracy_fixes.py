@@ -95,6 +95,78 @@ def test_sigmoid_cross_entropy_gradient_at_a_tiny_logit_and_target_one_half():
     assert abs(g[0] - 2.5e-9) <= 2 * np.spacing(2.5e-9)
 
 
+def _near_balance(dtype, y, eps):
+    """pos_weight w in dtype with (1 + w)·y' as close to 1 as it gets: the gradient's constant
+    (1 - y')/2 - w·y'/2 at x = 0 then cancels in the data themselves."""
+    smoothed = mp.mpf(float(np.asarray(y, dtype))) * (1 - mp.mpf(float(np.asarray(eps, dtype))))
+    smoothed += mp.mpf(float(np.asarray(eps, dtype))) / 2
+    return float(np.asarray(float(1 / smoothed - 1), dtype))
+
+
+SCE_BALANCED = {  # (x, y, w, ε): points where (1 + w)·y' ≈ 1
+    "float32": [
+        (3e-7, 0.06, 3.98, 0.32),  # 71 ULP (the constant formed in float32)
+        (-2.1794772692373954e-05, 0.3, 2.325458288192749, 0.0),  # 60 ULP
+        (1e-30, 0.3, _near_balance("float32", 0.3, 0.0), 0.0),
+        (-1e-12, 0.06, _near_balance("float32", 0.06, 0.32), 0.32),
+        (2e-9, 0.41, _near_balance("float32", 0.41, 0.1), 0.1),
+    ],
+    "float64": [
+        (1e-300, 0.41, 1.42, (1 / 2.42 - 0.41) / 0.09),  # 87 ULP
+        (-0.00023995131676401687, 0.4359997089612143, 1.2916153015982874, 0.0),  # 65 ULP
+        (1e-300, 0.41, _near_balance("float64", 0.41, 0.0), 0.0),
+        (-1e-20, 0.06, _near_balance("float64", 0.06, 0.32), 0.32),
+        (3e-17, 0.2, _near_balance("float64", 0.2, 0.7), 0.7),
+    ],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", range(5))
+def test_sigmoid_cross_entropy_gradient_where_the_positive_weight_balances_the_target(dtype, k):
+    # the constant (1 - y')/2 - w·y'/2 of the gradient near x = 0 is formed from exact data in
+    # double-double: in the dtype it kept the roundings of y' and w·y', relative to the terms
+    x, y, w, eps = SCE_BALANCED[dtype][k]
+    xs, ts = np.array([x], dtype=dtype), np.array([y], dtype=dtype)
+    g, h = symloss.sigmoid_cross_entropy.grad_hess(xs, ts, pos_weight=w, label_smoothing=eps)
+    ref_g = reference(sce_grad, [xs, ts], dtype, (w, eps))
+    ref_h = reference(sce_hess, [xs, ts], dtype, (w, eps))
+    # as above: the ill-conditioning in the logit near a root of the gradient is excused
+    excused = 4 * np.finfo(dtype).eps * np.abs(xs.astype(float) * ref_h.astype(float))
+    off = np.abs(g.astype(float) - ref_g.astype(float))
+    err = np.where(off <= excused, 0.0, ulp_error(g, ref_g))
+    assert err.max() <= 8, (g, ref_g, err)
+    value, grad = symloss.sigmoid_cross_entropy.value_and_grad(
+        xs, ts, reduction="none", pos_weight=w, label_smoothing=eps
+    )
+    err = np.where(
+        np.abs(grad.astype(float) - ref_g.astype(float)) <= excused, 0, ulp_error(grad, ref_g)
+    )
+    assert err.max() <= 8, (grad, ref_g)
+
+
+@pytest.mark.parametrize(
+    "dtype, x, y, w",
+    [
+        ("float32", -1e30, 2.0**-149, 0.30092766880989075),  # 0 for 4.2e-16 (w·y rounded)
+        ("float32", -1e20, 2.0**-149, 0.3),
+        ("float32", -3e25, 3 * 2.0**-149, 1.7),
+        ("float64", -1e300, 2.0**-1074, 1.4077582444893935),  # 7.5e14 ULP
+        ("float64", -1e290, 2.0**-1074, 0.3),
+        ("float64", -3e280, 5 * 2.0**-1074, 2.9),
+    ],
+)
+def test_sigmoid_cross_entropy_value_with_a_subnormal_target(dtype, x, y, w):
+    # w·y' of a subnormal y rounds to few digits (or 0) before it meets softplus(-x) ≈ |x|;
+    # formed as softplus(-x)·y'·w the product keeps them
+    xs, ts = np.array([x], dtype=dtype), np.array([y], dtype=dtype)
+    ref = reference(sce_value, [xs, ts], dtype, (w, 0.0))
+    got = symloss.sigmoid_cross_entropy(xs, ts, reduction="none", pos_weight=w)
+    assert ulp_error(got, ref).max() <= 8, (got, ref)
+    value, _ = symloss.sigmoid_cross_entropy.value_and_grad(xs, ts, reduction="none", pos_weight=w)
+    assert ulp_error(value, ref).max() <= 8, (value, ref)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("y", [1.0, 0.0, 0.5, 2.0, 1 - 2**-12, 1.25, 1e6])
 def test_poisson_nll_gradient_near_x_0_and_y_1(dtype, y):

@@ -19,13 +19,6 @@ KNOWN_FAILURES = {
     "components",
     "ctc": "a gradient component that is exactly 0 (uniform logits) comes out as ±ε·p: the "
     "softmax minus the occupancy is formed as a difference there",
-    "sigmoid_cross_entropy": "1 - y' is now formed exactly (complement_sums); left: the "
-    "gradient's data constant (1 - y')/2 - w₊·y'/2 cancels in the data themselves where "
-    "(1 + w₊)·y' ≈ 1 (71 ULP in float32 at x = 3e-7, y = 0.06, w₊ = 3.98, ε = 0.32; 87 in "
-    "float64 at x = 1e-300, y = 0.41, w₊ = 1.42), which needs it in extended precision; and "
-    "the value's coefficient w₊·y', shared with the Hessian by the CSE, rounds a subnormal "
-    "target (0 for 1.8e-36 in float32 at y = 1.4e-45, x = -1e10; 7.5e14 ULP in float64 at "
-    "y = 5e-324, x = -1e300)",
     "sigmoid_focal": "the value passes (q^γ is taken in float64 in float32 kernels); the "
     "float32 gradient is 0 for 3e-9 at x = 2.4e-8, y = 0.5, γ = 0 (σ(x) - 1/2 is formed as a "
     "difference, 615 points over the bound) and the Hessian 67 ULP off at x = -10, "

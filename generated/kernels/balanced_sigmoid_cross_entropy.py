@@ -109,7 +109,7 @@ def value_sum_w_f32(logits, target, weight, beta):
 
 @_jit
 def value_grad_each_f32(logits, target, beta, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 69 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 82 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -118,24 +118,21 @@ def value_grad_each_f32(logits, target, beta, value, grad):
         _t2 = (logits_i >= float32(0.0))
         _t3 = (math.isnan(logits_i))
         _t4 = (logits_i <= float32(0.0))
-        _t5 = (float32(1.0) - target_i)*(float32(1.0) - beta)
-        _t6 = (float32(0.5))*(_t5 - target_i*beta)
-        _t7 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t5 + target_i*beta)
-        _t8 = abs(_t6) + abs(_t7)
-        _t9 = float32(1.0)/(float32(1.0) + _t0)
-        _t10 = abs(-_t9*target_i*beta)
-        _t11 = (float32(-1.0) + target_i)*(float32(-1.0) + beta)
-        _t12 = abs(_t9*_t11)
-        _t13 = _t10 + _t12
-        _t14 = _t10 + abs(_t0*_t9*_t11)
-        _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
-        value[i] = (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), float32(math.nan), select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, float32(math.nan), select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, float32(math.nan), select(_t4, _t9, _t0*_t9))*target_i*beta))
+        _t5 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(target_i*beta + (float32(1.0) - target_i)*(float32(1.0) - beta))
+        _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+        _t7 = float32(1.0)/(float32(1.0) + _t0)
+        _t8 = abs(-_t7*target_i*beta)
+        _t9 = abs(_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+        _t10 = _t8 + _t9
+        _t11 = _t8 + abs(_t0*_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+        _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
+        value[i] = (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta + (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(1.0) - target_i)*(float32(1.0) - beta)
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, float32(math.nan), select(_t2, _t7, _t0*_t7))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t3, float32(math.nan), select(_t4, _t7, _t0*_t7))*target_i*beta))
 
 
 @_jit
 def value_grad_sum_f32(logits, target, beta, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 69 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 82 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -148,26 +145,23 @@ def value_grad_sum_f32(logits, target, beta, scale, grad):
             _t2 = (logits_i >= float32(0.0))
             _t3 = (math.isnan(logits_i))
             _t4 = (logits_i <= float32(0.0))
-            _t5 = (float32(1.0) - target_i)*(float32(1.0) - beta)
-            _t6 = (float32(0.5))*(_t5 - target_i*beta)
-            _t7 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t5 + target_i*beta)
-            _t8 = abs(_t6) + abs(_t7)
-            _t9 = float32(1.0)/(float32(1.0) + _t0)
-            _t10 = abs(-_t9*target_i*beta)
-            _t11 = (float32(-1.0) + target_i)*(float32(-1.0) + beta)
-            _t12 = abs(_t9*_t11)
-            _t13 = _t10 + _t12
-            _t14 = _t10 + abs(_t0*_t9*_t11)
-            _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
-            _part = vmath.reassoc_add(_part, (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), float32(math.nan), select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, float32(math.nan), select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, float32(math.nan), select(_t4, _t9, _t0*_t9))*target_i*beta)))
+            _t5 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(target_i*beta + (float32(1.0) - target_i)*(float32(1.0) - beta))
+            _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+            _t7 = float32(1.0)/(float32(1.0) + _t0)
+            _t8 = abs(-_t7*target_i*beta)
+            _t9 = abs(_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+            _t10 = _t8 + _t9
+            _t11 = _t8 + abs(_t0*_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+            _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
+            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta + (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(1.0) - target_i)*(float32(1.0) - beta))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, float32(math.nan), select(_t2, _t7, _t0*_t7))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t3, float32(math.nan), select(_t4, _t7, _t0*_t7))*target_i*beta)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(logits, target, weight, beta, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 69 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 82 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -181,49 +175,43 @@ def value_grad_sum_w_f32(logits, target, weight, beta, scale, grad):
             _t2 = (logits_i >= float32(0.0))
             _t3 = (math.isnan(logits_i))
             _t4 = (logits_i <= float32(0.0))
-            _t5 = (float32(1.0) - target_i)*(float32(1.0) - beta)
-            _t6 = (float32(0.5))*(_t5 - target_i*beta)
-            _t7 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t5 + target_i*beta)
-            _t8 = abs(_t6) + abs(_t7)
-            _t9 = float32(1.0)/(float32(1.0) + _t0)
-            _t10 = abs(-_t9*target_i*beta)
-            _t11 = (float32(-1.0) + target_i)*(float32(-1.0) + beta)
-            _t12 = abs(_t9*_t11)
-            _t13 = _t10 + _t12
-            _t14 = _t10 + abs(_t0*_t9*_t11)
-            _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
-            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), float32(math.nan), select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, float32(math.nan), select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, float32(math.nan), select(_t4, _t9, _t0*_t9))*target_i*beta)))
+            _t5 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(target_i*beta + (float32(1.0) - target_i)*(float32(1.0) - beta))
+            _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+            _t7 = float32(1.0)/(float32(1.0) + _t0)
+            _t8 = abs(-_t7*target_i*beta)
+            _t9 = abs(_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+            _t10 = _t8 + _t9
+            _t11 = _t8 + abs(_t0*_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+            _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
+            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta + (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(1.0) - target_i)*(float32(1.0) - beta)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, float32(math.nan), select(_t2, _t7, _t0*_t7))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t3, float32(math.nan), select(_t4, _t7, _t0*_t7))*target_i*beta)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(logits, target, beta, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 59 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 69 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = (float32(1.0) - target_i)*(float32(1.0) - beta)
-        _t1 = (float32(0.5))*(_t0 - target_i*beta)
-        _t2 = _t0 + target_i*beta
-        _t3 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*_t2
-        _t4 = abs(_t1) + abs(_t3)
-        _t5 = vmath.exp(-abs(logits_i))
-        _t6 = float32(1.0)/(float32(1.0) + _t5)
-        _t7 = abs(-_t6*target_i*beta)
-        _t8 = (float32(-1.0) + target_i)*(float32(-1.0) + beta)
-        _t9 = abs(_t6*_t8)
-        _t10 = _t7 + _t9
-        _t11 = _t7 + abs(_t5*_t6*_t8)
-        _t12 = _t9 + abs(-_t5*_t6*target_i*beta)
-        _t13 = (logits_i >= float32(0.0))
-        _t14 = (logits_i <= float32(0.0))
-        _t15 = (math.isnan(logits_i))
-        _t16 = select(_t15, float32(math.nan), select(_t14, _t6, _t5*_t6))
-        _t17 = select(_t15, float32(math.nan), select(_t13, _t6, _t5*_t6))
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t4) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select(select((_t13 & _t14), (_t10 > _t4), select(_t13, (_t12 > _t4), (_t11 > _t4))), _t1 + _t3, _t17*_t8 - _t16*target_i*beta))
-        hess[i] = _t16*_t17*_t2
+        _t0 = target_i*beta + (float32(1.0) - target_i)*(float32(1.0) - beta)
+        _t1 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*_t0
+        _t2 = abs(_t1) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+        _t3 = vmath.exp(-abs(logits_i))
+        _t4 = float32(1.0)/(float32(1.0) + _t3)
+        _t5 = abs(-_t4*target_i*beta)
+        _t6 = abs(_t4*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+        _t7 = _t5 + _t6
+        _t8 = _t5 + abs(_t3*_t4*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+        _t9 = _t6 + abs(-_t3*_t4*target_i*beta)
+        _t10 = (logits_i >= float32(0.0))
+        _t11 = (logits_i <= float32(0.0))
+        _t12 = (math.isnan(logits_i))
+        _t13 = select(_t12, float32(math.nan), select(_t11, _t4, _t3*_t4))
+        _t14 = select(_t12, float32(math.nan), select(_t10, _t4, _t3*_t4))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t2) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select(select((_t10 & _t11), (_t2 < _t7), select(_t10, (_t2 < _t9), (_t2 < _t8))), _t1 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), _t14*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - _t13*target_i*beta))
+        hess[i] = _t13*_t14*_t0
 
 
 @_jit
@@ -271,7 +259,7 @@ def value_sum_w_f64(logits, target, weight, beta):
 
 @_jit
 def value_grad_each_f64(logits, target, beta, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 69 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 82 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -280,24 +268,21 @@ def value_grad_each_f64(logits, target, beta, value, grad):
         _t2 = (logits_i >= 0.0)
         _t3 = (math.isnan(logits_i))
         _t4 = (logits_i <= 0.0)
-        _t5 = (1.0 - target_i)*(1.0 - beta)
-        _t6 = (0.5)*(_t5 - target_i*beta)
-        _t7 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t5 + target_i*beta)
-        _t8 = abs(_t6) + abs(_t7)
-        _t9 = 1.0/(1.0 + _t0)
-        _t10 = abs(-_t9*target_i*beta)
-        _t11 = (-1.0 + target_i)*(-1.0 + beta)
-        _t12 = abs(_t9*_t11)
-        _t13 = _t10 + _t12
-        _t14 = _t10 + abs(_t0*_t9*_t11)
-        _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
-        value[i] = (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), math.nan, select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, math.nan, select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, math.nan, select(_t4, _t9, _t0*_t9))*target_i*beta))
+        _t5 = (0.5)*vmath.tanh((0.5)*logits_i)*(target_i*beta + (1.0 - target_i)*(1.0 - beta))
+        _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+        _t7 = 1.0/(1.0 + _t0)
+        _t8 = abs(-_t7*target_i*beta)
+        _t9 = abs(_t7*(-1.0 + target_i)*(-1.0 + beta))
+        _t10 = _t8 + _t9
+        _t11 = _t8 + abs(_t0*_t7*(-1.0 + target_i)*(-1.0 + beta))
+        _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
+        value[i] = (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta + (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(1.0 - target_i)*(1.0 - beta)
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), math.nan, select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, math.nan, select(_t2, _t7, _t0*_t7))*(-1.0 + target_i)*(-1.0 + beta) - select(_t3, math.nan, select(_t4, _t7, _t0*_t7))*target_i*beta))
 
 
 @_jit
 def value_grad_sum_f64(logits, target, beta, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 69 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 82 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -310,26 +295,23 @@ def value_grad_sum_f64(logits, target, beta, scale, grad):
             _t2 = (logits_i >= 0.0)
             _t3 = (math.isnan(logits_i))
             _t4 = (logits_i <= 0.0)
-            _t5 = (1.0 - target_i)*(1.0 - beta)
-            _t6 = (0.5)*(_t5 - target_i*beta)
-            _t7 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t5 + target_i*beta)
-            _t8 = abs(_t6) + abs(_t7)
-            _t9 = 1.0/(1.0 + _t0)
-            _t10 = abs(-_t9*target_i*beta)
-            _t11 = (-1.0 + target_i)*(-1.0 + beta)
-            _t12 = abs(_t9*_t11)
-            _t13 = _t10 + _t12
-            _t14 = _t10 + abs(_t0*_t9*_t11)
-            _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
-            _part = vmath.reassoc_add(_part, (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), math.nan, select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, math.nan, select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, math.nan, select(_t4, _t9, _t0*_t9))*target_i*beta)))
+            _t5 = (0.5)*vmath.tanh((0.5)*logits_i)*(target_i*beta + (1.0 - target_i)*(1.0 - beta))
+            _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+            _t7 = 1.0/(1.0 + _t0)
+            _t8 = abs(-_t7*target_i*beta)
+            _t9 = abs(_t7*(-1.0 + target_i)*(-1.0 + beta))
+            _t10 = _t8 + _t9
+            _t11 = _t8 + abs(_t0*_t7*(-1.0 + target_i)*(-1.0 + beta))
+            _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
+            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta + (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(1.0 - target_i)*(1.0 - beta))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), math.nan, select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, math.nan, select(_t2, _t7, _t0*_t7))*(-1.0 + target_i)*(-1.0 + beta) - select(_t3, math.nan, select(_t4, _t7, _t0*_t7))*target_i*beta)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(logits, target, weight, beta, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 69 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 82 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -343,49 +325,43 @@ def value_grad_sum_w_f64(logits, target, weight, beta, scale, grad):
             _t2 = (logits_i >= 0.0)
             _t3 = (math.isnan(logits_i))
             _t4 = (logits_i <= 0.0)
-            _t5 = (1.0 - target_i)*(1.0 - beta)
-            _t6 = (0.5)*(_t5 - target_i*beta)
-            _t7 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t5 + target_i*beta)
-            _t8 = abs(_t6) + abs(_t7)
-            _t9 = 1.0/(1.0 + _t0)
-            _t10 = abs(-_t9*target_i*beta)
-            _t11 = (-1.0 + target_i)*(-1.0 + beta)
-            _t12 = abs(_t9*_t11)
-            _t13 = _t10 + _t12
-            _t14 = _t10 + abs(_t0*_t9*_t11)
-            _t15 = _t12 + abs(-_t0*_t9*target_i*beta)
-            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*_t5 + (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t8) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t15)), math.nan, select(select((_t2 & _t4), (_t13 > _t8), select(_t2, (_t15 > _t8), (_t14 > _t8))), _t6 + _t7, select(_t3, math.nan, select(_t2, _t9, _t0*_t9))*_t11 - select(_t3, math.nan, select(_t4, _t9, _t0*_t9))*target_i*beta)))
+            _t5 = (0.5)*vmath.tanh((0.5)*logits_i)*(target_i*beta + (1.0 - target_i)*(1.0 - beta))
+            _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+            _t7 = 1.0/(1.0 + _t0)
+            _t8 = abs(-_t7*target_i*beta)
+            _t9 = abs(_t7*(-1.0 + target_i)*(-1.0 + beta))
+            _t10 = _t8 + _t9
+            _t11 = _t8 + abs(_t0*_t7*(-1.0 + target_i)*(-1.0 + beta))
+            _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
+            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta + (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(1.0 - target_i)*(1.0 - beta)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), math.nan, select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, math.nan, select(_t2, _t7, _t0*_t7))*(-1.0 + target_i)*(-1.0 + beta) - select(_t3, math.nan, select(_t4, _t7, _t0*_t7))*target_i*beta)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(logits, target, beta, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 59 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 69 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = (1.0 - target_i)*(1.0 - beta)
-        _t1 = (0.5)*(_t0 - target_i*beta)
-        _t2 = _t0 + target_i*beta
-        _t3 = (0.5)*vmath.tanh((0.5)*logits_i)*_t2
-        _t4 = abs(_t1) + abs(_t3)
-        _t5 = vmath.exp(-abs(logits_i))
-        _t6 = 1.0/(1.0 + _t5)
-        _t7 = abs(-_t6*target_i*beta)
-        _t8 = (-1.0 + target_i)*(-1.0 + beta)
-        _t9 = abs(_t6*_t8)
-        _t10 = _t7 + _t9
-        _t11 = _t7 + abs(_t5*_t6*_t8)
-        _t12 = _t9 + abs(-_t5*_t6*target_i*beta)
-        _t13 = (logits_i >= 0.0)
-        _t14 = (logits_i <= 0.0)
-        _t15 = (math.isnan(logits_i))
-        _t16 = select(_t15, math.nan, select(_t14, _t6, _t5*_t6))
-        _t17 = select(_t15, math.nan, select(_t13, _t6, _t5*_t6))
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t4) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), math.nan, select(select((_t13 & _t14), (_t10 > _t4), select(_t13, (_t12 > _t4), (_t11 > _t4))), _t1 + _t3, _t17*_t8 - _t16*target_i*beta))
-        hess[i] = _t16*_t17*_t2
+        _t0 = target_i*beta + (1.0 - target_i)*(1.0 - beta)
+        _t1 = (0.5)*vmath.tanh((0.5)*logits_i)*_t0
+        _t2 = abs(_t1) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+        _t3 = vmath.exp(-abs(logits_i))
+        _t4 = 1.0/(1.0 + _t3)
+        _t5 = abs(-_t4*target_i*beta)
+        _t6 = abs(_t4*(-1.0 + target_i)*(-1.0 + beta))
+        _t7 = _t5 + _t6
+        _t8 = _t5 + abs(_t3*_t4*(-1.0 + target_i)*(-1.0 + beta))
+        _t9 = _t6 + abs(-_t3*_t4*target_i*beta)
+        _t10 = (logits_i >= 0.0)
+        _t11 = (logits_i <= 0.0)
+        _t12 = (math.isnan(logits_i))
+        _t13 = select(_t12, math.nan, select(_t11, _t4, _t3*_t4))
+        _t14 = select(_t12, math.nan, select(_t10, _t4, _t3*_t4))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t2) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9)), math.nan, select(select((_t10 & _t11), (_t2 < _t7), select(_t10, (_t2 < _t9), (_t2 < _t8))), _t1 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), _t14*(-1.0 + target_i)*(-1.0 + beta) - _t13*target_i*beta))
+        hess[i] = _t13*_t14*_t0
 
 
 KERNELS = {

@@ -123,7 +123,7 @@ def value_sum_w_f32(logits, target, weight, pos_weight, label_smoothing):
 
 @_jit
 def value_grad_each_f32(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 84 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 104 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -134,25 +134,21 @@ def value_grad_each_f32(logits, target, pos_weight, label_smoothing, value, grad
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
         _t6 = (logits_i >= float32(0.0))
-        _t7 = ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight
-        _t8 = float32(1.0)/(float32(1.0) + _t2)
-        _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-        _t10 = abs((float32(0.5))*_t8*_t9*pos_weight)
-        _t11 = abs(_t8*_t1)
-        _t12 = _t10 + _t11
-        _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight)
-        _t14 = _t10 + abs(_t2*_t8*_t1)
-        _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
-        _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight)
-        _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
-        _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-        value[i] = (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight))
+        _t7 = float32(1.0)/(float32(1.0) + _t2)
+        _t8 = abs(-float32(0.5)*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+        _t9 = abs(_t7*_t1)
+        _t10 = _t8 + _t9
+        _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+        _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight)
+        _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t14 = _t8 + abs(_t2*_t7*_t1)
+        value[i] = (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight))
 
 
 @_jit
 def value_grad_sum_f32(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 104 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -167,27 +163,23 @@ def value_grad_sum_f32(logits, target, pos_weight, label_smoothing, scale, grad)
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= float32(0.0))
             _t6 = (logits_i >= float32(0.0))
-            _t7 = ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight
-            _t8 = float32(1.0)/(float32(1.0) + _t2)
-            _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-            _t10 = abs((float32(0.5))*_t8*_t9*pos_weight)
-            _t11 = abs(_t8*_t1)
-            _t12 = _t10 + _t11
-            _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight)
-            _t14 = _t10 + abs(_t2*_t8*_t1)
-            _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
-            _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight)
-            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
-            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight)))
+            _t7 = float32(1.0)/(float32(1.0) + _t2)
+            _t8 = abs(-float32(0.5)*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+            _t9 = abs(_t7*_t1)
+            _t10 = _t8 + _t9
+            _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+            _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight)
+            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t14 = _t8 + abs(_t2*_t7*_t1)
+            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight)
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(logits, target, weight, pos_weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 104 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -203,52 +195,45 @@ def value_grad_sum_w_f32(logits, target, weight, pos_weight, label_smoothing, sc
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= float32(0.0))
             _t6 = (logits_i >= float32(0.0))
-            _t7 = ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight
-            _t8 = float32(1.0)/(float32(1.0) + _t2)
-            _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-            _t10 = abs((float32(0.5))*_t8*_t9*pos_weight)
-            _t11 = abs(_t8*_t1)
-            _t12 = _t10 + _t11
-            _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight)
-            _t14 = _t10 + abs(_t2*_t8*_t1)
-            _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
-            _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight)
-            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
-            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight)))
+            _t7 = float32(1.0)/(float32(1.0) + _t2)
+            _t8 = abs(-float32(0.5)*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+            _t9 = abs(_t7*_t1)
+            _t10 = _t8 + _t9
+            _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+            _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight)
+            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t14 = _t8 + abs(_t2*_t7*_t1)
+            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 75 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 91 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         _t0 = vmath.exp(-abs(logits_i))
         _t1 = float32(1.0)/(float32(1.0) + _t0)
-        _t2 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-        _t3 = abs((float32(0.5))*_t1*_t2*pos_weight)
-        _t4 = float32(1.0) - label_smoothing
-        _t5 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t4
-        _t6 = abs(_t1*_t5)
-        _t7 = _t3 + _t6
-        _t8 = _t6 + abs((float32(0.5))*_t0*_t1*_t2*pos_weight)
-        _t9 = _t3 + abs(_t0*_t1*_t5)
-        _t10 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
-        _t11 = (float32(0.25))*_t2*(float32(-1.0) + pos_weight)
-        _t12 = _t5 + ((float32(0.5))*label_smoothing + target_i*_t4)*pos_weight
-        _t13 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*_t12
-        _t14 = abs(_t10) + abs(_t11) + abs(_t13)
-        _t15 = (logits_i >= float32(0.0))
-        _t16 = (logits_i <= float32(0.0))
-        _t17 = (math.isnan(logits_i))
-        _t18 = select(_t17, float32(math.nan), select(_t16, _t1, _t0*_t1))
-        _t19 = select(_t17, float32(math.nan), select(_t15, _t1, _t0*_t1))
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t14)), float32(math.nan), select(select((_t15 & _t16), (_t14 < _t7), select(_t15, (_t14 < _t8), (_t14 < _t9))), _t10 + _t11 + _t13, _t19*_t5 + (float32(0.5))*_t18*_t2*pos_weight))
-        hess[i] = _t18*_t19*_t12
+        _t2 = abs(-float32(0.5)*_t1*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+        _t3 = float32(1.0) - label_smoothing
+        _t4 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t3
+        _t5 = abs(_t1*_t4)
+        _t6 = _t2 + _t5
+        _t7 = _t5 + abs(-float32(0.5)*_t0*_t1*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+        _t8 = _t4 + ((float32(0.5))*label_smoothing + target_i*_t3)*pos_weight
+        _t9 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*_t8
+        _t10 = abs(_t9) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t11 = _t2 + abs(_t0*_t1*_t4)
+        _t12 = (logits_i >= float32(0.0))
+        _t13 = (logits_i <= float32(0.0))
+        _t14 = (math.isnan(logits_i))
+        _t15 = select(_t14, float32(math.nan), select(_t13, _t1, _t0*_t1))
+        _t16 = select(_t14, float32(math.nan), select(_t12, _t1, _t0*_t1))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t7) | math.isnan(_t10) | math.isnan(_t11)), float32(math.nan), select(select((_t12 & _t13), (_t10 < _t6), select(_t12, (_t10 < _t7), (_t10 < _t11))), _t9 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), _t16*_t4 - float32(0.5)*_t15*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight))
+        hess[i] = _t15*_t16*_t8
 
 
 @_jit
@@ -299,7 +284,7 @@ def value_sum_w_f64(logits, target, weight, pos_weight, label_smoothing):
 
 @_jit
 def value_grad_each_f64(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 84 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 104 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -310,25 +295,21 @@ def value_grad_each_f64(logits, target, pos_weight, label_smoothing, value, grad
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
         _t6 = (logits_i >= 0.0)
-        _t7 = ((0.5)*label_smoothing + target_i*_t0)*pos_weight
-        _t8 = 1.0/(1.0 + _t2)
-        _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-        _t10 = abs((0.5)*_t8*_t9*pos_weight)
-        _t11 = abs(_t8*_t1)
-        _t12 = _t10 + _t11
-        _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight)
-        _t14 = _t10 + abs(_t2*_t8*_t1)
-        _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
-        _t16 = (0.25)*_t9*(-1.0 + pos_weight)
-        _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
-        _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-        value[i] = (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight))
+        _t7 = 1.0/(1.0 + _t2)
+        _t8 = abs(-0.5*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+        _t9 = abs(_t7*_t1)
+        _t10 = _t8 + _t9
+        _t11 = _t9 + abs(-0.5*_t2*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+        _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + ((0.5)*label_smoothing + target_i*_t0)*pos_weight)
+        _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t14 = _t8 + abs(_t2*_t7*_t1)
+        value[i] = (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight))
 
 
 @_jit
 def value_grad_sum_f64(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 104 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -343,27 +324,23 @@ def value_grad_sum_f64(logits, target, pos_weight, label_smoothing, scale, grad)
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= 0.0)
             _t6 = (logits_i >= 0.0)
-            _t7 = ((0.5)*label_smoothing + target_i*_t0)*pos_weight
-            _t8 = 1.0/(1.0 + _t2)
-            _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-            _t10 = abs((0.5)*_t8*_t9*pos_weight)
-            _t11 = abs(_t8*_t1)
-            _t12 = _t10 + _t11
-            _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight)
-            _t14 = _t10 + abs(_t2*_t8*_t1)
-            _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
-            _t16 = (0.25)*_t9*(-1.0 + pos_weight)
-            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
-            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight)))
+            _t7 = 1.0/(1.0 + _t2)
+            _t8 = abs(-0.5*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+            _t9 = abs(_t7*_t1)
+            _t10 = _t8 + _t9
+            _t11 = _t9 + abs(-0.5*_t2*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+            _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + ((0.5)*label_smoothing + target_i*_t0)*pos_weight)
+            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t14 = _t8 + abs(_t2*_t7*_t1)
+            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight)
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(logits, target, weight, pos_weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 104 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -379,52 +356,45 @@ def value_grad_sum_w_f64(logits, target, weight, pos_weight, label_smoothing, sc
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= 0.0)
             _t6 = (logits_i >= 0.0)
-            _t7 = ((0.5)*label_smoothing + target_i*_t0)*pos_weight
-            _t8 = 1.0/(1.0 + _t2)
-            _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-            _t10 = abs((0.5)*_t8*_t9*pos_weight)
-            _t11 = abs(_t8*_t1)
-            _t12 = _t10 + _t11
-            _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight)
-            _t14 = _t10 + abs(_t2*_t8*_t1)
-            _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
-            _t16 = (0.25)*_t9*(-1.0 + pos_weight)
-            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
-            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight)))
+            _t7 = 1.0/(1.0 + _t2)
+            _t8 = abs(-0.5*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+            _t9 = abs(_t7*_t1)
+            _t10 = _t8 + _t9
+            _t11 = _t9 + abs(-0.5*_t2*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+            _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + ((0.5)*label_smoothing + target_i*_t0)*pos_weight)
+            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t14 = _t8 + abs(_t2*_t7*_t1)
+            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 75 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 91 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         _t0 = vmath.exp(-abs(logits_i))
         _t1 = 1.0/(1.0 + _t0)
-        _t2 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-        _t3 = abs((0.5)*_t1*_t2*pos_weight)
-        _t4 = 1.0 - label_smoothing
-        _t5 = (0.5)*label_smoothing + (1.0 - target_i)*_t4
-        _t6 = abs(_t1*_t5)
-        _t7 = _t3 + _t6
-        _t8 = _t6 + abs((0.5)*_t0*_t1*_t2*pos_weight)
-        _t9 = _t3 + abs(_t0*_t1*_t5)
-        _t10 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
-        _t11 = (0.25)*_t2*(-1.0 + pos_weight)
-        _t12 = _t5 + ((0.5)*label_smoothing + target_i*_t4)*pos_weight
-        _t13 = (0.5)*vmath.tanh((0.5)*logits_i)*_t12
-        _t14 = abs(_t10) + abs(_t11) + abs(_t13)
-        _t15 = (logits_i >= 0.0)
-        _t16 = (logits_i <= 0.0)
-        _t17 = (math.isnan(logits_i))
-        _t18 = select(_t17, math.nan, select(_t16, _t1, _t0*_t1))
-        _t19 = select(_t17, math.nan, select(_t15, _t1, _t0*_t1))
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t14)), math.nan, select(select((_t15 & _t16), (_t14 < _t7), select(_t15, (_t14 < _t8), (_t14 < _t9))), _t10 + _t11 + _t13, _t19*_t5 + (0.5)*_t18*_t2*pos_weight))
-        hess[i] = _t18*_t19*_t12
+        _t2 = abs(-0.5*_t1*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+        _t3 = 1.0 - label_smoothing
+        _t4 = (0.5)*label_smoothing + (1.0 - target_i)*_t3
+        _t5 = abs(_t1*_t4)
+        _t6 = _t2 + _t5
+        _t7 = _t5 + abs(-0.5*_t0*_t1*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+        _t8 = _t4 + ((0.5)*label_smoothing + target_i*_t3)*pos_weight
+        _t9 = (0.5)*vmath.tanh((0.5)*logits_i)*_t8
+        _t10 = abs(_t9) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t11 = _t2 + abs(_t0*_t1*_t4)
+        _t12 = (logits_i >= 0.0)
+        _t13 = (logits_i <= 0.0)
+        _t14 = (math.isnan(logits_i))
+        _t15 = select(_t14, math.nan, select(_t13, _t1, _t0*_t1))
+        _t16 = select(_t14, math.nan, select(_t12, _t1, _t0*_t1))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t7) | math.isnan(_t10) | math.isnan(_t11)), math.nan, select(select((_t12 & _t13), (_t10 < _t6), select(_t12, (_t10 < _t7), (_t10 < _t11))), _t9 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), _t16*_t4 - 0.5*_t15*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight))
+        hess[i] = _t15*_t16*_t8
 
 
 @_jit
@@ -478,7 +448,7 @@ def value_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, label_
 
 @_jit
 def value_grad_each__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 84 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 104 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -490,25 +460,21 @@ def value_grad_each__pos_weight_array_f32(logits, target, pos_weight, label_smoo
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
         _t6 = (logits_i >= float32(0.0))
-        _t7 = pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)
-        _t8 = float32(1.0)/(float32(1.0) + _t2)
-        _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-        _t10 = abs((float32(0.5))*_t8*_t9*pos_weight_i)
-        _t11 = abs(_t8*_t1)
-        _t12 = _t10 + _t11
-        _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight_i)
-        _t14 = _t10 + abs(_t2*_t8*_t1)
-        _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
-        _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight_i)
-        _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
-        _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-        value[i] = (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i))
+        _t7 = float32(1.0)/(float32(1.0) + _t2)
+        _t8 = abs(-float32(0.5)*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+        _t9 = abs(_t7*_t1)
+        _t10 = _t8 + _t9
+        _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+        _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0))
+        _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t14 = _t8 + abs(_t2*_t7*_t1)
+        value[i] = (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)))
 
 
 @_jit
 def value_grad_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 104 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -524,27 +490,23 @@ def value_grad_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoot
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= float32(0.0))
             _t6 = (logits_i >= float32(0.0))
-            _t7 = pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)
-            _t8 = float32(1.0)/(float32(1.0) + _t2)
-            _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-            _t10 = abs((float32(0.5))*_t8*_t9*pos_weight_i)
-            _t11 = abs(_t8*_t1)
-            _t12 = _t10 + _t11
-            _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight_i)
-            _t14 = _t10 + abs(_t2*_t8*_t1)
-            _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
-            _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight_i)
-            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
-            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i)))
+            _t7 = float32(1.0)/(float32(1.0) + _t2)
+            _t8 = abs(-float32(0.5)*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+            _t9 = abs(_t7*_t1)
+            _t10 = _t8 + _t9
+            _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+            _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0))
+            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t14 = _t8 + abs(_t2*_t7*_t1)
+            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 104 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -561,53 +523,46 @@ def value_grad_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, l
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= float32(0.0))
             _t6 = (logits_i >= float32(0.0))
-            _t7 = pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)
-            _t8 = float32(1.0)/(float32(1.0) + _t2)
-            _t9 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-            _t10 = abs((float32(0.5))*_t8*_t9*pos_weight_i)
-            _t11 = abs(_t8*_t1)
-            _t12 = _t10 + _t11
-            _t13 = _t11 + abs((float32(0.5))*_t2*_t8*_t9*pos_weight_i)
-            _t14 = _t10 + abs(_t2*_t8*_t1)
-            _t15 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
-            _t16 = (float32(0.25))*_t9*(float32(-1.0) + pos_weight_i)
-            _t17 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t7)
-            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*_t7))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), float32(math.nan), select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, float32(math.nan), select(_t6, _t8, _t2*_t8))*_t1 + (float32(0.5))*select(_t4, float32(math.nan), select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i)))
+            _t7 = float32(1.0)/(float32(1.0) + _t2)
+            _t8 = abs(-float32(0.5)*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+            _t9 = abs(_t7*_t1)
+            _t10 = _t8 + _t9
+            _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+            _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0))
+            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t14 = _t8 + abs(_t2*_t7*_t1)
+            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 75 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 91 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         pos_weight_i = pos_weight[i]
         _t0 = vmath.exp(-abs(logits_i))
         _t1 = float32(1.0)/(float32(1.0) + _t0)
-        _t2 = -(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)
-        _t3 = abs((float32(0.5))*_t1*_t2*pos_weight_i)
-        _t4 = float32(1.0) - label_smoothing
-        _t5 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t4
-        _t6 = abs(_t1*_t5)
-        _t7 = _t3 + _t6
-        _t8 = _t6 + abs((float32(0.5))*_t0*_t1*_t2*pos_weight_i)
-        _t9 = _t3 + abs(_t0*_t1*_t5)
-        _t10 = (float32(0.5))*(float32(-1.0) + float32(2.0)*target_i)*(float32(-1.0) + label_smoothing)
-        _t11 = (float32(0.25))*_t2*(float32(-1.0) + pos_weight_i)
-        _t12 = _t5 + pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t4)
-        _t13 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*_t12
-        _t14 = abs(_t10) + abs(_t11) + abs(_t13)
-        _t15 = (logits_i >= float32(0.0))
-        _t16 = (logits_i <= float32(0.0))
-        _t17 = (math.isnan(logits_i))
-        _t18 = select(_t17, float32(math.nan), select(_t16, _t1, _t0*_t1))
-        _t19 = select(_t17, float32(math.nan), select(_t15, _t1, _t0*_t1))
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t14)), float32(math.nan), select(select((_t15 & _t16), (_t14 < _t7), select(_t15, (_t14 < _t8), (_t14 < _t9))), _t10 + _t11 + _t13, _t19*_t5 + (float32(0.5))*_t18*_t2*pos_weight_i))
-        hess[i] = _t18*_t19*_t12
+        _t2 = abs(-float32(0.5)*_t1*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+        _t3 = float32(1.0) - label_smoothing
+        _t4 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t3
+        _t5 = abs(_t1*_t4)
+        _t6 = _t2 + _t5
+        _t7 = _t5 + abs(-float32(0.5)*_t0*_t1*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+        _t8 = _t4 + pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t3)
+        _t9 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*_t8
+        _t10 = abs(_t9) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t11 = _t2 + abs(_t0*_t1*_t4)
+        _t12 = (logits_i >= float32(0.0))
+        _t13 = (logits_i <= float32(0.0))
+        _t14 = (math.isnan(logits_i))
+        _t15 = select(_t14, float32(math.nan), select(_t13, _t1, _t0*_t1))
+        _t16 = select(_t14, float32(math.nan), select(_t12, _t1, _t0*_t1))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t7) | math.isnan(_t10) | math.isnan(_t11)), float32(math.nan), select(select((_t12 & _t13), (_t10 < _t6), select(_t12, (_t10 < _t7), (_t10 < _t11))), _t9 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), _t16*_t4 - float32(0.5)*_t15*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)))
+        hess[i] = _t15*_t16*_t8
 
 
 @_jit
@@ -661,7 +616,7 @@ def value_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, label_
 
 @_jit
 def value_grad_each__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 84 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 104 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -673,25 +628,21 @@ def value_grad_each__pos_weight_array_f64(logits, target, pos_weight, label_smoo
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
         _t6 = (logits_i >= 0.0)
-        _t7 = pos_weight_i*((0.5)*label_smoothing + target_i*_t0)
-        _t8 = 1.0/(1.0 + _t2)
-        _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-        _t10 = abs((0.5)*_t8*_t9*pos_weight_i)
-        _t11 = abs(_t8*_t1)
-        _t12 = _t10 + _t11
-        _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight_i)
-        _t14 = _t10 + abs(_t2*_t8*_t1)
-        _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
-        _t16 = (0.25)*_t9*(-1.0 + pos_weight_i)
-        _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
-        _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-        value[i] = (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i))
+        _t7 = 1.0/(1.0 + _t2)
+        _t8 = abs(-0.5*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+        _t9 = abs(_t7*_t1)
+        _t10 = _t8 + _t9
+        _t11 = _t9 + abs(-0.5*_t2*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+        _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + pos_weight_i*((0.5)*label_smoothing + target_i*_t0))
+        _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t14 = _t8 + abs(_t2*_t7*_t1)
+        value[i] = (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0)
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)))
 
 
 @_jit
 def value_grad_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 104 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -707,27 +658,23 @@ def value_grad_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoot
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= 0.0)
             _t6 = (logits_i >= 0.0)
-            _t7 = pos_weight_i*((0.5)*label_smoothing + target_i*_t0)
-            _t8 = 1.0/(1.0 + _t2)
-            _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-            _t10 = abs((0.5)*_t8*_t9*pos_weight_i)
-            _t11 = abs(_t8*_t1)
-            _t12 = _t10 + _t11
-            _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight_i)
-            _t14 = _t10 + abs(_t2*_t8*_t1)
-            _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
-            _t16 = (0.25)*_t9*(-1.0 + pos_weight_i)
-            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
-            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i)))
+            _t7 = 1.0/(1.0 + _t2)
+            _t8 = abs(-0.5*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+            _t9 = abs(_t7*_t1)
+            _t10 = _t8 + _t9
+            _t11 = _t9 + abs(-0.5*_t2*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+            _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + pos_weight_i*((0.5)*label_smoothing + target_i*_t0))
+            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t14 = _t8 + abs(_t2*_t7*_t1)
+            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 104 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -744,53 +691,46 @@ def value_grad_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, l
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= 0.0)
             _t6 = (logits_i >= 0.0)
-            _t7 = pos_weight_i*((0.5)*label_smoothing + target_i*_t0)
-            _t8 = 1.0/(1.0 + _t2)
-            _t9 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-            _t10 = abs((0.5)*_t8*_t9*pos_weight_i)
-            _t11 = abs(_t8*_t1)
-            _t12 = _t10 + _t11
-            _t13 = _t11 + abs((0.5)*_t2*_t8*_t9*pos_weight_i)
-            _t14 = _t10 + abs(_t2*_t8*_t1)
-            _t15 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
-            _t16 = (0.25)*_t9*(-1.0 + pos_weight_i)
-            _t17 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t7)
-            _t18 = abs(_t15) + abs(_t16) + abs(_t17)
-            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*_t7))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t18)), math.nan, select(select((_t5 & _t6), (_t12 > _t18), select(_t6, (_t13 > _t18), (_t14 > _t18))), _t15 + _t16 + _t17, select(_t4, math.nan, select(_t6, _t8, _t2*_t8))*_t1 + (0.5)*select(_t4, math.nan, select(_t5, _t8, _t2*_t8))*_t9*pos_weight_i)))
+            _t7 = 1.0/(1.0 + _t2)
+            _t8 = abs(-0.5*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+            _t9 = abs(_t7*_t1)
+            _t10 = _t8 + _t9
+            _t11 = _t9 + abs(-0.5*_t2*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+            _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + pos_weight_i*((0.5)*label_smoothing + target_i*_t0))
+            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t14 = _t8 + abs(_t2*_t7*_t1)
+            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 75 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 91 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         pos_weight_i = pos_weight[i]
         _t0 = vmath.exp(-abs(logits_i))
         _t1 = 1.0/(1.0 + _t0)
-        _t2 = -(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)
-        _t3 = abs((0.5)*_t1*_t2*pos_weight_i)
-        _t4 = 1.0 - label_smoothing
-        _t5 = (0.5)*label_smoothing + (1.0 - target_i)*_t4
-        _t6 = abs(_t1*_t5)
-        _t7 = _t3 + _t6
-        _t8 = _t6 + abs((0.5)*_t0*_t1*_t2*pos_weight_i)
-        _t9 = _t3 + abs(_t0*_t1*_t5)
-        _t10 = (0.5)*(-1.0 + 2.0*target_i)*(-1.0 + label_smoothing)
-        _t11 = (0.25)*_t2*(-1.0 + pos_weight_i)
-        _t12 = _t5 + pos_weight_i*((0.5)*label_smoothing + target_i*_t4)
-        _t13 = (0.5)*vmath.tanh((0.5)*logits_i)*_t12
-        _t14 = abs(_t10) + abs(_t11) + abs(_t13)
-        _t15 = (logits_i >= 0.0)
-        _t16 = (logits_i <= 0.0)
-        _t17 = (math.isnan(logits_i))
-        _t18 = select(_t17, math.nan, select(_t16, _t1, _t0*_t1))
-        _t19 = select(_t17, math.nan, select(_t15, _t1, _t0*_t1))
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t7) | math.isnan(_t8) | math.isnan(_t9) | math.isnan(_t14)), math.nan, select(select((_t15 & _t16), (_t14 < _t7), select(_t15, (_t14 < _t8), (_t14 < _t9))), _t10 + _t11 + _t13, _t19*_t5 + (0.5)*_t18*_t2*pos_weight_i))
-        hess[i] = _t18*_t19*_t12
+        _t2 = abs(-0.5*_t1*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+        _t3 = 1.0 - label_smoothing
+        _t4 = (0.5)*label_smoothing + (1.0 - target_i)*_t3
+        _t5 = abs(_t1*_t4)
+        _t6 = _t2 + _t5
+        _t7 = _t5 + abs(-0.5*_t0*_t1*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+        _t8 = _t4 + pos_weight_i*((0.5)*label_smoothing + target_i*_t3)
+        _t9 = (0.5)*vmath.tanh((0.5)*logits_i)*_t8
+        _t10 = abs(_t9) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t11 = _t2 + abs(_t0*_t1*_t4)
+        _t12 = (logits_i >= 0.0)
+        _t13 = (logits_i <= 0.0)
+        _t14 = (math.isnan(logits_i))
+        _t15 = select(_t14, math.nan, select(_t13, _t1, _t0*_t1))
+        _t16 = select(_t14, math.nan, select(_t12, _t1, _t0*_t1))
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t7) | math.isnan(_t10) | math.isnan(_t11)), math.nan, select(select((_t12 & _t13), (_t10 < _t6), select(_t12, (_t10 < _t7), (_t10 < _t11))), _t9 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), _t16*_t4 - 0.5*_t15*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)))
+        hess[i] = _t15*_t16*_t8
 
 
 KERNELS = {

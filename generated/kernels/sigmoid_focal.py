@@ -138,7 +138,7 @@ def value_sum_w_f32(logits, target, weight, alpha, gamma):
 
 @_jit
 def value_grad_each_f32(logits, target, alpha, gamma, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 76 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 78 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -162,16 +162,15 @@ def value_grad_each_f32(logits, target, alpha, gamma, value, grad):
         _t17 = vmath.log(target_i)
         _t18 = _t17 - _t3
         _t19 = _t14 + _t18
-        _t20 = -(_t3 + logits_i - _t17)
-        _t21 = _t15 + logits_i
-        _t22 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(_t20) | math.isnan(_t21)), float32(math.nan), select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t20), (_t18 <= _t21))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+        _t20 = _t15 + logits_i
+        _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), float32(math.nan), select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
         value[i] = _t1*_t12*_t8
-        grad[i] = _t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t22 - float32(2.0)*_t3 + _t22*gamma)*(float32(1.0) - float32(2.0)*target_i)*gamma)
+        grad[i] = _t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - float32(2.0)*_t3 + _t21*gamma)*(float32(1.0) - float32(2.0)*target_i)*gamma)
 
 
 @_jit
 def value_grad_sum_f32(logits, target, alpha, gamma, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 76 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 78 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -199,18 +198,17 @@ def value_grad_sum_f32(logits, target, alpha, gamma, scale, grad):
             _t17 = vmath.log(target_i)
             _t18 = _t17 - _t3
             _t19 = _t14 + _t18
-            _t20 = -(_t3 + logits_i - _t17)
-            _t21 = _t15 + logits_i
-            _t22 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(_t20) | math.isnan(_t21)), float32(math.nan), select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t20), (_t18 <= _t21))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+            _t20 = _t15 + logits_i
+            _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), float32(math.nan), select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
             _part = vmath.reassoc_add(_part, _t1*_t12*_t8)
-            grad[i] = scale * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t22 - float32(2.0)*_t3 + _t22*gamma)*(float32(1.0) - float32(2.0)*target_i)*gamma))
+            grad[i] = scale * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - float32(2.0)*_t3 + _t21*gamma)*(float32(1.0) - float32(2.0)*target_i)*gamma))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(logits, target, weight, alpha, gamma, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 76 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 78 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -239,18 +237,17 @@ def value_grad_sum_w_f32(logits, target, weight, alpha, gamma, scale, grad):
             _t17 = vmath.log(target_i)
             _t18 = _t17 - _t3
             _t19 = _t14 + _t18
-            _t20 = -(_t3 + logits_i - _t17)
-            _t21 = _t15 + logits_i
-            _t22 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(_t20) | math.isnan(_t21)), float32(math.nan), select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t20), (_t18 <= _t21))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+            _t20 = _t15 + logits_i
+            _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), float32(math.nan), select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
             _part = vmath.reassoc_add(_part, w_i * (_t1*_t12*_t8))
-            grad[i] = scale * w_i * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t22 - float32(2.0)*_t3 + _t22*gamma)*(float32(1.0) - float32(2.0)*target_i)*gamma))
+            grad[i] = scale * w_i * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - float32(2.0)*_t3 + _t21*gamma)*(float32(1.0) - float32(2.0)*target_i)*gamma))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 147 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 149 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -273,29 +270,28 @@ def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
         _t16 = vmath.log(target_i)
         _t17 = _t16 - _t13
         _t18 = _t12 + _t17
-        _t19 = -(_t13 + logits_i - _t16)
-        _t20 = _t14 + logits_i
-        _t21 = (_t5 & _t7)
-        _t22 = select((math.isnan(logits_i) | math.isnan(_t17) | math.isnan(_t14) | math.isnan(_t19) | math.isnan(_t20)), float32(math.nan), select(select(_t21, (_t14 >= _t17), select(_t7, (_t14 >= _t19), (_t17 <= _t20))), _t15, _t18)) + vmath.log1p(vmath.exp(-abs(_t18 - _t15)))
-        _t23 = -_t22 + _t22*gamma
-        _t24 = vmath.exp(_t10 + _t12 + _t23 - float32(2.0)*_t13)
-        _t25 = float32(1.0) - float32(2.0)*target_i
-        _t26 = ((_t13 + select(_t2, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t0 + (_t13 + select(_t11, float32(math.nan), select(_t7, float32(0.0), -logits_i)))*target_i)*_t25*gamma
-        _t27 = _t12 - _t13
-        _t28 = _t10 - _t13
-        _t29 = vmath.exp(_t23 + _t28 + float32(2.0)*_t27)
-        _t30 = float32(2.0)*_t28 + _t22*gamma
-        _t31 = vmath.exp(_t27 + _t30 - _t22)
-        _t32 = _t26*vmath.exp(_t30 - float32(2.0)*_t22 + float32(2.0)*_t27)
-        _t33 = abs(-_t4*target_i)
-        _t34 = abs(_t4*_t0)
-        _t35 = _t33 + _t34
-        _t36 = _t33 + abs(_t3*_t4*_t0)
-        _t37 = _t34 + abs(-_t3*_t4*target_i)
-        _t38 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
-        _t39 = abs(_t38) + abs((float32(0.5))*_t25)
-        grad[i] = _t1*(_t24*_t26 + _t8*_t9*_t0 - _t6*_t9*target_i)
-        hess[i] = _t1*(_t26*_t29 + _t32*(float32(-1.0) + float32(2.0)*target_i) - _t26*_t31 + (_t32 + _t31*_t0 - _t29*target_i)*_t25*gamma + _t6*_t8*_t9 + _t24*select((math.isnan(logits_i) | math.isnan(_t35) | math.isnan(_t36) | math.isnan(_t37) | math.isnan(_t39)), float32(math.nan), select(select(_t21, (_t35 > _t39), select(_t7, (_t37 > _t39), (_t36 > _t39))), _t38 + (float32(0.5))*_t25, _t8*_t0 - _t6*target_i))*_t25*gamma)
+        _t19 = _t14 + logits_i
+        _t20 = (_t5 & _t7)
+        _t21 = select((math.isnan(logits_i) | math.isnan(_t17) | math.isnan(_t14) | math.isnan(-(_t13 + logits_i - _t16)) | math.isnan(_t19)), float32(math.nan), select(select(_t20, (_t14 >= _t17), select(_t7, (_t14 >= _t16 - _t13 - logits_i), (_t17 <= _t19))), _t15, _t18)) + vmath.log1p(vmath.exp(-abs(_t18 - _t15)))
+        _t22 = -_t21 + _t21*gamma
+        _t23 = vmath.exp(_t10 + _t12 + _t22 - float32(2.0)*_t13)
+        _t24 = float32(1.0) - float32(2.0)*target_i
+        _t25 = ((_t13 + select(_t2, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t0 + (_t13 + select(_t11, float32(math.nan), select(_t7, float32(0.0), -logits_i)))*target_i)*_t24*gamma
+        _t26 = _t12 - _t13
+        _t27 = _t10 - _t13
+        _t28 = vmath.exp(_t22 + _t27 + float32(2.0)*_t26)
+        _t29 = float32(2.0)*_t27 + _t21*gamma
+        _t30 = vmath.exp(_t26 + _t29 - _t21)
+        _t31 = _t25*vmath.exp(_t29 - float32(2.0)*_t21 + float32(2.0)*_t26)
+        _t32 = abs(-_t4*target_i)
+        _t33 = abs(_t4*_t0)
+        _t34 = _t32 + _t33
+        _t35 = _t32 + abs(_t3*_t4*_t0)
+        _t36 = _t33 + abs(-_t3*_t4*target_i)
+        _t37 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
+        _t38 = abs(_t37) + abs((float32(0.5))*_t24)
+        grad[i] = _t1*(_t23*_t25 + _t8*_t9*_t0 - _t6*_t9*target_i)
+        hess[i] = _t1*(_t25*_t28 + _t31*(float32(-1.0) + float32(2.0)*target_i) - _t25*_t30 + (_t31 + _t30*_t0 - _t28*target_i)*_t24*gamma + _t6*_t8*_t9 + _t23*select((math.isnan(logits_i) | math.isnan(_t34) | math.isnan(_t35) | math.isnan(_t36) | math.isnan(_t38)), float32(math.nan), select(select(_t20, (_t34 > _t38), select(_t7, (_t36 > _t38), (_t35 > _t38))), _t37 + (float32(0.5))*_t24, _t8*_t0 - _t6*target_i))*_t24*gamma)
 
 
 @_jit
@@ -361,7 +357,7 @@ def value_sum_w_f64(logits, target, weight, alpha, gamma):
 
 @_jit
 def value_grad_each_f64(logits, target, alpha, gamma, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 76 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 78 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -385,16 +381,15 @@ def value_grad_each_f64(logits, target, alpha, gamma, value, grad):
         _t17 = vmath.log(target_i)
         _t18 = _t17 - _t3
         _t19 = _t14 + _t18
-        _t20 = -(_t3 + logits_i - _t17)
-        _t21 = _t15 + logits_i
-        _t22 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(_t20) | math.isnan(_t21)), math.nan, select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t20), (_t18 <= _t21))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+        _t20 = _t15 + logits_i
+        _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), math.nan, select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
         value[i] = _t1*_t12*_t8
-        grad[i] = _t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t22 - 2.0*_t3 + _t22*gamma)*(1.0 - 2.0*target_i)*gamma)
+        grad[i] = _t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - 2.0*_t3 + _t21*gamma)*(1.0 - 2.0*target_i)*gamma)
 
 
 @_jit
 def value_grad_sum_f64(logits, target, alpha, gamma, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 76 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 78 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -422,18 +417,17 @@ def value_grad_sum_f64(logits, target, alpha, gamma, scale, grad):
             _t17 = vmath.log(target_i)
             _t18 = _t17 - _t3
             _t19 = _t14 + _t18
-            _t20 = -(_t3 + logits_i - _t17)
-            _t21 = _t15 + logits_i
-            _t22 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(_t20) | math.isnan(_t21)), math.nan, select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t20), (_t18 <= _t21))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+            _t20 = _t15 + logits_i
+            _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), math.nan, select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
             _part = vmath.reassoc_add(_part, _t1*_t12*_t8)
-            grad[i] = scale * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t22 - 2.0*_t3 + _t22*gamma)*(1.0 - 2.0*target_i)*gamma))
+            grad[i] = scale * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - 2.0*_t3 + _t21*gamma)*(1.0 - 2.0*target_i)*gamma))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(logits, target, weight, alpha, gamma, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 76 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 78 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -462,18 +456,17 @@ def value_grad_sum_w_f64(logits, target, weight, alpha, gamma, scale, grad):
             _t17 = vmath.log(target_i)
             _t18 = _t17 - _t3
             _t19 = _t14 + _t18
-            _t20 = -(_t3 + logits_i - _t17)
-            _t21 = _t15 + logits_i
-            _t22 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(_t20) | math.isnan(_t21)), math.nan, select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t20), (_t18 <= _t21))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+            _t20 = _t15 + logits_i
+            _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), math.nan, select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
             _part = vmath.reassoc_add(_part, w_i * (_t1*_t12*_t8))
-            grad[i] = scale * w_i * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t22 - 2.0*_t3 + _t22*gamma)*(1.0 - 2.0*target_i)*gamma))
+            grad[i] = scale * w_i * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - 2.0*_t3 + _t21*gamma)*(1.0 - 2.0*target_i)*gamma))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(logits, target, alpha, gamma, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 147 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 149 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -496,29 +489,28 @@ def grad_hess_f64(logits, target, alpha, gamma, grad, hess):
         _t16 = vmath.log(target_i)
         _t17 = _t16 - _t13
         _t18 = _t12 + _t17
-        _t19 = -(_t13 + logits_i - _t16)
-        _t20 = _t14 + logits_i
-        _t21 = (_t5 & _t7)
-        _t22 = select((math.isnan(logits_i) | math.isnan(_t17) | math.isnan(_t14) | math.isnan(_t19) | math.isnan(_t20)), math.nan, select(select(_t21, (_t14 >= _t17), select(_t7, (_t14 >= _t19), (_t17 <= _t20))), _t15, _t18)) + vmath.log1p(vmath.exp(-abs(_t18 - _t15)))
-        _t23 = -_t22 + _t22*gamma
-        _t24 = vmath.exp(_t10 + _t12 + _t23 - 2.0*_t13)
-        _t25 = 1.0 - 2.0*target_i
-        _t26 = ((_t13 + select(_t2, math.nan, select(_t5, 0.0, logits_i)))*_t0 + (_t13 + select(_t11, math.nan, select(_t7, 0.0, -logits_i)))*target_i)*_t25*gamma
-        _t27 = _t12 - _t13
-        _t28 = _t10 - _t13
-        _t29 = vmath.exp(_t23 + _t28 + 2.0*_t27)
-        _t30 = 2.0*_t28 + _t22*gamma
-        _t31 = vmath.exp(_t27 + _t30 - _t22)
-        _t32 = _t26*vmath.exp(_t30 - 2.0*_t22 + 2.0*_t27)
-        _t33 = abs(-_t4*target_i)
-        _t34 = abs(_t4*_t0)
-        _t35 = _t33 + _t34
-        _t36 = _t33 + abs(_t3*_t4*_t0)
-        _t37 = _t34 + abs(-_t3*_t4*target_i)
-        _t38 = (0.5)*vmath.tanh((0.5)*logits_i)
-        _t39 = abs(_t38) + abs((0.5)*_t25)
-        grad[i] = _t1*(_t24*_t26 + _t8*_t9*_t0 - _t6*_t9*target_i)
-        hess[i] = _t1*(_t26*_t29 + _t32*(-1.0 + 2.0*target_i) - _t26*_t31 + (_t32 + _t31*_t0 - _t29*target_i)*_t25*gamma + _t6*_t8*_t9 + _t24*select((math.isnan(logits_i) | math.isnan(_t35) | math.isnan(_t36) | math.isnan(_t37) | math.isnan(_t39)), math.nan, select(select(_t21, (_t35 > _t39), select(_t7, (_t37 > _t39), (_t36 > _t39))), _t38 + (0.5)*_t25, _t8*_t0 - _t6*target_i))*_t25*gamma)
+        _t19 = _t14 + logits_i
+        _t20 = (_t5 & _t7)
+        _t21 = select((math.isnan(logits_i) | math.isnan(_t17) | math.isnan(_t14) | math.isnan(-(_t13 + logits_i - _t16)) | math.isnan(_t19)), math.nan, select(select(_t20, (_t14 >= _t17), select(_t7, (_t14 >= _t16 - _t13 - logits_i), (_t17 <= _t19))), _t15, _t18)) + vmath.log1p(vmath.exp(-abs(_t18 - _t15)))
+        _t22 = -_t21 + _t21*gamma
+        _t23 = vmath.exp(_t10 + _t12 + _t22 - 2.0*_t13)
+        _t24 = 1.0 - 2.0*target_i
+        _t25 = ((_t13 + select(_t2, math.nan, select(_t5, 0.0, logits_i)))*_t0 + (_t13 + select(_t11, math.nan, select(_t7, 0.0, -logits_i)))*target_i)*_t24*gamma
+        _t26 = _t12 - _t13
+        _t27 = _t10 - _t13
+        _t28 = vmath.exp(_t22 + _t27 + 2.0*_t26)
+        _t29 = 2.0*_t27 + _t21*gamma
+        _t30 = vmath.exp(_t26 + _t29 - _t21)
+        _t31 = _t25*vmath.exp(_t29 - 2.0*_t21 + 2.0*_t26)
+        _t32 = abs(-_t4*target_i)
+        _t33 = abs(_t4*_t0)
+        _t34 = _t32 + _t33
+        _t35 = _t32 + abs(_t3*_t4*_t0)
+        _t36 = _t33 + abs(-_t3*_t4*target_i)
+        _t37 = (0.5)*vmath.tanh((0.5)*logits_i)
+        _t38 = abs(_t37) + abs((0.5)*_t24)
+        grad[i] = _t1*(_t23*_t25 + _t8*_t9*_t0 - _t6*_t9*target_i)
+        hess[i] = _t1*(_t25*_t28 + _t31*(-1.0 + 2.0*target_i) - _t25*_t30 + (_t31 + _t30*_t0 - _t28*target_i)*_t24*gamma + _t6*_t8*_t9 + _t23*select((math.isnan(logits_i) | math.isnan(_t34) | math.isnan(_t35) | math.isnan(_t36) | math.isnan(_t38)), math.nan, select(select(_t20, (_t34 > _t38), select(_t7, (_t36 > _t38), (_t35 > _t38))), _t37 + (0.5)*_t24, _t8*_t0 - _t6*target_i))*_t24*gamma)
 
 
 KERNELS = {
