@@ -413,7 +413,7 @@ def sigmoid_differences(
     def rewrite(add: sp.Add) -> sp.Expr:
         split = _split_terms(add, pick)
         if split is None:
-            return add
+            return shared(add)
         u, k, c = split
         if _one_sign([k[1], k[-1], c], ranges):
             return add  # e.g. y·σ(-x) + (1 - y)·σ(x), y ∈ [0, 1]: nothing cancels
@@ -423,6 +423,29 @@ def sigmoid_differences(
         a, b = (exact_constant(k[s], centres) for s in (1, -1))  # 1 - y' at y = 1, ε > 0
         near = [*constant, slope * sp.tanh(u / 2) / 2]
         return _smaller_error(near, [a * sigmoid(u), b * sigmoid(-u), c])
+
+    def shared(add: sp.Add) -> sp.Expr:
+        """F·(a·σ(u) + b·σ(-u)) + rest, F a factor that holds u (q^γ·(σ(x) - y) beside the
+        other terms of a focal gradient): the difference is rewritten inside the product."""
+        groups: dict = {}
+        for term in add.args:
+            hits = [f for f in sp.Mul.make_args(term) if pick(f) is not None]
+            if len(hits) != 1:
+                continue
+            cofactor = term / hits[0]
+            u = pick(hits[0])[0]
+            F = cofactor.as_independent(*u.free_symbols, as_Add=False)[1]
+            if F != 1:
+                groups.setdefault(F, []).append(term)
+        for F, terms in sorted(groups.items(), key=lambda g: sp.default_sort_key(g[0])):
+            if len(terms) < 2:
+                continue
+            inner = sp.Add(*(t / F for t in terms))
+            lowered = rewrite(inner) if inner.is_Add else inner
+            if lowered != inner:
+                rest = [t for t in add.args if t not in terms]
+                return sp.Add(sp.Mul(F, lowered), *rest)
+        return add
 
     return expr.replace(lambda e: e.is_Add, rewrite)
 

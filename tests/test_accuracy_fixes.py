@@ -242,3 +242,22 @@ def test_sigmoid_focal_value_keeps_digits_where_q_to_the_gamma_is_subnormal(y):
     got = symloss.sigmoid_focal(x, t, reduction="none", alpha=0.25, gamma=5.0)
     ref = reference(focal_value, [x, t], "float32", (0.25, 5.0))
     assert ulp_error(got, ref).max() <= 8, (got, ref)
+
+
+def focal_grad(x, y, alpha, gamma):
+    """∂/∂x of the definition; α < 0 disables the α_t weighting (α_t = 1)."""
+    if alpha < 0:
+        return mp.diff(lambda t: focal_value(t, y, 1, gamma) / y, x)  # α_t = y at α = 1
+    return mp.diff(lambda t: focal_value(t, y, alpha, gamma), x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("alpha, gamma", [(0.25, 0.0), (0.25, 2.0), (-1.0, 0.0), (0.7, 5.0)])
+def test_sigmoid_focal_gradient_near_a_zero_logit_at_target_one_half(dtype, alpha, gamma):
+    # q^γ·((1 - y)σ(x) - y·σ(-x)) at y = 1/2 is q^γ·tanh(x/2)/2: formed as a difference of
+    # sigmoids it was 0 for 3e-9 in float32 at x = 2.4e-8, γ = 0 (8e8 ULP; 3e7 in float64)
+    x = np.array([2.4e-8, -3e-7, 1e-20, -1e-30, 1e-3], dtype=dtype)
+    t = np.full_like(x, 0.5)
+    ref = reference(focal_grad, [x, t], dtype, (alpha, gamma))
+    g, _ = symloss.sigmoid_focal.grad_hess(x, t, alpha=alpha, gamma=gamma)
+    assert ulp_error(g, ref).max() <= 8, (g, ref)

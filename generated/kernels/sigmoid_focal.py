@@ -138,7 +138,7 @@ def value_sum_w_f32(logits, target, weight, alpha, gamma):
 
 @_jit
 def value_grad_each_f32(logits, target, alpha, gamma, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 78 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 105 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -155,22 +155,31 @@ def value_grad_each_f32(logits, target, alpha, gamma, value, grad):
         _t10 = select(_t6, float32(math.nan), select(_t7, _t9, _t2*_t9))*target_i
         _t11 = select(_t6, float32(math.nan), select(_t5, _t9, _t2*_t9))*_t0
         _t12 = vmath.wide(_t10 + _t11)**gamma
-        _t13 = select(_t6, float32(math.nan), select(_t5, float32(0.0), logits_i))
-        _t14 = select(_t4, float32(math.nan), select(_t7, float32(0.0), -logits_i))
-        _t15 = -_t3 + vmath.log1p(-target_i)
-        _t16 = _t13 + _t15
-        _t17 = vmath.log(target_i)
-        _t18 = _t17 - _t3
-        _t19 = _t14 + _t18
-        _t20 = _t15 + logits_i
-        _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), float32(math.nan), select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+        _t13 = abs(-_t9*target_i)
+        _t14 = abs(_t9*_t0)
+        _t15 = _t13 + _t14
+        _t16 = _t13 + abs(_t2*_t9*_t0)
+        _t17 = _t14 + abs(-_t2*_t9*target_i)
+        _t18 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
+        _t19 = float32(1.0) - float32(2.0)*target_i
+        _t20 = abs(_t18) + abs((float32(0.5))*_t19)
+        _t21 = (_t5 & _t7)
+        _t22 = select(_t6, float32(math.nan), select(_t5, float32(0.0), logits_i))
+        _t23 = select(_t4, float32(math.nan), select(_t7, float32(0.0), -logits_i))
+        _t24 = -_t3 + vmath.log1p(-target_i)
+        _t25 = _t22 + _t24
+        _t26 = vmath.log(target_i)
+        _t27 = _t26 - _t3
+        _t28 = _t23 + _t27
+        _t29 = _t24 + logits_i
+        _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + logits_i - _t26)) | math.isnan(_t29)), float32(math.nan), select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
         value[i] = _t1*_t12*_t8
-        grad[i] = _t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - float32(2.0)*_t3 + _t21*gamma)*(float32(1.0) - float32(2.0)*target_i)*gamma)
+        grad[i] = _t1*(_t12*select((math.isnan(logits_i) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), float32(math.nan), select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (float32(0.5))*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - float32(2.0)*_t3 + _t30*gamma)*_t19*gamma)
 
 
 @_jit
 def value_grad_sum_f32(logits, target, alpha, gamma, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 78 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 105 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -191,24 +200,33 @@ def value_grad_sum_f32(logits, target, alpha, gamma, scale, grad):
             _t10 = select(_t6, float32(math.nan), select(_t7, _t9, _t2*_t9))*target_i
             _t11 = select(_t6, float32(math.nan), select(_t5, _t9, _t2*_t9))*_t0
             _t12 = vmath.wide(_t10 + _t11)**gamma
-            _t13 = select(_t6, float32(math.nan), select(_t5, float32(0.0), logits_i))
-            _t14 = select(_t4, float32(math.nan), select(_t7, float32(0.0), -logits_i))
-            _t15 = -_t3 + vmath.log1p(-target_i)
-            _t16 = _t13 + _t15
-            _t17 = vmath.log(target_i)
-            _t18 = _t17 - _t3
-            _t19 = _t14 + _t18
-            _t20 = _t15 + logits_i
-            _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), float32(math.nan), select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+            _t13 = abs(-_t9*target_i)
+            _t14 = abs(_t9*_t0)
+            _t15 = _t13 + _t14
+            _t16 = _t13 + abs(_t2*_t9*_t0)
+            _t17 = _t14 + abs(-_t2*_t9*target_i)
+            _t18 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
+            _t19 = float32(1.0) - float32(2.0)*target_i
+            _t20 = abs(_t18) + abs((float32(0.5))*_t19)
+            _t21 = (_t5 & _t7)
+            _t22 = select(_t6, float32(math.nan), select(_t5, float32(0.0), logits_i))
+            _t23 = select(_t4, float32(math.nan), select(_t7, float32(0.0), -logits_i))
+            _t24 = -_t3 + vmath.log1p(-target_i)
+            _t25 = _t22 + _t24
+            _t26 = vmath.log(target_i)
+            _t27 = _t26 - _t3
+            _t28 = _t23 + _t27
+            _t29 = _t24 + logits_i
+            _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + logits_i - _t26)) | math.isnan(_t29)), float32(math.nan), select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
             _part = vmath.reassoc_add(_part, _t1*_t12*_t8)
-            grad[i] = scale * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - float32(2.0)*_t3 + _t21*gamma)*(float32(1.0) - float32(2.0)*target_i)*gamma))
+            grad[i] = scale * (_t1*(_t12*select((math.isnan(logits_i) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), float32(math.nan), select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (float32(0.5))*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - float32(2.0)*_t3 + _t30*gamma)*_t19*gamma))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(logits, target, weight, alpha, gamma, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 78 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 105 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -230,24 +248,33 @@ def value_grad_sum_w_f32(logits, target, weight, alpha, gamma, scale, grad):
             _t10 = select(_t6, float32(math.nan), select(_t7, _t9, _t2*_t9))*target_i
             _t11 = select(_t6, float32(math.nan), select(_t5, _t9, _t2*_t9))*_t0
             _t12 = vmath.wide(_t10 + _t11)**gamma
-            _t13 = select(_t6, float32(math.nan), select(_t5, float32(0.0), logits_i))
-            _t14 = select(_t4, float32(math.nan), select(_t7, float32(0.0), -logits_i))
-            _t15 = -_t3 + vmath.log1p(-target_i)
-            _t16 = _t13 + _t15
-            _t17 = vmath.log(target_i)
-            _t18 = _t17 - _t3
-            _t19 = _t14 + _t18
-            _t20 = _t15 + logits_i
-            _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), float32(math.nan), select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+            _t13 = abs(-_t9*target_i)
+            _t14 = abs(_t9*_t0)
+            _t15 = _t13 + _t14
+            _t16 = _t13 + abs(_t2*_t9*_t0)
+            _t17 = _t14 + abs(-_t2*_t9*target_i)
+            _t18 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
+            _t19 = float32(1.0) - float32(2.0)*target_i
+            _t20 = abs(_t18) + abs((float32(0.5))*_t19)
+            _t21 = (_t5 & _t7)
+            _t22 = select(_t6, float32(math.nan), select(_t5, float32(0.0), logits_i))
+            _t23 = select(_t4, float32(math.nan), select(_t7, float32(0.0), -logits_i))
+            _t24 = -_t3 + vmath.log1p(-target_i)
+            _t25 = _t22 + _t24
+            _t26 = vmath.log(target_i)
+            _t27 = _t26 - _t3
+            _t28 = _t23 + _t27
+            _t29 = _t24 + logits_i
+            _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + logits_i - _t26)) | math.isnan(_t29)), float32(math.nan), select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
             _part = vmath.reassoc_add(_part, w_i * (_t1*_t12*_t8))
-            grad[i] = scale * w_i * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - float32(2.0)*_t3 + _t21*gamma)*(float32(1.0) - float32(2.0)*target_i)*gamma))
+            grad[i] = scale * w_i * (_t1*(_t12*select((math.isnan(logits_i) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), float32(math.nan), select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (float32(0.5))*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - float32(2.0)*_t3 + _t30*gamma)*_t19*gamma))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 149 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 145 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -261,37 +288,38 @@ def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
         _t7 = (logits_i >= float32(0.0))
         _t8 = select(_t2, float32(math.nan), select(_t7, _t4, _t3*_t4))
         _t9 = vmath.wide(_t8*_t0 + _t6*target_i)**gamma
-        _t10 = select(_t2, float32(math.nan), select(_t7, float32(0.0), logits_i))
-        _t11 = (math.isnan(-logits_i))
-        _t12 = select(_t11, float32(math.nan), select(_t5, float32(0.0), -logits_i))
-        _t13 = vmath.log1p(_t3)
-        _t14 = -_t13 + vmath.log1p(-target_i)
-        _t15 = _t10 + _t14
-        _t16 = vmath.log(target_i)
-        _t17 = _t16 - _t13
-        _t18 = _t12 + _t17
-        _t19 = _t14 + logits_i
-        _t20 = (_t5 & _t7)
-        _t21 = select((math.isnan(logits_i) | math.isnan(_t17) | math.isnan(_t14) | math.isnan(-(_t13 + logits_i - _t16)) | math.isnan(_t19)), float32(math.nan), select(select(_t20, (_t14 >= _t17), select(_t7, (_t14 >= _t16 - _t13 - logits_i), (_t17 <= _t19))), _t15, _t18)) + vmath.log1p(vmath.exp(-abs(_t18 - _t15)))
-        _t22 = -_t21 + _t21*gamma
-        _t23 = vmath.exp(_t10 + _t12 + _t22 - float32(2.0)*_t13)
-        _t24 = float32(1.0) - float32(2.0)*target_i
-        _t25 = ((_t13 + select(_t2, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t0 + (_t13 + select(_t11, float32(math.nan), select(_t7, float32(0.0), -logits_i)))*target_i)*_t24*gamma
-        _t26 = _t12 - _t13
-        _t27 = _t10 - _t13
-        _t28 = vmath.exp(_t22 + _t27 + float32(2.0)*_t26)
-        _t29 = float32(2.0)*_t27 + _t21*gamma
-        _t30 = vmath.exp(_t26 + _t29 - _t21)
-        _t31 = _t25*vmath.exp(_t29 - float32(2.0)*_t21 + float32(2.0)*_t26)
-        _t32 = abs(-_t4*target_i)
-        _t33 = abs(_t4*_t0)
-        _t34 = _t32 + _t33
-        _t35 = _t32 + abs(_t3*_t4*_t0)
-        _t36 = _t33 + abs(-_t3*_t4*target_i)
-        _t37 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
-        _t38 = abs(_t37) + abs((float32(0.5))*_t24)
-        grad[i] = _t1*(_t23*_t25 + _t8*_t9*_t0 - _t6*_t9*target_i)
-        hess[i] = _t1*(_t25*_t28 + _t31*(float32(-1.0) + float32(2.0)*target_i) - _t25*_t30 + (_t31 + _t30*_t0 - _t28*target_i)*_t24*gamma + _t6*_t8*_t9 + _t23*select((math.isnan(logits_i) | math.isnan(_t34) | math.isnan(_t35) | math.isnan(_t36) | math.isnan(_t38)), float32(math.nan), select(select(_t20, (_t34 > _t38), select(_t7, (_t36 > _t38), (_t35 > _t38))), _t37 + (float32(0.5))*_t24, _t8*_t0 - _t6*target_i))*_t24*gamma)
+        _t10 = abs(-_t4*target_i)
+        _t11 = abs(_t4*_t0)
+        _t12 = _t10 + _t11
+        _t13 = _t10 + abs(_t3*_t4*_t0)
+        _t14 = _t11 + abs(-_t3*_t4*target_i)
+        _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
+        _t16 = float32(1.0) - float32(2.0)*target_i
+        _t17 = abs(_t15) + abs((float32(0.5))*_t16)
+        _t18 = (_t5 & _t7)
+        _t19 = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t17)), float32(math.nan), select(select(_t18, (_t12 > _t17), select(_t7, (_t14 > _t17), (_t13 > _t17))), _t15 + (float32(0.5))*_t16, _t8*_t0 - _t6*target_i))
+        _t20 = select(_t2, float32(math.nan), select(_t7, float32(0.0), logits_i))
+        _t21 = (math.isnan(-logits_i))
+        _t22 = select(_t21, float32(math.nan), select(_t5, float32(0.0), -logits_i))
+        _t23 = vmath.log1p(_t3)
+        _t24 = -_t23 + vmath.log1p(-target_i)
+        _t25 = _t20 + _t24
+        _t26 = vmath.log(target_i)
+        _t27 = _t26 - _t23
+        _t28 = _t22 + _t27
+        _t29 = _t24 + logits_i
+        _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t23 + logits_i - _t26)) | math.isnan(_t29)), float32(math.nan), select(select(_t18, (_t24 >= _t27), select(_t7, (_t24 >= _t26 - _t23 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
+        _t31 = -_t30 + _t30*gamma
+        _t32 = vmath.exp(_t20 + _t22 + _t31 - float32(2.0)*_t23)
+        _t33 = ((_t23 + select(_t2, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t0 + (_t23 + select(_t21, float32(math.nan), select(_t7, float32(0.0), -logits_i)))*target_i)*_t16*gamma
+        _t34 = _t22 - _t23
+        _t35 = _t20 - _t23
+        _t36 = vmath.exp(_t31 + _t35 + float32(2.0)*_t34)
+        _t37 = float32(2.0)*_t35 + _t30*gamma
+        _t38 = vmath.exp(_t34 + _t37 - _t30)
+        _t39 = _t33*vmath.exp(_t37 - float32(2.0)*_t30 + float32(2.0)*_t34)
+        grad[i] = _t1*(_t19*_t9 + _t32*_t33)
+        hess[i] = _t1*(_t33*_t36 + _t39*(float32(-1.0) + float32(2.0)*target_i) - _t33*_t38 + (_t39 + _t38*_t0 - _t36*target_i)*_t16*gamma + _t6*_t8*_t9 + _t19*_t32*_t16*gamma)
 
 
 @_jit
@@ -357,7 +385,7 @@ def value_sum_w_f64(logits, target, weight, alpha, gamma):
 
 @_jit
 def value_grad_each_f64(logits, target, alpha, gamma, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 78 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 105 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -374,22 +402,31 @@ def value_grad_each_f64(logits, target, alpha, gamma, value, grad):
         _t10 = select(_t6, math.nan, select(_t7, _t9, _t2*_t9))*target_i
         _t11 = select(_t6, math.nan, select(_t5, _t9, _t2*_t9))*_t0
         _t12 = (_t10 + _t11)**gamma
-        _t13 = select(_t6, math.nan, select(_t5, 0.0, logits_i))
-        _t14 = select(_t4, math.nan, select(_t7, 0.0, -logits_i))
-        _t15 = -_t3 + vmath.log1p(-target_i)
-        _t16 = _t13 + _t15
-        _t17 = vmath.log(target_i)
-        _t18 = _t17 - _t3
-        _t19 = _t14 + _t18
-        _t20 = _t15 + logits_i
-        _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), math.nan, select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+        _t13 = abs(-_t9*target_i)
+        _t14 = abs(_t9*_t0)
+        _t15 = _t13 + _t14
+        _t16 = _t13 + abs(_t2*_t9*_t0)
+        _t17 = _t14 + abs(-_t2*_t9*target_i)
+        _t18 = (0.5)*vmath.tanh((0.5)*logits_i)
+        _t19 = 1.0 - 2.0*target_i
+        _t20 = abs(_t18) + abs((0.5)*_t19)
+        _t21 = (_t5 & _t7)
+        _t22 = select(_t6, math.nan, select(_t5, 0.0, logits_i))
+        _t23 = select(_t4, math.nan, select(_t7, 0.0, -logits_i))
+        _t24 = -_t3 + vmath.log1p(-target_i)
+        _t25 = _t22 + _t24
+        _t26 = vmath.log(target_i)
+        _t27 = _t26 - _t3
+        _t28 = _t23 + _t27
+        _t29 = _t24 + logits_i
+        _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + logits_i - _t26)) | math.isnan(_t29)), math.nan, select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
         value[i] = _t1*_t12*_t8
-        grad[i] = _t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - 2.0*_t3 + _t21*gamma)*(1.0 - 2.0*target_i)*gamma)
+        grad[i] = _t1*(_t12*select((math.isnan(logits_i) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), math.nan, select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (0.5)*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - 2.0*_t3 + _t30*gamma)*_t19*gamma)
 
 
 @_jit
 def value_grad_sum_f64(logits, target, alpha, gamma, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 78 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 105 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -410,24 +447,33 @@ def value_grad_sum_f64(logits, target, alpha, gamma, scale, grad):
             _t10 = select(_t6, math.nan, select(_t7, _t9, _t2*_t9))*target_i
             _t11 = select(_t6, math.nan, select(_t5, _t9, _t2*_t9))*_t0
             _t12 = (_t10 + _t11)**gamma
-            _t13 = select(_t6, math.nan, select(_t5, 0.0, logits_i))
-            _t14 = select(_t4, math.nan, select(_t7, 0.0, -logits_i))
-            _t15 = -_t3 + vmath.log1p(-target_i)
-            _t16 = _t13 + _t15
-            _t17 = vmath.log(target_i)
-            _t18 = _t17 - _t3
-            _t19 = _t14 + _t18
-            _t20 = _t15 + logits_i
-            _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), math.nan, select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+            _t13 = abs(-_t9*target_i)
+            _t14 = abs(_t9*_t0)
+            _t15 = _t13 + _t14
+            _t16 = _t13 + abs(_t2*_t9*_t0)
+            _t17 = _t14 + abs(-_t2*_t9*target_i)
+            _t18 = (0.5)*vmath.tanh((0.5)*logits_i)
+            _t19 = 1.0 - 2.0*target_i
+            _t20 = abs(_t18) + abs((0.5)*_t19)
+            _t21 = (_t5 & _t7)
+            _t22 = select(_t6, math.nan, select(_t5, 0.0, logits_i))
+            _t23 = select(_t4, math.nan, select(_t7, 0.0, -logits_i))
+            _t24 = -_t3 + vmath.log1p(-target_i)
+            _t25 = _t22 + _t24
+            _t26 = vmath.log(target_i)
+            _t27 = _t26 - _t3
+            _t28 = _t23 + _t27
+            _t29 = _t24 + logits_i
+            _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + logits_i - _t26)) | math.isnan(_t29)), math.nan, select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
             _part = vmath.reassoc_add(_part, _t1*_t12*_t8)
-            grad[i] = scale * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - 2.0*_t3 + _t21*gamma)*(1.0 - 2.0*target_i)*gamma))
+            grad[i] = scale * (_t1*(_t12*select((math.isnan(logits_i) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), math.nan, select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (0.5)*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - 2.0*_t3 + _t30*gamma)*_t19*gamma))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(logits, target, weight, alpha, gamma, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 78 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 105 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -449,24 +495,33 @@ def value_grad_sum_w_f64(logits, target, weight, alpha, gamma, scale, grad):
             _t10 = select(_t6, math.nan, select(_t7, _t9, _t2*_t9))*target_i
             _t11 = select(_t6, math.nan, select(_t5, _t9, _t2*_t9))*_t0
             _t12 = (_t10 + _t11)**gamma
-            _t13 = select(_t6, math.nan, select(_t5, 0.0, logits_i))
-            _t14 = select(_t4, math.nan, select(_t7, 0.0, -logits_i))
-            _t15 = -_t3 + vmath.log1p(-target_i)
-            _t16 = _t13 + _t15
-            _t17 = vmath.log(target_i)
-            _t18 = _t17 - _t3
-            _t19 = _t14 + _t18
-            _t20 = _t15 + logits_i
-            _t21 = select((math.isnan(logits_i) | math.isnan(_t18) | math.isnan(_t15) | math.isnan(-(_t3 + logits_i - _t17)) | math.isnan(_t20)), math.nan, select(select((_t5 & _t7), (_t15 >= _t18), select(_t5, (_t15 >= _t17 - _t3 - logits_i), (_t18 <= _t20))), _t16, _t19)) + vmath.log1p(vmath.exp(-abs(_t19 - _t16)))
+            _t13 = abs(-_t9*target_i)
+            _t14 = abs(_t9*_t0)
+            _t15 = _t13 + _t14
+            _t16 = _t13 + abs(_t2*_t9*_t0)
+            _t17 = _t14 + abs(-_t2*_t9*target_i)
+            _t18 = (0.5)*vmath.tanh((0.5)*logits_i)
+            _t19 = 1.0 - 2.0*target_i
+            _t20 = abs(_t18) + abs((0.5)*_t19)
+            _t21 = (_t5 & _t7)
+            _t22 = select(_t6, math.nan, select(_t5, 0.0, logits_i))
+            _t23 = select(_t4, math.nan, select(_t7, 0.0, -logits_i))
+            _t24 = -_t3 + vmath.log1p(-target_i)
+            _t25 = _t22 + _t24
+            _t26 = vmath.log(target_i)
+            _t27 = _t26 - _t3
+            _t28 = _t23 + _t27
+            _t29 = _t24 + logits_i
+            _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + logits_i - _t26)) | math.isnan(_t29)), math.nan, select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
             _part = vmath.reassoc_add(_part, w_i * (_t1*_t12*_t8))
-            grad[i] = scale * w_i * (_t1*(_t11*_t12 - _t10*_t12 + _t8*vmath.exp(_t13 + _t14 - _t21 - 2.0*_t3 + _t21*gamma)*(1.0 - 2.0*target_i)*gamma))
+            grad[i] = scale * w_i * (_t1*(_t12*select((math.isnan(logits_i) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), math.nan, select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (0.5)*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - 2.0*_t3 + _t30*gamma)*_t19*gamma))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(logits, target, alpha, gamma, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 149 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 145 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -480,37 +535,38 @@ def grad_hess_f64(logits, target, alpha, gamma, grad, hess):
         _t7 = (logits_i >= 0.0)
         _t8 = select(_t2, math.nan, select(_t7, _t4, _t3*_t4))
         _t9 = (_t8*_t0 + _t6*target_i)**gamma
-        _t10 = select(_t2, math.nan, select(_t7, 0.0, logits_i))
-        _t11 = (math.isnan(-logits_i))
-        _t12 = select(_t11, math.nan, select(_t5, 0.0, -logits_i))
-        _t13 = vmath.log1p(_t3)
-        _t14 = -_t13 + vmath.log1p(-target_i)
-        _t15 = _t10 + _t14
-        _t16 = vmath.log(target_i)
-        _t17 = _t16 - _t13
-        _t18 = _t12 + _t17
-        _t19 = _t14 + logits_i
-        _t20 = (_t5 & _t7)
-        _t21 = select((math.isnan(logits_i) | math.isnan(_t17) | math.isnan(_t14) | math.isnan(-(_t13 + logits_i - _t16)) | math.isnan(_t19)), math.nan, select(select(_t20, (_t14 >= _t17), select(_t7, (_t14 >= _t16 - _t13 - logits_i), (_t17 <= _t19))), _t15, _t18)) + vmath.log1p(vmath.exp(-abs(_t18 - _t15)))
-        _t22 = -_t21 + _t21*gamma
-        _t23 = vmath.exp(_t10 + _t12 + _t22 - 2.0*_t13)
-        _t24 = 1.0 - 2.0*target_i
-        _t25 = ((_t13 + select(_t2, math.nan, select(_t5, 0.0, logits_i)))*_t0 + (_t13 + select(_t11, math.nan, select(_t7, 0.0, -logits_i)))*target_i)*_t24*gamma
-        _t26 = _t12 - _t13
-        _t27 = _t10 - _t13
-        _t28 = vmath.exp(_t22 + _t27 + 2.0*_t26)
-        _t29 = 2.0*_t27 + _t21*gamma
-        _t30 = vmath.exp(_t26 + _t29 - _t21)
-        _t31 = _t25*vmath.exp(_t29 - 2.0*_t21 + 2.0*_t26)
-        _t32 = abs(-_t4*target_i)
-        _t33 = abs(_t4*_t0)
-        _t34 = _t32 + _t33
-        _t35 = _t32 + abs(_t3*_t4*_t0)
-        _t36 = _t33 + abs(-_t3*_t4*target_i)
-        _t37 = (0.5)*vmath.tanh((0.5)*logits_i)
-        _t38 = abs(_t37) + abs((0.5)*_t24)
-        grad[i] = _t1*(_t23*_t25 + _t8*_t9*_t0 - _t6*_t9*target_i)
-        hess[i] = _t1*(_t25*_t28 + _t31*(-1.0 + 2.0*target_i) - _t25*_t30 + (_t31 + _t30*_t0 - _t28*target_i)*_t24*gamma + _t6*_t8*_t9 + _t23*select((math.isnan(logits_i) | math.isnan(_t34) | math.isnan(_t35) | math.isnan(_t36) | math.isnan(_t38)), math.nan, select(select(_t20, (_t34 > _t38), select(_t7, (_t36 > _t38), (_t35 > _t38))), _t37 + (0.5)*_t24, _t8*_t0 - _t6*target_i))*_t24*gamma)
+        _t10 = abs(-_t4*target_i)
+        _t11 = abs(_t4*_t0)
+        _t12 = _t10 + _t11
+        _t13 = _t10 + abs(_t3*_t4*_t0)
+        _t14 = _t11 + abs(-_t3*_t4*target_i)
+        _t15 = (0.5)*vmath.tanh((0.5)*logits_i)
+        _t16 = 1.0 - 2.0*target_i
+        _t17 = abs(_t15) + abs((0.5)*_t16)
+        _t18 = (_t5 & _t7)
+        _t19 = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t17)), math.nan, select(select(_t18, (_t12 > _t17), select(_t7, (_t14 > _t17), (_t13 > _t17))), _t15 + (0.5)*_t16, _t8*_t0 - _t6*target_i))
+        _t20 = select(_t2, math.nan, select(_t7, 0.0, logits_i))
+        _t21 = (math.isnan(-logits_i))
+        _t22 = select(_t21, math.nan, select(_t5, 0.0, -logits_i))
+        _t23 = vmath.log1p(_t3)
+        _t24 = -_t23 + vmath.log1p(-target_i)
+        _t25 = _t20 + _t24
+        _t26 = vmath.log(target_i)
+        _t27 = _t26 - _t23
+        _t28 = _t22 + _t27
+        _t29 = _t24 + logits_i
+        _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t23 + logits_i - _t26)) | math.isnan(_t29)), math.nan, select(select(_t18, (_t24 >= _t27), select(_t7, (_t24 >= _t26 - _t23 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
+        _t31 = -_t30 + _t30*gamma
+        _t32 = vmath.exp(_t20 + _t22 + _t31 - 2.0*_t23)
+        _t33 = ((_t23 + select(_t2, math.nan, select(_t5, 0.0, logits_i)))*_t0 + (_t23 + select(_t21, math.nan, select(_t7, 0.0, -logits_i)))*target_i)*_t16*gamma
+        _t34 = _t22 - _t23
+        _t35 = _t20 - _t23
+        _t36 = vmath.exp(_t31 + _t35 + 2.0*_t34)
+        _t37 = 2.0*_t35 + _t30*gamma
+        _t38 = vmath.exp(_t34 + _t37 - _t30)
+        _t39 = _t33*vmath.exp(_t37 - 2.0*_t30 + 2.0*_t34)
+        grad[i] = _t1*(_t19*_t9 + _t32*_t33)
+        hess[i] = _t1*(_t33*_t36 + _t39*(-1.0 + 2.0*target_i) - _t33*_t38 + (_t39 + _t38*_t0 - _t36*target_i)*_t16*gamma + _t6*_t8*_t9 + _t19*_t32*_t16*gamma)
 
 
 KERNELS = {
