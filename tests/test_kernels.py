@@ -17,8 +17,6 @@ KNOWN_FAILURES = {
     "them by conditioning over every input, parameters included; and NaN in float64 at the "
     "rows of max/2n (logits ±1.8e307, label 3: value 8.99e306), 3 values and 17 gradient "
     "components",
-    "ctc": "a gradient component that is exactly 0 (uniform logits) comes out as ±ε·p: the "
-    "softmax minus the occupancy is formed as a difference there",
     "sigmoid_cross_entropy": "1 - y' is now formed exactly (complement_sums); left: the "
     "gradient's data constant (1 - y')/2 - w₊·y'/2 cancels in the data themselves where "
     "(1 + w₊)·y' ≈ 1 (71 ULP in float32 at x = 3e-7, y = 0.06, w₊ = 3.98, ε = 0.32; 87 in "
