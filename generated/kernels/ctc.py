@@ -18,15 +18,18 @@ One sample per parallel iteration, in float64 for either dtype (the result is ro
   m + log1p(Σ e^{a - m}) over the non-largest terms, so that α ≈ 0 (a certain prefix) keeps
   its digits and the loss -log P near 0 is computed without cancellation;
 * the gradient w.r.t. the logits, p_t(k) - γ_t(k), comes from linear sweeps in an extended
-  range (each mass a mantissa and an int64 exponent, normalized by frexp: no underflow, and
-  every positive sum keeps its relative accuracy): α̂_t(s) before the emission at t, B_t(s)
-  the completions after t, with the cell's emission weights w_t(c) = e^{z_t(c) - m_t}
-  (m_t the frame's largest logit; exactly 1 for equal logits, where the sweeps count paths in
-  exact integers). With R_t(c) = Σ_{s: l'_s = c} α̂_t(s)·B_t(s) and Σ_j p_j = 1,
-      p_k - γ_k = p_k·Σ_{j≠k} w_j (R_j - R_k) / Σ_j w_j R_j,
-  so no 1 - p or 1 - γ is formed: a forced frame (R_j = 0 for j ≠ k) gives -Σ_{j≠k} p_j,
-  a class without an alignment through it at t gives p_k, and a gradient that is 0 by a
-  coincidence of path counts (equal logits) is 0.
+  double-double (each mass hi + lo with an int64 exponent, hi normalized by frexp: no
+  underflow, about 2^-104 relative error per operation, and masses near 1 keep their
+  complements): α̂_t(s) before the emission at t, B_t(s) the completions after t, with the
+  cell's emission weights w_t(c) = e^{z_t(c) - m_t} (m_t the frame's largest logit; exactly 1
+  for equal logits, where the sweeps count paths in exact integers). With
+  R_t(c) = Σ_{s: l'_s = c} α̂_t(s)·B_t(s) and Σ_j p_j = 1,
+      p_k - γ_k = p_k·(Σ_{j≠k} w_j R_j - R_k·Σ_{j≠k} w_j) / Σ_j w_j R_j,
+  both sums over j ≠ k from prefix and suffix sums, so no 1 - p or 1 - γ is formed: a forced
+  frame (R_j = 0 for j ≠ k) gives -Σ_{j≠k} p_j, a class without an alignment through it at t
+  gives p_k, a gradient that is 0 by a coincidence of path counts (equal logits) is 0, and
+  the masses that R_j and R_k share (states with common predecessors and successors) cancel
+  in double-double, not in float64.
 A NaN logit in a frame t < T_n makes the loss and the sample's gradient NaN (P depends on every
 logit), also with zero_infinity, which zeroes only the infinity of an impossible alignment.
 Labels and lengths are checked by symloss.sequences before the call.
@@ -173,14 +176,12 @@ def ctc_f32(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
         log_probs = np.empty((max(t_n, 1), n_classes), dtype=np.float64)
         for t in range(t_n):
             _log_softmax(logits, t, n, log_probs)
-        # α̂_t(s): log of the mass of the prefixes that reach state s at time t before its
-        # emission (the cell's log-sum-exp); α_t(s) = α̂_t(s) + the rest of the cell
-        alpha_hat = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
+        # α_t(s): log of the mass of the prefixes that reach state s at time t, emission included
+        # (the cell: its log-sum-exp over the predecessors plus the rest)
         alpha = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
         if t_n > 0:
             for s in range(min(s_n, 2)):
                 emit = log_probs[0, ext[n, s]]
-                alpha_hat[0, s] = 0.0
                 alpha[0, s] = emit
         for t in range(1, t_n):
             for s in range(s_n):
@@ -190,8 +191,7 @@ def ctc_f32(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                 if s >= 2 and ext[n, s] != blank and ext[n, s] != ext[n, s - 2]:
                     skip = alpha[t - 1, s - 2]
                 emit = log_probs[t, ext[n, s]]
-                alpha_hat[t, s] = _lse(skip, stay, step)
-                alpha[t, s] = alpha_hat[t, s] + emit
+                alpha[t, s] = _lse(skip, stay, step) + emit
         if t_n == 0:
             log_p = 0.0 if s_n == 1 else -math.inf
         else:
@@ -246,7 +246,8 @@ def ctc_f32(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                         continue
                     c = ext[n, u]
                     a_h, a_l, a_e = _xmul(
-                        ah_h[t - 1, u], ah_l[t - 1, u], ah_e[t - 1, u], w_h[t - 1, c], 0.0, w_e[t - 1, c]
+                        ah_h[t - 1, u], ah_l[t - 1, u], ah_e[t - 1, u],
+                        w_h[t - 1, c], 0.0, w_e[t - 1, c],
                     )
                     acc_h, acc_l, acc_e = _xadd(acc_h, acc_l, acc_e, a_h, a_l, a_e)
                 ah_h[t, s], ah_l[t, s], ah_e[t, s] = acc_h, acc_l, acc_e
@@ -263,15 +264,15 @@ def ctc_f32(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
         r_l = np.empty(n_classes, dtype=np.float64)
         r_e = np.empty(n_classes, dtype=np.int64)
         held = np.empty(n_classes, dtype=np.int64)
-        # log B_t(s), the same completions in log space (the cell's log weights)
-        log_b = np.full(s_n, -math.inf, dtype=np.float64)
-        log_b[s_n - 1] = 0.0
-        if s_n > 1:
-            log_b[s_n - 2] = 0.0
-        ratio = np.empty(s_n, dtype=np.float64)
-        top = np.empty(n_classes, dtype=np.int64)
-        top_r = np.empty(n_classes, dtype=np.float64)
-        rest_r = np.empty(n_classes, dtype=np.float64)
+        wr_h = np.empty(n_classes, dtype=np.float64)
+        wr_l = np.empty(n_classes, dtype=np.float64)
+        wr_e = np.empty(n_classes, dtype=np.int64)
+        sx_h = np.empty(n_classes + 1, dtype=np.float64)
+        sx_l = np.empty(n_classes + 1, dtype=np.float64)
+        sx_e = np.empty(n_classes + 1, dtype=np.int64)
+        sw_h = np.empty(n_classes + 1, dtype=np.float64)
+        sw_l = np.empty(n_classes + 1, dtype=np.float64)
+        sw_e = np.empty(n_classes + 1, dtype=np.int64)
         for t in range(t_n - 1, -1, -1):
             # R_t(c) = Σ_{s: l'_s = c} α̂_t(s)·B_t(s), independent of frame t's logits; then
             # γ_t(k) = w_k R_k / Σ_j w_j R_j and, as Σ_j p_j = 1 exactly,
@@ -285,71 +286,46 @@ def ctc_f32(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                 c = ext[n, s]
                 x_h, x_l, x_e = _xmul(ah_h[t, s], ah_l[t, s], ah_e[t, s], b_h[s], b_l[s], b_e[s])
                 r_h[c], r_l[c], r_e[c] = _xadd(r_h[c], r_l[c], r_e[c], x_h, x_l, x_e)
-            # the same sums in log space, with p: log R̃_t(c) = log Σ_{s: l'_s = c} e^{α̂_t(s) +
-            # log B_t(s)} (top and log1p of the rest) and log P_t = log Σ_c p_t(c)·R̃_t(c),
-            # which keep the digits of masses near 1 (the complement of a certain prefix)
-            for c in range(n_classes):
-                top[c], top_r[c], rest_r[c] = -1, -math.inf, 0.0
-            for s in range(s_n):
-                r = alpha_hat[t, s] + log_b[s]
-                ratio[s] = r
-                c = ext[n, s]
-                if r > top_r[c]:
-                    top[c], top_r[c] = s, r
-            for s in range(s_n):
-                c = ext[n, s]
-                if s != top[c] and top_r[c] > -math.inf:
-                    rest_r[c] += math.exp(ratio[s] - top_r[c])
-            big, big_c = -math.inf, -1
-            for c in range(n_classes):
-                if top_r[c] > -math.inf:
-                    rest_r[c] = math.log1p(rest_r[c])
-                    v = (top_r[c] + log_probs[t, c]) + rest_r[c]
-                    if v > big:
-                        big, big_c = v, c
-            acc = 0.0
-            for c in range(n_classes):
-                if top_r[c] > -math.inf and c != big_c:
-                    acc += math.exp(((top_r[c] + log_probs[t, c]) + rest_r[c]) - big)
-            log_p_t = big + math.log1p(acc)
+            # the classes with mass at t ("held", in class order), w_j·R_j for each, and the
+            # weight w0 of the others; Σ_{j≠k} w_j (R_j - R_k) = Σ_{j≠k} w_j R_j - R_k·Σ_{j≠k} w_j
+            # with both sums over j ≠ k from prefix and suffix sums (nothing subtracted out)
             n_held = 0
-            d_h, d_l, d_e = 0.0, 0.0, 0  # Σ_j w_j R_j
-            w0_h, w0_l, w0_e = 0.0, 0.0, 0  # Σ of the weights of the classes without mass at t
+            w0_h, w0_l, w0_e = 0.0, 0.0, 0
             z_t = z_sum[t]
             for c in range(n_classes):
                 if r_h[c] != 0.0:
                     held[n_held] = c
+                    wr_h[n_held], wr_l[n_held], wr_e[n_held] = _xmul(
+                        w_h[t, c], 0.0, w_e[t, c], r_h[c], r_l[c], r_e[c]
+                    )
                     n_held += 1
-                    x_h, x_l, x_e = _xmul(w_h[t, c], 0.0, w_e[t, c], r_h[c], r_l[c], r_e[c])
-                    d_h, d_l, d_e = _xadd(d_h, d_l, d_e, x_h, x_l, x_e)
-                else:
-                    w0_h, w0_l, w0_e = _xadd(w0_h, w0_l, w0_e, w_h[t, c], 0.0, w_e[t, c])
-            for c in range(n_classes):
-                if r_h[c] == 0.0:  # no alignment passes through class c at t: γ = 0
+                else:  # no alignment passes through class c at t: γ = 0, the gradient is p
                     grad[t, n, c] = math.ldexp(w_h[t, c] / z_t, max(w_e[t, c], -1100))
-                    continue
-                if top_r[c] > -math.inf and abs(top_r[c]) + abs(log_p_t) <= 1.0:
-                    # near P_t = 1: γ/p = e^d, d = log R̃_c - log P_t a difference of near-0
-                    # logs, which keep the digits of the complements of masses near 1
-                    d = (top_r[c] - log_p_t) + rest_r[c]
-                    lp = log_probs[t, c]
-                    if d <= 0.0:  # p - γ = p·(1 - e^d)
-                        grad[t, n, c] = -math.exp(lp) * math.expm1(d)
-                    else:  # p - γ = -γ·(1 - e^-d), γ = e^{log p + d}
-                        grad[t, n, c] = math.exp(lp + d) * math.expm1(-d)
-                    continue
-                # Σ_{j≠k} w_j (R_j - R_k) = Σ_{j held, ≠ k} w_j (R_j - R_k) - R_k·w0
-                x_h, x_l, x_e = _xmul(-r_h[c], -r_l[c], r_e[c], w0_h, w0_l, w0_e)
-                for i in range(n_held):
-                    j = held[i]
-                    if j == c:
-                        continue
-                    y_h, y_l, y_e = _xadd(r_h[j], r_l[j], r_e[j], -r_h[c], -r_l[c], r_e[c])
-                    y_h, y_l, y_e = _xmul(w_h[t, j], 0.0, w_e[t, j], y_h, y_l, y_e)
-                    x_h, x_l, x_e = _xadd(x_h, x_l, x_e, y_h, y_l, y_e)
+                    w0_h, w0_l, w0_e = _xadd(w0_h, w0_l, w0_e, w_h[t, c], 0.0, w_e[t, c])
+            sx_h[n_held], sx_l[n_held], sx_e[n_held] = 0.0, 0.0, 0
+            sw_h[n_held], sw_l[n_held], sw_e[n_held] = 0.0, 0.0, 0
+            for i in range(n_held - 1, -1, -1):
+                c = held[i]
+                sx_h[i], sx_l[i], sx_e[i] = _xadd(
+                    sx_h[i + 1], sx_l[i + 1], sx_e[i + 1], wr_h[i], wr_l[i], wr_e[i]
+                )
+                sw_h[i], sw_l[i], sw_e[i] = _xadd(
+                    sw_h[i + 1], sw_l[i + 1], sw_e[i + 1], w_h[t, c], 0.0, w_e[t, c]
+                )
+            d_h, d_l, d_e = sx_h[0], sx_l[0], sx_e[0]  # Σ_j w_j R_j
+            px_h, px_l, px_e = 0.0, 0.0, 0
+            pw_h, pw_l, pw_e = w0_h, w0_l, w0_e
+            for i in range(n_held):
+                c = held[i]
+                ox_h, ox_l, ox_e = _xadd(px_h, px_l, px_e, sx_h[i + 1], sx_l[i + 1], sx_e[i + 1])
+                ow_h, ow_l, ow_e = _xadd(pw_h, pw_l, pw_e, sw_h[i + 1], sw_l[i + 1], sw_e[i + 1])
+                y_h, y_l, y_e = _xmul(-r_h[c], -r_l[c], r_e[c], ow_h, ow_l, ow_e)
+                x_h, x_l, x_e = _xadd(ox_h, ox_l, ox_e, y_h, y_l, y_e)
                 scale = min(max(w_e[t, c] + x_e - d_e, -1100), 1100)
                 q = (x_h + x_l) / (d_h + d_l)
                 grad[t, n, c] = math.ldexp(w_h[t, c] * q / z_t, scale)
+                px_h, px_l, px_e = _xadd(px_h, px_l, px_e, wr_h[i], wr_l[i], wr_e[i])
+                pw_h, pw_l, pw_e = _xadd(pw_h, pw_l, pw_e, w_h[t, c], 0.0, w_e[t, c])
             if t == 0:
                 continue
             # B_{t-1}(u) = Σ over the successors s of u of w_t(l'_s)·B_t(s)
@@ -364,18 +340,6 @@ def ctc_f32(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                 nb_h[u], nb_l[u], nb_e[u] = acc_h, acc_l, acc_e
             for u in range(s_n):
                 b_h[u], b_l[u], b_e[u] = nb_h[u], nb_l[u], nb_e[u]
-            for u in range(s_n):
-                emit = log_probs[t, ext[n, u]]
-                stay = log_b[u] + emit
-                step = -math.inf
-                if u + 1 < s_n:
-                    emit = log_probs[t, ext[n, u + 1]]
-                    step = log_b[u + 1] + emit
-                skip = -math.inf
-                if u + 2 < s_n and ext[n, u + 2] != blank and ext[n, u + 2] != ext[n, u]:
-                    emit = log_probs[t, ext[n, u + 2]]
-                    skip = log_b[u + 2] + emit
-                log_b[u] = _lse(stay, step, skip)
 
 
 @_jit
@@ -387,14 +351,12 @@ def ctc_f64(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
         log_probs = np.empty((max(t_n, 1), n_classes), dtype=np.float64)
         for t in range(t_n):
             _log_softmax(logits, t, n, log_probs)
-        # α̂_t(s): log of the mass of the prefixes that reach state s at time t before its
-        # emission (the cell's log-sum-exp); α_t(s) = α̂_t(s) + the rest of the cell
-        alpha_hat = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
+        # α_t(s): log of the mass of the prefixes that reach state s at time t, emission included
+        # (the cell: its log-sum-exp over the predecessors plus the rest)
         alpha = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
         if t_n > 0:
             for s in range(min(s_n, 2)):
                 emit = log_probs[0, ext[n, s]]
-                alpha_hat[0, s] = 0.0
                 alpha[0, s] = emit
         for t in range(1, t_n):
             for s in range(s_n):
@@ -404,8 +366,7 @@ def ctc_f64(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                 if s >= 2 and ext[n, s] != blank and ext[n, s] != ext[n, s - 2]:
                     skip = alpha[t - 1, s - 2]
                 emit = log_probs[t, ext[n, s]]
-                alpha_hat[t, s] = _lse(skip, stay, step)
-                alpha[t, s] = alpha_hat[t, s] + emit
+                alpha[t, s] = _lse(skip, stay, step) + emit
         if t_n == 0:
             log_p = 0.0 if s_n == 1 else -math.inf
         else:
@@ -460,7 +421,8 @@ def ctc_f64(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                         continue
                     c = ext[n, u]
                     a_h, a_l, a_e = _xmul(
-                        ah_h[t - 1, u], ah_l[t - 1, u], ah_e[t - 1, u], w_h[t - 1, c], 0.0, w_e[t - 1, c]
+                        ah_h[t - 1, u], ah_l[t - 1, u], ah_e[t - 1, u],
+                        w_h[t - 1, c], 0.0, w_e[t - 1, c],
                     )
                     acc_h, acc_l, acc_e = _xadd(acc_h, acc_l, acc_e, a_h, a_l, a_e)
                 ah_h[t, s], ah_l[t, s], ah_e[t, s] = acc_h, acc_l, acc_e
@@ -477,15 +439,15 @@ def ctc_f64(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
         r_l = np.empty(n_classes, dtype=np.float64)
         r_e = np.empty(n_classes, dtype=np.int64)
         held = np.empty(n_classes, dtype=np.int64)
-        # log B_t(s), the same completions in log space (the cell's log weights)
-        log_b = np.full(s_n, -math.inf, dtype=np.float64)
-        log_b[s_n - 1] = 0.0
-        if s_n > 1:
-            log_b[s_n - 2] = 0.0
-        ratio = np.empty(s_n, dtype=np.float64)
-        top = np.empty(n_classes, dtype=np.int64)
-        top_r = np.empty(n_classes, dtype=np.float64)
-        rest_r = np.empty(n_classes, dtype=np.float64)
+        wr_h = np.empty(n_classes, dtype=np.float64)
+        wr_l = np.empty(n_classes, dtype=np.float64)
+        wr_e = np.empty(n_classes, dtype=np.int64)
+        sx_h = np.empty(n_classes + 1, dtype=np.float64)
+        sx_l = np.empty(n_classes + 1, dtype=np.float64)
+        sx_e = np.empty(n_classes + 1, dtype=np.int64)
+        sw_h = np.empty(n_classes + 1, dtype=np.float64)
+        sw_l = np.empty(n_classes + 1, dtype=np.float64)
+        sw_e = np.empty(n_classes + 1, dtype=np.int64)
         for t in range(t_n - 1, -1, -1):
             # R_t(c) = Σ_{s: l'_s = c} α̂_t(s)·B_t(s), independent of frame t's logits; then
             # γ_t(k) = w_k R_k / Σ_j w_j R_j and, as Σ_j p_j = 1 exactly,
@@ -499,71 +461,46 @@ def ctc_f64(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                 c = ext[n, s]
                 x_h, x_l, x_e = _xmul(ah_h[t, s], ah_l[t, s], ah_e[t, s], b_h[s], b_l[s], b_e[s])
                 r_h[c], r_l[c], r_e[c] = _xadd(r_h[c], r_l[c], r_e[c], x_h, x_l, x_e)
-            # the same sums in log space, with p: log R̃_t(c) = log Σ_{s: l'_s = c} e^{α̂_t(s) +
-            # log B_t(s)} (top and log1p of the rest) and log P_t = log Σ_c p_t(c)·R̃_t(c),
-            # which keep the digits of masses near 1 (the complement of a certain prefix)
-            for c in range(n_classes):
-                top[c], top_r[c], rest_r[c] = -1, -math.inf, 0.0
-            for s in range(s_n):
-                r = alpha_hat[t, s] + log_b[s]
-                ratio[s] = r
-                c = ext[n, s]
-                if r > top_r[c]:
-                    top[c], top_r[c] = s, r
-            for s in range(s_n):
-                c = ext[n, s]
-                if s != top[c] and top_r[c] > -math.inf:
-                    rest_r[c] += math.exp(ratio[s] - top_r[c])
-            big, big_c = -math.inf, -1
-            for c in range(n_classes):
-                if top_r[c] > -math.inf:
-                    rest_r[c] = math.log1p(rest_r[c])
-                    v = (top_r[c] + log_probs[t, c]) + rest_r[c]
-                    if v > big:
-                        big, big_c = v, c
-            acc = 0.0
-            for c in range(n_classes):
-                if top_r[c] > -math.inf and c != big_c:
-                    acc += math.exp(((top_r[c] + log_probs[t, c]) + rest_r[c]) - big)
-            log_p_t = big + math.log1p(acc)
+            # the classes with mass at t ("held", in class order), w_j·R_j for each, and the
+            # weight w0 of the others; Σ_{j≠k} w_j (R_j - R_k) = Σ_{j≠k} w_j R_j - R_k·Σ_{j≠k} w_j
+            # with both sums over j ≠ k from prefix and suffix sums (nothing subtracted out)
             n_held = 0
-            d_h, d_l, d_e = 0.0, 0.0, 0  # Σ_j w_j R_j
-            w0_h, w0_l, w0_e = 0.0, 0.0, 0  # Σ of the weights of the classes without mass at t
+            w0_h, w0_l, w0_e = 0.0, 0.0, 0
             z_t = z_sum[t]
             for c in range(n_classes):
                 if r_h[c] != 0.0:
                     held[n_held] = c
+                    wr_h[n_held], wr_l[n_held], wr_e[n_held] = _xmul(
+                        w_h[t, c], 0.0, w_e[t, c], r_h[c], r_l[c], r_e[c]
+                    )
                     n_held += 1
-                    x_h, x_l, x_e = _xmul(w_h[t, c], 0.0, w_e[t, c], r_h[c], r_l[c], r_e[c])
-                    d_h, d_l, d_e = _xadd(d_h, d_l, d_e, x_h, x_l, x_e)
-                else:
-                    w0_h, w0_l, w0_e = _xadd(w0_h, w0_l, w0_e, w_h[t, c], 0.0, w_e[t, c])
-            for c in range(n_classes):
-                if r_h[c] == 0.0:  # no alignment passes through class c at t: γ = 0
+                else:  # no alignment passes through class c at t: γ = 0, the gradient is p
                     grad[t, n, c] = math.ldexp(w_h[t, c] / z_t, max(w_e[t, c], -1100))
-                    continue
-                if top_r[c] > -math.inf and abs(top_r[c]) + abs(log_p_t) <= 1.0:
-                    # near P_t = 1: γ/p = e^d, d = log R̃_c - log P_t a difference of near-0
-                    # logs, which keep the digits of the complements of masses near 1
-                    d = (top_r[c] - log_p_t) + rest_r[c]
-                    lp = log_probs[t, c]
-                    if d <= 0.0:  # p - γ = p·(1 - e^d)
-                        grad[t, n, c] = -math.exp(lp) * math.expm1(d)
-                    else:  # p - γ = -γ·(1 - e^-d), γ = e^{log p + d}
-                        grad[t, n, c] = math.exp(lp + d) * math.expm1(-d)
-                    continue
-                # Σ_{j≠k} w_j (R_j - R_k) = Σ_{j held, ≠ k} w_j (R_j - R_k) - R_k·w0
-                x_h, x_l, x_e = _xmul(-r_h[c], -r_l[c], r_e[c], w0_h, w0_l, w0_e)
-                for i in range(n_held):
-                    j = held[i]
-                    if j == c:
-                        continue
-                    y_h, y_l, y_e = _xadd(r_h[j], r_l[j], r_e[j], -r_h[c], -r_l[c], r_e[c])
-                    y_h, y_l, y_e = _xmul(w_h[t, j], 0.0, w_e[t, j], y_h, y_l, y_e)
-                    x_h, x_l, x_e = _xadd(x_h, x_l, x_e, y_h, y_l, y_e)
+                    w0_h, w0_l, w0_e = _xadd(w0_h, w0_l, w0_e, w_h[t, c], 0.0, w_e[t, c])
+            sx_h[n_held], sx_l[n_held], sx_e[n_held] = 0.0, 0.0, 0
+            sw_h[n_held], sw_l[n_held], sw_e[n_held] = 0.0, 0.0, 0
+            for i in range(n_held - 1, -1, -1):
+                c = held[i]
+                sx_h[i], sx_l[i], sx_e[i] = _xadd(
+                    sx_h[i + 1], sx_l[i + 1], sx_e[i + 1], wr_h[i], wr_l[i], wr_e[i]
+                )
+                sw_h[i], sw_l[i], sw_e[i] = _xadd(
+                    sw_h[i + 1], sw_l[i + 1], sw_e[i + 1], w_h[t, c], 0.0, w_e[t, c]
+                )
+            d_h, d_l, d_e = sx_h[0], sx_l[0], sx_e[0]  # Σ_j w_j R_j
+            px_h, px_l, px_e = 0.0, 0.0, 0
+            pw_h, pw_l, pw_e = w0_h, w0_l, w0_e
+            for i in range(n_held):
+                c = held[i]
+                ox_h, ox_l, ox_e = _xadd(px_h, px_l, px_e, sx_h[i + 1], sx_l[i + 1], sx_e[i + 1])
+                ow_h, ow_l, ow_e = _xadd(pw_h, pw_l, pw_e, sw_h[i + 1], sw_l[i + 1], sw_e[i + 1])
+                y_h, y_l, y_e = _xmul(-r_h[c], -r_l[c], r_e[c], ow_h, ow_l, ow_e)
+                x_h, x_l, x_e = _xadd(ox_h, ox_l, ox_e, y_h, y_l, y_e)
                 scale = min(max(w_e[t, c] + x_e - d_e, -1100), 1100)
                 q = (x_h + x_l) / (d_h + d_l)
                 grad[t, n, c] = math.ldexp(w_h[t, c] * q / z_t, scale)
+                px_h, px_l, px_e = _xadd(px_h, px_l, px_e, wr_h[i], wr_l[i], wr_e[i])
+                pw_h, pw_l, pw_e = _xadd(pw_h, pw_l, pw_e, w_h[t, c], 0.0, w_e[t, c])
             if t == 0:
                 continue
             # B_{t-1}(u) = Σ over the successors s of u of w_t(l'_s)·B_t(s)
@@ -578,18 +515,6 @@ def ctc_f64(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                 nb_h[u], nb_l[u], nb_e[u] = acc_h, acc_l, acc_e
             for u in range(s_n):
                 b_h[u], b_l[u], b_e[u] = nb_h[u], nb_l[u], nb_e[u]
-            for u in range(s_n):
-                emit = log_probs[t, ext[n, u]]
-                stay = log_b[u] + emit
-                step = -math.inf
-                if u + 1 < s_n:
-                    emit = log_probs[t, ext[n, u + 1]]
-                    step = log_b[u + 1] + emit
-                skip = -math.inf
-                if u + 2 < s_n and ext[n, u + 2] != blank and ext[n, u + 2] != ext[n, u]:
-                    emit = log_probs[t, ext[n, u + 2]]
-                    skip = log_b[u + 2] + emit
-                log_b[u] = _lse(stay, step, skip)
 
 
 KERNELS = {
