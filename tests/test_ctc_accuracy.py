@@ -3,6 +3,8 @@
 kernel)."""
 
 import importlib.util
+import itertools
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +96,64 @@ def test_ordinary_inputs_match_pytorch(dtype):
     tol = 1e-5 if dtype == "float32" else 1e-10
     np.testing.assert_allclose(v, loss.detach().numpy(), rtol=tol)
     np.testing.assert_allclose(g, want_g.numpy(), rtol=tol, atol=tol)
+
+
+def _exact_equal_logit_gradient(n_time, n_classes, target, blank=0):
+    """∂(-log P)/∂z at equal logits, in exact rationals: every class has p = 1/C and every
+    alignment the same probability, so the occupancy is a ratio of path counts."""
+    at = np.zeros((n_time, n_classes), dtype=object)
+    total = 0
+    for path in itertools.product(range(n_classes), repeat=n_time):
+        collapsed = [k for i, k in enumerate(path) if k != blank and (i == 0 or path[i - 1] != k)]
+        if collapsed == list(target):
+            total += 1
+            for t, k in enumerate(path):
+                at[t, k] += 1
+    return [
+        [Fraction(1, n_classes) - Fraction(at[t, k], total) for k in range(n_classes)]
+        for t in range(n_time)
+    ]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shift", [0.0, 1.5])
+def test_equal_logits_gradient_is_exact(dtype, shift):
+    # on main: 5.6e-17 where the gradient is 0 (t = 3, blank: 5 of the 15 alignments end in a
+    # blank, p = 1/3): 6e8 ULP in float32, 4e18 in float64; p - γ was formed as a difference
+    z = np.full((4, 3), shift, dtype=dtype)
+    want = _exact_equal_logit_gradient(4, 3, [2, 1])
+    _, g = symloss.ctc.value_and_grad(z, np.array([2, 1]), 4, 2, reduction="sum")
+    want = np.array([[float(x) for x in row] for row in want]).astype(dtype)
+    assert (g[want == 0] == 0).all()
+    assert acc.ulps(g, want).max() <= 8
+
+
+# logits of `symloss verify ctc` (scale 30): [1, 2, 2] in T = 4 has one alignment, 1 2 b 2,
+# so frame 2 is forced through the blank: its gradient there is p - 1 = -(p_1 + p_2) ≈ -4e-33;
+# and [2, 3], where a state pair shares its predecessors and its likely successor
+FORCED = [
+    [19.000578684747456, -66.10529641939952, 1.5608692277965952],
+    [20.510585723296035, 30.11884727526509, -18.537211341228026],
+    [54.6603408998497, -39.6129291003988, -19.845840654456573],
+    [28.051499643420662, 1.4716384147593498, 60.07177750935766],
+]
+SHARED = [
+    [-19.45801823710004, 20.341191813719913, -15.000252995542446, 40.81338607455773],
+    [30.071948185318732, -4.570159074727074, -14.1664782832813, -30.144030210830895],
+    [-20.99899626939974, -44.19429223996875, 36.13188874599253, 47.72102361378186],
+    [-37.68414209183199, -35.4504892705939, -53.05535571260751, -28.91562692196522],
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("logits,target", [(FORCED, [1, 2, 2]), (SHARED, [2, 3])])
+def test_cancelling_occupancy_gradient_is_accurate(dtype, logits, target):
+    # on main: float32 gave 0 for -4.4e-33 (forced), float64 7.575042770992e-34 for
+    # 7.575042775082e-34 (shared: 4.8e6 ULP, also at logits ±4 ULP away)
+    z = np.array(logits, dtype=dtype)
+    _, want = acc.reference(z.astype(np.float64), target, dtype)
+    _, g = symloss.ctc.value_and_grad(z, np.array(target), len(z), len(target), reduction="sum")
+    err = acc.ulps(g, want)
+    if (err > 8).any():  # only where the gradient is ill-conditioned in the logits
+        err = acc.mixed_error(g, want, acc.logit_sensitivity(z, target))
+    assert err.max() <= 8

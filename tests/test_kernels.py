@@ -17,8 +17,6 @@ KNOWN_FAILURES = {
     "them by conditioning over every input, parameters included; and NaN in float64 at the "
     "rows of max/2n (logits ±1.8e307, label 3: value 8.99e306), 3 values and 17 gradient "
     "components",
-    "ctc": "a gradient component that is exactly 0 (uniform logits) comes out as ±ε·p: the "
-    "softmax minus the occupancy is formed as a difference there",
     "sigmoid_focal": "the value passes; the gradient's q^γ·(σ(x)(1 - y) - y·σ(-x)) is now "
     "rewritten through tanh(x/2) (sigmoid_differences inside a shared factor). Left: the "
     "Hessian's terms cancel (1 against γ(1 - 2y)·CE·σ(-x)/q ≈ 1.29 at x = -10, y = 0.53, "

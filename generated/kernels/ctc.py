@@ -4,7 +4,8 @@
 """Kernels of the `ctc` loss: Connectionist temporal classification (Graves et al., 2006): -log of the total probability of the alignments of the target, log p = log_softmax(logits).
 
 Cell (from the definition): V = emit + log(exp(skip) + exp(stay) + exp(step))
-Partial derivatives of the cell, which drive the backward (adjoint) sweep:
+Partial derivatives of the cell (a predecessor u's weight in the linear sweeps below,
+e^{V - u}·dV/du, is then e^{emit}: the emission's weight):
     dV/dstay = exp(-V + emit + stay)
     dV/dstep = exp(-V + emit + step)
     dV/dskip = exp(-V + emit + skip)
@@ -16,14 +17,19 @@ One sample per parallel iteration, in float64 for either dtype (the result is ro
 * the forward sweep fills α (T_n, 2L_n + 1) in log space; each cell's log-sum-exp is
   m + log1p(Σ e^{a - m}) over the non-largest terms, so that α ≈ 0 (a certain prefix) keeps
   its digits and the loss -log P near 0 is computed without cancellation;
-* the backward sweep runs in log space too: log B_t(s), the log probability of completing
-  the target from state s after time t, is the log-sum-exp over the successors of
-  log B_{t+1} plus their weight in the cell (log(dV/du) + V - u, from the definition);
-* the gradient w.r.t. the logits is p_t(k) - γ_t(k) with γ_t(k)/p_t(k) = e^{d_k},
-  d_k = log Σ_{s: l'_s = k} e^{α̂_t(s) + log B_t(s)} - log P_t (log P_t the same sum over all
-  classes weighted by p_t: log P as the states at t see it): p·(-expm1(d)) where d ≤ 0, else
-  γ·expm1(-d); exactly p_t(k) where k has no state at t, and no cancellation where p ≈ γ ≈ 1
-  (d is then a small number of a few near-0 logs).
+* the gradient w.r.t. the logits, p_t(k) - γ_t(k), comes from linear sweeps in an extended
+  double-double (each mass hi + lo with an int64 exponent, hi normalized by frexp: no
+  underflow, about 2^-104 relative error per operation, and masses near 1 keep their
+  complements): α̂_t(s) before the emission at t, B_t(s) the completions after t, with the
+  cell's emission weights w_t(c) = e^{z_t(c) - m_t} (m_t the frame's largest logit; exactly 1
+  for equal logits, where the sweeps count paths in exact integers). With
+  R_t(c) = Σ_{s: l'_s = c} α̂_t(s)·B_t(s) and Σ_j p_j = 1,
+      p_k - γ_k = p_k·(Σ_{j≠k} w_j R_j - R_k·Σ_{j≠k} w_j) / Σ_j w_j R_j,
+  both sums over j ≠ k from prefix and suffix sums, so no 1 - p or 1 - γ is formed: a forced
+  frame (R_j = 0 for j ≠ k) gives -Σ_{j≠k} p_j, a class without an alignment through it at t
+  gives p_k, a gradient that is 0 by a coincidence of path counts (equal logits) is 0, and
+  the masses that R_j and R_k share (states with common predecessors and successors) cancel
+  in double-double, not in float64.
 A NaN logit in a frame t < T_n makes the loss and the sample's gradient NaN (P depends on every
 logit), also with zero_infinity, which zeroes only the infinity of an impossible alignment.
 Labels and lengths are checked by symloss.sequences before the call.
@@ -69,6 +75,78 @@ def _lse(a, b, c):
 
 
 @_cell_jit
+def _two_sum(a, b):
+    """(s, e): s = fl(a + b) and a + b = s + e exactly (Knuth)."""
+    s = a + b
+    v = s - a
+    return s, (a - (s - v)) + (b - v)
+
+
+@_cell_jit
+def _two_prod(a, b):
+    """(p, e): p = fl(a·b) and a·b = p + e exactly, by Dekker's split (|a|, |b| < 1)."""
+    p = a * b
+    c = 134217729.0 * a
+    a_hi = c - (c - a)
+    a_lo = a - a_hi
+    c = 134217729.0 * b
+    b_hi = c - (c - b)
+    b_lo = b - b_hi
+    return p, ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+@_cell_jit
+def _xnorm(h, lo, e):
+    """(h + lo)·2^e as (h', lo', e') with |h'| in [1/2, 1) and |lo'| ≤ ulp(h')/2 (frexp and
+    ldexp are exact); (0, 0, 0) for 0."""
+    s = h + lo
+    if s == 0.0:
+        return 0.0, 0.0, 0
+    lo = lo - (s - h)
+    f, k = math.frexp(s)
+    return f, math.ldexp(lo, -k), e + k
+
+
+@_cell_jit
+def _xmul(ah, al, ae, bh, bl, be):
+    """The product of two extended double-double numbers (about 2^-104 relative error)."""
+    p, err = _two_prod(ah, bh)
+    return _xnorm(p, err + (ah * bl + al * bh), ae + be)
+
+
+@_cell_jit
+def _xadd(ah, al, ae, bh, bl, be):
+    """The sum of two extended double-double numbers: the smaller aligned by ldexp."""
+    if ah == 0.0:
+        return bh, bl, be
+    if bh == 0.0:
+        return ah, al, ae
+    if ae < be:
+        ah, al, ae, bh, bl, be = bh, bl, be, ah, al, ae
+    shift = max(be - ae, -1100)
+    s, err = _two_sum(ah, math.ldexp(bh, shift))
+    return _xnorm(s, err + (al + math.ldexp(bl, shift)), ae)
+
+
+_LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of log 2 (k·_LN2_HI exact for |k| < 2^20;
+# beyond, r carries ε·|x|, the conditioning of e^x in x itself)
+_LN2_LO = 1.90821492927058770002e-10
+_XEXP_FLOOR = -1.0e15  # below: taken as e^{-10^15} (exponents then stay far inside int64)
+
+
+@_cell_jit
+def _xexp(x):
+    """e^x for x ≤ 0 as (h, 0, e) (any x: no underflow), -inf → 0: e^r·2^k, r = x - k·log 2."""
+    if x == -math.inf:
+        return 0.0, 0.0, 0
+    if x > -700.0:
+        return _xnorm(math.exp(x), 0.0, 0)
+    x = max(x, _XEXP_FLOOR)
+    k = math.floor(x / _LN2_HI)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    return _xnorm(math.exp(r), 0.0, int(k))
+
+@_cell_jit
 def _log_softmax(z, t, n, lp):
     """lp[t, :] = log_softmax(z[t, n, :]) in float64: (z_c - m) - log1p(Σ_{c≠top} e^{z_c - m})."""
     n_classes = z.shape[2]
@@ -98,14 +176,12 @@ def ctc_f32(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
         log_probs = np.empty((max(t_n, 1), n_classes), dtype=np.float64)
         for t in range(t_n):
             _log_softmax(logits, t, n, log_probs)
-        # α̂_t(s): log of the mass of the prefixes that reach state s at time t before its
-        # emission (the cell's log-sum-exp); α_t(s) = α̂_t(s) + the rest of the cell
-        alpha_hat = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
+        # α_t(s): log of the mass of the prefixes that reach state s at time t, emission included
+        # (the cell: its log-sum-exp over the predecessors plus the rest)
         alpha = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
         if t_n > 0:
             for s in range(min(s_n, 2)):
                 emit = log_probs[0, ext[n, s]]
-                alpha_hat[0, s] = 0.0
                 alpha[0, s] = emit
         for t in range(1, t_n):
             for s in range(s_n):
@@ -115,8 +191,7 @@ def ctc_f32(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                 if s >= 2 and ext[n, s] != blank and ext[n, s] != ext[n, s - 2]:
                     skip = alpha[t - 1, s - 2]
                 emit = log_probs[t, ext[n, s]]
-                alpha_hat[t, s] = _lse(skip, stay, step)
-                alpha[t, s] = alpha_hat[t, s] + emit
+                alpha[t, s] = _lse(skip, stay, step) + emit
         if t_n == 0:
             log_p = 0.0 if s_n == 1 else -math.inf
         else:
@@ -136,106 +211,135 @@ def ctc_f32(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                 for c in range(n_classes):
                     grad[t, n, c] = fill
             continue
-        # log B_t(s): log of the probability of completing the target from state s at time t,
-        # after its emission; α_t(s) + log B_t(s) - log P is the log posterior of s at t
-        log_b = np.full(s_n, -math.inf, dtype=np.float64)
-        log_b[s_n - 1] = 0.0
-        if s_n > 1:
-            log_b[s_n - 2] = 0.0
-        # and A_t(s) = ∂log P/∂α_t(s), the posterior of s at t, carried back linearly through
-        # the partials (each at most 1): its relative rounding does not grow with |log P|
-        adjoint = np.zeros(s_n, dtype=np.float64)
-        adjoint[s_n - 1] = math.exp(last - log_p)
-        if s_n > 1:
-            adjoint[s_n - 2] = math.exp(before - log_p)
-        occupancy = np.zeros(n_classes, dtype=np.float64)
-        ratio = np.empty(s_n, dtype=np.float64)
-        top = np.empty(n_classes, dtype=np.int64)
-        top_r = np.empty(n_classes, dtype=np.float64)
-        rest_r = np.empty(n_classes, dtype=np.float64)
+        # The gradient p_t(k) - γ_t(k), from linear sweeps in an extended double-double:
+        # every mass is (hi, lo, exponent), hi normalized by frexp (exact), about 2^-104
+        # relative error per operation and no underflow; the emission weights are
+        # w_t(c) = e^{z_t(c) - m_t}, m_t the frame's largest logit, so that equal logits give
+        # weights of exactly 1 and the sweeps count paths in exact integers
+        w_h = np.empty((t_n, n_classes), dtype=np.float64)
+        w_e = np.empty((t_n, n_classes), dtype=np.int64)
+        z_sum = np.empty(t_n, dtype=np.float64)  # Σ_c w_t(c), the softmax's denominator (≥ 1)
+        for t in range(t_n):
+            top_z = -math.inf
+            for c in range(n_classes):
+                v = np.float64(logits[t, n, c])
+                if v > top_z:
+                    top_z = v
+            z_hi, z_lo = 0.0, 0.0
+            for c in range(n_classes):
+                emit = np.float64(logits[t, n, c]) - top_z
+                w_h[t, c], _, w_e[t, c] = _xexp(emit)
+                z_hi, err = _two_sum(z_hi, math.ldexp(w_h[t, c], max(w_e[t, c], -1100)))
+                z_lo += err
+            z_sum[t] = z_hi + z_lo
+        # α̂_t(s): the mass of the prefixes that reach state s at time t before its emission
+        ah_h = np.zeros((t_n, s_n), dtype=np.float64)
+        ah_l = np.zeros((t_n, s_n), dtype=np.float64)
+        ah_e = np.zeros((t_n, s_n), dtype=np.int64)
+        for s in range(min(s_n, 2)):
+            ah_h[0, s], ah_e[0, s] = 0.5, 1
+        for t in range(1, t_n):
+            for s in range(s_n):
+                acc_h, acc_l, acc_e = 0.0, 0.0, 0
+                for u in range(max(s - 2, 0), s + 1):
+                    if u == s - 2 and (ext[n, s] == blank or ext[n, s] == ext[n, s - 2]):
+                        continue
+                    c = ext[n, u]
+                    a_h, a_l, a_e = _xmul(
+                        ah_h[t - 1, u], ah_l[t - 1, u], ah_e[t - 1, u],
+                        w_h[t - 1, c], 0.0, w_e[t - 1, c],
+                    )
+                    acc_h, acc_l, acc_e = _xadd(acc_h, acc_l, acc_e, a_h, a_l, a_e)
+                ah_h[t, s], ah_l[t, s], ah_e[t, s] = acc_h, acc_l, acc_e
+        # B_t(s): the mass of the completions of the target from state s after time t
+        b_h = np.zeros(s_n, dtype=np.float64)
+        b_l = np.zeros(s_n, dtype=np.float64)
+        b_e = np.zeros(s_n, dtype=np.int64)
+        for s in range(max(s_n - 2, 0), s_n):
+            b_h[s], b_e[s] = 0.5, 1
+        nb_h = np.empty(s_n, dtype=np.float64)
+        nb_l = np.empty(s_n, dtype=np.float64)
+        nb_e = np.empty(s_n, dtype=np.int64)
+        r_h = np.empty(n_classes, dtype=np.float64)
+        r_l = np.empty(n_classes, dtype=np.float64)
+        r_e = np.empty(n_classes, dtype=np.int64)
+        held = np.empty(n_classes, dtype=np.int64)
+        wr_h = np.empty(n_classes, dtype=np.float64)
+        wr_l = np.empty(n_classes, dtype=np.float64)
+        wr_e = np.empty(n_classes, dtype=np.int64)
+        sx_h = np.empty(n_classes + 1, dtype=np.float64)
+        sx_l = np.empty(n_classes + 1, dtype=np.float64)
+        sx_e = np.empty(n_classes + 1, dtype=np.int64)
+        sw_h = np.empty(n_classes + 1, dtype=np.float64)
+        sw_l = np.empty(n_classes + 1, dtype=np.float64)
+        sw_e = np.empty(n_classes + 1, dtype=np.int64)
         for t in range(t_n - 1, -1, -1):
-            # γ_t(k)/p_t(k) = Σ_{s: l'_s = k} e^{α̂_t(s) + log B_t(s)} / P (dV/demit = float32(1.0)):
-            # its log, d_k, keeps its digits where γ ≈ p (a probable class of a likely target)
+            # R_t(c) = Σ_{s: l'_s = c} α̂_t(s)·B_t(s), independent of frame t's logits; then
+            # γ_t(k) = w_k R_k / Σ_j w_j R_j and, as Σ_j p_j = 1 exactly,
+            #   p_k - γ_k = p_k·Σ_{j≠k} w_j (R_j - R_k) / Σ_j w_j R_j:
+            # no 1 - p or 1 - γ is formed (a forced frame, R_j = 0 for j ≠ k, gives
+            # -Σ_{j≠k} p_j), equal logits give the difference of exact path counts, and the
+            # masses that R_j and R_k share (a common successor) cancel in double-double
             for c in range(n_classes):
-                top[c], top_r[c], rest_r[c] = -1, -math.inf, 0.0
-            previous = np.zeros(s_n, dtype=np.float64)
-            for c in range(n_classes):
-                occupancy[c] = 0.0
-            total = 0.0
-            for s in range(s_n):
-                a_s = adjoint[s]
-                if not a_s > 0.0:
-                    continue
-                V = alpha[t, s]
-                emit = log_probs[t, ext[n, s]]
-                d_emit = float32(1.0)
-                occupancy[ext[n, s]] += a_s * d_emit
-                total += a_s * d_emit
-                if t == 0:
-                    continue
-                stay = alpha[t - 1, s]
-                previous[s] += a_s * (math.exp(emit + stay - V))
-                if s >= 1:
-                    step = alpha[t - 1, s - 1]
-                    previous[s - 1] += a_s * (math.exp(emit + step - V))
-                if s >= 2 and ext[n, s] != blank and ext[n, s] != ext[n, s - 2]:
-                    skip = alpha[t - 1, s - 2]
-                    previous[s - 2] += a_s * (math.exp(emit + skip - V))
-            adjoint = previous
-            for s in range(s_n):
-                r = alpha_hat[t, s] + log_b[s]
-                ratio[s] = r
-                c = ext[n, s]
-                if r > top_r[c]:
-                    top[c], top_r[c] = s, r
+                r_h[c], r_l[c], r_e[c] = 0.0, 0.0, 0
             for s in range(s_n):
                 c = ext[n, s]
-                if s != top[c] and top_r[c] > -math.inf:
-                    rest_r[c] += math.exp(ratio[s] - top_r[c])
-            # log P_t = log Σ_c p_t(c)·P_c: log P, from the states at t, with the rounding
-            # of both sweeps up to t (dividing by it, Σ_k γ_t(k) = 1 holds as computed)
-            big, big_c = -math.inf, -1
+                x_h, x_l, x_e = _xmul(ah_h[t, s], ah_l[t, s], ah_e[t, s], b_h[s], b_l[s], b_e[s])
+                r_h[c], r_l[c], r_e[c] = _xadd(r_h[c], r_l[c], r_e[c], x_h, x_l, x_e)
+            # the classes with mass at t ("held", in class order), w_j·R_j for each, and the
+            # weight w0 of the others; Σ_{j≠k} w_j (R_j - R_k) = Σ_{j≠k} w_j R_j - R_k·Σ_{j≠k} w_j
+            # with both sums over j ≠ k from prefix and suffix sums (nothing subtracted out)
+            n_held = 0
+            w0_h, w0_l, w0_e = 0.0, 0.0, 0
+            z_t = z_sum[t]
             for c in range(n_classes):
-                if top_r[c] > -math.inf:
-                    rest_r[c] = math.log1p(rest_r[c])
-                    v = (top_r[c] + log_probs[t, c]) + rest_r[c]
-                    if v > big:
-                        big, big_c = v, c
-            acc = 0.0
-            for c in range(n_classes):
-                if top_r[c] > -math.inf and c != big_c:
-                    acc += math.exp(((top_r[c] + log_probs[t, c]) + rest_r[c]) - big)
-            log_p_t = big + math.log1p(acc)
-            for c in range(n_classes):
-                lp = log_probs[t, c]
-                if top_r[c] == -math.inf:  # class c has no state at t: γ = 0
-                    grad[t, n, c] = math.exp(lp)
-                    continue
-                if abs(top_r[c]) + abs(log_p_t) > 1.0:
-                    # far from P = 1 the logs carry |log P|-sized rounding: the linear posterior
-                    # (Σ_s A_t(s) is 1 in exact arithmetic: dividing by it removes the drift)
-                    grad[t, n, c] = math.exp(lp) - occupancy[c] / total
-                    continue
-                d = (top_r[c] - log_p_t) + rest_r[c]
-                if d <= 0.0:  # p - γ = p·(1 - e^d)
-                    grad[t, n, c] = -math.exp(lp) * math.expm1(d)
-                else:  # p - γ = -γ·(1 - e^-d), γ = e^{log p + d}
-                    grad[t, n, c] = math.exp(lp + d) * math.expm1(-d)
+                if r_h[c] != 0.0:
+                    held[n_held] = c
+                    wr_h[n_held], wr_l[n_held], wr_e[n_held] = _xmul(
+                        w_h[t, c], 0.0, w_e[t, c], r_h[c], r_l[c], r_e[c]
+                    )
+                    n_held += 1
+                else:  # no alignment passes through class c at t: γ = 0, the gradient is p
+                    grad[t, n, c] = math.ldexp(w_h[t, c] / z_t, max(w_e[t, c], -1100))
+                    w0_h, w0_l, w0_e = _xadd(w0_h, w0_l, w0_e, w_h[t, c], 0.0, w_e[t, c])
+            sx_h[n_held], sx_l[n_held], sx_e[n_held] = 0.0, 0.0, 0
+            sw_h[n_held], sw_l[n_held], sw_e[n_held] = 0.0, 0.0, 0
+            for i in range(n_held - 1, -1, -1):
+                c = held[i]
+                sx_h[i], sx_l[i], sx_e[i] = _xadd(
+                    sx_h[i + 1], sx_l[i + 1], sx_e[i + 1], wr_h[i], wr_l[i], wr_e[i]
+                )
+                sw_h[i], sw_l[i], sw_e[i] = _xadd(
+                    sw_h[i + 1], sw_l[i + 1], sw_e[i + 1], w_h[t, c], 0.0, w_e[t, c]
+                )
+            d_h, d_l, d_e = sx_h[0], sx_l[0], sx_e[0]  # Σ_j w_j R_j
+            px_h, px_l, px_e = 0.0, 0.0, 0
+            pw_h, pw_l, pw_e = w0_h, w0_l, w0_e
+            for i in range(n_held):
+                c = held[i]
+                ox_h, ox_l, ox_e = _xadd(px_h, px_l, px_e, sx_h[i + 1], sx_l[i + 1], sx_e[i + 1])
+                ow_h, ow_l, ow_e = _xadd(pw_h, pw_l, pw_e, sw_h[i + 1], sw_l[i + 1], sw_e[i + 1])
+                y_h, y_l, y_e = _xmul(-r_h[c], -r_l[c], r_e[c], ow_h, ow_l, ow_e)
+                x_h, x_l, x_e = _xadd(ox_h, ox_l, ox_e, y_h, y_l, y_e)
+                scale = min(max(w_e[t, c] + x_e - d_e, -1100), 1100)
+                q = (x_h + x_l) / (d_h + d_l)
+                grad[t, n, c] = math.ldexp(w_h[t, c] * q / z_t, scale)
+                px_h, px_l, px_e = _xadd(px_h, px_l, px_e, wr_h[i], wr_l[i], wr_e[i])
+                pw_h, pw_l, pw_e = _xadd(pw_h, pw_l, pw_e, w_h[t, c], 0.0, w_e[t, c])
             if t == 0:
                 continue
-            # log B_{t-1}(u) = lse over the successors s of log B_t(s) + the weight of u in s
+            # B_{t-1}(u) = Σ over the successors s of u of w_t(l'_s)·B_t(s)
             for u in range(s_n):
-                emit = log_probs[t, ext[n, u]]
-                stay = log_b[u] + emit
-                step = -math.inf
-                if u + 1 < s_n:
-                    emit = log_probs[t, ext[n, u + 1]]
-                    step = log_b[u + 1] + emit
-                skip = -math.inf
-                if u + 2 < s_n and ext[n, u + 2] != blank and ext[n, u + 2] != ext[n, u]:
-                    emit = log_probs[t, ext[n, u + 2]]
-                    skip = log_b[u + 2] + emit
-                log_b[u] = _lse(stay, step, skip)
+                acc_h, acc_l, acc_e = 0.0, 0.0, 0
+                for s in range(u, min(u + 3, s_n)):
+                    if s == u + 2 and (ext[n, s] == blank or ext[n, s] == ext[n, u]):
+                        continue
+                    c = ext[n, s]
+                    a_h, a_l, a_e = _xmul(b_h[s], b_l[s], b_e[s], w_h[t, c], 0.0, w_e[t, c])
+                    acc_h, acc_l, acc_e = _xadd(acc_h, acc_l, acc_e, a_h, a_l, a_e)
+                nb_h[u], nb_l[u], nb_e[u] = acc_h, acc_l, acc_e
+            for u in range(s_n):
+                b_h[u], b_l[u], b_e[u] = nb_h[u], nb_l[u], nb_e[u]
 
 
 @_jit
@@ -247,14 +351,12 @@ def ctc_f64(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
         log_probs = np.empty((max(t_n, 1), n_classes), dtype=np.float64)
         for t in range(t_n):
             _log_softmax(logits, t, n, log_probs)
-        # α̂_t(s): log of the mass of the prefixes that reach state s at time t before its
-        # emission (the cell's log-sum-exp); α_t(s) = α̂_t(s) + the rest of the cell
-        alpha_hat = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
+        # α_t(s): log of the mass of the prefixes that reach state s at time t, emission included
+        # (the cell: its log-sum-exp over the predecessors plus the rest)
         alpha = np.full((max(t_n, 1), s_n), -math.inf, dtype=np.float64)
         if t_n > 0:
             for s in range(min(s_n, 2)):
                 emit = log_probs[0, ext[n, s]]
-                alpha_hat[0, s] = 0.0
                 alpha[0, s] = emit
         for t in range(1, t_n):
             for s in range(s_n):
@@ -264,8 +366,7 @@ def ctc_f64(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                 if s >= 2 and ext[n, s] != blank and ext[n, s] != ext[n, s - 2]:
                     skip = alpha[t - 1, s - 2]
                 emit = log_probs[t, ext[n, s]]
-                alpha_hat[t, s] = _lse(skip, stay, step)
-                alpha[t, s] = alpha_hat[t, s] + emit
+                alpha[t, s] = _lse(skip, stay, step) + emit
         if t_n == 0:
             log_p = 0.0 if s_n == 1 else -math.inf
         else:
@@ -285,106 +386,135 @@ def ctc_f64(logits, ext, ext_len, input_lengths, blank, zero_infinity, grad_want
                 for c in range(n_classes):
                     grad[t, n, c] = fill
             continue
-        # log B_t(s): log of the probability of completing the target from state s at time t,
-        # after its emission; α_t(s) + log B_t(s) - log P is the log posterior of s at t
-        log_b = np.full(s_n, -math.inf, dtype=np.float64)
-        log_b[s_n - 1] = 0.0
-        if s_n > 1:
-            log_b[s_n - 2] = 0.0
-        # and A_t(s) = ∂log P/∂α_t(s), the posterior of s at t, carried back linearly through
-        # the partials (each at most 1): its relative rounding does not grow with |log P|
-        adjoint = np.zeros(s_n, dtype=np.float64)
-        adjoint[s_n - 1] = math.exp(last - log_p)
-        if s_n > 1:
-            adjoint[s_n - 2] = math.exp(before - log_p)
-        occupancy = np.zeros(n_classes, dtype=np.float64)
-        ratio = np.empty(s_n, dtype=np.float64)
-        top = np.empty(n_classes, dtype=np.int64)
-        top_r = np.empty(n_classes, dtype=np.float64)
-        rest_r = np.empty(n_classes, dtype=np.float64)
+        # The gradient p_t(k) - γ_t(k), from linear sweeps in an extended double-double:
+        # every mass is (hi, lo, exponent), hi normalized by frexp (exact), about 2^-104
+        # relative error per operation and no underflow; the emission weights are
+        # w_t(c) = e^{z_t(c) - m_t}, m_t the frame's largest logit, so that equal logits give
+        # weights of exactly 1 and the sweeps count paths in exact integers
+        w_h = np.empty((t_n, n_classes), dtype=np.float64)
+        w_e = np.empty((t_n, n_classes), dtype=np.int64)
+        z_sum = np.empty(t_n, dtype=np.float64)  # Σ_c w_t(c), the softmax's denominator (≥ 1)
+        for t in range(t_n):
+            top_z = -math.inf
+            for c in range(n_classes):
+                v = np.float64(logits[t, n, c])
+                if v > top_z:
+                    top_z = v
+            z_hi, z_lo = 0.0, 0.0
+            for c in range(n_classes):
+                emit = np.float64(logits[t, n, c]) - top_z
+                w_h[t, c], _, w_e[t, c] = _xexp(emit)
+                z_hi, err = _two_sum(z_hi, math.ldexp(w_h[t, c], max(w_e[t, c], -1100)))
+                z_lo += err
+            z_sum[t] = z_hi + z_lo
+        # α̂_t(s): the mass of the prefixes that reach state s at time t before its emission
+        ah_h = np.zeros((t_n, s_n), dtype=np.float64)
+        ah_l = np.zeros((t_n, s_n), dtype=np.float64)
+        ah_e = np.zeros((t_n, s_n), dtype=np.int64)
+        for s in range(min(s_n, 2)):
+            ah_h[0, s], ah_e[0, s] = 0.5, 1
+        for t in range(1, t_n):
+            for s in range(s_n):
+                acc_h, acc_l, acc_e = 0.0, 0.0, 0
+                for u in range(max(s - 2, 0), s + 1):
+                    if u == s - 2 and (ext[n, s] == blank or ext[n, s] == ext[n, s - 2]):
+                        continue
+                    c = ext[n, u]
+                    a_h, a_l, a_e = _xmul(
+                        ah_h[t - 1, u], ah_l[t - 1, u], ah_e[t - 1, u],
+                        w_h[t - 1, c], 0.0, w_e[t - 1, c],
+                    )
+                    acc_h, acc_l, acc_e = _xadd(acc_h, acc_l, acc_e, a_h, a_l, a_e)
+                ah_h[t, s], ah_l[t, s], ah_e[t, s] = acc_h, acc_l, acc_e
+        # B_t(s): the mass of the completions of the target from state s after time t
+        b_h = np.zeros(s_n, dtype=np.float64)
+        b_l = np.zeros(s_n, dtype=np.float64)
+        b_e = np.zeros(s_n, dtype=np.int64)
+        for s in range(max(s_n - 2, 0), s_n):
+            b_h[s], b_e[s] = 0.5, 1
+        nb_h = np.empty(s_n, dtype=np.float64)
+        nb_l = np.empty(s_n, dtype=np.float64)
+        nb_e = np.empty(s_n, dtype=np.int64)
+        r_h = np.empty(n_classes, dtype=np.float64)
+        r_l = np.empty(n_classes, dtype=np.float64)
+        r_e = np.empty(n_classes, dtype=np.int64)
+        held = np.empty(n_classes, dtype=np.int64)
+        wr_h = np.empty(n_classes, dtype=np.float64)
+        wr_l = np.empty(n_classes, dtype=np.float64)
+        wr_e = np.empty(n_classes, dtype=np.int64)
+        sx_h = np.empty(n_classes + 1, dtype=np.float64)
+        sx_l = np.empty(n_classes + 1, dtype=np.float64)
+        sx_e = np.empty(n_classes + 1, dtype=np.int64)
+        sw_h = np.empty(n_classes + 1, dtype=np.float64)
+        sw_l = np.empty(n_classes + 1, dtype=np.float64)
+        sw_e = np.empty(n_classes + 1, dtype=np.int64)
         for t in range(t_n - 1, -1, -1):
-            # γ_t(k)/p_t(k) = Σ_{s: l'_s = k} e^{α̂_t(s) + log B_t(s)} / P (dV/demit = 1.0):
-            # its log, d_k, keeps its digits where γ ≈ p (a probable class of a likely target)
+            # R_t(c) = Σ_{s: l'_s = c} α̂_t(s)·B_t(s), independent of frame t's logits; then
+            # γ_t(k) = w_k R_k / Σ_j w_j R_j and, as Σ_j p_j = 1 exactly,
+            #   p_k - γ_k = p_k·Σ_{j≠k} w_j (R_j - R_k) / Σ_j w_j R_j:
+            # no 1 - p or 1 - γ is formed (a forced frame, R_j = 0 for j ≠ k, gives
+            # -Σ_{j≠k} p_j), equal logits give the difference of exact path counts, and the
+            # masses that R_j and R_k share (a common successor) cancel in double-double
             for c in range(n_classes):
-                top[c], top_r[c], rest_r[c] = -1, -math.inf, 0.0
-            previous = np.zeros(s_n, dtype=np.float64)
-            for c in range(n_classes):
-                occupancy[c] = 0.0
-            total = 0.0
-            for s in range(s_n):
-                a_s = adjoint[s]
-                if not a_s > 0.0:
-                    continue
-                V = alpha[t, s]
-                emit = log_probs[t, ext[n, s]]
-                d_emit = 1.0
-                occupancy[ext[n, s]] += a_s * d_emit
-                total += a_s * d_emit
-                if t == 0:
-                    continue
-                stay = alpha[t - 1, s]
-                previous[s] += a_s * (math.exp(emit + stay - V))
-                if s >= 1:
-                    step = alpha[t - 1, s - 1]
-                    previous[s - 1] += a_s * (math.exp(emit + step - V))
-                if s >= 2 and ext[n, s] != blank and ext[n, s] != ext[n, s - 2]:
-                    skip = alpha[t - 1, s - 2]
-                    previous[s - 2] += a_s * (math.exp(emit + skip - V))
-            adjoint = previous
-            for s in range(s_n):
-                r = alpha_hat[t, s] + log_b[s]
-                ratio[s] = r
-                c = ext[n, s]
-                if r > top_r[c]:
-                    top[c], top_r[c] = s, r
+                r_h[c], r_l[c], r_e[c] = 0.0, 0.0, 0
             for s in range(s_n):
                 c = ext[n, s]
-                if s != top[c] and top_r[c] > -math.inf:
-                    rest_r[c] += math.exp(ratio[s] - top_r[c])
-            # log P_t = log Σ_c p_t(c)·P_c: log P, from the states at t, with the rounding
-            # of both sweeps up to t (dividing by it, Σ_k γ_t(k) = 1 holds as computed)
-            big, big_c = -math.inf, -1
+                x_h, x_l, x_e = _xmul(ah_h[t, s], ah_l[t, s], ah_e[t, s], b_h[s], b_l[s], b_e[s])
+                r_h[c], r_l[c], r_e[c] = _xadd(r_h[c], r_l[c], r_e[c], x_h, x_l, x_e)
+            # the classes with mass at t ("held", in class order), w_j·R_j for each, and the
+            # weight w0 of the others; Σ_{j≠k} w_j (R_j - R_k) = Σ_{j≠k} w_j R_j - R_k·Σ_{j≠k} w_j
+            # with both sums over j ≠ k from prefix and suffix sums (nothing subtracted out)
+            n_held = 0
+            w0_h, w0_l, w0_e = 0.0, 0.0, 0
+            z_t = z_sum[t]
             for c in range(n_classes):
-                if top_r[c] > -math.inf:
-                    rest_r[c] = math.log1p(rest_r[c])
-                    v = (top_r[c] + log_probs[t, c]) + rest_r[c]
-                    if v > big:
-                        big, big_c = v, c
-            acc = 0.0
-            for c in range(n_classes):
-                if top_r[c] > -math.inf and c != big_c:
-                    acc += math.exp(((top_r[c] + log_probs[t, c]) + rest_r[c]) - big)
-            log_p_t = big + math.log1p(acc)
-            for c in range(n_classes):
-                lp = log_probs[t, c]
-                if top_r[c] == -math.inf:  # class c has no state at t: γ = 0
-                    grad[t, n, c] = math.exp(lp)
-                    continue
-                if abs(top_r[c]) + abs(log_p_t) > 1.0:
-                    # far from P = 1 the logs carry |log P|-sized rounding: the linear posterior
-                    # (Σ_s A_t(s) is 1 in exact arithmetic: dividing by it removes the drift)
-                    grad[t, n, c] = math.exp(lp) - occupancy[c] / total
-                    continue
-                d = (top_r[c] - log_p_t) + rest_r[c]
-                if d <= 0.0:  # p - γ = p·(1 - e^d)
-                    grad[t, n, c] = -math.exp(lp) * math.expm1(d)
-                else:  # p - γ = -γ·(1 - e^-d), γ = e^{log p + d}
-                    grad[t, n, c] = math.exp(lp + d) * math.expm1(-d)
+                if r_h[c] != 0.0:
+                    held[n_held] = c
+                    wr_h[n_held], wr_l[n_held], wr_e[n_held] = _xmul(
+                        w_h[t, c], 0.0, w_e[t, c], r_h[c], r_l[c], r_e[c]
+                    )
+                    n_held += 1
+                else:  # no alignment passes through class c at t: γ = 0, the gradient is p
+                    grad[t, n, c] = math.ldexp(w_h[t, c] / z_t, max(w_e[t, c], -1100))
+                    w0_h, w0_l, w0_e = _xadd(w0_h, w0_l, w0_e, w_h[t, c], 0.0, w_e[t, c])
+            sx_h[n_held], sx_l[n_held], sx_e[n_held] = 0.0, 0.0, 0
+            sw_h[n_held], sw_l[n_held], sw_e[n_held] = 0.0, 0.0, 0
+            for i in range(n_held - 1, -1, -1):
+                c = held[i]
+                sx_h[i], sx_l[i], sx_e[i] = _xadd(
+                    sx_h[i + 1], sx_l[i + 1], sx_e[i + 1], wr_h[i], wr_l[i], wr_e[i]
+                )
+                sw_h[i], sw_l[i], sw_e[i] = _xadd(
+                    sw_h[i + 1], sw_l[i + 1], sw_e[i + 1], w_h[t, c], 0.0, w_e[t, c]
+                )
+            d_h, d_l, d_e = sx_h[0], sx_l[0], sx_e[0]  # Σ_j w_j R_j
+            px_h, px_l, px_e = 0.0, 0.0, 0
+            pw_h, pw_l, pw_e = w0_h, w0_l, w0_e
+            for i in range(n_held):
+                c = held[i]
+                ox_h, ox_l, ox_e = _xadd(px_h, px_l, px_e, sx_h[i + 1], sx_l[i + 1], sx_e[i + 1])
+                ow_h, ow_l, ow_e = _xadd(pw_h, pw_l, pw_e, sw_h[i + 1], sw_l[i + 1], sw_e[i + 1])
+                y_h, y_l, y_e = _xmul(-r_h[c], -r_l[c], r_e[c], ow_h, ow_l, ow_e)
+                x_h, x_l, x_e = _xadd(ox_h, ox_l, ox_e, y_h, y_l, y_e)
+                scale = min(max(w_e[t, c] + x_e - d_e, -1100), 1100)
+                q = (x_h + x_l) / (d_h + d_l)
+                grad[t, n, c] = math.ldexp(w_h[t, c] * q / z_t, scale)
+                px_h, px_l, px_e = _xadd(px_h, px_l, px_e, wr_h[i], wr_l[i], wr_e[i])
+                pw_h, pw_l, pw_e = _xadd(pw_h, pw_l, pw_e, w_h[t, c], 0.0, w_e[t, c])
             if t == 0:
                 continue
-            # log B_{t-1}(u) = lse over the successors s of log B_t(s) + the weight of u in s
+            # B_{t-1}(u) = Σ over the successors s of u of w_t(l'_s)·B_t(s)
             for u in range(s_n):
-                emit = log_probs[t, ext[n, u]]
-                stay = log_b[u] + emit
-                step = -math.inf
-                if u + 1 < s_n:
-                    emit = log_probs[t, ext[n, u + 1]]
-                    step = log_b[u + 1] + emit
-                skip = -math.inf
-                if u + 2 < s_n and ext[n, u + 2] != blank and ext[n, u + 2] != ext[n, u]:
-                    emit = log_probs[t, ext[n, u + 2]]
-                    skip = log_b[u + 2] + emit
-                log_b[u] = _lse(stay, step, skip)
+                acc_h, acc_l, acc_e = 0.0, 0.0, 0
+                for s in range(u, min(u + 3, s_n)):
+                    if s == u + 2 and (ext[n, s] == blank or ext[n, s] == ext[n, u]):
+                        continue
+                    c = ext[n, s]
+                    a_h, a_l, a_e = _xmul(b_h[s], b_l[s], b_e[s], w_h[t, c], 0.0, w_e[t, c])
+                    acc_h, acc_l, acc_e = _xadd(acc_h, acc_l, acc_e, a_h, a_l, a_e)
+                nb_h[u], nb_l[u], nb_e[u] = acc_h, acc_l, acc_e
+            for u in range(s_n):
+                b_h[u], b_l[u], b_e[u] = nb_h[u], nb_l[u], nb_e[u]
 
 
 KERNELS = {

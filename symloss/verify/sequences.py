@@ -43,25 +43,38 @@ def _collapse(path, blank):
 
 
 def ctc_reference(z: np.ndarray, target: list[int], blank: int = 0):
-    """(-log P, ∂/∂z) for one sample, z (T, C), by enumerating all alignments in mpmath."""
+    """(-log P, ∂/∂z) for one sample, z (T, C), by enumerating all alignments in mpmath.
+
+    ∂(-log P)/∂z_t(k) = p_t(k) - P(π_t = k)/P is summed as
+    (p_t(k)·P(π_t ≠ k) - (Σ_{j≠k} p_t(j))·P(π_t = k))/P, each path mass summed exactly by
+    fsum: no 1 - p is formed at the working precision (a forced frame, P(π_t ≠ k) = 0, keeps
+    all its digits), and a gradient that is 0 by a coincidence of path counts (equal logits,
+    equal path masses) comes out as 0."""
     with mpmath.workdps(DPS):
         lp = [_log_softmax_mp([mpmath.mpf(float(v)) for v in row]) for row in z]
         n_time, n_classes = z.shape
-        total = mpmath.mpf(0)
-        at = [[mpmath.mpf(0)] * n_classes for _ in range(n_time)]
+        masses = [[[] for _ in range(n_classes)] for _ in range(n_time)]
+        paths = []
         for path in itertools.product(range(n_classes), repeat=n_time):
             if _collapse(path, blank) != list(target):
                 continue
             p = mpmath.exp(mpmath.fsum(lp[t][k] for t, k in enumerate(path)))
-            total += p
+            paths.append(p)
             for t, k in enumerate(path):
-                at[t][k] += p
+                masses[t][k].append(p)
+        total = mpmath.fsum(paths)
         if total == 0:
             return math.inf, None
-        grad = [
-            [mpmath.exp(lp[t][k]) - at[t][k] / total for k in range(n_classes)]
-            for t in range(n_time)
-        ]
+        grad = []
+        for t in range(n_time):
+            probs = [mpmath.exp(v) for v in lp[t]]
+            row = []
+            for k in range(n_classes):
+                others = [m for j in range(n_classes) if j != k for m in masses[t][j]]
+                rest = mpmath.fsum(probs[j] for j in range(n_classes) if j != k)
+                at_k = mpmath.fsum(masses[t][k])
+                row.append(mpmath.fsum([probs[k] * mpmath.fsum(others), -rest * at_k]) / total)
+            grad.append(row)
         return -mpmath.log(total), grad
 
 
