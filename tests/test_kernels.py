@@ -30,10 +30,6 @@ KNOWN_FAILURES = {
     "float32 gradient is 0 for 3e-9 at x = 2.4e-8, y = 0.5, γ = 0 (σ(x) - 1/2 is formed as a "
     "difference, 615 points over the bound) and the Hessian 67 ULP off at x = -10, "
     "y = 0.53, α = -1, γ = 2; float64 not measured to the end",
-    "soft_edit_distance": "float64 gradient components 27 ULP off at gamma = 0.1: the DP's values "
-    "D (|D| ≈ 3) carry absolute errors ε·|D| that the soft-min's 1/γ amplifies in the backward "
-    "weights e^{(V - a)/γ}; a double-double DP is not done (float32 passes: its DP reads "
-    "float64 log-probabilities)",
 }
 
 
