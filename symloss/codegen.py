@@ -30,6 +30,7 @@ from .lowering import (
     clamped_maxima,
     component_differences,
     dd_code,
+    dd_differences,
     exact_numerator,
     exact_quotients,
     exact_sum,
@@ -50,7 +51,7 @@ from .lowering import (
 )
 from .primitives import wide
 from .printing import NumbaPrinter
-from .recurrence import logsumexp_form
+from .recurrence import V, logsumexp_form
 from .runtime import static_parts, variant_key
 from .spec import Loss
 
@@ -668,7 +669,7 @@ def environment() -> jinja2.Environment:
 
 # The kernel templates whose modules import symloss.vmath (the DP cells of ctc and the soft
 # edit distance print libm's functions: their loops are serial).
-INLINES_VMATH = frozenset({"elementwise", "classes", "edit"})
+INLINES_VMATH = frozenset({"elementwise", "classes", "edit", "soft_edit"})
 
 
 def header(template: str, source: str, vmath: bool = False) -> dict:
@@ -732,6 +733,11 @@ class CellKernel:
     lse: str | None = None
     rest: str | None = None
     log_weights: dict[str, str] | None = None
+    # where the cell is k·log Σ e^{c·u_i} + rest (Recurrence.shifted_form), for templates that
+    # carry the cells in double-double: c, each u_i, V from the largest term's u (shift_dd) and
+    # the log1p of the others (spread), and the partials with their exponents' sums of cells
+    # formed in double-double (dd_differences)
+    shifted: dict | None = None
 
 
 def _cell_value(rec, printer: NumbaPrinter) -> str:
@@ -757,6 +763,31 @@ def _cell_parts(rec, printer: NumbaPrinter) -> tuple[str | None, str | None]:
     return lse, printer.doprint(rest)
 
 
+SHIFT, SPREAD = sp.symbols("shift spread", real=True)
+
+
+def _shifted_cell(rec, partials, printer: NumbaPrinter) -> dict | None:
+    """The printed parts of a cell k·log Σ e^{c·u_i} + rest, cells read as double-doubles
+    (``<name>_dd``): the scale c, each u_i, the value k·c·shift + k·spread + rest in
+    double-double (shift the u_i of largest c·u_i, spread = log1p(Σ_{i≠m} e^{c·(u_i − u_m)})),
+    and the partials from dd_differences."""
+    form = rec.shifted_form()
+    if form is None:
+        return None
+    k, scale, terms, rest = form
+    cells = frozenset(rec.predecessors)
+    value = sp.expand(k * scale) * SHIFT + k * SPREAD + rest
+    return {
+        "scale": printer.doprint(scale),
+        "terms": [dd_code(u, printer, cells) for u in terms],
+        "value": dd_code(value, printer, cells | {SHIFT}),
+        "partials": {
+            str(u): printer.doprint(dd_differences(d, (V, *rec.predecessors)))
+            for u, d in partials.items()
+        },
+    }
+
+
 def plan_recurrence(rec) -> list[CellKernel]:
     partials = rec.partials()
     weights = rec.log_weights()
@@ -778,6 +809,7 @@ def plan_recurrence(rec) -> list[CellKernel]:
                     if weights is None
                     else {str(u): printer.doprint(w) for u, w in weights.items()}
                 ),
+                shifted=_shifted_cell(rec, partials, printer),
             )
         )
     return kernels

@@ -1566,6 +1566,30 @@ def exact_quotients(expr: sp.Expr, sums: set) -> sp.Expr:
     return rewrite(expr)
 
 
+def dd_differences(expr: sp.Expr, dd_symbols) -> sp.Expr:
+    """Every e^{a} in ``expr`` whose exponent is linear in values carried as double-doubles
+    (``dd_symbols``: the cells of a DP, each read as ``<name>_dd``) → e^{c·exact_numerator(a/c)},
+    c the coefficient of the first such value: the exponent's sum of cells, whose terms cancel
+    (V − up − 1 in a soft-min's backward weight, with |V|, |up| ≫ |V − up − 1|), is formed in
+    double-double and rounded once, so that it keeps its relative accuracy where a float64 sum
+    is off by ε·|cells|; c, a parameter such as 1/γ that would multiply that error, then
+    scales it in float64."""
+    dd_symbols = tuple(dd_symbols)
+    known = frozenset(dd_symbols)
+
+    def rewrite(e: sp.Expr) -> sp.Expr:
+        a = sp.expand(e.args[0])
+        c = next((a.coeff(u) for u in dd_symbols if a.coeff(u) != 0), None)
+        if c is None or c.free_symbols & known:
+            return e
+        w = sp.expand(a / c)
+        if not all(w.coeff(u).is_Number for u in dd_symbols):
+            return e
+        return sp.exp(c * exact_numerator(w, known))
+
+    return expr.replace(lambda e: isinstance(e, sp.exp) and e.has(*dd_symbols), rewrite)
+
+
 def dd_code(expr: sp.Expr, printer, dd_symbols: frozenset) -> str:
     """Code of ``expr`` in double-double arithmetic: + and · as vmath.dd_add/dd_mul, integer
     powers as repeated products, ``dd_symbols`` (row sums) read as their double-double

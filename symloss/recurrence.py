@@ -77,6 +77,30 @@ class Recurrence:
                 out[u] = derive.tidy(w)
         return out
 
+    def shifted_form(self):
+        """(k, c, (u_1, …, u_n), rest) where the cell is k·log Σ_i e^{c·u_i} + rest with one
+        scale c free of the predecessors and locals and each u_i a predecessor plus a cost (a
+        sum of cells with numeric coefficients, locals and numbers); else None.
+
+        Then V = k·c·u_m + k·log1p(Σ_{i≠m} e^{c·(u_i − u_m)}) + rest, u_m the term of largest
+        c·u_i: the cells enter only through k·c·u_m and the differences u_i − u_m, which a
+        kernel that carries cells in double-double forms to full relative accuracy (a cell
+        of size |D| rounded to float64 is off by ε·|D|, and c = −1/γ amplifies that)."""
+        form = logsumexp_form(self.cell)
+        if form is None:
+            return None
+        k, total, rest = form
+        args = [sp.expand(t.args[0]) for t in sp.Add.make_args(total)]
+        cells = set(self.predecessors)
+        scale = next((a.coeff(u) for a in args for u in self.predecessors if a.coeff(u) != 0), None)
+        if scale is None or scale.free_symbols & set(self.symbols):
+            return None
+        terms = tuple(sp.expand(a / scale) for a in args)
+        for u in terms:
+            if not all(u.coeff(c).is_Number for c in cells) or not (u.free_symbols & cells):
+                return None
+        return k, scale, terms, rest
+
     def latex(self) -> str:
         """The recurrence and the cell's partial derivatives, as an aligned LaTeX block."""
         from .printing import plain_latex

@@ -19,10 +19,23 @@ __all__ = ["CTC", "SoftEditDistance", "EditDistance"]
 
 
 def _log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    """z - m - log1p(Σ_{k≠top} e^{z_k - m}), m = z_top the largest: the largest term of the
+    sum, exactly 1, is left out of it, so that log p of a dominant class (near 0) keeps its
+    relative accuracy; log(Σ_k e^{z_k - m}) rounds the sum to 1 + s first, an error of ε/s
+    relative in log p and in 1 - p = -expm1(log p). A row without a finite maximum (±inf,
+    NaN) is shifted by 0 and summed whole."""
     m = np.max(z, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
+    finite = np.isfinite(m)
+    m = np.where(finite, m, 0)
     shifted = z - m
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    e = np.exp(shifted)
+    np.put_along_axis(e, np.expand_dims(np.argmax(z, axis=axis), axis), 0.0, axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_sum = np.log1p(np.sum(e, axis=axis, keepdims=True))
+        if not finite.all():  # the left-out term is e^{z_top} there, not 1
+            whole = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+            log_sum = np.where(finite, log_sum, whole)
+    return shifted - log_sum
 
 
 def _int_array(value, what: str) -> np.ndarray:

@@ -24,10 +24,6 @@ KNOWN_FAILURES = {
     "spot check), and the gradient's two terms near its root in x (x = -1.98, y = 0.3, α = 1, "
     "γ = 2: 262 ULP in float32, 1 point; their roundings exceed the ±4-ULP perturbation); both "
     "need those sums in extended precision. float64 not measured to the end",
-    "soft_edit_distance": "float64 gradient components 27 ULP off at gamma = 0.1: the DP's values "
-    "D (|D| ≈ 3) carry absolute errors ε·|D| that the soft-min's 1/γ amplifies in the backward "
-    "weights e^{(V - a)/γ}; a double-double DP is not done (float32 passes: its DP reads "
-    "float64 log-probabilities)",
 }
 
 
