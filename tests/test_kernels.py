@@ -148,3 +148,26 @@ def test_soft_edit_distance_float32_reads_float64_log_probabilities():
     )
     failures = [f"{r}  worst at {r.worst_at}" for r in rows if not r.passed]
     assert rows and not failures, "\n".join(failures)
+
+
+class _SoftEditOff:
+    """soft_edit_distance with its value or its gradient off by a relative ``rel``."""
+
+    def __init__(self, inner, quantity, rel):
+        self.inner, self.quantity, self.rel = inner, quantity, rel
+
+    def value_and_grad(self, *a, **k):
+        v, g = self.inner.value_and_grad(*a, **k)
+        if self.quantity == "value":
+            return v * (1 + self.rel), g
+        return v, g * g.dtype.type(1 + self.rel)
+
+
+@pytest.mark.parametrize("quantity", ["value", "grad"])
+def test_the_perturbation_search_of_sequence_losses_still_catches_errors(quantity):
+    """The ±4-ULP search along the fastest direction excuses what the logits' conditioning
+    allows, not a relative error of 1e-12 (≈ 4500 ULP in float64)."""
+    kernel = _SoftEditOff(symloss.loss("soft_edit_distance"), quantity, 1e-12)
+    rows = verify_sequence(SEQUENCES["soft_edit_distance"], kernel, dtypes=("float64",))
+    bad = [r for r in rows if not r.passed]
+    assert [r.quantity for r in bad] == [quantity]

@@ -6,8 +6,9 @@
 * edit distance: the recurrence in exact rational arithmetic.
 
 Each is evaluated at the logits rounded to the kernel's dtype and judged by the error model
-(`symloss.verify.model`): a CTC gradient component over the bound is searched along the
-direction in which it changes fastest, within ±4 ULP of the logits.
+(`symloss.verify.model`): a CTC or soft-edit gradient component over the bound is searched
+along the direction in which it changes fastest, within ±4 ULP of the logits; a soft-edit
+value along the sign of its gradient.
 """
 
 from __future__ import annotations
@@ -78,8 +79,12 @@ def ctc_reference(z: np.ndarray, target: list[int], blank: int = 0):
         return -mpmath.log(total), grad
 
 
-def soft_edit_reference(z: np.ndarray, target: list[int], gamma: float):
-    """(D[T, S], ∂/∂z) in mpmath: the recurrence itself, differentiated numerically."""
+def soft_edit_reference(
+    z: np.ndarray, target: list[int], gamma: float, exact: bool = False, gradient: bool = True
+):
+    """(D[T, S], ∂/∂z) in mpmath: the recurrence itself, differentiated numerically (the
+    gradient as floats, or with ``exact`` as mpmath numbers); D[T, S] alone without
+    ``gradient``."""
 
     def value(flat):
         lp = [
@@ -103,6 +108,8 @@ def soft_edit_reference(z: np.ndarray, target: list[int], gamma: float):
 
     with mpmath.workdps(DPS):
         flat = [mpmath.mpf(float(v)) for v in z.ravel()]
+        if not gradient:
+            return value(flat)
         grad = []
         for k in range(len(flat)):
 
@@ -110,6 +117,10 @@ def soft_edit_reference(z: np.ndarray, target: list[int], gamma: float):
                 return value(flat[:k] + [x] + flat[k + 1 :])
 
             grad.append(mpmath.diff(f, flat[k]))
+        if exact:
+            return value(flat), [
+                grad[t * z.shape[1] : (t + 1) * z.shape[1]] for t in range(z.shape[0])
+            ]
         return value(flat), np.array([float(g) for g in grad]).reshape(z.shape)
 
 
@@ -143,10 +154,10 @@ def _ctc_cases(rng):
     return cases
 
 
-def _signed_sensitivity(z, target) -> np.ndarray:
+def _signed_sensitivity(z, gradient_of) -> np.ndarray:
     """∂g/∂z_a for every gradient component g and logit a (mpmath finite differences of the
-    enumerated gradient, steps of one part in 1e12), shape (T, C, T, C)."""
-    _, base = ctc_reference(z, target)
+    reference gradient ``gradient_of(z)``, steps of one part in 1e12), shape (T, C, T, C)."""
+    base = gradient_of(z)
     out = np.zeros(z.shape + z.shape)
     with mpmath.workdps(DPS):
         for idx in np.ndindex(z.shape):
@@ -154,7 +165,7 @@ def _signed_sensitivity(z, target) -> np.ndarray:
             moved = z.astype(np.float64).copy()
             moved[idx] = a + max(abs(a), 1.0) * 1e-12
             h = moved[idx] - a  # the step as taken (exact)
-            _, up = ctc_reference(moved, target)
+            up = gradient_of(moved)
             if up is None or base is None:
                 continue
             for g in np.ndindex(z.shape):
@@ -162,31 +173,47 @@ def _signed_sensitivity(z, target) -> np.ndarray:
     return out
 
 
-def _ctc_perturbed(z, target, got, dtype):
-    """The error model's perturbation search for a CTC gradient: each component against the
-    exact gradient at the logits moved by -4 … +4 ULP along the direction in which that
+def _moved(z, direction, k, dtype) -> np.ndarray:
+    """The logits each moved by k ULP of ``dtype`` in the sign of ``direction``."""
+    return np.array(
+        [step(float(v), int(k * s), dtype) for v, s in zip(z.ravel(), direction.ravel())]
+    ).reshape(z.shape)
+
+
+def _gradient_perturbed(z, gradient_of, got, dtype):
+    """The error model's perturbation search for a sequence gradient: each component against
+    the exact gradient at the logits moved by -4 … +4 ULP along the direction in which that
     component changes fastest (one line per component; no branches, so continuous)."""
     memo: dict = {}
     sens: list = []
 
     def measure(idx: int) -> float | None:
         if not sens:
-            sens.append(_signed_sensitivity(z.astype(np.float64), target))
+            sens.append(_signed_sensitivity(z.astype(np.float64), gradient_of))
         comp = np.unravel_index(idx, z.shape)
         direction = np.where(sens[0][comp] < 0, -1, 1).astype(int)
 
         def point(k: int) -> tuple:
             key = (direction.tobytes(), k)
             if key not in memo:
-                moved = np.array(
-                    [
-                        step(float(v), int(k * s), dtype)
-                        for v, s in zip(z.ravel(), direction.ravel())
-                    ]
-                ).reshape(z.shape)
-                memo[key] = ctc_reference(moved, target)[1]
+                memo[key] = gradient_of(_moved(z, direction, k, dtype))
             g = memo[key]
             return (None if g is None else float(np.asarray(float(g[comp[0]][comp[1]]), dtype))), 0
+
+        return search_line(float(np.ravel(got)[idx]), point, dtype)
+
+    return measure
+
+
+def _value_perturbed(z, value_of, gradient, got, dtype):
+    """The same search for a sequence loss's value: along the sign of its gradient (the
+    direction in which it changes fastest)."""
+    direction = np.where(np.asarray(gradient, np.float64) < 0, -1, 1).astype(int)
+
+    def measure(idx: int) -> float | None:
+        def point(k: int) -> tuple:
+            v = value_of(_moved(z, direction, k, dtype))
+            return (None if v is None else float(np.asarray(float(v), dtype))), 0
 
         return search_line(float(np.ravel(got)[idx]), point, dtype)
 
@@ -246,7 +273,9 @@ def verify_sequence(rec, kernel, dtypes=("float32", "float64"), seed: int = 0) -
                     if ref_g is not None:
                         want = np.array([[float(x) for x in r] for r in ref_g]).astype(dtype)
                         got = np.asarray(g[:, 0], dtype)
-                        perturbed = _ctc_perturbed(zd, target, got, dtype)
+                        perturbed = _gradient_perturbed(
+                            zd, lambda moved, t=target: ctc_reference(moved, t)[1], got, dtype
+                        )
                         _record(
                             rows,
                             rec.name,
@@ -273,12 +302,38 @@ def verify_sequence(rec, kernel, dtypes=("float32", "float64"), seed: int = 0) -
                     at = {"logits": zd.tolist(), "target": target, "gamma": gamma}
                     want_v = np.asarray([float(ref_v)], dtype)
                     got_v = np.asarray([v], dtype)
+
+                    def reference(moved, target=target, gamma=gamma):
+                        return soft_edit_reference(moved, target, gamma, exact=True)
+
+                    value_at = _value_perturbed(
+                        zd,
+                        lambda moved, t=target, g=gamma: soft_edit_reference(
+                            moved, t, g, gradient=False
+                        ),
+                        ref_g,
+                        got_v,
+                        dtype,
+                    )
                     _record(
-                        rows, rec.name, "value", dtype, ulp_error(got_v, want_v), at, got_v, want_v
+                        rows,
+                        rec.name,
+                        "value",
+                        dtype,
+                        ulp_error(got_v, want_v),
+                        at,
+                        got_v,
+                        want_v,
+                        value_at,
                     )
                     want = np.asarray(ref_g, dtype)
                     got = np.asarray(g, dtype)
-                    _record(rows, rec.name, "grad", dtype, ulp_error(got, want), at, got, want)
+                    grad_at = _gradient_perturbed(
+                        zd, lambda moved, f=reference: f(moved)[1], got, dtype
+                    )
+                    _record(
+                        rows, rec.name, "grad", dtype, ulp_error(got, want), at, got, want, grad_at
+                    )
         else:  # the hard edit distance: exact rationals against the float64 kernel
             for _ in range(200):
                 h = [int(v) for v in rng.integers(0, 4, rng.integers(0, 9))]
