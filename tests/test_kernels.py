@@ -78,8 +78,10 @@ class _Perturbed:
         return self.inner.grad_hess(*a, **k)
 
 
-def test_verifier_catches_a_wrong_gradient():
-    rows = verify.verify_loss(BUILTINS["mse"], _Perturbed(symloss.loss("mse"), 1 + 1e-5))
+def test_verifier_catches_a_wrong_gradient(gate_samples):
+    rows = verify.verify_loss(
+        BUILTINS["mse"], _Perturbed(symloss.loss("mse"), 1 + 1e-5), samples=gate_samples
+    )
     bad = [r for r in rows if not r.passed]
     assert bad and {r.quantity for r in bad} == {"grad"}
 
@@ -123,11 +125,17 @@ class _CosineGradientOff(_SecondGradientOff):
 
 
 @pytest.mark.parametrize("relative, terms", [(1e-6, 0.0), (0.0, 100.0)])
-def test_the_terms_allowance_of_distance_losses_still_catches_errors(relative, terms):
+def test_the_terms_allowance_of_distance_losses_still_catches_errors(relative, terms, gate_samples):
     """accuracy="terms" allows a few ε·Σ|t| (Σ|t| ≈ 2/‖x‖ for the gradient in x): a relative
     error of 1e-6, or an offset of 100 ε/‖x‖ where the gradient is 0, fails."""
     kernel = _CosineGradientOff(symloss.loss("cosine_distance"), relative, terms)
-    rows = verify.verify_loss(BUILTINS["cosine_distance"], kernel, dtypes=("float64",))
+    rows = verify.verify_loss(
+        BUILTINS["cosine_distance"],
+        kernel,
+        dtypes=("float64",),
+        samples=gate_samples,
+        max_failures=1,
+    )
     bad = [r for r in rows if not r.passed]
     assert bad and {r.quantity for r in bad} == {"grad"}
 

@@ -20,13 +20,19 @@ SAMPLES = 40  # random values of an elementwise loss's first input, besides the 
 
 
 def verify_loss(
-    loss: Loss, kernel, dtypes=("float32", "float64"), seed: int = 0, samples: int = SAMPLES
+    loss: Loss,
+    kernel,
+    dtypes=("float32", "float64"),
+    seed: int = 0,
+    samples: int = SAMPLES,
+    max_failures: int | None = None,
 ) -> list[Row]:
     """Every kernel of ``loss`` against its definition: value, gradient, Hessian, reductions.
     ``samples``: random values of an elementwise loss's first input (a fifth as many of the
     others) on top of every curated extreme; fewer give a quicker, less thorough check (and
-    leave out the float64 class rows at √max and max/2n, whose references are the costliest)."""
-    return _verify(loss, KernelSource(kernel), dtypes, seed, samples)
+    leave out the float64 class rows at √max and max/2n, whose references are the costliest).
+    ``max_failures``: stop once a row has that many failed results (as verify_implementation)."""
+    return _verify(loss, KernelSource(kernel), dtypes, seed, samples, max_failures)
 
 
 def _verify(loss: Loss, source, dtypes, seed, samples=SAMPLES, max_failures=None) -> list[Row]:
