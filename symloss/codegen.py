@@ -34,6 +34,7 @@ from .lowering import (
     exact_numerator,
     exact_quotients,
     exact_sum,
+    float64_in_float32,
     indicator_products,
     lower,
     masked_softmax_differences,
@@ -153,9 +154,34 @@ def _element_derivatives(loss: Loss) -> dict[str, sp.Expr]:
 
 
 def _printed(
-    exprs: list[sp.Expr], dtype: str, names: Mapping[sp.Symbol, str], data: frozenset
+    exprs: list[sp.Expr],
+    dtype: str,
+    names: Mapping[sp.Symbol, str],
+    data: frozenset,
+    widen: bool = False,
 ) -> tuple[list[tuple[str, str]], list[str], int]:
-    """CSE over the outputs together, then print each statement in ``dtype``."""
+    """CSE over the outputs together, then print each statement in ``dtype``.
+
+    ``widen`` (float32 only): every statement in float64, from the inputs and parameters
+    widened, each output rounded to float32 once (see `lowering.float64_in_float32`)."""
+    if widen and dtype == "float32":
+        symbols = set().union(*(e.free_symbols for e in exprs))
+        wide_names = {
+            s: f"numba.float64({names.get(s, NumbaPrinter('float64').doprint(s))})"
+            for s in sorted(symbols, key=sp.default_sort_key)
+        }
+        statements, results, ops = _printed_in(exprs, "float64", wide_names, data, typed=True)
+        return statements, [f"float32({r})" for r in results], ops
+    return _printed_in(exprs, dtype, names, data)
+
+
+def _printed_in(
+    exprs: list[sp.Expr],
+    dtype: str,
+    names: Mapping[sp.Symbol, str],
+    data: frozenset,
+    typed: bool = False,
+) -> tuple[list[tuple[str, str]], list[str], int]:
     temps = sp.numbered_symbols("_t")
     # a wide(…) is computed from the inputs in float64 (float32 kernels), an exact_sum(…) in
     # double-double: kept out of the CSE, which would share their parts as plain temporaries
@@ -185,6 +211,7 @@ def _printed(
         if isinstance(e, wide):
             transcendental.add(w)
     printer = NumbaPrinter(dtype, names, frozenset(dependent), frozenset(transcendental))
+    printer.typed = typed  # float64 literals of a widened float32 kernel: numba.float64(…)
     for w, e in wides.items():
         printer.names[w] = printer.doprint(e)
     statements = [(str(t), printer.doprint(e)) for t, e in replacements]
@@ -253,9 +280,14 @@ def plan(loss: Loss) -> ModulePlan:
                 q: lower(e.subs(static), ranges, data, centres)
                 for q, e in sorted(quantities.items())
             }
+            widened = {
+                q for q, e in quantities.items() if float64_in_float32(e.subs(static), ranges)
+            }
         for dtype in DTYPES:
             groups = {
-                g: _printed([lowered[q] for q in qs], dtype, names, data)
+                g: _printed(
+                    [lowered[q] for q in qs], dtype, names, data, widen=bool(widened & set(qs))
+                )
                 for g, qs in GROUPS.items()
             }
             for kind, (group, weighted, doc) in KINDS.items():

@@ -186,6 +186,21 @@ def logspace_products(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
     return visit(expr)
 
 
+def float64_in_float32(expr: sp.Expr, ranges: Ranges) -> bool:
+    """Whether float32 kernels compute ``expr`` (a derivative, before `lower`) in float64, its
+    inputs widened and its result rounded once, the way they take non-integer powers.
+
+    That is where `logspace_products` takes a product as exp(Σ log f): the rounding of the
+    exponent, |Σ log f|·ε, becomes a relative error of the product, and the terms that hold
+    such products are the derivatives of q^γ·F, which cancel (1 against γ(1 - 2y)·F·σ(-x)/q
+    in the second derivative, the first derivative's two terms near its root). In float32
+    that leaves hundreds of ULP after the cancellation; in float64, a few float32 ULP.
+    """
+    with distribute(False):
+        e = factor_sums(expr)
+        return logspace_products(e, ranges) != e
+
+
 def _split_terms(add: sp.Add, pick):
     """(u, {±1: coefficient}, constant) when every term of ``add`` is k·f(±u) for one u with
     k free of u (``pick(factor)`` returns (u, ±1) for a factor f(±u), else None), or free of

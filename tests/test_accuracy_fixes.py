@@ -261,3 +261,33 @@ def test_sigmoid_focal_gradient_near_a_zero_logit_at_target_one_half(dtype, alph
     ref = reference(focal_grad, [x, t], dtype, (alpha, gamma))
     g, _ = symloss.sigmoid_focal.grad_hess(x, t, alpha=alpha, gamma=gamma)
     assert ulp_error(g, ref).max() <= 8, (g, ref)
+
+
+def focal_hess(x, y, alpha, gamma):
+    """∂²/∂x² of the definition; α < 0 disables the α_t weighting (α_t = 1)."""
+    if alpha < 0:
+        return mp.diff(lambda t: focal_value(t, y, 1, gamma) / y, x, 2)
+    return mp.diff(lambda t: focal_value(t, y, alpha, gamma), x, 2)
+
+
+@pytest.mark.parametrize("x", [-10.0, -9.0, -12.0])
+def test_sigmoid_focal_float32_hessian_where_its_terms_cancel(x):
+    # at y = 0.53, γ = 2 the Hessian's 1 cancels against γ(1 - 2y)·CE·σ(-x)/q ≈ 1.29 for
+    # x ≈ -10: its terms (products taken as exp(Σ logs)) rounded in float32 left 81 ULP at
+    # x = -10; float32 kernels now compute the derivatives in float64
+    xs = np.array([x], dtype="float32")
+    t = np.full_like(xs, 0.53)
+    ref = reference(focal_hess, [xs, t], "float32", (-1.0, 2.0))
+    _, h = symloss.sigmoid_focal.grad_hess(xs, t, alpha=-1.0, gamma=2.0)
+    assert ulp_error(h, ref).max() <= 4, (h, ref)
+
+
+@pytest.mark.parametrize("x", [-1.98, -1.9797, -1.981])
+def test_sigmoid_focal_float32_gradient_near_its_root(x):
+    # at y = 0.3, α = 1, γ = 2 the gradient's two terms (≈ 0.0217) cancel to 6e-5 near
+    # x = -1.98: 145 ULP in float32 from the roundings of the exp(Σ logs) product
+    xs = np.array([x], dtype="float32")
+    t = np.full_like(xs, 0.3)
+    ref = reference(focal_grad, [xs, t], "float32", (1.0, 2.0))
+    g, _ = symloss.sigmoid_focal.grad_hess(xs, t, alpha=1.0, gamma=2.0)
+    assert ulp_error(g, ref).max() <= 4, (g, ref)

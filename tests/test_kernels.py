@@ -17,13 +17,14 @@ KNOWN_FAILURES = {
     "them by conditioning over every input, parameters included; and NaN in float64 at the "
     "rows of max/2n (logits ±1.8e307, label 3: value 8.99e306), 3 values and 17 gradient "
     "components",
-    "sigmoid_focal": "the value passes; the gradient's q^γ·(σ(x)(1 - y) - y·σ(-x)) is now "
-    "rewritten through tanh(x/2) (sigmoid_differences inside a shared factor). Left: the "
-    "Hessian's terms cancel (1 against γ(1 - 2y)·CE·σ(-x)/q ≈ 1.29 at x = -10, y = 0.53, "
-    "α = -1, γ = 2: 67 ULP in float32, 5 points over the bound; 79 ULP in float64 there by a "
-    "spot check), and the gradient's two terms near its root in x (x = -1.98, y = 0.3, α = 1, "
-    "γ = 2: 262 ULP in float32, 1 point; their roundings exceed the ±4-ULP perturbation); both "
-    "need those sums in extended precision. float64 not measured to the end",
+    "sigmoid_focal": "float32 passes (its derivatives, which take products as exp(Σ log f), "
+    "are computed in float64 by the float32 kernels: lowering.float64_in_float32). Left: "
+    "float64, where the same sums cancel with the roundings of those products in them: the "
+    "Hessian's 1 against γ(1 - 2y)·CE·σ(-x)/q ≈ 1.29 near x = -10, y = 0.53, α = -1, γ = 2 "
+    "(6 to 160 ULP by spot checks at x in [-11, -9]), and the gradient's two terms near its "
+    "root in x (x = -1.98, y = 0.3, α = 1, γ = 2: 144 ULP by a spot check, before the ±4-ULP "
+    "perturbation); they need those products in double-double. float64 not measured to the "
+    "end",
 }
 
 

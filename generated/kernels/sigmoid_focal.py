@@ -142,39 +142,39 @@ def value_grad_each_f32(logits, target, alpha, gamma, value, grad):
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = float32(1.0) - target_i
-        _t1 = select((alpha < float32(0.0)), float32(1.0), _t0*(float32(1.0) - alpha) + target_i*alpha)
-        _t2 = vmath.exp(-abs(logits_i))
+        _t0 = numba.float64(1.0) - numba.float64(target_i)
+        _t1 = select((numba.float64(alpha) < numba.float64(0.0)), numba.float64(1.0), _t0*(numba.float64(1.0) - numba.float64(alpha)) + numba.float64(target_i)*numba.float64(alpha))
+        _t2 = vmath.exp(-abs(numba.float64(logits_i)))
         _t3 = vmath.log1p(_t2)
-        _t4 = (math.isnan(-logits_i))
-        _t5 = (logits_i >= float32(0.0))
-        _t6 = (math.isnan(logits_i))
-        _t7 = (logits_i <= float32(0.0))
-        _t8 = (_t3 + select(_t6, float32(math.nan), select(_t7, float32(0.0), logits_i)))*_t0 + (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), -logits_i)))*target_i
-        _t9 = float32(1.0)/(float32(1.0) + _t2)
-        _t10 = select(_t6, float32(math.nan), select(_t7, _t9, _t2*_t9))*target_i
-        _t11 = select(_t6, float32(math.nan), select(_t5, _t9, _t2*_t9))*_t0
-        _t12 = vmath.wide(_t10 + _t11)**gamma
-        _t13 = abs(-_t9*target_i)
+        _t4 = (math.isnan(-numba.float64(logits_i)))
+        _t5 = (numba.float64(logits_i) >= numba.float64(0.0))
+        _t6 = (math.isnan(numba.float64(logits_i)))
+        _t7 = (numba.float64(logits_i) <= numba.float64(0.0))
+        _t8 = (_t3 + select(_t6, numba.float64(math.nan), select(_t7, numba.float64(0.0), numba.float64(logits_i))))*_t0 + (_t3 + select(_t4, numba.float64(math.nan), select(_t5, numba.float64(0.0), -numba.float64(logits_i))))*numba.float64(target_i)
+        _t9 = numba.float64(1.0)/(numba.float64(1.0) + _t2)
+        _t10 = select(_t6, numba.float64(math.nan), select(_t7, _t9, _t2*_t9))*numba.float64(target_i)
+        _t11 = select(_t6, numba.float64(math.nan), select(_t5, _t9, _t2*_t9))*_t0
+        _t12 = (_t10 + _t11)**numba.float64(gamma)
+        _t13 = abs(-_t9*numba.float64(target_i))
         _t14 = abs(_t9*_t0)
         _t15 = _t13 + _t14
         _t16 = _t13 + abs(_t2*_t9*_t0)
-        _t17 = _t14 + abs(-_t2*_t9*target_i)
-        _t18 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
-        _t19 = float32(1.0) - float32(2.0)*target_i
-        _t20 = abs(_t18) + abs((float32(0.5))*_t19)
+        _t17 = _t14 + abs(-_t2*_t9*numba.float64(target_i))
+        _t18 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
+        _t19 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
+        _t20 = abs(_t18) + abs((numba.float64(0.5))*_t19)
         _t21 = (_t5 & _t7)
-        _t22 = select(_t6, float32(math.nan), select(_t5, float32(0.0), logits_i))
-        _t23 = select(_t4, float32(math.nan), select(_t7, float32(0.0), -logits_i))
-        _t24 = -_t3 + vmath.log1p(-target_i)
+        _t22 = select(_t6, numba.float64(math.nan), select(_t5, numba.float64(0.0), numba.float64(logits_i)))
+        _t23 = select(_t4, numba.float64(math.nan), select(_t7, numba.float64(0.0), -numba.float64(logits_i)))
+        _t24 = -_t3 + vmath.log1p(-numba.float64(target_i))
         _t25 = _t22 + _t24
-        _t26 = vmath.log(target_i)
+        _t26 = vmath.log(numba.float64(target_i))
         _t27 = _t26 - _t3
         _t28 = _t23 + _t27
-        _t29 = _t24 + logits_i
-        _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + logits_i - _t26)) | math.isnan(_t29)), float32(math.nan), select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
-        value[i] = _t1*_t12*_t8
-        grad[i] = _t1*(_t12*select((math.isnan(logits_i) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), float32(math.nan), select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (float32(0.5))*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - float32(2.0)*_t3 + _t30*gamma)*_t19*gamma)
+        _t29 = _t24 + numba.float64(logits_i)
+        _t30 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + numba.float64(logits_i) - _t26)) | math.isnan(_t29)), numba.float64(math.nan), select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - numba.float64(logits_i)), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
+        value[i] = float32(_t1*_t12*_t8)
+        grad[i] = float32(_t1*(_t12*select((math.isnan(numba.float64(logits_i)) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), numba.float64(math.nan), select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (numba.float64(0.5))*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - numba.float64(2.0)*_t3 + _t30*numba.float64(gamma))*_t19*numba.float64(gamma)))
 
 
 @_jit
@@ -187,39 +187,39 @@ def value_grad_sum_f32(logits, target, alpha, gamma, scale, grad):
         for i in vmath.chunk(_chunk, n):
             logits_i = logits[i]
             target_i = target[i]
-            _t0 = float32(1.0) - target_i
-            _t1 = select((alpha < float32(0.0)), float32(1.0), _t0*(float32(1.0) - alpha) + target_i*alpha)
-            _t2 = vmath.exp(-abs(logits_i))
+            _t0 = numba.float64(1.0) - numba.float64(target_i)
+            _t1 = select((numba.float64(alpha) < numba.float64(0.0)), numba.float64(1.0), _t0*(numba.float64(1.0) - numba.float64(alpha)) + numba.float64(target_i)*numba.float64(alpha))
+            _t2 = vmath.exp(-abs(numba.float64(logits_i)))
             _t3 = vmath.log1p(_t2)
-            _t4 = (math.isnan(-logits_i))
-            _t5 = (logits_i >= float32(0.0))
-            _t6 = (math.isnan(logits_i))
-            _t7 = (logits_i <= float32(0.0))
-            _t8 = (_t3 + select(_t6, float32(math.nan), select(_t7, float32(0.0), logits_i)))*_t0 + (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), -logits_i)))*target_i
-            _t9 = float32(1.0)/(float32(1.0) + _t2)
-            _t10 = select(_t6, float32(math.nan), select(_t7, _t9, _t2*_t9))*target_i
-            _t11 = select(_t6, float32(math.nan), select(_t5, _t9, _t2*_t9))*_t0
-            _t12 = vmath.wide(_t10 + _t11)**gamma
-            _t13 = abs(-_t9*target_i)
+            _t4 = (math.isnan(-numba.float64(logits_i)))
+            _t5 = (numba.float64(logits_i) >= numba.float64(0.0))
+            _t6 = (math.isnan(numba.float64(logits_i)))
+            _t7 = (numba.float64(logits_i) <= numba.float64(0.0))
+            _t8 = (_t3 + select(_t6, numba.float64(math.nan), select(_t7, numba.float64(0.0), numba.float64(logits_i))))*_t0 + (_t3 + select(_t4, numba.float64(math.nan), select(_t5, numba.float64(0.0), -numba.float64(logits_i))))*numba.float64(target_i)
+            _t9 = numba.float64(1.0)/(numba.float64(1.0) + _t2)
+            _t10 = select(_t6, numba.float64(math.nan), select(_t7, _t9, _t2*_t9))*numba.float64(target_i)
+            _t11 = select(_t6, numba.float64(math.nan), select(_t5, _t9, _t2*_t9))*_t0
+            _t12 = (_t10 + _t11)**numba.float64(gamma)
+            _t13 = abs(-_t9*numba.float64(target_i))
             _t14 = abs(_t9*_t0)
             _t15 = _t13 + _t14
             _t16 = _t13 + abs(_t2*_t9*_t0)
-            _t17 = _t14 + abs(-_t2*_t9*target_i)
-            _t18 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
-            _t19 = float32(1.0) - float32(2.0)*target_i
-            _t20 = abs(_t18) + abs((float32(0.5))*_t19)
+            _t17 = _t14 + abs(-_t2*_t9*numba.float64(target_i))
+            _t18 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
+            _t19 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
+            _t20 = abs(_t18) + abs((numba.float64(0.5))*_t19)
             _t21 = (_t5 & _t7)
-            _t22 = select(_t6, float32(math.nan), select(_t5, float32(0.0), logits_i))
-            _t23 = select(_t4, float32(math.nan), select(_t7, float32(0.0), -logits_i))
-            _t24 = -_t3 + vmath.log1p(-target_i)
+            _t22 = select(_t6, numba.float64(math.nan), select(_t5, numba.float64(0.0), numba.float64(logits_i)))
+            _t23 = select(_t4, numba.float64(math.nan), select(_t7, numba.float64(0.0), -numba.float64(logits_i)))
+            _t24 = -_t3 + vmath.log1p(-numba.float64(target_i))
             _t25 = _t22 + _t24
-            _t26 = vmath.log(target_i)
+            _t26 = vmath.log(numba.float64(target_i))
             _t27 = _t26 - _t3
             _t28 = _t23 + _t27
-            _t29 = _t24 + logits_i
-            _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + logits_i - _t26)) | math.isnan(_t29)), float32(math.nan), select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
-            _part = vmath.reassoc_add(_part, _t1*_t12*_t8)
-            grad[i] = scale * (_t1*(_t12*select((math.isnan(logits_i) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), float32(math.nan), select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (float32(0.5))*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - float32(2.0)*_t3 + _t30*gamma)*_t19*gamma))
+            _t29 = _t24 + numba.float64(logits_i)
+            _t30 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + numba.float64(logits_i) - _t26)) | math.isnan(_t29)), numba.float64(math.nan), select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - numba.float64(logits_i)), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
+            _part = vmath.reassoc_add(_part, float32(_t1*_t12*_t8))
+            grad[i] = scale * (float32(_t1*(_t12*select((math.isnan(numba.float64(logits_i)) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), numba.float64(math.nan), select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (numba.float64(0.5))*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - numba.float64(2.0)*_t3 + _t30*numba.float64(gamma))*_t19*numba.float64(gamma))))
         acc += _part
     return acc
 
@@ -235,39 +235,39 @@ def value_grad_sum_w_f32(logits, target, weight, alpha, gamma, scale, grad):
             logits_i = logits[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = float32(1.0) - target_i
-            _t1 = select((alpha < float32(0.0)), float32(1.0), _t0*(float32(1.0) - alpha) + target_i*alpha)
-            _t2 = vmath.exp(-abs(logits_i))
+            _t0 = numba.float64(1.0) - numba.float64(target_i)
+            _t1 = select((numba.float64(alpha) < numba.float64(0.0)), numba.float64(1.0), _t0*(numba.float64(1.0) - numba.float64(alpha)) + numba.float64(target_i)*numba.float64(alpha))
+            _t2 = vmath.exp(-abs(numba.float64(logits_i)))
             _t3 = vmath.log1p(_t2)
-            _t4 = (math.isnan(-logits_i))
-            _t5 = (logits_i >= float32(0.0))
-            _t6 = (math.isnan(logits_i))
-            _t7 = (logits_i <= float32(0.0))
-            _t8 = (_t3 + select(_t6, float32(math.nan), select(_t7, float32(0.0), logits_i)))*_t0 + (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), -logits_i)))*target_i
-            _t9 = float32(1.0)/(float32(1.0) + _t2)
-            _t10 = select(_t6, float32(math.nan), select(_t7, _t9, _t2*_t9))*target_i
-            _t11 = select(_t6, float32(math.nan), select(_t5, _t9, _t2*_t9))*_t0
-            _t12 = vmath.wide(_t10 + _t11)**gamma
-            _t13 = abs(-_t9*target_i)
+            _t4 = (math.isnan(-numba.float64(logits_i)))
+            _t5 = (numba.float64(logits_i) >= numba.float64(0.0))
+            _t6 = (math.isnan(numba.float64(logits_i)))
+            _t7 = (numba.float64(logits_i) <= numba.float64(0.0))
+            _t8 = (_t3 + select(_t6, numba.float64(math.nan), select(_t7, numba.float64(0.0), numba.float64(logits_i))))*_t0 + (_t3 + select(_t4, numba.float64(math.nan), select(_t5, numba.float64(0.0), -numba.float64(logits_i))))*numba.float64(target_i)
+            _t9 = numba.float64(1.0)/(numba.float64(1.0) + _t2)
+            _t10 = select(_t6, numba.float64(math.nan), select(_t7, _t9, _t2*_t9))*numba.float64(target_i)
+            _t11 = select(_t6, numba.float64(math.nan), select(_t5, _t9, _t2*_t9))*_t0
+            _t12 = (_t10 + _t11)**numba.float64(gamma)
+            _t13 = abs(-_t9*numba.float64(target_i))
             _t14 = abs(_t9*_t0)
             _t15 = _t13 + _t14
             _t16 = _t13 + abs(_t2*_t9*_t0)
-            _t17 = _t14 + abs(-_t2*_t9*target_i)
-            _t18 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
-            _t19 = float32(1.0) - float32(2.0)*target_i
-            _t20 = abs(_t18) + abs((float32(0.5))*_t19)
+            _t17 = _t14 + abs(-_t2*_t9*numba.float64(target_i))
+            _t18 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
+            _t19 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
+            _t20 = abs(_t18) + abs((numba.float64(0.5))*_t19)
             _t21 = (_t5 & _t7)
-            _t22 = select(_t6, float32(math.nan), select(_t5, float32(0.0), logits_i))
-            _t23 = select(_t4, float32(math.nan), select(_t7, float32(0.0), -logits_i))
-            _t24 = -_t3 + vmath.log1p(-target_i)
+            _t22 = select(_t6, numba.float64(math.nan), select(_t5, numba.float64(0.0), numba.float64(logits_i)))
+            _t23 = select(_t4, numba.float64(math.nan), select(_t7, numba.float64(0.0), -numba.float64(logits_i)))
+            _t24 = -_t3 + vmath.log1p(-numba.float64(target_i))
             _t25 = _t22 + _t24
-            _t26 = vmath.log(target_i)
+            _t26 = vmath.log(numba.float64(target_i))
             _t27 = _t26 - _t3
             _t28 = _t23 + _t27
-            _t29 = _t24 + logits_i
-            _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + logits_i - _t26)) | math.isnan(_t29)), float32(math.nan), select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
-            _part = vmath.reassoc_add(_part, w_i * (_t1*_t12*_t8))
-            grad[i] = scale * w_i * (_t1*(_t12*select((math.isnan(logits_i) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), float32(math.nan), select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (float32(0.5))*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - float32(2.0)*_t3 + _t30*gamma)*_t19*gamma))
+            _t29 = _t24 + numba.float64(logits_i)
+            _t30 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t3 + numba.float64(logits_i) - _t26)) | math.isnan(_t29)), numba.float64(math.nan), select(select(_t21, (_t24 >= _t27), select(_t5, (_t24 >= _t26 - _t3 - numba.float64(logits_i)), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
+            _part = vmath.reassoc_add(_part, w_i * (float32(_t1*_t12*_t8)))
+            grad[i] = scale * w_i * (float32(_t1*(_t12*select((math.isnan(numba.float64(logits_i)) | math.isnan(_t15) | math.isnan(_t16) | math.isnan(_t17) | math.isnan(_t20)), numba.float64(math.nan), select(select(_t21, (_t15 > _t20), select(_t5, (_t17 > _t20), (_t16 > _t20))), _t18 + (numba.float64(0.5))*_t19, _t11 - _t10)) + _t8*vmath.exp(_t22 + _t23 - _t30 - numba.float64(2.0)*_t3 + _t30*numba.float64(gamma))*_t19*numba.float64(gamma))))
         acc += _part
     return acc
 
@@ -278,48 +278,48 @@ def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = float32(1.0) - target_i
-        _t1 = select((alpha < float32(0.0)), float32(1.0), _t0*(float32(1.0) - alpha) + target_i*alpha)
-        _t2 = (math.isnan(logits_i))
-        _t3 = vmath.exp(-abs(logits_i))
-        _t4 = float32(1.0)/(float32(1.0) + _t3)
-        _t5 = (logits_i <= float32(0.0))
-        _t6 = select(_t2, float32(math.nan), select(_t5, _t4, _t3*_t4))
-        _t7 = (logits_i >= float32(0.0))
-        _t8 = select(_t2, float32(math.nan), select(_t7, _t4, _t3*_t4))
-        _t9 = vmath.wide(_t8*_t0 + _t6*target_i)**gamma
-        _t10 = abs(-_t4*target_i)
+        _t0 = numba.float64(1.0) - numba.float64(target_i)
+        _t1 = select((numba.float64(alpha) < numba.float64(0.0)), numba.float64(1.0), _t0*(numba.float64(1.0) - numba.float64(alpha)) + numba.float64(target_i)*numba.float64(alpha))
+        _t2 = (math.isnan(numba.float64(logits_i)))
+        _t3 = vmath.exp(-abs(numba.float64(logits_i)))
+        _t4 = numba.float64(1.0)/(numba.float64(1.0) + _t3)
+        _t5 = (numba.float64(logits_i) <= numba.float64(0.0))
+        _t6 = select(_t2, numba.float64(math.nan), select(_t5, _t4, _t3*_t4))
+        _t7 = (numba.float64(logits_i) >= numba.float64(0.0))
+        _t8 = select(_t2, numba.float64(math.nan), select(_t7, _t4, _t3*_t4))
+        _t9 = (_t8*_t0 + _t6*numba.float64(target_i))**numba.float64(gamma)
+        _t10 = abs(-_t4*numba.float64(target_i))
         _t11 = abs(_t4*_t0)
         _t12 = _t10 + _t11
         _t13 = _t10 + abs(_t3*_t4*_t0)
-        _t14 = _t11 + abs(-_t3*_t4*target_i)
-        _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)
-        _t16 = float32(1.0) - float32(2.0)*target_i
-        _t17 = abs(_t15) + abs((float32(0.5))*_t16)
+        _t14 = _t11 + abs(-_t3*_t4*numba.float64(target_i))
+        _t15 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
+        _t16 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
+        _t17 = abs(_t15) + abs((numba.float64(0.5))*_t16)
         _t18 = (_t5 & _t7)
-        _t19 = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t17)), float32(math.nan), select(select(_t18, (_t12 > _t17), select(_t7, (_t14 > _t17), (_t13 > _t17))), _t15 + (float32(0.5))*_t16, _t8*_t0 - _t6*target_i))
-        _t20 = select(_t2, float32(math.nan), select(_t7, float32(0.0), logits_i))
-        _t21 = (math.isnan(-logits_i))
-        _t22 = select(_t21, float32(math.nan), select(_t5, float32(0.0), -logits_i))
+        _t19 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t17)), numba.float64(math.nan), select(select(_t18, (_t12 > _t17), select(_t7, (_t14 > _t17), (_t13 > _t17))), _t15 + (numba.float64(0.5))*_t16, _t8*_t0 - _t6*numba.float64(target_i)))
+        _t20 = select(_t2, numba.float64(math.nan), select(_t7, numba.float64(0.0), numba.float64(logits_i)))
+        _t21 = (math.isnan(-numba.float64(logits_i)))
+        _t22 = select(_t21, numba.float64(math.nan), select(_t5, numba.float64(0.0), -numba.float64(logits_i)))
         _t23 = vmath.log1p(_t3)
-        _t24 = -_t23 + vmath.log1p(-target_i)
+        _t24 = -_t23 + vmath.log1p(-numba.float64(target_i))
         _t25 = _t20 + _t24
-        _t26 = vmath.log(target_i)
+        _t26 = vmath.log(numba.float64(target_i))
         _t27 = _t26 - _t23
         _t28 = _t22 + _t27
-        _t29 = _t24 + logits_i
-        _t30 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t23 + logits_i - _t26)) | math.isnan(_t29)), float32(math.nan), select(select(_t18, (_t24 >= _t27), select(_t7, (_t24 >= _t26 - _t23 - logits_i), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
-        _t31 = -_t30 + _t30*gamma
-        _t32 = vmath.exp(_t20 + _t22 + _t31 - float32(2.0)*_t23)
-        _t33 = ((_t23 + select(_t2, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t0 + (_t23 + select(_t21, float32(math.nan), select(_t7, float32(0.0), -logits_i)))*target_i)*_t16*gamma
+        _t29 = _t24 + numba.float64(logits_i)
+        _t30 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t27) | math.isnan(_t24) | math.isnan(-(_t23 + numba.float64(logits_i) - _t26)) | math.isnan(_t29)), numba.float64(math.nan), select(select(_t18, (_t24 >= _t27), select(_t7, (_t24 >= _t26 - _t23 - numba.float64(logits_i)), (_t27 <= _t29))), _t25, _t28)) + vmath.log1p(vmath.exp(-abs(_t28 - _t25)))
+        _t31 = -_t30 + _t30*numba.float64(gamma)
+        _t32 = vmath.exp(_t20 + _t22 + _t31 - numba.float64(2.0)*_t23)
+        _t33 = ((_t23 + select(_t2, numba.float64(math.nan), select(_t5, numba.float64(0.0), numba.float64(logits_i))))*_t0 + (_t23 + select(_t21, numba.float64(math.nan), select(_t7, numba.float64(0.0), -numba.float64(logits_i))))*numba.float64(target_i))*_t16*numba.float64(gamma)
         _t34 = _t22 - _t23
         _t35 = _t20 - _t23
-        _t36 = vmath.exp(_t31 + _t35 + float32(2.0)*_t34)
-        _t37 = float32(2.0)*_t35 + _t30*gamma
+        _t36 = vmath.exp(_t31 + _t35 + numba.float64(2.0)*_t34)
+        _t37 = numba.float64(2.0)*_t35 + _t30*numba.float64(gamma)
         _t38 = vmath.exp(_t34 + _t37 - _t30)
-        _t39 = _t33*vmath.exp(_t37 - float32(2.0)*_t30 + float32(2.0)*_t34)
-        grad[i] = _t1*(_t19*_t9 + _t32*_t33)
-        hess[i] = _t1*(_t33*_t36 + _t39*(float32(-1.0) + float32(2.0)*target_i) - _t33*_t38 + (_t39 + _t38*_t0 - _t36*target_i)*_t16*gamma + _t6*_t8*_t9 + _t19*_t32*_t16*gamma)
+        _t39 = _t33*vmath.exp(_t37 - numba.float64(2.0)*_t30 + numba.float64(2.0)*_t34)
+        grad[i] = float32(_t1*(_t19*_t9 + _t32*_t33))
+        hess[i] = float32(_t1*(_t33*_t36 + _t39*(numba.float64(-1.0) + numba.float64(2.0)*numba.float64(target_i)) - _t33*_t38 + (_t39 + _t38*_t0 - _t36*numba.float64(target_i))*_t16*numba.float64(gamma) + _t6*_t8*_t9 + _t19*_t32*_t16*numba.float64(gamma)))
 
 
 @_jit
