@@ -699,8 +699,8 @@ def environment() -> jinja2.Environment:
     )
 
 
-# The kernel templates whose modules import symloss.vmath (the DP cells of ctc and the soft
-# edit distance print libm's functions: their loops are serial).
+# The kernel templates whose modules import symloss.vmath (the DP cells of ctc print libm's
+# functions: their loops are serial; the soft edit distance's use vmath's double-doubles).
 INLINES_VMATH = frozenset({"elementwise", "classes", "edit", "soft_edit"})
 
 

@@ -18,6 +18,7 @@ from sympy.logic.boolalg import BooleanFunction
 
 from .primitives import (
     PRIMITIVES,
+    _as_written,
     held,
     log1p_square,
     log_sigmoid,
@@ -25,6 +26,7 @@ from .primitives import (
     lorentz_ratio,
     lorentz_slope,
     sigmoid,
+    wide,
 )
 from .spec import c, class_argmax, class_max
 
@@ -344,24 +346,14 @@ def _smaller_error(near: list, far: list) -> sp.Expr:
     )
 
 
-class exact_sum(sp.Function):
+class exact_sum(_as_written):
     """Its argument, a polynomial in exact data (targets, parameters) whose terms cancel,
     evaluated in double-double arithmetic (`dd_code`) from the data as given and rounded once:
     (1 - y')/2 - w·y'/2 is 0 where (1 + w)·y' = 1, and formed in the kernel's dtype it would
     keep the roundings of y' and of the products, each relative to the terms, not the result.
     Kept out of the CSE by codegen (which would share its parts as plain temporaries)."""
 
-    nargs = 1
-
-    def _eval_is_real(self):
-        return self.args[0].is_real
-
-    def _eval_rewrite_as_math(self, a, **kwargs):
-        return a
-
-    def _latex(self, printer, exp=None):
-        tex = printer._print(self.args[0])
-        return tex if exp is None else r"\left(%s\right)^{%s}" % (tex, exp)
+    _latex = wide._latex
 
     def _numbacode(self, printer):
         return f"vmath.dd_value({dd_code(self.args[0], printer, frozenset())})"
