@@ -37,6 +37,7 @@ from .lowering import (
     float64_in_float32,
     indicator_products,
     lower,
+    margin_roots,
     masked_softmax_differences,
     nan_guards,
     norm_quotients,
@@ -383,10 +384,19 @@ def _row_names(loss: Loss, wide: bool = False) -> dict:
 
 def _cse_printed(exprs: list[sp.Expr], printer: NumbaPrinter, prefix: str):
     temps = sp.numbered_symbols(prefix, real=True)
+    # an exact_sum(…) is one double-double evaluation: an atom to the CSE, which would
+    # share its parts as plain temporaries (each rounded to the dtype)
+    kept: dict[sp.Expr, sp.Symbol] = {}
+
+    def keep(e: sp.Expr) -> sp.Symbol:
+        return kept.setdefault(e, sp.Symbol(f"_exact{len(kept)}", real=True))
+
+    exprs = [e.replace(lambda x: isinstance(x, exact_sum), keep) for e in exprs]
     with distribute(False):
         replacements, reduced = sp.cse(exprs, symbols=temps, order="canonical")
-    return [(str(t), printer.doprint(e)) for t, e in replacements], [
-        printer.doprint(e) for e in reduced
+    back = {s: e for e, s in kept.items()}
+    return [(str(t), printer.doprint(e.xreplace(back))) for t, e in replacements], [
+        printer.doprint(e.xreplace(back)) for e in reduced
     ]
 
 
@@ -450,7 +460,7 @@ def _class_quantities(loss: Loss, static: Mapping[sp.Symbol, int]):
     }
 
     def branch_free(e: sp.Expr) -> sp.Expr:  # Max, Heaviside, … as NaN-guarded selects
-        e = c99_functions(stable_primitives(component_differences(e)))
+        e = c99_functions(stable_primitives(margin_roots(component_differences(e))))
         return nan_guards(indicator_products(branch_quotients(piecewise_forms(e))), data)
 
     for r in reductions:

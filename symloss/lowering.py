@@ -25,6 +25,8 @@ from .primitives import (
     logaddexp,
     lorentz_ratio,
     lorentz_slope,
+    margin_intercept,
+    margin_psi,
     sigmoid,
     wide,
 )
@@ -347,8 +349,8 @@ def _smaller_error(near: list, far: list) -> sp.Expr:
 
 
 class exact_sum(_as_written):
-    """Its argument, a polynomial in exact data (targets, parameters) whose terms cancel,
-    evaluated in double-double arithmetic (`dd_code`) from the data as given and rounded once:
+    """Its argument, a rational function of the inputs whose terms cancel, evaluated in
+    double-double arithmetic (`dd_code`) from the inputs as given and rounded once:
     (1 - y')/2 - w·y'/2 is 0 where (1 + w)·y' = 1, and formed in the kernel's dtype it would
     keep the roundings of y' and of the products, each relative to the terms, not the result.
     Kept out of the CSE by codegen (which would share its parts as plain temporaries)."""
@@ -820,6 +822,33 @@ def power_forms(expr: sp.Expr) -> sp.Expr:
 
     expr = expr.replace(lambda e: isinstance(e, expm1) and split(e) is not None, power_minus_one)
     return expr.replace(lambda e: isinstance(e, sp.exp) and split(e) is not None, power)
+
+
+def margin_roots(expr: sp.Expr) -> sp.Expr:
+    """ψ_m^(k)(t), k ≥ 1, and ψ_m(t) - tψ_m'(t) (L-Softmax's margin functions, t = f/n) →
+    their pieces, each polynomial and each piece's bound t ≥ cos(jπ/m) evaluated by
+    `exact_sum` from f and n: ψ_m' vanishes at the bounds, and t rounded first would leave
+    it with t's rounding error, relative to t rather than to t - cos(jπ/m) (the wrong sign
+    where the rounding crosses the bound)."""
+
+    def exact(e: sp.Expr) -> sp.Expr:
+        return exact_sum(e) if e.free_symbols else e
+
+    def pieces(f: sp.Expr) -> sp.Expr:
+        out = f.rewrite("stable")  # in held(t): powers of the quotient, not of f and n
+        if not isinstance(out, sp.Piecewise):
+            return exact(out)
+        args = []
+        for body, cond in out.args:
+            if isinstance(cond, sp.core.relational.Relational):
+                cond = cond.func(exact(cond.lhs - cond.rhs), 0)
+            args.append((exact(body), cond))
+        return sp.Piecewise(*args, evaluate=False)
+
+    def derivative(e: sp.Expr) -> bool:
+        return isinstance(e, margin_intercept) or (isinstance(e, margin_psi) and e.args[2] >= 1)
+
+    return expr.replace(derivative, pieces)
 
 
 def stable_primitives(expr: sp.Expr) -> sp.Expr:
@@ -1598,15 +1627,15 @@ def dd_differences(expr: sp.Expr, dd_symbols) -> sp.Expr:
 
 
 def dd_code(expr: sp.Expr, printer, dd_symbols: frozenset) -> str:
-    """Code of ``expr`` in double-double arithmetic: + and · as vmath.dd_add/dd_mul, integer
-    powers as repeated products, ``dd_symbols`` (row sums) read as their double-double
-    ``<name>_dd``, every other leaf (a component, a parameter, a transcendental) rounded as
-    the printer computes it and then carried exactly."""
+    """Code of ``expr`` in double-double arithmetic: +, · and / as vmath.dd_add/dd_mul/dd_div,
+    integer powers as repeated products, held(a) as a, constants to 106 bits, ``dd_symbols``
+    (row sums) read as their double-double ``<name>_dd``, every other leaf (a component, a
+    parameter, a transcendental) rounded as the printer computes it and then carried exactly."""
 
     def code(e: sp.Expr) -> str:
         if e in dd_symbols:
             return f"{printer.doprint(e)}_dd"
-        if e.is_Number:
+        if e.is_number:  # a constant (√2/2 included) to 106 bits
             hi = float(e)
             lo = float(sp.N(e - sp.Float(hi, 60), 30))
             return f"({hi!r}, {lo!r})"
@@ -1615,7 +1644,12 @@ def dd_code(expr: sp.Expr, printer, dd_symbols: frozenset) -> str:
             for a in e.args[1:]:
                 out = f"vmath.dd_add({out}, {code(a)})"
             return out
+        if isinstance(e, held):
+            return code(e.args[0])
         if isinstance(e, sp.Mul):
+            num, den = e.as_numer_denom()
+            if den.free_symbols:  # a quotient of inputs (a number's inverse stays a factor)
+                return f"vmath.dd_div({code(num)}, {code(den)})"
             coeff, rest = e.as_coeff_Mul()
             if coeff == -1:
                 return f"vmath.dd_neg({code(rest)})"
@@ -1623,6 +1657,8 @@ def dd_code(expr: sp.Expr, printer, dd_symbols: frozenset) -> str:
             for a in e.args[1:]:
                 out = f"vmath.dd_mul({out}, {code(a)})"
             return out
+        if isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp < 0:
+            return f"vmath.dd_div((1.0, 0.0), {code(e.base**-e.exp)})"
         if isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp > 0:
             base = code(e.base)
             out = base

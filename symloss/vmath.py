@@ -160,6 +160,14 @@ def dd_neg(x):
 
 
 @_inline
+def dd_div(x, y):
+    """x / y (the heads' quotient, corrected by the remainder x - q·y over y)."""
+    q = x[0] / y[0]
+    r = dd_add(x, dd_neg(dd_mul((q, 0.0), y)))
+    return _normalized(q, r[0] / y[0])
+
+
+@_inline
 def dd_value(x):
     """hi + lo rounded to float64."""
     return x[0] + x[1]

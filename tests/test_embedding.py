@@ -512,3 +512,39 @@ def test_references_agree_with_closed_forms():
     np.testing.assert_allclose(gx, x - centers[y], rtol=1e-14)
     np.testing.assert_allclose(gc, _center_loss_loop(x, y, centers, "sum")[2], rtol=1e-14)
     np.testing.assert_allclose(_default_update(x, y)[[2, 4]], centers[[2, 4]], rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lsoftmax_target_gradient_near_a_piece_boundary(dtype):
+    """t = f_y/(‖x‖‖W_y‖) within a few ULP of cos(3π/4), where ψ_4'(t) vanishes: the gradient
+    in f_y is tiny, and with t rounded first it took the wrong sign or 0. Reference: ψ through
+    θ = arccos t, dψ/dt = (-1)^k m sin(mθ)/sin θ (not the Chebyshev pieces symloss uses)."""
+    m, f, w_norm = 4, -30.0, 3.5424560476769824
+    centre = dtype(abs(f) / (w_norm * math.cos(math.pi / 4)))
+    x_norms = [centre]
+    for _ in range(6):
+        x_norms += [np.nextafter(x_norms[-1], dtype(np.inf)), np.nextafter(x_norms[0], dtype(0))]
+    x_norm = np.array(x_norms, dtype)
+    n = len(x_norm)
+    logits = np.zeros((n, 5), dtype)
+    logits[:, 0] = f
+    target = np.zeros(n, np.int64)
+    w = np.full(n, w_norm, dtype)
+    _, (grad, _, _) = symloss.large_margin_softmax.rowwise.value_and_grad(
+        logits, target, x_norm, w, m=m, reduction="none"
+    )
+    assert grad.dtype == dtype
+    with mp.workdps(60):
+        for i in range(n):
+            norms = mp.mpf(float(x_norm[i])) * mp.mpf(float(w[i]))
+            t = mp.mpf(float(f)) / norms
+            theta = mp.acos(t)
+            k = min(int(mp.floor(m * theta / mp.pi)), m - 1)
+            slope = (-1) ** k * m * mp.sin(m * theta) / mp.sin(theta)
+            margin = norms * _psi(theta, m)
+            p_other = 1 / (1 + mp.exp(margin - mp.log(4)))  # four other logits of 0
+            exact = -p_other * slope
+            got = float(grad[i, 0])
+            assert math.copysign(1, got) == math.copysign(1, float(exact))
+            ulp = float(np.spacing(dtype(abs(float(exact)))))
+            assert abs(got - float(exact)) <= 8 * ulp, (i, got, float(exact))

@@ -12,11 +12,6 @@ from symloss.verify.sequences import verify_sequence
 # Kernels that the sharper gate of issue 15 fails and that are not fixed yet: each an xfail
 # with what fails (an XPASS in the report says the entry can go).
 KNOWN_FAILURES = {
-    "large_margin_softmax": "gradient components that cancel (ψ_m's terms): 1.8e9 ULP in "
-    "float32 at a logit of 1.8e19, absolute errors of ~ε in float64; the old gate excused "
-    "them by conditioning over every input, parameters included; and NaN in float64 at the "
-    "rows of max/2n (logits ±1.8e307, label 3: value 8.99e306), 3 values and 17 gradient "
-    "components",
     "sigmoid_focal": "float32 passes (its derivatives, which take products as exp(Σ log f), "
     "are computed in float64 by the float32 kernels: lowering.float64_in_float32). Left: "
     "float64, where the same sums cancel with the roundings of those products in them: the "

@@ -272,6 +272,31 @@ def test_double_double_keeps_what_float64_cancels():
     assert math.isinf(square_minus_one(1e200))  # overflow falls back to the plain product
 
 
+def test_double_double_quotient_keeps_what_a_rounded_quotient_loses():
+    """t = f/(x·w) in double-double, then t - 1/2: where t rounds to 1/2 in float64 the
+    difference is 0; the exact one is what mpmath gives."""
+    import mpmath
+    from numba import njit
+
+    @njit
+    def minus_half(f, x, w):
+        t = vmath.dd_div(vmath.dd(f), vmath.dd_mul(vmath.dd(x), vmath.dd(w)))
+        return vmath.dd_value(vmath.dd_add(t, (-0.5, 0.0))), vmath.dd_value(t)
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        x, w = rng.uniform(0.5, 4.0, 2)
+        f = 0.5 * x * w  # rounded: f/(x·w) is 1/2 within an ULP
+        with mpmath.workdps(50):
+            exact = mpmath.mpf(f) / (mpmath.mpf(x) * mpmath.mpf(w))
+            want = float(exact - mpmath.mpf(0.5))
+        got, t = minus_half(f, x, w)
+        assert t == float(exact)
+        assert abs(got - want) <= 2 * np.spacing(abs(want)), (f, x, w, got, want)
+    assert math.isnan(minus_half(math.nan, 1.0, 1.0)[0])
+    assert minus_half(1.0, 1e200, 1e200)[1] == 0.0  # x·w overflows: the plain quotient
+
+
 def test_complement_sums_writes_one_minus_a_smoothed_target_without_cancellation():
     from sympy.calculus.accumulationbounds import AccumBounds
 

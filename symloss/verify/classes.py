@@ -193,8 +193,14 @@ def _judge(loss, ref, row, q, g, refs, ok, args, labels, nan_rows, floor, dt, pa
 
     def where(idx):
         i, c = locate(idx)
+        n, a = ref.n, args[i]
+        data = {nm: a[n * (j + 1) : n * (j + 2)] for j, nm in enumerate(ref.data)}
+        start = n * (len(ref.data) + 1)
+        per_sample = {nm: a[start + j] for j, nm in enumerate(ref.per_sample)}
         return {
-            "row": np.asarray(args[i][: ref.n]).tolist(),
+            "row": np.asarray(a[:n]).tolist(),
+            **data,
+            **per_sample,
             "label": int(labels[i]),
             "component": c,
             "got": float(flat_got[idx]),

@@ -206,15 +206,21 @@ def per_sample_values(loss: Loss, name: str, dtype, rng, rows: int) -> np.ndarra
 def linear_norms(z, y, m: int, dtype, rng) -> list[np.ndarray]:
     """(‖x‖, ‖W_y‖) per row for logits z that a linear layer could produce: cos θ_y = z_y /
     (‖x‖‖W_y‖) cycles through ±1, the boundaries cos(kπ/m) of ψ's pieces, small and random
-    values; rows with z_y = 0 get a zero norm (x = 0, then W_y = 0) or random ones."""
+    values; rows with z_y = 0 get a zero norm (x = 0, then W_y = 0) or random ones. The norms
+    and their product stay finite in the dtype: where |z_y|/|cos θ_y| would pass max/4, cos θ_y
+    is raised to 4|z_y|/max (a linear layer's norms overflow before its logits do)."""
     cosines = [1.0, -1.0, 1e-3, -1e-3, *(math.cos(k * math.pi / m) for k in range(1, m))]
     w_norm = 10.0 ** rng.uniform(-1, 1, len(z))
     x_norm = np.empty(len(z))
+    top = float(np.finfo(dtype).max) / 4
     for i, zy in enumerate(np.asarray(z, np.float64)[np.arange(len(z)), y]):
         cos = cosines[i % len(cosines)] if i % 3 else rng.uniform(-1, 1)
         if zy == 0 or not math.isfinite(zy) or abs(cos) < 1e-12:
             x_norm[i] = (0.0, rng.uniform(0.5, 2))[i % 2]
             w_norm[i] = (w_norm[i], 0.0)[i % 4 == 1]
-        else:
-            x_norm[i] = abs(zy) / (w_norm[i] * abs(cos))
+            continue
+        norms = abs(zy) / max(abs(cos), abs(zy) / top)
+        x_norm[i] = norms / w_norm[i]
+        if x_norm[i] > top:  # split the product evenly
+            x_norm[i] = w_norm[i] = math.sqrt(norms)
     return [x_norm.astype(dtype), w_norm.astype(dtype)]
