@@ -12,6 +12,7 @@ import functools
 import hashlib
 import itertools
 import math
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -697,9 +698,40 @@ def _pretty(value, indent: int = 0) -> str:
 # -- rendering -------------------------------------------------------------------------------
 
 
+def _escaped(ch: str) -> str:
+    return ascii(ch)[1:-1]  # \x00, \u2028, \ud800: the character as an escape
+
+
+def docstring_text(text) -> str:
+    """Text as the body of a triple-quoted docstring, read back as the same text: backslashes
+    escaped, a quote escaped where it follows a quote or ends the text (no \"\"\" can close
+    the string), control, separator and surrogate characters other than newline and tab as
+    escapes. User text (a definition's doc, its formula) reaches generated code only so."""
+    text, out = str(text), []
+    for k, ch in enumerate(text):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"' and (k + 1 == len(text) or (k and text[k - 1] == '"')):
+            out.append('\\"')
+        elif ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Zl", "Zp"):
+            out.append(ch)
+        else:
+            out.append(_escaped(ch))
+    return "".join(out)
+
+
+def comment_text(text) -> str:
+    """Text on one comment line: every character that could end the line (or the file's
+    encoding) as an escape."""
+    return "".join(
+        _escaped(ch) if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") else ch
+        for ch in str(text)
+    )
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -707,6 +739,9 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["docstring"] = docstring_text
+    env.filters["comment"] = comment_text
+    return env
 
 
 # The kernel templates whose modules import symloss.vmath (the DP cells of ctc print libm's

@@ -329,10 +329,17 @@ def _as_param(name: str, spec: Any) -> Param:
     )
 
 
+MAX_NAME_LENGTH = 64
+
+
 def _check_name(kind: str, name: str, allow_weight: bool = False, vectors: bool = True) -> None:
     if not (isinstance(name, str) and name.isidentifier()) or name.startswith("_"):
         raise ValueError(
             f"{kind} name must be a Python identifier not starting with _, got {name!r}"
+        )
+    if len(name) > MAX_NAME_LENGTH:  # a file name, and a symbol in generated code
+        raise ValueError(
+            f"{kind} name must have at most {MAX_NAME_LENGTH} characters, got {len(name)}"
         )
     if not vectors and name in CLASS_AXIS_NAMES:
         return

@@ -1,0 +1,94 @@
+"""No user text becomes code: a definition's doc, its inputs' and parameters' docs and LaTeX
+reach the generated module only as literal text, and names are short identifiers."""
+
+import ast
+import importlib.util
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symloss
+from symloss.codegen import comment_text, docstring_text
+
+
+def _payloads(marker):
+    """Texts that, pasted raw into a docstring, a comment or a string, would run code."""
+    code = f"open({str(marker)!r}, 'w').write('ran')"
+    return [
+        f'x"""\nimport builtins; {code}\n"""',
+        f"x'''\n{code}\n'''",
+        f'"""; {code}; """',
+        f"\\\n{code}",
+        f"x\r{code}\n#",
+        f"x\x00\x0c\u2028{code}",
+        '"',
+        '""',
+        "\\",
+        "",
+    ]
+
+
+@pytest.mark.parametrize("field", ["doc", "input doc", "input latex", "param doc", "param latex"])
+def test_text_of_a_definition_never_runs(field, tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path / "cache"))
+    marker = tmp_path / "marker"
+    for k, text in enumerate(_payloads(marker)):
+        kw = {"doc": "a loss"}
+        pred = symloss.Input("pred", differentiable=True)
+        c = symloss.Param(1.0, sp.Interval(0, 10))
+        if field == "doc":
+            kw["doc"] = text
+        elif field == "input doc":
+            pred = symloss.Input("pred", differentiable=True, doc=text)
+        elif field == "input latex":
+            pred = symloss.Input("pred", differentiable=True, latex=text or "p")
+        elif field == "param doc":
+            c = symloss.Param(1.0, sp.Interval(0, 10), doc=text)
+        else:
+            c = symloss.Param(1.0, sp.Interval(0, 10), latex=text or "c")
+        loss = symloss.define(
+            f"inj{k}", "c*(pred - target)**2", inputs=(pred, "target"), params={"c": c}, **kw
+        )
+        kernel = symloss.compile(loss)
+        assert not marker.exists(), (field, text)
+        out = kernel(np.array([1.0, 2.0]), np.array([0.0, 0.0]), reduction="none")
+        np.testing.assert_array_equal(out, [1.0, 4.0])
+    # each module written is Python, whatever the text (a definition that differs only in
+    # LaTeX is the same kernel, compiled once per process)
+    for module in (tmp_path / "cache").glob("inj*.py"):
+        ast.parse(module.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['x"""y', 'ends with "', '""', '"""', "back\\slash", "\\", "tab\there\nnewline", "\x00\u2028"],
+)
+def test_docstring_text_reads_back_as_the_text(text):
+    source = f'"""{docstring_text(text)}"""\n'
+    (node,) = ast.parse(source).body
+    assert node.value.value == text
+
+
+@pytest.mark.parametrize("text", ["a\nimport os", "a\rb", "a\u2028b", "a\x00b"])
+def test_comment_text_stays_on_its_line(text):
+    line = f"# {comment_text(text)}\nx = 1\n"
+    tree = ast.parse(line)
+    assert [type(n).__name__ for n in tree.body] == ["Assign"]
+    assert "\n" not in comment_text(text) and "\r" not in comment_text(text)
+
+
+@pytest.mark.parametrize("name", ["a\nb", "import os", "x" * 65, "a-b", ""])
+def test_names_are_short_identifiers(name):
+    with pytest.raises(ValueError, match="name"):
+        symloss.define(name, "pred**2")
+
+
+def test_module_docstring_keeps_the_doc_as_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path))
+    doc = 'quoted "q""" and \\alpha, a tab\tand\nlines'
+    symloss.compile(symloss.define("docs_kept", "pred**2", doc=doc))
+    (path,) = tmp_path.glob("docs_kept_*.py")
+    spec = importlib.util.spec_from_file_location("docs_kept_module", path)
+    text = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")), clean=False)
+    assert spec is not None and doc in text
