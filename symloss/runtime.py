@@ -127,6 +127,23 @@ def _out_buffer(out: Any, call: _Call, what: str) -> np.ndarray:
     return out.reshape(-1)
 
 
+def _check_overlap(call: _Call, *outs: tuple[str, Any]) -> None:
+    """Output arrays, (name, array or None) pairs, must not share memory with an input, the
+    weights or each other: the kernel writes each element while reading the others
+    (mse(..., weight=w, out=w) returned ℓ instead of w·ℓ)."""
+    given = [(what, o) for what, o in outs if o is not None]
+    reads = list(call.inputs.items())
+    if call.weight is not None:
+        reads.append(("weight", call.weight))
+    for k, (what, o) in enumerate(given):
+        for name, a in reads + given[:k]:
+            if np.shares_memory(o, a):
+                raise ValueError(
+                    f"{what} shares memory with {name}: the kernel would overwrite one while "
+                    "reading the other; pass a separate array"
+                )
+
+
 def _shaped(flat: np.ndarray, given, call: _Call) -> np.ndarray:
     """The given output array itself, or the new one in the input's shape."""
     return given if given is not None else flat.reshape(call.shape)
@@ -439,6 +456,7 @@ class LossKernel:
             return front(self, inputs, dict(params, weight=weight), reduction, grad=False)
         call = self._prepare(inputs, params, weight)
         if reduction == "none":
+            _check_overlap(call, ("out", out))
             flat = _out_buffer(out, call, "out")
             self._kernel("value_each", call)(*call.arrays, *call.scalars, flat)
             if call.weight is not None:
@@ -473,6 +491,7 @@ class LossKernel:
         call = self._prepare(inputs, params, weight)
         if reduction == "none":
             out_v, out_g = _pair(out, "out")
+            _check_overlap(call, ("out[0]", out_v), ("out[1]", out_g))
             value = _out_buffer(out_v, call, "out[0]")
             grad = _out_buffer(out_g, call, "out[1]")
             self._kernel("value_grad_each", call)(*call.arrays, *call.scalars, value, grad)
@@ -480,6 +499,7 @@ class LossKernel:
                 value *= call.weight
                 grad *= call.weight
             return _shaped(value, out_v, call), _shaped(grad, out_g, call)
+        _check_overlap(call, ("out", out))
         grad = _out_buffer(out, call, "out")
         scale = self._weighted_mean_scale(call) if reduction == "mean" else 1.0
         total = self._total_and_grad(call, call.dtype.type(scale), grad)
@@ -527,6 +547,7 @@ class LossKernel:
             return self._norm(inputs, params, None, None, grad=True, hess=True)[1:]
         call = self._prepare(inputs, params, None)
         out_g, out_h = _pair(out, "out")
+        _check_overlap(call, ("out[0]", out_g), ("out[1]", out_h))
         g = _out_buffer(out_g, call, "out[0]")
         h = _out_buffer(out_h, call, "out[1]")
         self._kernel("grad_hess", call)(*call.arrays, *call.scalars, g, h)

@@ -3,6 +3,7 @@ reach the generated module only as literal text, and names are short identifiers
 
 import ast
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -92,3 +93,47 @@ def test_module_docstring_keeps_the_doc_as_written(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("docs_kept_module", path)
     text = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")), clean=False)
     assert spec is not None and doc in text
+
+
+def _aliasing_calls():
+    w, b, x = np.full(3, 2.0), np.empty(3), np.ones(3)
+    t = np.zeros(3)
+    mse = symloss.mse
+    return [
+        ("out", "weight", lambda: mse(x, t, reduction="none", weight=w, out=w)),
+        ("out", "pred", lambda: mse(x, t, reduction="none", out=x)),
+        ("out", "target", lambda: mse(x, t, reduction="none", out=t)),
+        ("out[1]", "out[0]", lambda: mse.value_and_grad(x, t, reduction="none", out=(b, b))),
+        (
+            "out[0]",
+            "weight",
+            lambda: mse.value_and_grad(x, t, reduction="none", weight=w, out=(w, b)),
+        ),
+        ("out", "pred", lambda: mse.value_and_grad(x, t, reduction="sum", out=x)),
+        ("out[1]", "out[0]", lambda: mse.grad_hess(x, t, out=(b, b))),
+        ("out[0]", "pred", lambda: mse.grad_hess(x, t, out=(x, b))),
+    ]
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_out_buffers_that_alias_what_the_kernel_reads_are_refused(k):
+    out, other, call = _aliasing_calls()[k]
+    with pytest.raises(
+        ValueError, match=rf"{re.escape(out)} shares memory with {re.escape(other)}"
+    ):
+        call()
+
+
+def test_out_buffers_apart_from_the_inputs_are_written():
+    w, x, t = np.full(3, 2.0), np.ones(3), np.zeros(3)
+    out = np.empty(3)
+    assert symloss.mse(x, t, reduction="none", weight=w, out=out) is out
+    np.testing.assert_array_equal(out, [2.0, 2.0, 2.0])  # w·ℓ, ℓ = (1 - 0)²·... = 1
+    v, g = np.empty(3), np.empty(3)
+    symloss.mse.value_and_grad(x, t, reduction="none", weight=w, out=(v, g))
+    np.testing.assert_array_equal(v, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(g, [4.0, 4.0, 4.0])  # w·2(x - t)
+    # an array parameter is read from its own converted copy: out= may be the caller's array
+    pw = np.array([2.0, 3.0, 4.0])
+    symloss.sigmoid_cross_entropy(x, t, pos_weight=pw, reduction="none", out=pw)
+    np.testing.assert_allclose(pw, np.log1p(np.e), rtol=1e-15)  # target 0: softplus(1)
