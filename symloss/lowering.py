@@ -145,6 +145,50 @@ def _log_of(expr: sp.Expr, ranges: Ranges):
     return None
 
 
+class exp_of_sum(sp.Function):
+    """e^(u_1 + … + u_n) for a sum of logs (`logspace_products`): the terms added in
+    double-double (`dd_code`) and e^(hi + lo) taken as e^hi·(1 + lo). Rounded to one float,
+    the sum would carry ε·|Σ u| into the product as a relative error: 4 ULP at |Σ u| ≈ 10
+    (σ(x)·q^(γ-1) at x = -10), which the focal loss's derivatives, sums of such products
+    that cancel, multiply. `exponent_terms` makes each term an argument, so that the CSE
+    shares the terms but never a partial sum of them."""
+
+    def _eval_is_real(self):
+        return all(a.is_real for a in self.args) or None
+
+    def fdiff(self, argindex=1):
+        return self
+
+    def _eval_rewrite_as_exp(self, *terms, **kwargs):
+        return sp.exp(sp.Add(*terms))
+
+    def _numbacode(self, printer):
+        return f"vmath.dd_exp({dd_code(sp.Add(*self.args), printer, frozenset())})"
+
+    def _latex(self, printer, exp=None):
+        e = sp.exp(sp.Add(*self.args))
+        return printer._print(e if exp is None else e**exp)
+
+
+def exponent_terms(expr: sp.Expr) -> sp.Expr:
+    """Each exp_of_sum(u) → exp_of_sum(u_1, …, u_n), the additive terms of u (numbers
+    distributed over sums, functions left whole), after the stable forms are in."""
+
+    def split(e: sp.Expr) -> sp.Expr:
+        u = sp.expand(
+            sp.Add(*e.args),
+            deep=False,
+            mul=True,
+            multinomial=False,
+            power_exp=False,
+            power_base=False,
+            log=False,
+        )
+        return exp_of_sum(*sp.Add.make_args(u))
+
+    return expr.replace(lambda e: isinstance(e, exp_of_sum), split)
+
+
 def logspace_products(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
     """Compute a product with a possibly negative power, q^(γ-1)·σ(x)…, as exp(Σ log factors).
 
@@ -181,7 +225,7 @@ def logspace_products(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
                 return sp.Mul(*rest) * visit(spread)
             if any(risky(f) for f in e.args) and positive:
                 rest = [visit(f) for f in e.args if logs[f] is None]
-                return sp.Mul(*rest) * sp.exp(sp.Add(*(logs[f] for f in positive)))
+                return sp.Mul(*rest) * exp_of_sum(sp.Add(*(logs[f] for f in positive)))
             return sp.Mul(*(visit(f) for f in e.args))
         if e.args:
             return e.func(*(visit(a) for a in e.args))
@@ -851,6 +895,54 @@ def margin_roots(expr: sp.Expr) -> sp.Expr:
     return expr.replace(derivative, pieces)
 
 
+class power_times(sp.Function):
+    """q^γ·F for a power of a positive base and a factor F that may be infinite: F where
+    q > 0 and F = ±∞ (q^γ > 0, whatever it rounds to, so the product tends to F's infinity),
+    q^γ·F elsewhere. Rounded first, q^γ can underflow to 0 and make the product 0·∞ = NaN: the
+    focal loss y^γ·CE at a logit of -∞ and a target of 1e-300.
+
+    Built as ``power_times(q, q^γ, F, F)``: with q and F held twice the CSE names them once."""
+
+    nargs = 4
+
+    def _eval_rewrite_as_Mul(self, q, power, f, _, **kwargs):
+        return power * f
+
+    def _numbacode(self, printer):
+        q, power, f, _ = (printer._print(a) for a in self.args)
+        zero = printer.literal(0)
+        return f"select(({q} > {zero}) & (abs({f}) == math.inf), {f}, {power}*{f})"
+
+    def _latex(self, printer, exp=None):
+        return printer._print(self.rewrite(sp.Mul))
+
+
+def power_limits(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
+    """q^γ·F → power_times(q, q^γ, F, F) where q is a positive form (`_log_of` knows its log), γ
+    is not a negative number, and F holds a function of an unbounded argument (it may be
+    infinite)."""
+
+    def unbounded(f: sp.Expr) -> bool:
+        for g in f.atoms(*PRIMITIVES, sp.exp, sp.log):
+            for a in g.args:
+                lo, hi = _lower_bound(a, ranges), _upper_bound(a, ranges)
+                if lo == -sp.oo or hi == sp.oo:
+                    return True
+        return False
+
+    def rewrite(mul: sp.Mul) -> sp.Expr:
+        for f in mul.args:
+            if not (f.is_Pow and _has_primitive(f.base) and not f.exp.is_negative):
+                continue
+            rest = mul / f
+            if rest.is_Mul or rest.is_Add or rest.is_Function:
+                if unbounded(rest) and _log_of(f.base, ranges) is not None:
+                    return power_times(f.base, f, rest, rest)
+        return mul
+
+    return expr.replace(lambda e: e.is_Mul, rewrite)
+
+
 def stable_primitives(expr: sp.Expr) -> sp.Expr:
     """Replace each primitive by its stable computational form (inner ones first)."""
     return expr.rewrite("stable")
@@ -1073,8 +1165,10 @@ def lower(expr: sp.Expr, ranges: Ranges, data: frozenset, centres: Mapping = _EM
     expr = blend_powers(expr)  # … times (1 + x²)^k, with one power less on each side
     expr = scaled_quotients(expr)  # v²·log1p_square(u/v) without v² or u/v
     expr = power_forms(expr)  # (1 + x²)^k as |x|^{2k}·(1 + x⁻²)^k for large |x|
+    expr = power_limits(expr, ranges)  # q^γ·F = F where F = ±∞, also where q^γ underflows
     expr = stable_primitives(expr)  # softplus, σ, log σ, log cosh, logaddexp
     expr = c99_functions(expr)  # log1p / expm1 where plain log / exp lose digits
+    expr = exponent_terms(expr)  # a log-space product's exponent as terms, summed exactly
     expr = piecewise_forms(expr)  # Max/Min/Heaviside/sign → Piecewise
     expr = nan_guards(expr, data)  # NaN in → NaN out through every branch
     return nan_constants(expr, data)  # … and through outputs that ignore the data

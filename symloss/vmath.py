@@ -174,6 +174,14 @@ def dd_value(x):
 
 
 @_inline
+def dd_exp(x):
+    """e^(hi + lo) as e^hi·(1 + lo) (|lo| ≤ ulp(hi)/2: the next term is below ε²); e^hi
+    where it is 0 or ∞."""
+    e = exp64(x[0])
+    return select(math.isfinite(e), e + e * x[1], e)
+
+
+@_inline
 def wide(x):
     """x as a float64 (Numba's float() keeps a float32 a float32): a float32 kernel's power
     q^γ is taken, and left, in float64, where a subnormal float32 q^γ would keep few digits."""

@@ -291,3 +291,27 @@ def test_sigmoid_focal_float32_gradient_near_its_root(x):
     ref = reference(focal_grad, [xs, t], "float32", (1.0, 2.0))
     g, _ = symloss.sigmoid_focal.grad_hess(xs, t, alpha=1.0, gamma=2.0)
     assert ulp_error(g, ref).max() <= 4, (g, ref)
+
+
+@pytest.mark.parametrize("x, y, alpha", [(-10.0, 0.5389344076221869, 0.25)])
+def test_sigmoid_focal_float64_hessian_where_its_terms_cancel(x, y, alpha):
+    # the same cancellation in float64: each product exp(Σ logs) carried the rounding of its
+    # exponent (|Σ| ≈ 11) as a relative error, 26 ULP after the cancellation (the gate's
+    # worst point); the exponent's terms are now added in double-double (lowering.exp_of_sum)
+    xs = np.array([x])
+    t = np.full_like(xs, y)
+    ref = reference(focal_hess, [xs, t], "float64", (alpha, 2.0))
+    _, h = symloss.sigmoid_focal.grad_hess(xs, t, alpha=alpha, gamma=2.0)
+    assert ulp_error(h, ref).max() <= 16, (h, ref)
+
+
+@pytest.mark.parametrize("dtype, y", [("float64", 1e-300), ("float64", 5e-324), ("float32", 1e-30)])
+def test_sigmoid_focal_value_at_a_logit_of_minus_infinity_and_a_tiny_target(dtype, y):
+    # y^γ·CE with CE = y·softplus(∞) = ∞: y^γ underflowed to 0 and the product was 0·∞ = NaN;
+    # the limit is +∞ (y^γ > 0)
+    x = np.array([-np.inf, -1e30], dtype=dtype)
+    t = np.full_like(x, y)
+    got = symloss.sigmoid_focal(x, t, reduction="none", alpha=0.25, gamma=2.0)
+    assert got[0] == np.inf
+    ref = reference(focal_value, [x[1:], t[1:]], dtype, (0.25, 2.0))
+    assert got[1] == ref[0]  # y^3·|x|·α_t underflows to 0 (or a subnormal), not NaN
