@@ -263,10 +263,18 @@ class EditDistance(_Sequence):
         truth_lengths=None,
     ):
         costs = self._costs(costs)
+        if not isinstance(normalize, (bool, np.bool_)):
+            raise TypeError(f"normalize must be True or False, got {normalize!r}")
         single = _is_sequence(hypothesis) and _is_sequence(truth)
+        if single and (hypothesis_lengths is not None or truth_lengths is not None):
+            raise TypeError(
+                "hypothesis_lengths and truth_lengths are for batches (lists of sequences or "
+                "padded 2-D arrays), not for one pair of sequences"
+            )
+        lengths = hypothesis_lengths is not None or truth_lengths is not None
         # strings, the common case, converted without a Python loop
         h_strings = r_strings = None
-        if isinstance(hypothesis, str) == isinstance(truth, str):
+        if isinstance(hypothesis, str) == isinstance(truth, str) and not lengths:
             h_strings = _concat_strings(hypothesis)
             r_strings = _concat_strings(truth) if h_strings is not None else None
         if r_strings is not None:
@@ -304,6 +312,10 @@ class EditDistance(_Sequence):
 
     @staticmethod
     def _costs(costs) -> tuple[float, float, float]:
+        if isinstance(costs, (str, bytes)):
+            raise TypeError(
+                f"costs must be three numbers (insert, delete, substitute), got {costs!r}"
+            )
         try:
             values = tuple(float(c) for c in costs)
         except TypeError:
@@ -328,8 +340,8 @@ def _is_sequence(x: Any) -> bool:
 
 
 def _codes(seq, what: str) -> list:
-    if isinstance(seq, str):
-        return [ord(ch) for ch in seq]
+    if isinstance(seq, str):  # characters are symbols of their own: "a" is not 97
+        return list(seq)
     a = np.asarray(seq)
     if a.ndim != 1:
         raise ValueError(f"{what} must be a sequence (str, list or 1-D array), got shape {a.shape}")
@@ -350,7 +362,15 @@ def _batch(x, what: str, lengths) -> list:
         )
         return [x[k, : lens[k]].astype(np.int64).tolist() for k in range(n)]
     if isinstance(x, (list, tuple)):
-        return [_codes(s, f"{what}[{k}]") for k, s in enumerate(x)]
+        seqs = [_codes(s, f"{what}[{k}]") for k, s in enumerate(x)]
+        if lengths is None:
+            return seqs
+        longest = max(map(len, seqs), default=0)
+        lens = _lengths(lengths, f"{what}_lengths", len(seqs), longest, f"the longest {what}")
+        for k, (seq, m) in enumerate(zip(seqs, lens)):
+            if m > len(seq):
+                raise ValueError(f"{what}_lengths[{k}] is {int(m)}, but {what}[{k}] has {len(seq)}")
+        return [seq[:m] for seq, m in zip(seqs, lens)]
     raise TypeError(
         f"{what} must be a sequence, a list of sequences or a padded 2-D integer array, "
         f"got {type(x).__name__}"

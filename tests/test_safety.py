@@ -137,3 +137,47 @@ def test_out_buffers_apart_from_the_inputs_are_written():
     pw = np.array([2.0, 3.0, 4.0])
     symloss.sigmoid_cross_entropy(x, t, pos_weight=pw, reduction="none", out=pw)
     np.testing.assert_allclose(pw, np.log1p(np.e), rtol=1e-15)  # target 0: softplus(1)
+
+
+def _levenshtein(a, b) -> int:
+    """The textbook DP, on Python sequences compared element by element."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def test_edit_distance_of_list_batches_takes_their_lengths():
+    # the lengths were ignored for lists of sequences: 0 where the answer is 2
+    got = symloss.edit_distance([[1, 2, 3]], [[1, 2, 3]], hypothesis_lengths=[1])
+    np.testing.assert_array_equal(got, [_levenshtein([1], [1, 2, 3])])
+    hyp, ref = ["abc", "xy"], ["abd", "xy"]
+    got = symloss.edit_distance(hyp, ref, truth_lengths=[3, 1])
+    np.testing.assert_array_equal(got, [_levenshtein("abc", "abd"), _levenshtein("xy", "x")])
+    with pytest.raises(
+        ValueError, match=r"hypothesis_lengths\[0\] is 3, but hypothesis\[0\] has 2"
+    ):
+        symloss.edit_distance([[1, 2], [1, 2, 3]], [[1], [1]], hypothesis_lengths=[3, 1])
+    with pytest.raises(TypeError, match="for batches"):
+        symloss.edit_distance("abc", "abd", hypothesis_lengths=[1])
+
+
+def test_edit_distance_does_not_equate_characters_with_their_code_points():
+    assert symloss.edit_distance("abc", [97, 98, 99]) == _levenshtein("abc", [97, 98, 99]) == 3
+    assert symloss.edit_distance(["ab"], [[97, 98]])[0] == 2
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"costs": "111"}, "costs must be three numbers"),
+        ({"costs": b"111"}, "costs must be three numbers"),
+        ({"normalize": "yes"}, "normalize must be True or False"),
+        ({"normalize": 1}, "normalize must be True or False"),
+    ],
+)
+def test_edit_distance_options_of_the_wrong_type_are_refused(kw, match):
+    with pytest.raises(TypeError, match=match):
+        symloss.edit_distance("abc", "abd", **kw)
