@@ -162,6 +162,9 @@ class exp_of_sum(sp.Function):
     def _eval_rewrite_as_exp(self, *terms, **kwargs):
         return sp.exp(sp.Add(*terms))
 
+    def _eval_rewrite_as_math(self, *terms, **kwargs):
+        return sp.exp(sp.Add(*terms))
+
     def _numbacode(self, printer):
         return f"vmath.dd_exp({dd_code(sp.Add(*self.args), printer, frozenset())})"
 
