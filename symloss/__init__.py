@@ -20,6 +20,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .threads import choose_threading_layer  # noqa: E402
+
+choose_threading_layer()  # before any kernel runs: see symloss/threads.py
+
 from .centers import center_update  # noqa: E402
 from .runtime import REDUCTIONS, LossKernel, loss, names  # noqa: E402
 
