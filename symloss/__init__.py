@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 from .threads import choose_threading_layer  # noqa: E402
 
-choose_threading_layer()  # before any kernel runs: see symloss/threads.py
+choose_threading_layer()  # before any kernel runs (symloss/threads.py)
 
 from .centers import center_update  # noqa: E402
 from .runtime import REDUCTIONS, LossKernel, loss, names  # noqa: E402

@@ -12,16 +12,20 @@ once; symloss's kernels hold the GIL, so they never do.
 from __future__ import annotations
 
 import os
-
-import numba
+import sys
 
 __all__ = ["choose_threading_layer"]
 
 
-def choose_threading_layer() -> str:
-    """Ask Numba for a fork-safe threading layer unless the user chose one; return the choice.
-
-    Has no effect once a parallel kernel has run: Numba fixes its layer at the first launch."""
-    if not os.environ.get("NUMBA_THREADING_LAYER") and numba.config.THREADING_LAYER == "default":
+def choose_threading_layer() -> None:
+    """Ask Numba for a fork-safe threading layer unless the user chose one. Numba is not
+    imported for it: before Numba's import the choice goes in ``NUMBA_THREADING_LAYER``
+    (which child processes inherit), after it in ``numba.config``. No effect once a
+    parallel kernel has run: Numba fixes its layer at the first launch."""
+    if os.environ.get("NUMBA_THREADING_LAYER"):
+        return
+    numba = sys.modules.get("numba")
+    if numba is None:
+        os.environ["NUMBA_THREADING_LAYER"] = "forksafe"
+    elif numba.config.THREADING_LAYER == "default":
         numba.config.THREADING_LAYER = "forksafe"
-    return numba.config.THREADING_LAYER
