@@ -143,12 +143,17 @@ def parse_formula(
         raise FormulaError(f"{what} is {len(text)} characters long; the limit is {MAX_LENGTH}")
     try:
         tree = ast.parse(text.strip(), mode="eval")
+    except RecursionError:
+        raise FormulaError(f"{what} is nested too deeply to parse") from None
     except SyntaxError as err:
         raise FormulaError(
             f"{what} {text!r} is not an expression: {err.msg} (column {err.offset})"
         ) from None
     builder = _Builder(text, set(names), set(vectors), set(indices), what)
-    out = builder.expr(tree.body)
+    try:
+        out = builder.expr(tree.body)
+    except RecursionError:
+        raise FormulaError(f"{what} is nested too deeply to build") from None
     if out.has(sp.zoo, sp.nan):
         raise FormulaError(f"{what} {text!r} is undefined (a division by zero?): {out}")
     outside = out.xreplace({m: sp.Dummy() for m in out.atoms(class_max)}).free_symbols
@@ -204,6 +209,8 @@ class _Builder:
         return sp.Rational(segment.replace("_", "")) if segment else sp.Rational(repr(v))
 
     def number(self, node, value):
+        if value.has(sp.nan, sp.zoo):
+            self.fail(node, "undefined (inf - inf, 0·inf, a division by zero)")
         if value.is_Number and abs(value) > FLOAT_MAX:
             self.fail(node, "a constant beyond float64's range")
         return value

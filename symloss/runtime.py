@@ -183,7 +183,8 @@ def _array_in_domain(a: np.ndarray, pieces: tuple) -> np.ndarray:
 def _estimate(kind: str, inputs: dict[str, np.ndarray]) -> float:
     if kind == "negative_fraction":  # HED: β = |Y-| / |Y|, the mean of 1 - target
         target = inputs["target"]
-        return float(np.mean(1.0 - target, dtype=np.float64)) if target.size else math.nan
+        # No targets: no element uses β, and 1/2 lies in its range.
+        return float(np.mean(1.0 - target, dtype=np.float64)) if target.size else 0.5
     raise AssertionError(kind)
 
 
@@ -357,10 +358,13 @@ class LossKernel:
             if p["static"]:
                 static_on += static_parts({nm: _switch(nm, p, value)})
                 continue
-            if value is None:
-                value = (
-                    _estimate(p["estimate"], inputs) if p["estimate"] is not None else p["default"]
-                )
+            if value is None and p["estimate"] is not None:
+                value = _estimate(p["estimate"], inputs)
+                if math.isnan(value):  # a NaN target: every element depends on it
+                    scalars.append(dtype.type(value))
+                    continue
+            elif value is None:
+                value = p["default"]
             if p["broadcast"] and np.ndim(value) > 0:
                 arr = _check_array_param(nm, p, _as_real_array(value, nm), dtype)
                 arr = _broadcast(arr, shape, nm, first_name)
@@ -633,10 +637,14 @@ class LossKernel:
 def _normalize_axis(axis, ndim: int) -> tuple:
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)):
+        raise TypeError(f"axis must be None, an integer or a tuple of integers, got {axis!r}")
     out = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"axis must be None, an integer or a tuple of integers, got {axis!r}")
+        if not -ndim <= a < ndim:
             raise ValueError(f"axis must be None or integers in [-{ndim}, {ndim}), got {axis!r}")
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
@@ -683,11 +691,12 @@ def _rows(
         raise TypeError(f"{k.name}() takes inputs ({', '.join(names)}), got {len(args)}")
     specs = {i["name"]: i for i in k._inputs}
     has_labels = any(i["labels"] == "classes" for i in k._inputs)
-    if k._kind is not None and params.get("kind") not in (None, k._kind):
-        form = _form_of_kind(k, params.pop("kind"))
+    kind = params.pop("kind", None)  # None: the loss's own form
+    if kind is not None and k._kind is None:
+        raise TypeError(f"{k.name}() has no kind parameter")
+    if k._kind is not None and kind not in (None, k._kind):
+        form = _form_of_kind(k, kind)
         return _rows(form, args, params, reduction, grad, hess=hess)
-    if params.pop("kind", k._kind) != k._kind:
-        raise AssertionError  # unreachable: handled above
     if has_labels and _probability_form(k, args):
         if params.pop("ignore_index", -100) != -100:
             raise TypeError("ignore_index applies to class-index targets only")

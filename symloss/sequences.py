@@ -265,7 +265,14 @@ class EditDistance(_Sequence):
         costs = self._costs(costs)
         if not isinstance(normalize, (bool, np.bool_)):
             raise TypeError(f"normalize must be True or False, got {normalize!r}")
-        single = _is_sequence(hypothesis) and _is_sequence(truth)
+        one_h, one_r = _one_sequence(hypothesis, "hypothesis"), _one_sequence(truth, "truth")
+        if one_h != one_r:
+            kinds = {True: "one sequence", False: "a batch of sequences"}
+            raise TypeError(
+                f"hypothesis is {kinds[one_h]} but truth is {kinds[one_r]}: give two sequences "
+                "or two batches"
+            )
+        single = one_h
         if single and (hypothesis_lengths is not None or truth_lengths is not None):
             raise TypeError(
                 "hypothesis_lengths and truth_lengths are for batches (lists of sequences or "
@@ -275,8 +282,10 @@ class EditDistance(_Sequence):
         # strings, the common case, converted without a Python loop
         h_strings = r_strings = None
         if isinstance(hypothesis, str) == isinstance(truth, str) and not lengths:
-            h_strings = _concat_strings(hypothesis)
-            r_strings = _concat_strings(truth) if h_strings is not None else None
+            # a str, or lists of str (a list of one-character str is a batch, [] one sequence)
+            if not single or isinstance(hypothesis, str):
+                h_strings = _concat_strings(hypothesis)
+                r_strings = _concat_strings(truth) if h_strings is not None else None
         if r_strings is not None:
             (h_data, h_off), (r_data, r_off) = h_strings, r_strings
         else:
@@ -318,8 +327,10 @@ class EditDistance(_Sequence):
             )
         try:
             values = tuple(float(c) for c in costs)
-        except TypeError:
-            raise TypeError(f"costs must be (insert, delete, substitute), got {costs!r}") from None
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"costs must be three numbers (insert, delete, substitute), got {costs!r}"
+            ) from None
         if len(values) != 3 or not all(math.isfinite(c) and c >= 0 for c in values):
             raise ValueError(
                 f"costs must be three finite non-negative numbers (insert, delete, substitute), "
@@ -337,6 +348,19 @@ def _is_sequence(x: Any) -> bool:
     if isinstance(x, (list, tuple)):
         return all(not isinstance(e, (list, tuple, str, np.ndarray)) for e in x)
     return False
+
+
+def _one_sequence(x: Any, what: str) -> bool:
+    """True for one sequence, False for a batch (a list or tuple of sequences, a padded 2-D
+    array), else a TypeError naming the argument."""
+    if _is_sequence(x):
+        return True
+    if isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.ndim == 2):
+        return False
+    raise TypeError(
+        f"{what} must be a sequence, a list of sequences or a padded 2-D integer array, got "
+        f"{type(x).__name__}" + (f" of shape {x.shape}" if isinstance(x, np.ndarray) else "")
+    )
 
 
 def _codes(seq, what: str) -> list:

@@ -428,6 +428,12 @@ def _check_real_and_differentiable(name: str, formula: sp.Expr) -> None:
         raise ValueError(f"formula of {name!r} is undefined (a division by zero?): {formula}")
     if formula.has(sp.I) or any(n.is_extended_real is False for n in formula.atoms(sp.Number)):
         raise ValueError(f"formula of {name!r} is complex-valued ({formula}): a loss is real")
+    for pw in formula.atoms(sp.Piecewise):
+        if pw.args[-1].cond is not sp.true:
+            raise ValueError(
+                f"formula of {name!r} is undefined where no condition of {pw} holds: give "
+                "Piecewise a last piece (value, True)"
+            )
     bad = sorted({type(f).__name__ for f in formula.atoms(*_NOT_DIFFERENTIABLE)})
     undefined = sorted({str(f.func) for f in formula.atoms(sp.core.function.AppliedUndef)})
     if bad or undefined:

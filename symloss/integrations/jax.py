@@ -87,9 +87,50 @@ def function(name: str, reduction: str = "mean", **params):
         pred = jnp.asarray(pred)
         if not jnp.issubdtype(pred.dtype, jnp.floating):
             pred = pred.astype(jnp.float32)
+        others = tuple(map(jnp.asarray, others))
         w = jnp.zeros((0,), pred.dtype) if weight is None else jnp.asarray(weight, pred.dtype)
-        return f(pred, (*map(jnp.asarray, others), w))
+        _check_shapes(kernel, pred, others, None if weight is None else w)
+        if not any(isinstance(a, jax.core.Tracer) for a in (pred, *others, w)):
+            # Not traced: run the kernel here, so that a bad value raises symloss's own error
+            # (inside a callback JAX reports every error as JaxRuntimeError INTERNAL).
+            value = kernel(
+                np.asarray(pred),
+                *map(np.asarray, others),
+                reduction=reduction,
+                weight=None if weight is None else np.asarray(w),
+                **params,
+            )
+            return jnp.asarray(value, pred.dtype)
+        return f(pred, (*others, w))
 
     loss_fn.__name__ = name
     loss_fn.__doc__ = f"symloss {name} (reduction={reduction!r}): {kernel.formula}"
     return loss_fn
+
+
+def _check_shapes(kernel, pred, others: tuple, weight) -> None:
+    """The shape errors the kernel would raise, raised while tracing: inside the callback
+    they would surface as JaxRuntimeError INTERNAL."""
+    names = kernel.inputs
+    if kernel.family == "elementwise":
+        given = dict(zip(names[1:], others), **({} if weight is None else {"weight": weight}))
+        for what, a in given.items():
+            try:
+                ok = np.broadcast_shapes(a.shape, pred.shape) == pred.shape
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(
+                    f"{what} has shape {a.shape}, which does not broadcast to {names[0]}'s shape "
+                    f"{pred.shape}"
+                )
+        return
+    if pred.ndim == 0:
+        raise ValueError(f"{names[0]} must have a class axis: shape (C,), (N, C) or (N, C, ...)")
+    samples = pred.shape[:1] + pred.shape[2:] if pred.ndim > 1 else ()
+    target = others[0]
+    if target.shape not in (samples, pred.shape):
+        raise ValueError(
+            f"{names[1]} must have shape {samples} (class indices) or {pred.shape} "
+            f"(probabilities), got {target.shape}"
+        )
