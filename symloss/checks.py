@@ -8,12 +8,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .jitcache import cache_enabled
+from .jitcache import njit
 
 __all__ = ["label_counts"]
 
 
-@numba.njit(parallel=True, error_model="numpy", cache=cache_enabled(__file__))
+@njit(__file__, parallel=True, error_model="numpy")
 def _counts(a):
     minus = zero = one = nan = 0
     for i in numba.prange(a.shape[0]):

@@ -18,10 +18,10 @@ from numba import prange
 from numpy import float32, float64
 
 from symloss import vmath
-from symloss.jitcache import cache_enabled
+from symloss.jitcache import njit
 from symloss.vmath import select
 
-_jit = numba.njit(parallel=True, error_model="numpy", cache=cache_enabled(__file__))
+_jit = njit(__file__, parallel=True, error_model="numpy")
 
 
 LOSS = {

@@ -22,10 +22,10 @@ import numba
 import numpy as np
 from numba import prange
 
-from symloss.jitcache import cache_enabled
+from symloss.jitcache import njit
 from symloss.vmath import select
 
-_jit = numba.njit(parallel=True, error_model="numpy", cache=cache_enabled(__file__))
+_jit = njit(__file__, parallel=True, error_model="numpy")
 
 RECURRENCE = {
     'name': 'edit_distance',

@@ -16,10 +16,10 @@ from numba import prange
 from numpy import float32
 
 from symloss import vmath
-from symloss.jitcache import cache_enabled
+from symloss.jitcache import njit, vectorize
 from symloss.vmath import select
 
-_jit = numba.njit(parallel=True, error_model="numpy", cache=cache_enabled(__file__))
+_jit = njit(__file__, parallel=True, error_model="numpy")
 
 
 LOSS = {
@@ -246,19 +246,19 @@ def grad_hess_f64(pred, target, grad, hess):
         hess[i] = select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, 0.0)
 
 
-@numba.vectorize(cache=cache_enabled(__file__))
+@vectorize(__file__)
 def outer(S):
     """g(S) = S, the loss from S = Σ w·ℓ"""
     return S
 
 
-@numba.vectorize(cache=cache_enabled(__file__))
+@vectorize(__file__)
 def outer_d1(S):
     """g′(S) = 1"""
     return 1.0
 
 
-@numba.vectorize(cache=cache_enabled(__file__))
+@vectorize(__file__)
 def outer_d2(S):
     """g′′(S) = 0"""
     return 0.0

@@ -16,10 +16,10 @@ from numba import prange
 from numpy import float32
 
 from symloss import vmath
-from symloss.jitcache import cache_enabled
+from symloss.jitcache import njit, vectorize
 from symloss.vmath import select
 
-_jit = numba.njit(parallel=True, error_model="numpy", cache=cache_enabled(__file__))
+_jit = njit(__file__, parallel=True, error_model="numpy")
 
 
 LOSS = {
@@ -244,19 +244,19 @@ def grad_hess_f64(pred, target, grad, hess):
         hess[i] = select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, 2.0)
 
 
-@numba.vectorize(cache=cache_enabled(__file__))
+@vectorize(__file__)
 def outer(S):
     """g(S) = sqrt(S), the loss from S = Σ w·ℓ"""
     return math.sqrt(S)
 
 
-@numba.vectorize(cache=cache_enabled(__file__))
+@vectorize(__file__)
 def outer_d1(S):
     """g′(S) = Piecewise((0, Eq(S, 0)), (1/(2*sqrt(S)), True))"""
     return select((S == 0.0), 0.0, (0.5)/math.sqrt(S))
 
 
-@numba.vectorize(cache=cache_enabled(__file__))
+@vectorize(__file__)
 def outer_d2(S):
     """g′′(S) = Piecewise((0, Eq(S, 0)), (-1/(4*S**(3/2)), True))"""
     return select((S == 0.0), 0.0, -(0.25)/S**(1.5))

@@ -32,10 +32,10 @@ from numba import prange
 from numpy import float32
 
 from symloss import vmath
-from symloss.jitcache import cache_enabled
+from symloss.jitcache import njit
 
-_jit = numba.njit(parallel=True, error_model="numpy", cache=cache_enabled(__file__))
-_cell_jit = numba.njit(error_model="numpy", cache=cache_enabled(__file__), inline="always")
+_jit = njit(__file__, parallel=True, error_model="numpy")
+_cell_jit = njit(__file__, error_model="numpy", inline="always")
 
 RECURRENCE = {
     'name': 'soft_edit_distance',
