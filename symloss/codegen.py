@@ -268,6 +268,7 @@ def plan(loss: Loss) -> ModulePlan:
         for k, p in loss.parameters.items()
         if not p.static and isinstance(p.default, (int, float)) and math.isfinite(p.default)
     }
+    varying = frozenset(loss.symbol(i.name) for i in loss.inputs if i.differentiable)
     module = ModulePlan(loss)
     for variant in variants(loss):
         static = {loss.symbol(k): int(v) for k, v in variant.static.items()}
@@ -279,7 +280,7 @@ def plan(loss: Loss) -> ModulePlan:
         names = {loss.symbol(k): f"{k}_i" for k in data_names}
         with distribute(False):
             lowered = {
-                q: lower(e.subs(static), ranges, data, centres)
+                q: lower(e.subs(static), ranges, data, centres, varying)
                 for q, e in sorted(quantities.items())
             }
             widened = {

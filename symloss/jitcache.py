@@ -144,7 +144,7 @@ def njit(module_file: str, **options):
 
     def decorate(func):
         dispatcher = numba.njit(**options)(func)
-        if cache_enabled(module_file):
+        if cache_enabled(module_file) and hasattr(dispatcher, "py_func"):  # not NUMBA_DISABLE_JIT
             dispatcher._cache = CheckedCache(dispatcher.py_func)
         return dispatcher
 
@@ -157,7 +157,7 @@ def vectorize(module_file: str, **options):
 
     def decorate(func):
         ufunc = numba.vectorize(**options)(func)
-        if cache_enabled(module_file):
+        if cache_enabled(module_file) and hasattr(ufunc, "_dispatcher"):
             ufunc._dispatcher.cache = CheckedCache(ufunc._dispatcher.py_func)
         return ufunc
 

@@ -920,18 +920,93 @@ class power_times(sp.Function):
         return printer._print(self.rewrite(sp.Mul))
 
 
+def _has_unbounded_argument(f: sp.Expr, ranges: Ranges) -> bool:
+    """Whether ``f`` holds a primitive, exponential or logarithm of an unbounded argument."""
+    for g in f.atoms(*PRIMITIVES, sp.exp, sp.log):
+        for a in g.args:
+            if _lower_bound(a, ranges) == -sp.oo or _upper_bound(a, ranges) == sp.oo:
+                return True
+    return False
+
+
+def _positive(expr: sp.Expr, ranges: Ranges) -> bool:
+    lo = _lower_bound(expr, ranges)
+    return lo is not None and bool(lo > 0)
+
+
+def _may_be_infinite(f: sp.Expr, ranges: Ranges) -> bool:
+    """Whether ``f`` may be ±∞ over the ranges (an input that may be, or a function of one that
+    does not bound it: not σ or tanh, not e^u for u bounded above). Errs towards True."""
+    if f.is_number:
+        return not f.is_finite
+    if f.is_Symbol or isinstance(f, sp.Indexed):
+        lo, hi = _lower_bound(f, ranges), _upper_bound(f, ranges)
+        return lo is None or hi is None or lo == -sp.oo or hi == sp.oo
+    if isinstance(f, (sigmoid, sp.tanh)):
+        return False
+    if isinstance(f, sp.exp):
+        hi = _upper_bound(f.args[0], ranges)
+        return hi is None or hi == sp.oo
+    if isinstance(f, sp.log) and not _positive(f.args[0], ranges):
+        return True
+    if f.is_Pow and not (f.exp.is_nonnegative or _positive(f.base, ranges)):
+        return True
+    if isinstance(f, sp.Piecewise):
+        return any(_may_be_infinite(e, ranges) for e, _ in f.args)
+    return any(_may_be_infinite(a, ranges) for a in f.args if isinstance(a, sp.Expr))
+
+
+def data_coefficient_limits(expr: sp.Expr, ranges: Ranges, varying: frozenset) -> sp.Expr:
+    """k·F → limit_mul(k, F, F) where the coefficient k is exact data (no symbol of
+    ``varying``, the differentiable inputs; not a plain number) and F, a function of them
+    (a primitive, exponential or logarithm), may be infinite: the product is 0 for every
+    finite F where k = 0, so 0 is its limit. (1 - y)·softplus(x) at a label y = 1 and a logit
+    x = +∞ is then 0, not 0·∞ = NaN."""
+
+    def zero_test(f: sp.Expr):
+        """What is 0 exactly where the data factor f is (f rounded may underflow to 0)."""
+        if f.is_Pow and f.exp.is_number and f.exp.is_positive:
+            return f.base
+        return None if f.is_Pow else f
+
+    def wrap(mul: sp.Mul) -> sp.Expr:
+        k = [f for f in mul.args if not f.free_symbols & varying and not f.is_number]
+        tests = [t for t in map(zero_test, k) if t is not None]
+        rest = sp.Mul(*(f for f in mul.args if f.free_symbols & varying))
+        if not tests or not rest.has(*PRIMITIVES, sp.exp, sp.log):
+            return mul
+        if not _may_be_infinite(rest, ranges):
+            return mul
+        return zero_factor_mul(mul, rest, *tests)
+
+    return expr.replace(lambda e: e.is_Mul, wrap)
+
+
+class zero_factor_mul(sp.Function):
+    """The product P = k·F of exact data k = Π k_j and F: 0 where a tested factor k_j is 0,
+    also where F = ±∞ (`data_coefficient_limits`); P as written elsewhere. The factors are
+    tested one by one: their product, 5e-324 · 0.25 say, may underflow to 0 where it is not.
+    A NaN F stays NaN.
+
+    Built as ``zero_factor_mul(P, F, k_1, …)``."""
+
+    def _numbacode(self, printer):
+        product, f, *tests = (printer._print(a) for a in self.args)
+        zero = printer.literal(0)
+        zeros = " | ".join(f"(({t}) == {zero})" for t in tests)
+        return f"select(({zeros}) & ({f} == {f}), {zero}, {product})"
+
+    def _eval_rewrite_as_Mul(self, product, *_, **kwargs):
+        return product
+
+    def _eval_rewrite_as_math(self, product, *_, **kwargs):
+        return product
+
+
 def power_limits(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
     """q^γ·F → power_times(q, q^γ, F, F) where q is a positive form (`_log_of` knows its log), γ
     is not a negative number, and F holds a function of an unbounded argument (it may be
     infinite)."""
-
-    def unbounded(f: sp.Expr) -> bool:
-        for g in f.atoms(*PRIMITIVES, sp.exp, sp.log):
-            for a in g.args:
-                lo, hi = _lower_bound(a, ranges), _upper_bound(a, ranges)
-                if lo == -sp.oo or hi == sp.oo:
-                    return True
-        return False
 
     def rewrite(mul: sp.Mul) -> sp.Expr:
         for f in mul.args:
@@ -939,7 +1014,7 @@ def power_limits(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
                 continue
             rest = mul / f
             if rest.is_Mul or rest.is_Add or rest.is_Function:
-                if unbounded(rest) and _log_of(f.base, ranges) is not None:
+                if _has_unbounded_argument(rest, ranges) and _log_of(f.base, ranges) is not None:
                     return power_times(f.base, f, rest, rest)
         return mul
 
@@ -1154,9 +1229,16 @@ def factor_sums(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: e.is_Add, common)
 
 
-def lower(expr: sp.Expr, ranges: Ranges, data: frozenset, centres: Mapping = _EMPTY) -> sp.Expr:
+def lower(
+    expr: sp.Expr,
+    ranges: Ranges,
+    data: frozenset,
+    centres: Mapping = _EMPTY,
+    varying: frozenset = frozenset(),
+) -> sp.Expr:
     """Run the passes in order (call under ``distribute(False)``, see `factor_sums`).
-    ``centres``: parameter symbols → their default values (see `exact_constant`)."""
+    ``centres``: parameter symbols → their default values (see `exact_constant`);
+    ``varying``: the differentiable inputs (the rest is exact data)."""
     expr = factor_sums(expr)  # common factors out of sums
     expr = logspace_products(expr, ranges)  # no inf·0 where factors underflow
     expr = sigmoid_differences(expr, ranges, centres)  # σ(u) - y' near u = 0 through tanh(u/2)
@@ -1169,6 +1251,7 @@ def lower(expr: sp.Expr, ranges: Ranges, data: frozenset, centres: Mapping = _EM
     expr = scaled_quotients(expr)  # v²·log1p_square(u/v) without v² or u/v
     expr = power_forms(expr)  # (1 + x²)^k as |x|^{2k}·(1 + x⁻²)^k for large |x|
     expr = power_limits(expr, ranges)  # q^γ·F = F where F = ±∞, also where q^γ underflows
+    expr = data_coefficient_limits(expr, ranges, varying)  # k·F = 0 where data k = 0, F = ±∞
     expr = stable_primitives(expr)  # softplus, σ, log σ, log cosh, logaddexp
     expr = c99_functions(expr)  # log1p / expm1 where plain log / exp lose digits
     expr = exponent_terms(expr)  # a log-space product's exponent as terms, summed exactly
@@ -1460,6 +1543,9 @@ class limit_mul(sp.Function):
         return f"select((({k}) == {zero}) & ({f} == {f}), {zero}, ({k})*{f})"
 
     def _eval_rewrite_as_Mul(self, k, f, _, **kwargs):
+        return k * f
+
+    def _eval_rewrite_as_math(self, k, f, _, **kwargs):
         return k * f
 
 

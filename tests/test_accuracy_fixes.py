@@ -315,3 +315,41 @@ def test_sigmoid_focal_value_at_a_logit_of_minus_infinity_and_a_tiny_target(dtyp
     assert got[0] == np.inf
     ref = reference(focal_value, [x[1:], t[1:]], dtype, (0.25, 2.0))
     assert got[1] == ref[0]  # y^3·|x|·α_t underflows to 0 (or a subnormal), not NaN
+
+
+def bsce_value(x, y, beta):
+    return beta * y * mp.log1p(mp.exp(-x)) + (1 - beta) * (1 - y) * mp.log1p(mp.exp(x))
+
+
+# A label y = 1 exactly (or 0) makes the other term 0·softplus(±x): 0 for every finite logit,
+# so 0 in the limit of an infinite one; computed as written it was 0·∞ = NaN. A tiny target
+# times its weight may round to 0 while it is not: that term stays +∞ (last point).
+INFINITE_LOGITS = {
+    "sigmoid_cross_entropy": (sce_value, (1.0, 0.0)),
+    "balanced_sigmoid_cross_entropy": (bsce_value, (0.25,)),
+    "sigmoid_focal": (focal_value, (0.25, 2.0)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(INFINITE_LOGITS))
+def test_value_at_an_infinite_logit_with_an_exact_label_is_its_limit(name, dtype):
+    f, params = INFINITE_LOGITS[name]
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    x = np.array([np.inf, -np.inf, np.inf, -np.inf, -np.inf], dtype=dtype)
+    t = np.array([1.0, 0.0, 0.0, 1.0, tiny], dtype=dtype)
+    kw = dict(
+        zip(
+            {
+                "sigmoid_cross_entropy": ("pos_weight", "label_smoothing"),
+                "balanced_sigmoid_cross_entropy": ("beta",),
+                "sigmoid_focal": ("alpha", "gamma"),
+            }[name],
+            params,
+        )
+    )
+    got = symloss.loss(name)(x, t, reduction="none", **kw)
+    ref = reference(f, [x[:4], t[:4]], dtype, params)
+    np.testing.assert_array_equal(got[:4], ref)
+    # a positive coefficient times +∞ (the 1e400 of `reference` is finite against 5e-324)
+    assert got[4] == np.inf

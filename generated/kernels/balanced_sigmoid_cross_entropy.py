@@ -66,17 +66,21 @@ LOSS = {
 
 @_jit
 def value_each_f32(logits, target, beta, out):
-    """out[i] = ℓ_i  (float32, 19 ops per element)"""
+    """out[i] = ℓ_i  (float32, 21 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
-        out[i] = (_t0 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*target_i*beta + (_t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*(float32(1.0) - target_i)*(float32(1.0) - beta)
+        _t1 = _t0 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
+        _t2 = float32(1.0) - beta
+        _t3 = float32(1.0) - target_i
+        _t4 = _t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+        out[i] = select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*target_i*beta) + select((((_t2) == float32(0.0)) | ((_t3) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*_t3*_t2)
 
 
 @_jit
 def value_sum_f32(logits, target, beta):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 19 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 21 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -85,14 +89,18 @@ def value_sum_f32(logits, target, beta):
             logits_i = logits[i]
             target_i = target[i]
             _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, (_t0 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*target_i*beta + (_t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*(float32(1.0) - target_i)*(float32(1.0) - beta))
+            _t1 = _t0 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
+            _t2 = float32(1.0) - beta
+            _t3 = float32(1.0) - target_i
+            _t4 = _t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+            _part = vmath.reassoc_add(_part, select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*target_i*beta) + select((((_t2) == float32(0.0)) | ((_t3) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*_t3*_t2))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(logits, target, weight, beta):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 19 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 21 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -102,7 +110,11 @@ def value_sum_w_f32(logits, target, weight, beta):
             target_i = target[i]
             w_i = weight[i]
             _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, w_i * ((_t0 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*target_i*beta + (_t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*(float32(1.0) - target_i)*(float32(1.0) - beta)))
+            _t1 = _t0 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
+            _t2 = float32(1.0) - beta
+            _t3 = float32(1.0) - target_i
+            _t4 = _t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*target_i*beta) + select((((_t2) == float32(0.0)) | ((_t3) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*_t3*_t2)))
         acc += _part
     return acc
 
@@ -116,18 +128,22 @@ def value_grad_each_f32(logits, target, beta, value, grad):
         _t0 = vmath.exp(-abs(logits_i))
         _t1 = vmath.log1p(_t0)
         _t2 = (logits_i >= float32(0.0))
-        _t3 = (math.isnan(logits_i))
-        _t4 = (logits_i <= float32(0.0))
-        _t5 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(target_i*beta + (float32(1.0) - target_i)*(float32(1.0) - beta))
-        _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
-        _t7 = float32(1.0)/(float32(1.0) + _t0)
-        _t8 = abs(-_t7*target_i*beta)
-        _t9 = abs(_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
-        _t10 = _t8 + _t9
-        _t11 = _t8 + abs(_t0*_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
-        _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
-        value[i] = (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta + (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(1.0) - target_i)*(float32(1.0) - beta)
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, float32(math.nan), select(_t2, _t7, _t0*_t7))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t3, float32(math.nan), select(_t4, _t7, _t0*_t7))*target_i*beta))
+        _t3 = _t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i))
+        _t4 = (math.isnan(logits_i))
+        _t5 = (logits_i <= float32(0.0))
+        _t6 = _t1 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i))
+        _t7 = float32(1.0) - beta
+        _t8 = float32(1.0) - target_i
+        _t9 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t8*_t7 + target_i*beta)
+        _t10 = abs(_t9) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+        _t11 = float32(1.0)/(float32(1.0) + _t0)
+        _t12 = abs(-_t11*target_i*beta)
+        _t13 = abs(_t11*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+        _t14 = _t12 + _t13
+        _t15 = _t12 + abs(_t0*_t11*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+        _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
+        value[i] = select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*target_i*beta) + select((((_t7) == float32(0.0)) | ((_t8) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t8*_t7)
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), float32(math.nan), select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t2, _t11, _t0*_t11))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t4, float32(math.nan), select(_t5, _t11, _t0*_t11))*target_i*beta))
 
 
 @_jit
@@ -143,18 +159,22 @@ def value_grad_sum_f32(logits, target, beta, scale, grad):
             _t0 = vmath.exp(-abs(logits_i))
             _t1 = vmath.log1p(_t0)
             _t2 = (logits_i >= float32(0.0))
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= float32(0.0))
-            _t5 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(target_i*beta + (float32(1.0) - target_i)*(float32(1.0) - beta))
-            _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
-            _t7 = float32(1.0)/(float32(1.0) + _t0)
-            _t8 = abs(-_t7*target_i*beta)
-            _t9 = abs(_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
-            _t10 = _t8 + _t9
-            _t11 = _t8 + abs(_t0*_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
-            _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
-            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta + (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(1.0) - target_i)*(float32(1.0) - beta))
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, float32(math.nan), select(_t2, _t7, _t0*_t7))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t3, float32(math.nan), select(_t4, _t7, _t0*_t7))*target_i*beta)))
+            _t3 = _t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i))
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= float32(0.0))
+            _t6 = _t1 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i))
+            _t7 = float32(1.0) - beta
+            _t8 = float32(1.0) - target_i
+            _t9 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t8*_t7 + target_i*beta)
+            _t10 = abs(_t9) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+            _t11 = float32(1.0)/(float32(1.0) + _t0)
+            _t12 = abs(-_t11*target_i*beta)
+            _t13 = abs(_t11*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+            _t14 = _t12 + _t13
+            _t15 = _t12 + abs(_t0*_t11*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+            _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
+            _part = vmath.reassoc_add(_part, select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*target_i*beta) + select((((_t7) == float32(0.0)) | ((_t8) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t8*_t7))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), float32(math.nan), select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t2, _t11, _t0*_t11))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t4, float32(math.nan), select(_t5, _t11, _t0*_t11))*target_i*beta)))
         acc += _part
     return acc
 
@@ -173,18 +193,22 @@ def value_grad_sum_w_f32(logits, target, weight, beta, scale, grad):
             _t0 = vmath.exp(-abs(logits_i))
             _t1 = vmath.log1p(_t0)
             _t2 = (logits_i >= float32(0.0))
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= float32(0.0))
-            _t5 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(target_i*beta + (float32(1.0) - target_i)*(float32(1.0) - beta))
-            _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
-            _t7 = float32(1.0)/(float32(1.0) + _t0)
-            _t8 = abs(-_t7*target_i*beta)
-            _t9 = abs(_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
-            _t10 = _t8 + _t9
-            _t11 = _t8 + abs(_t0*_t7*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
-            _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
-            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i)))*target_i*beta + (_t1 + select(_t3, float32(math.nan), select(_t4, float32(0.0), logits_i)))*(float32(1.0) - target_i)*(float32(1.0) - beta)))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, float32(math.nan), select(_t2, _t7, _t0*_t7))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t3, float32(math.nan), select(_t4, _t7, _t0*_t7))*target_i*beta)))
+            _t3 = _t1 + select((math.isnan(-logits_i)), float32(math.nan), select(_t2, float32(0.0), -logits_i))
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= float32(0.0))
+            _t6 = _t1 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i))
+            _t7 = float32(1.0) - beta
+            _t8 = float32(1.0) - target_i
+            _t9 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t8*_t7 + target_i*beta)
+            _t10 = abs(_t9) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+            _t11 = float32(1.0)/(float32(1.0) + _t0)
+            _t12 = abs(-_t11*target_i*beta)
+            _t13 = abs(_t11*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+            _t14 = _t12 + _t13
+            _t15 = _t12 + abs(_t0*_t11*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
+            _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
+            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*target_i*beta) + select((((_t7) == float32(0.0)) | ((_t8) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t8*_t7)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), float32(math.nan), select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t2, _t11, _t0*_t11))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t4, float32(math.nan), select(_t5, _t11, _t0*_t11))*target_i*beta)))
         acc += _part
     return acc
 
@@ -216,17 +240,21 @@ def grad_hess_f32(logits, target, beta, grad, hess):
 
 @_jit
 def value_each_f64(logits, target, beta, out):
-    """out[i] = ℓ_i  (float64, 19 ops per element)"""
+    """out[i] = ℓ_i  (float64, 21 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
-        out[i] = (_t0 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*target_i*beta + (_t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*(1.0 - target_i)*(1.0 - beta)
+        _t1 = _t0 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
+        _t2 = 1.0 - beta
+        _t3 = 1.0 - target_i
+        _t4 = _t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+        out[i] = select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t1 == _t1), 0.0, _t1*target_i*beta) + select((((_t2) == 0.0) | ((_t3) == 0.0)) & (_t4 == _t4), 0.0, _t4*_t3*_t2)
 
 
 @_jit
 def value_sum_f64(logits, target, beta):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 19 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 21 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -235,14 +263,18 @@ def value_sum_f64(logits, target, beta):
             logits_i = logits[i]
             target_i = target[i]
             _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, (_t0 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*target_i*beta + (_t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*(1.0 - target_i)*(1.0 - beta))
+            _t1 = _t0 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
+            _t2 = 1.0 - beta
+            _t3 = 1.0 - target_i
+            _t4 = _t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+            _part = vmath.reassoc_add(_part, select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t1 == _t1), 0.0, _t1*target_i*beta) + select((((_t2) == 0.0) | ((_t3) == 0.0)) & (_t4 == _t4), 0.0, _t4*_t3*_t2))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(logits, target, weight, beta):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 19 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 21 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -252,7 +284,11 @@ def value_sum_w_f64(logits, target, weight, beta):
             target_i = target[i]
             w_i = weight[i]
             _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, w_i * ((_t0 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*target_i*beta + (_t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*(1.0 - target_i)*(1.0 - beta)))
+            _t1 = _t0 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
+            _t2 = 1.0 - beta
+            _t3 = 1.0 - target_i
+            _t4 = _t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t1 == _t1), 0.0, _t1*target_i*beta) + select((((_t2) == 0.0) | ((_t3) == 0.0)) & (_t4 == _t4), 0.0, _t4*_t3*_t2)))
         acc += _part
     return acc
 
@@ -266,18 +302,22 @@ def value_grad_each_f64(logits, target, beta, value, grad):
         _t0 = vmath.exp(-abs(logits_i))
         _t1 = vmath.log1p(_t0)
         _t2 = (logits_i >= 0.0)
-        _t3 = (math.isnan(logits_i))
-        _t4 = (logits_i <= 0.0)
-        _t5 = (0.5)*vmath.tanh((0.5)*logits_i)*(target_i*beta + (1.0 - target_i)*(1.0 - beta))
-        _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
-        _t7 = 1.0/(1.0 + _t0)
-        _t8 = abs(-_t7*target_i*beta)
-        _t9 = abs(_t7*(-1.0 + target_i)*(-1.0 + beta))
-        _t10 = _t8 + _t9
-        _t11 = _t8 + abs(_t0*_t7*(-1.0 + target_i)*(-1.0 + beta))
-        _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
-        value[i] = (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta + (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(1.0 - target_i)*(1.0 - beta)
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), math.nan, select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, math.nan, select(_t2, _t7, _t0*_t7))*(-1.0 + target_i)*(-1.0 + beta) - select(_t3, math.nan, select(_t4, _t7, _t0*_t7))*target_i*beta))
+        _t3 = _t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i))
+        _t4 = (math.isnan(logits_i))
+        _t5 = (logits_i <= 0.0)
+        _t6 = _t1 + select(_t4, math.nan, select(_t5, 0.0, logits_i))
+        _t7 = 1.0 - beta
+        _t8 = 1.0 - target_i
+        _t9 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t8*_t7 + target_i*beta)
+        _t10 = abs(_t9) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+        _t11 = 1.0/(1.0 + _t0)
+        _t12 = abs(-_t11*target_i*beta)
+        _t13 = abs(_t11*(-1.0 + target_i)*(-1.0 + beta))
+        _t14 = _t12 + _t13
+        _t15 = _t12 + abs(_t0*_t11*(-1.0 + target_i)*(-1.0 + beta))
+        _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
+        value[i] = select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t3 == _t3), 0.0, _t3*target_i*beta) + select((((_t7) == 0.0) | ((_t8) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t8*_t7)
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), math.nan, select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t2, _t11, _t0*_t11))*(-1.0 + target_i)*(-1.0 + beta) - select(_t4, math.nan, select(_t5, _t11, _t0*_t11))*target_i*beta))
 
 
 @_jit
@@ -293,18 +333,22 @@ def value_grad_sum_f64(logits, target, beta, scale, grad):
             _t0 = vmath.exp(-abs(logits_i))
             _t1 = vmath.log1p(_t0)
             _t2 = (logits_i >= 0.0)
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= 0.0)
-            _t5 = (0.5)*vmath.tanh((0.5)*logits_i)*(target_i*beta + (1.0 - target_i)*(1.0 - beta))
-            _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
-            _t7 = 1.0/(1.0 + _t0)
-            _t8 = abs(-_t7*target_i*beta)
-            _t9 = abs(_t7*(-1.0 + target_i)*(-1.0 + beta))
-            _t10 = _t8 + _t9
-            _t11 = _t8 + abs(_t0*_t7*(-1.0 + target_i)*(-1.0 + beta))
-            _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
-            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta + (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(1.0 - target_i)*(1.0 - beta))
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), math.nan, select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, math.nan, select(_t2, _t7, _t0*_t7))*(-1.0 + target_i)*(-1.0 + beta) - select(_t3, math.nan, select(_t4, _t7, _t0*_t7))*target_i*beta)))
+            _t3 = _t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i))
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= 0.0)
+            _t6 = _t1 + select(_t4, math.nan, select(_t5, 0.0, logits_i))
+            _t7 = 1.0 - beta
+            _t8 = 1.0 - target_i
+            _t9 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t8*_t7 + target_i*beta)
+            _t10 = abs(_t9) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+            _t11 = 1.0/(1.0 + _t0)
+            _t12 = abs(-_t11*target_i*beta)
+            _t13 = abs(_t11*(-1.0 + target_i)*(-1.0 + beta))
+            _t14 = _t12 + _t13
+            _t15 = _t12 + abs(_t0*_t11*(-1.0 + target_i)*(-1.0 + beta))
+            _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
+            _part = vmath.reassoc_add(_part, select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t3 == _t3), 0.0, _t3*target_i*beta) + select((((_t7) == 0.0) | ((_t8) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t8*_t7))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), math.nan, select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t2, _t11, _t0*_t11))*(-1.0 + target_i)*(-1.0 + beta) - select(_t4, math.nan, select(_t5, _t11, _t0*_t11))*target_i*beta)))
         acc += _part
     return acc
 
@@ -323,18 +367,22 @@ def value_grad_sum_w_f64(logits, target, weight, beta, scale, grad):
             _t0 = vmath.exp(-abs(logits_i))
             _t1 = vmath.log1p(_t0)
             _t2 = (logits_i >= 0.0)
-            _t3 = (math.isnan(logits_i))
-            _t4 = (logits_i <= 0.0)
-            _t5 = (0.5)*vmath.tanh((0.5)*logits_i)*(target_i*beta + (1.0 - target_i)*(1.0 - beta))
-            _t6 = abs(_t5) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
-            _t7 = 1.0/(1.0 + _t0)
-            _t8 = abs(-_t7*target_i*beta)
-            _t9 = abs(_t7*(-1.0 + target_i)*(-1.0 + beta))
-            _t10 = _t8 + _t9
-            _t11 = _t8 + abs(_t0*_t7*(-1.0 + target_i)*(-1.0 + beta))
-            _t12 = _t9 + abs(-_t0*_t7*target_i*beta)
-            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i)))*target_i*beta + (_t1 + select(_t3, math.nan, select(_t4, 0.0, logits_i)))*(1.0 - target_i)*(1.0 - beta)))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t6) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t12)), math.nan, select(select((_t2 & _t4), (_t10 > _t6), select(_t2, (_t12 > _t6), (_t11 > _t6))), _t5 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t3, math.nan, select(_t2, _t7, _t0*_t7))*(-1.0 + target_i)*(-1.0 + beta) - select(_t3, math.nan, select(_t4, _t7, _t0*_t7))*target_i*beta)))
+            _t3 = _t1 + select((math.isnan(-logits_i)), math.nan, select(_t2, 0.0, -logits_i))
+            _t4 = (math.isnan(logits_i))
+            _t5 = (logits_i <= 0.0)
+            _t6 = _t1 + select(_t4, math.nan, select(_t5, 0.0, logits_i))
+            _t7 = 1.0 - beta
+            _t8 = 1.0 - target_i
+            _t9 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t8*_t7 + target_i*beta)
+            _t10 = abs(_t9) + abs(vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))))
+            _t11 = 1.0/(1.0 + _t0)
+            _t12 = abs(-_t11*target_i*beta)
+            _t13 = abs(_t11*(-1.0 + target_i)*(-1.0 + beta))
+            _t14 = _t12 + _t13
+            _t15 = _t12 + abs(_t0*_t11*(-1.0 + target_i)*(-1.0 + beta))
+            _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
+            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t3 == _t3), 0.0, _t3*target_i*beta) + select((((_t7) == 0.0) | ((_t8) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t8*_t7)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), math.nan, select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t2, _t11, _t0*_t11))*(-1.0 + target_i)*(-1.0 + beta) - select(_t4, math.nan, select(_t5, _t11, _t0*_t11))*target_i*beta)))
         acc += _part
     return acc
 

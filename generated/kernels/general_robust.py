@@ -77,7 +77,7 @@ LOSS = {
 
 @_jit
 def value_each_f32(pred, target, alpha, c, out):
-    """out[i] = ℓ_i  (float32, 66 ops per element)"""
+    """out[i] = ℓ_i  (float32, 68 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -92,12 +92,14 @@ def value_each_f32(pred, target, alpha, c, out):
         _t8 = _t7*abs(alpha)
         _t9 = abs(_t5)
         _t10 = (_t9 <= float32(1.0))
-        out[i] = select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1((float32(0.5))*select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))*alpha), float32(-1.0) + vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))*_t4/alpha))
+        _t11 = select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))
+        _t12 = select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1(select((((alpha) == float32(0.0))) & (_t11 == _t11), float32(0.0), (float32(0.5))*_t11*alpha)), float32(-1.0) + vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))
+        out[i] = select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((((_t4) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*_t4/alpha)))
 
 
 @_jit
 def value_sum_f32(pred, target, alpha, c):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 66 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 68 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -116,14 +118,16 @@ def value_sum_f32(pred, target, alpha, c):
             _t8 = _t7*abs(alpha)
             _t9 = abs(_t5)
             _t10 = (_t9 <= float32(1.0))
-            _part = vmath.reassoc_add(_part, select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1((float32(0.5))*select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))*alpha), float32(-1.0) + vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))*_t4/alpha)))
+            _t11 = select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))
+            _t12 = select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1(select((((alpha) == float32(0.0))) & (_t11 == _t11), float32(0.0), (float32(0.5))*_t11*alpha)), float32(-1.0) + vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))
+            _part = vmath.reassoc_add(_part, select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((((_t4) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*_t4/alpha))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(pred, target, weight, alpha, c):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 66 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 68 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -143,14 +147,16 @@ def value_sum_w_f32(pred, target, weight, alpha, c):
             _t8 = _t7*abs(alpha)
             _t9 = abs(_t5)
             _t10 = (_t9 <= float32(1.0))
-            _part = vmath.reassoc_add(_part, w_i * (select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1((float32(0.5))*select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))*alpha), float32(-1.0) + vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))*_t4/alpha))))
+            _t11 = select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))
+            _t12 = select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1(select((((alpha) == float32(0.0))) & (_t11 == _t11), float32(0.0), (float32(0.5))*_t11*alpha)), float32(-1.0) + vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))
+            _part = vmath.reassoc_add(_part, w_i * (select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((((_t4) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*_t4/alpha)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(pred, target, alpha, c, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 84 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 87 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -169,15 +175,18 @@ def value_grad_each_f32(pred, target, alpha, c, value, grad):
         _t12 = abs(_t8)
         _t13 = (math.isnan(_t12))
         _t14 = (_t12 <= float32(1.0))
-        _t15 = (float32(0.5))*select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))*alpha
-        _t16 = vmath.wide(_t6)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1*_t3)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
-        value[i] = select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t15), float32(-1.0) + _t16))*_t6/alpha))
-        grad[i] = select(_t2, _t1*_t0, _t7*select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t15), _t16))*_t3)
+        _t15 = select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))
+        _t16 = select((((alpha) == float32(0.0))) & (_t15 == _t15), float32(0.0), (float32(0.5))*_t15*alpha)
+        _t17 = vmath.wide(_t6)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1*_t3)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
+        _t18 = select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t16), float32(-1.0) + _t17))
+        _t19 = select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t16), _t17))
+        value[i] = select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((((_t6) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*_t6/alpha)))
+        grad[i] = select(_t2, _t1*_t0, select((((_t6) == float32(0.0))) & (_t19 == _t19), float32(0.0), _t19*_t7*_t3))
 
 
 @_jit
 def value_grad_sum_f32(pred, target, alpha, c, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 87 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -200,17 +209,20 @@ def value_grad_sum_f32(pred, target, alpha, c, scale, grad):
             _t12 = abs(_t8)
             _t13 = (math.isnan(_t12))
             _t14 = (_t12 <= float32(1.0))
-            _t15 = (float32(0.5))*select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))*alpha
-            _t16 = vmath.wide(_t6)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1*_t3)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
-            _part = vmath.reassoc_add(_part, select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t15), float32(-1.0) + _t16))*_t6/alpha)))
-            grad[i] = scale * (select(_t2, _t1*_t0, _t7*select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t15), _t16))*_t3))
+            _t15 = select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))
+            _t16 = select((((alpha) == float32(0.0))) & (_t15 == _t15), float32(0.0), (float32(0.5))*_t15*alpha)
+            _t17 = vmath.wide(_t6)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1*_t3)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
+            _t18 = select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t16), float32(-1.0) + _t17))
+            _t19 = select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t16), _t17))
+            _part = vmath.reassoc_add(_part, select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((((_t6) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*_t6/alpha))))
+            grad[i] = scale * (select(_t2, _t1*_t0, select((((_t6) == float32(0.0))) & (_t19 == _t19), float32(0.0), _t19*_t7*_t3)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(pred, target, weight, alpha, c, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 87 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -234,17 +246,20 @@ def value_grad_sum_w_f32(pred, target, weight, alpha, c, scale, grad):
             _t12 = abs(_t8)
             _t13 = (math.isnan(_t12))
             _t14 = (_t12 <= float32(1.0))
-            _t15 = (float32(0.5))*select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))*alpha
-            _t16 = vmath.wide(_t6)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1*_t3)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t15), float32(-1.0) + _t16))*_t6/alpha))))
-            grad[i] = scale * w_i * (select(_t2, _t1*_t0, _t7*select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t15), _t16))*_t3))
+            _t15 = select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))
+            _t16 = select((((alpha) == float32(0.0))) & (_t15 == _t15), float32(0.0), (float32(0.5))*_t15*alpha)
+            _t17 = vmath.wide(_t6)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1*_t3)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
+            _t18 = select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t16), float32(-1.0) + _t17))
+            _t19 = select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t16), _t17))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((((_t6) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*_t6/alpha)))))
+            grad[i] = scale * w_i * (select(_t2, _t1*_t0, select((((_t6) == float32(0.0))) & (_t19 == _t19), float32(0.0), _t19*_t7*_t3)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(pred, target, alpha, c, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 77 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 80 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -264,15 +279,16 @@ def grad_hess_f32(pred, target, alpha, c, grad, hess):
         _t13 = abs((_t1*_t3))
         _t14 = float32(1.0)/_t9
         _t15 = vmath.log1p(_t14)
-        _t16 = float32(-1.0) + alpha
-        _t17 = float32(-1.0) + (float32(0.5))*alpha
-        grad[i] = select(_t2, _t1*_t0, _t5*select(_t8, float32(math.nan), select(_t11, _t10*_t6, float32(1.0)/(_t6 + float32(1.0)/_t6)))*select(_t8, float32(math.nan), select(_t11, vmath.exp((float32(0.5))*_t12*alpha), vmath.wide(_t13)**alpha*vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.exp((float32(0.5))*_t15*alpha)))*_t3)
-        hess[i] = select(_t2, select((math.isnan(pred_i) | math.isnan(target_i)), float32(math.nan), _t0), select(_t8, float32(math.nan), select(_t11, _t10*(float32(1.0) + _t9*_t16), (_t14 + _t16)/(float32(1.0) + _t14)))*select(_t8, float32(math.nan), select(_t11, vmath.exp(_t12*_t17), vmath.wide(_t13)**(float32(2.0)*_t17)*vmath.wide(_t4)**(-_t17)*vmath.exp(_t15*_t17)))*_t0)
+        _t16 = select(_t8, float32(math.nan), select(_t11, _t10*_t6, float32(1.0)/(_t6 + float32(1.0)/_t6)))*select(_t8, float32(math.nan), select(_t11, vmath.exp(select((((alpha) == float32(0.0))) & (_t12 == _t12), float32(0.0), (float32(0.5))*_t12*alpha)), vmath.wide(_t13)**alpha*vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.exp((float32(0.5))*_t15*alpha)))
+        _t17 = float32(-1.0) + alpha
+        _t18 = float32(-1.0) + (float32(0.5))*alpha
+        grad[i] = select(_t2, _t1*_t0, select((((_t4) == float32(0.0))) & (_t16 == _t16), float32(0.0), _t16*_t5*_t3))
+        hess[i] = select(_t2, select((math.isnan(pred_i) | math.isnan(target_i)), float32(math.nan), _t0), select(_t8, float32(math.nan), select(_t11, _t10*(float32(1.0) + _t9*_t17), (_t14 + _t17)/(float32(1.0) + _t14)))*select(_t8, float32(math.nan), select(_t11, vmath.exp(select((((_t18) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*_t18)), vmath.wide(_t13)**(float32(2.0)*_t18)*vmath.wide(_t4)**(-_t18)*vmath.exp(_t15*_t18)))*_t0)
 
 
 @_jit
 def value_each_f64(pred, target, alpha, c, out):
-    """out[i] = ℓ_i  (float64, 66 ops per element)"""
+    """out[i] = ℓ_i  (float64, 68 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -287,12 +303,14 @@ def value_each_f64(pred, target, alpha, c, out):
         _t8 = _t7*abs(alpha)
         _t9 = abs(_t5)
         _t10 = (_t9 <= 1.0)
-        out[i] = select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1((0.5)*select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))*alpha), -1.0 + _t4**(-0.5*alpha)*abs((_t1))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))*_t4/alpha))
+        _t11 = select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))
+        _t12 = select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1(select((((alpha) == 0.0)) & (_t11 == _t11), 0.0, (0.5)*_t11*alpha)), -1.0 + _t4**(-0.5*alpha)*abs((_t1))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))
+        out[i] = select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((((_t4) == 0.0)) & (_t12 == _t12), 0.0, _t12*_t4/alpha)))
 
 
 @_jit
 def value_sum_f64(pred, target, alpha, c):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 66 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 68 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -311,14 +329,16 @@ def value_sum_f64(pred, target, alpha, c):
             _t8 = _t7*abs(alpha)
             _t9 = abs(_t5)
             _t10 = (_t9 <= 1.0)
-            _part = vmath.reassoc_add(_part, select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1((0.5)*select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))*alpha), -1.0 + _t4**(-0.5*alpha)*abs((_t1))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))*_t4/alpha)))
+            _t11 = select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))
+            _t12 = select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1(select((((alpha) == 0.0)) & (_t11 == _t11), 0.0, (0.5)*_t11*alpha)), -1.0 + _t4**(-0.5*alpha)*abs((_t1))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))
+            _part = vmath.reassoc_add(_part, select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((((_t4) == 0.0)) & (_t12 == _t12), 0.0, _t12*_t4/alpha))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(pred, target, weight, alpha, c):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 66 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 68 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -338,14 +358,16 @@ def value_sum_w_f64(pred, target, weight, alpha, c):
             _t8 = _t7*abs(alpha)
             _t9 = abs(_t5)
             _t10 = (_t9 <= 1.0)
-            _part = vmath.reassoc_add(_part, w_i * (select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1((0.5)*select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))*alpha), -1.0 + _t4**(-0.5*alpha)*abs((_t1))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))*_t4/alpha))))
+            _t11 = select((math.isnan(_t9)), math.nan, select(_t10, _t7, 2.0*vmath.log(_t9) + vmath.log1p(1.0/(_t9*_t9))))
+            _t12 = select((math.isnan(_t8) | math.isnan(_t9)), math.nan, select((_t10 | (_t8 < 1.3862943611198906)), vmath.expm1(select((((alpha) == 0.0)) & (_t11 == _t11), 0.0, (0.5)*_t11*alpha)), -1.0 + _t4**(-0.5*alpha)*abs((_t1))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t6)*alpha)))
+            _part = vmath.reassoc_add(_part, w_i * (select((alpha == 2.0), (0.5)*(_t0*_t0)/(c*c), select((alpha == 0.0), select((math.isnan(_t3)), math.nan, select((_t3 <= 1.0), vmath.log1p((_t2*_t2)), 2.0*vmath.log(_t3) + vmath.log1p(1.0/(_t3*_t3)))), select((((_t4) == 0.0)) & (_t12 == _t12), 0.0, _t12*_t4/alpha)))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(pred, target, alpha, c, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 84 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 87 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -364,15 +386,18 @@ def value_grad_each_f64(pred, target, alpha, c, value, grad):
         _t12 = abs(_t8)
         _t13 = (math.isnan(_t12))
         _t14 = (_t12 <= 1.0)
-        _t15 = (0.5)*select(_t13, math.nan, select(_t14, _t10, 2.0*vmath.log(_t12) + vmath.log1p(1.0/(_t12*_t12))))*alpha
-        _t16 = _t6**(-0.5*alpha)*abs((_t1*_t3))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
-        value[i] = select(_t2, (0.5)*(_t1*_t1)*_t0, select((alpha == 0.0), select((math.isnan(_t5)), math.nan, select((_t5 <= 1.0), vmath.log1p((_t4*_t4)), 2.0*vmath.log(_t5) + vmath.log1p(1.0/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), math.nan, select((_t14 | (_t11 < 1.3862943611198906)), vmath.expm1(_t15), -1.0 + _t16))*_t6/alpha))
-        grad[i] = select(_t2, _t1*_t0, _t7*select(_t13, math.nan, select(_t14, _t8/(1.0 + _t9), 1.0/(_t8 + 1.0/_t8)))*select(_t13, math.nan, select(_t14, vmath.exp(_t15), _t16))*_t3)
+        _t15 = select(_t13, math.nan, select(_t14, _t10, 2.0*vmath.log(_t12) + vmath.log1p(1.0/(_t12*_t12))))
+        _t16 = select((((alpha) == 0.0)) & (_t15 == _t15), 0.0, (0.5)*_t15*alpha)
+        _t17 = _t6**(-0.5*alpha)*abs((_t1*_t3))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
+        _t18 = select((math.isnan(_t11) | math.isnan(_t12)), math.nan, select((_t14 | (_t11 < 1.3862943611198906)), vmath.expm1(_t16), -1.0 + _t17))
+        _t19 = select(_t13, math.nan, select(_t14, _t8/(1.0 + _t9), 1.0/(_t8 + 1.0/_t8)))*select(_t13, math.nan, select(_t14, vmath.exp(_t16), _t17))
+        value[i] = select(_t2, (0.5)*(_t1*_t1)*_t0, select((alpha == 0.0), select((math.isnan(_t5)), math.nan, select((_t5 <= 1.0), vmath.log1p((_t4*_t4)), 2.0*vmath.log(_t5) + vmath.log1p(1.0/(_t5*_t5)))), select((((_t6) == 0.0)) & (_t18 == _t18), 0.0, _t18*_t6/alpha)))
+        grad[i] = select(_t2, _t1*_t0, select((((_t6) == 0.0)) & (_t19 == _t19), 0.0, _t19*_t7*_t3))
 
 
 @_jit
 def value_grad_sum_f64(pred, target, alpha, c, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 87 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -395,17 +420,20 @@ def value_grad_sum_f64(pred, target, alpha, c, scale, grad):
             _t12 = abs(_t8)
             _t13 = (math.isnan(_t12))
             _t14 = (_t12 <= 1.0)
-            _t15 = (0.5)*select(_t13, math.nan, select(_t14, _t10, 2.0*vmath.log(_t12) + vmath.log1p(1.0/(_t12*_t12))))*alpha
-            _t16 = _t6**(-0.5*alpha)*abs((_t1*_t3))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
-            _part = vmath.reassoc_add(_part, select(_t2, (0.5)*(_t1*_t1)*_t0, select((alpha == 0.0), select((math.isnan(_t5)), math.nan, select((_t5 <= 1.0), vmath.log1p((_t4*_t4)), 2.0*vmath.log(_t5) + vmath.log1p(1.0/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), math.nan, select((_t14 | (_t11 < 1.3862943611198906)), vmath.expm1(_t15), -1.0 + _t16))*_t6/alpha)))
-            grad[i] = scale * (select(_t2, _t1*_t0, _t7*select(_t13, math.nan, select(_t14, _t8/(1.0 + _t9), 1.0/(_t8 + 1.0/_t8)))*select(_t13, math.nan, select(_t14, vmath.exp(_t15), _t16))*_t3))
+            _t15 = select(_t13, math.nan, select(_t14, _t10, 2.0*vmath.log(_t12) + vmath.log1p(1.0/(_t12*_t12))))
+            _t16 = select((((alpha) == 0.0)) & (_t15 == _t15), 0.0, (0.5)*_t15*alpha)
+            _t17 = _t6**(-0.5*alpha)*abs((_t1*_t3))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
+            _t18 = select((math.isnan(_t11) | math.isnan(_t12)), math.nan, select((_t14 | (_t11 < 1.3862943611198906)), vmath.expm1(_t16), -1.0 + _t17))
+            _t19 = select(_t13, math.nan, select(_t14, _t8/(1.0 + _t9), 1.0/(_t8 + 1.0/_t8)))*select(_t13, math.nan, select(_t14, vmath.exp(_t16), _t17))
+            _part = vmath.reassoc_add(_part, select(_t2, (0.5)*(_t1*_t1)*_t0, select((alpha == 0.0), select((math.isnan(_t5)), math.nan, select((_t5 <= 1.0), vmath.log1p((_t4*_t4)), 2.0*vmath.log(_t5) + vmath.log1p(1.0/(_t5*_t5)))), select((((_t6) == 0.0)) & (_t18 == _t18), 0.0, _t18*_t6/alpha))))
+            grad[i] = scale * (select(_t2, _t1*_t0, select((((_t6) == 0.0)) & (_t19 == _t19), 0.0, _t19*_t7*_t3)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(pred, target, weight, alpha, c, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 87 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -429,17 +457,20 @@ def value_grad_sum_w_f64(pred, target, weight, alpha, c, scale, grad):
             _t12 = abs(_t8)
             _t13 = (math.isnan(_t12))
             _t14 = (_t12 <= 1.0)
-            _t15 = (0.5)*select(_t13, math.nan, select(_t14, _t10, 2.0*vmath.log(_t12) + vmath.log1p(1.0/(_t12*_t12))))*alpha
-            _t16 = _t6**(-0.5*alpha)*abs((_t1*_t3))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t2, (0.5)*(_t1*_t1)*_t0, select((alpha == 0.0), select((math.isnan(_t5)), math.nan, select((_t5 <= 1.0), vmath.log1p((_t4*_t4)), 2.0*vmath.log(_t5) + vmath.log1p(1.0/(_t5*_t5)))), select((math.isnan(_t11) | math.isnan(_t12)), math.nan, select((_t14 | (_t11 < 1.3862943611198906)), vmath.expm1(_t15), -1.0 + _t16))*_t6/alpha))))
-            grad[i] = scale * w_i * (select(_t2, _t1*_t0, _t7*select(_t13, math.nan, select(_t14, _t8/(1.0 + _t9), 1.0/(_t8 + 1.0/_t8)))*select(_t13, math.nan, select(_t14, vmath.exp(_t15), _t16))*_t3))
+            _t15 = select(_t13, math.nan, select(_t14, _t10, 2.0*vmath.log(_t12) + vmath.log1p(1.0/(_t12*_t12))))
+            _t16 = select((((alpha) == 0.0)) & (_t15 == _t15), 0.0, (0.5)*_t15*alpha)
+            _t17 = _t6**(-0.5*alpha)*abs((_t1*_t3))**alpha*vmath.exp((0.5)*vmath.log1p(1.0/_t9)*alpha)
+            _t18 = select((math.isnan(_t11) | math.isnan(_t12)), math.nan, select((_t14 | (_t11 < 1.3862943611198906)), vmath.expm1(_t16), -1.0 + _t17))
+            _t19 = select(_t13, math.nan, select(_t14, _t8/(1.0 + _t9), 1.0/(_t8 + 1.0/_t8)))*select(_t13, math.nan, select(_t14, vmath.exp(_t16), _t17))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t2, (0.5)*(_t1*_t1)*_t0, select((alpha == 0.0), select((math.isnan(_t5)), math.nan, select((_t5 <= 1.0), vmath.log1p((_t4*_t4)), 2.0*vmath.log(_t5) + vmath.log1p(1.0/(_t5*_t5)))), select((((_t6) == 0.0)) & (_t18 == _t18), 0.0, _t18*_t6/alpha)))))
+            grad[i] = scale * w_i * (select(_t2, _t1*_t0, select((((_t6) == 0.0)) & (_t19 == _t19), 0.0, _t19*_t7*_t3)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(pred, target, alpha, c, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 77 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 80 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -459,10 +490,11 @@ def grad_hess_f64(pred, target, alpha, c, grad, hess):
         _t13 = abs((_t1*_t3))
         _t14 = 1.0/_t9
         _t15 = vmath.log1p(_t14)
-        _t16 = -1.0 + alpha
-        _t17 = -1.0 + (0.5)*alpha
-        grad[i] = select(_t2, _t1*_t0, _t5*select(_t8, math.nan, select(_t11, _t10*_t6, 1.0/(_t6 + 1.0/_t6)))*select(_t8, math.nan, select(_t11, vmath.exp((0.5)*_t12*alpha), _t13**alpha*_t4**(-0.5*alpha)*vmath.exp((0.5)*_t15*alpha)))*_t3)
-        hess[i] = select(_t2, select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, _t0), select(_t8, math.nan, select(_t11, _t10*(1.0 + _t9*_t16), (_t14 + _t16)/(1.0 + _t14)))*select(_t8, math.nan, select(_t11, vmath.exp(_t12*_t17), _t13**(2.0*_t17)*_t4**(-_t17)*vmath.exp(_t15*_t17)))*_t0)
+        _t16 = select(_t8, math.nan, select(_t11, _t10*_t6, 1.0/(_t6 + 1.0/_t6)))*select(_t8, math.nan, select(_t11, vmath.exp(select((((alpha) == 0.0)) & (_t12 == _t12), 0.0, (0.5)*_t12*alpha)), _t13**alpha*_t4**(-0.5*alpha)*vmath.exp((0.5)*_t15*alpha)))
+        _t17 = -1.0 + alpha
+        _t18 = -1.0 + (0.5)*alpha
+        grad[i] = select(_t2, _t1*_t0, select((((_t4) == 0.0)) & (_t16 == _t16), 0.0, _t16*_t5*_t3))
+        hess[i] = select(_t2, select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, _t0), select(_t8, math.nan, select(_t11, _t10*(1.0 + _t9*_t17), (_t14 + _t17)/(1.0 + _t14)))*select(_t8, math.nan, select(_t11, vmath.exp(select((((_t18) == 0.0)) & (_t12 == _t12), 0.0, _t12*_t18)), _t13**(2.0*_t18)*_t4**(-_t18)*vmath.exp(_t15*_t18)))*_t0)
 
 
 KERNELS = {

@@ -77,18 +77,22 @@ LOSS = {
 
 @_jit
 def value_each_f32(logits, target, pos_weight, label_smoothing, out):
-    """out[i] = ℓ_i  (float32, 24 ops per element)"""
+    """out[i] = ℓ_i  (float32, 26 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         _t0 = float32(1.0) - label_smoothing
-        _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-        out[i] = (_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight
+        _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+        _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+        _t3 = _t2 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+        _t4 = (float32(0.5))*label_smoothing + target_i*_t0
+        _t5 = _t2 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
+        out[i] = select((((_t1) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*_t1) + select((((pos_weight) == float32(0.0)) | ((_t4) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*_t4*pos_weight)
 
 
 @_jit
 def value_sum_f32(logits, target, pos_weight, label_smoothing):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 24 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 26 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -97,15 +101,19 @@ def value_sum_f32(logits, target, pos_weight, label_smoothing):
             logits_i = logits[i]
             target_i = target[i]
             _t0 = float32(1.0) - label_smoothing
-            _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight)
+            _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+            _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+            _t3 = _t2 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+            _t4 = (float32(0.5))*label_smoothing + target_i*_t0
+            _t5 = _t2 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
+            _part = vmath.reassoc_add(_part, select((((_t1) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*_t1) + select((((pos_weight) == float32(0.0)) | ((_t4) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*_t4*pos_weight))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(logits, target, weight, pos_weight, label_smoothing):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 24 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 26 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -115,15 +123,19 @@ def value_sum_w_f32(logits, target, weight, pos_weight, label_smoothing):
             target_i = target[i]
             w_i = weight[i]
             _t0 = float32(1.0) - label_smoothing
-            _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight))
+            _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+            _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+            _t3 = _t2 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+            _t4 = (float32(0.5))*label_smoothing + target_i*_t0
+            _t5 = _t2 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
+            _part = vmath.reassoc_add(_part, w_i * (select((((_t1) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*_t1) + select((((pos_weight) == float32(0.0)) | ((_t4) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*_t4*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 104 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 103 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -133,22 +145,25 @@ def value_grad_each_f32(logits, target, pos_weight, label_smoothing, value, grad
         _t3 = vmath.log1p(_t2)
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
-        _t6 = (logits_i >= float32(0.0))
-        _t7 = float32(1.0)/(float32(1.0) + _t2)
-        _t8 = abs(-float32(0.5)*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
-        _t9 = abs(_t7*_t1)
-        _t10 = _t8 + _t9
-        _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
-        _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight)
-        _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-        _t14 = _t8 + abs(_t2*_t7*_t1)
-        value[i] = (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight))
+        _t6 = _t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i))
+        _t7 = (logits_i >= float32(0.0))
+        _t8 = _t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t7, float32(0.0), -logits_i))
+        _t9 = (float32(0.5))*label_smoothing + target_i*_t0
+        _t10 = float32(1.0)/(float32(1.0) + _t2)
+        _t11 = abs(-float32(0.5)*_t10*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+        _t12 = abs(_t10*_t1)
+        _t13 = _t11 + _t12
+        _t14 = _t12 + abs(-float32(0.5)*_t10*_t2*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+        _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t9*pos_weight)
+        _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t17 = _t11 + abs(_t10*_t2*_t1)
+        value[i] = select((((_t1) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t1) + select((((pos_weight) == float32(0.0)) | ((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*_t9*pos_weight)
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), float32(math.nan), select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t7, _t10, _t10*_t2))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t10, _t10*_t2))*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight))
 
 
 @_jit
 def value_grad_sum_f32(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 104 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 103 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -162,24 +177,27 @@ def value_grad_sum_f32(logits, target, pos_weight, label_smoothing, scale, grad)
             _t3 = vmath.log1p(_t2)
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= float32(0.0))
-            _t6 = (logits_i >= float32(0.0))
-            _t7 = float32(1.0)/(float32(1.0) + _t2)
-            _t8 = abs(-float32(0.5)*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
-            _t9 = abs(_t7*_t1)
-            _t10 = _t8 + _t9
-            _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
-            _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight)
-            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-            _t14 = _t8 + abs(_t2*_t7*_t1)
-            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)))
+            _t6 = _t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i))
+            _t7 = (logits_i >= float32(0.0))
+            _t8 = _t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t7, float32(0.0), -logits_i))
+            _t9 = (float32(0.5))*label_smoothing + target_i*_t0
+            _t10 = float32(1.0)/(float32(1.0) + _t2)
+            _t11 = abs(-float32(0.5)*_t10*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+            _t12 = abs(_t10*_t1)
+            _t13 = _t11 + _t12
+            _t14 = _t12 + abs(-float32(0.5)*_t10*_t2*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+            _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t9*pos_weight)
+            _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t17 = _t11 + abs(_t10*_t2*_t1)
+            _part = vmath.reassoc_add(_part, select((((_t1) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t1) + select((((pos_weight) == float32(0.0)) | ((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*_t9*pos_weight))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), float32(math.nan), select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t7, _t10, _t10*_t2))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t10, _t10*_t2))*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(logits, target, weight, pos_weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 104 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 103 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -194,17 +212,20 @@ def value_grad_sum_w_f32(logits, target, weight, pos_weight, label_smoothing, sc
             _t3 = vmath.log1p(_t2)
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= float32(0.0))
-            _t6 = (logits_i >= float32(0.0))
-            _t7 = float32(1.0)/(float32(1.0) + _t2)
-            _t8 = abs(-float32(0.5)*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
-            _t9 = abs(_t7*_t1)
-            _t10 = _t8 + _t9
-            _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
-            _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + ((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight)
-            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-            _t14 = _t8 + abs(_t2*_t7*_t1)
-            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*((float32(0.5))*label_smoothing + target_i*_t0)*pos_weight))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)))
+            _t6 = _t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i))
+            _t7 = (logits_i >= float32(0.0))
+            _t8 = _t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t7, float32(0.0), -logits_i))
+            _t9 = (float32(0.5))*label_smoothing + target_i*_t0
+            _t10 = float32(1.0)/(float32(1.0) + _t2)
+            _t11 = abs(-float32(0.5)*_t10*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+            _t12 = abs(_t10*_t1)
+            _t13 = _t11 + _t12
+            _t14 = _t12 + abs(-float32(0.5)*_t10*_t2*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)
+            _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t9*pos_weight)
+            _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t17 = _t11 + abs(_t10*_t2*_t1)
+            _part = vmath.reassoc_add(_part, w_i * (select((((_t1) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t1) + select((((pos_weight) == float32(0.0)) | ((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*_t9*pos_weight)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), float32(math.nan), select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t7, _t10, _t10*_t2))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t10, _t10*_t2))*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)*pos_weight)))
         acc += _part
     return acc
 
@@ -238,18 +259,22 @@ def grad_hess_f32(logits, target, pos_weight, label_smoothing, grad, hess):
 
 @_jit
 def value_each_f64(logits, target, pos_weight, label_smoothing, out):
-    """out[i] = ℓ_i  (float64, 24 ops per element)"""
+    """out[i] = ℓ_i  (float64, 26 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         _t0 = 1.0 - label_smoothing
-        _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-        out[i] = (_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight
+        _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+        _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+        _t3 = _t2 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+        _t4 = (0.5)*label_smoothing + target_i*_t0
+        _t5 = _t2 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
+        out[i] = select((((_t1) == 0.0)) & (_t3 == _t3), 0.0, _t3*_t1) + select((((pos_weight) == 0.0) | ((_t4) == 0.0)) & (_t5 == _t5), 0.0, _t5*_t4*pos_weight)
 
 
 @_jit
 def value_sum_f64(logits, target, pos_weight, label_smoothing):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 24 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 26 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -258,15 +283,19 @@ def value_sum_f64(logits, target, pos_weight, label_smoothing):
             logits_i = logits[i]
             target_i = target[i]
             _t0 = 1.0 - label_smoothing
-            _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight)
+            _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+            _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+            _t3 = _t2 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+            _t4 = (0.5)*label_smoothing + target_i*_t0
+            _t5 = _t2 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
+            _part = vmath.reassoc_add(_part, select((((_t1) == 0.0)) & (_t3 == _t3), 0.0, _t3*_t1) + select((((pos_weight) == 0.0) | ((_t4) == 0.0)) & (_t5 == _t5), 0.0, _t5*_t4*pos_weight))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(logits, target, weight, pos_weight, label_smoothing):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 24 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 26 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -276,15 +305,19 @@ def value_sum_w_f64(logits, target, weight, pos_weight, label_smoothing):
             target_i = target[i]
             w_i = weight[i]
             _t0 = 1.0 - label_smoothing
-            _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight))
+            _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+            _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+            _t3 = _t2 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+            _t4 = (0.5)*label_smoothing + target_i*_t0
+            _t5 = _t2 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
+            _part = vmath.reassoc_add(_part, w_i * (select((((_t1) == 0.0)) & (_t3 == _t3), 0.0, _t3*_t1) + select((((pos_weight) == 0.0) | ((_t4) == 0.0)) & (_t5 == _t5), 0.0, _t5*_t4*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 104 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 103 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -294,22 +327,25 @@ def value_grad_each_f64(logits, target, pos_weight, label_smoothing, value, grad
         _t3 = vmath.log1p(_t2)
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
-        _t6 = (logits_i >= 0.0)
-        _t7 = 1.0/(1.0 + _t2)
-        _t8 = abs(-0.5*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
-        _t9 = abs(_t7*_t1)
-        _t10 = _t8 + _t9
-        _t11 = _t9 + abs(-0.5*_t2*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
-        _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + ((0.5)*label_smoothing + target_i*_t0)*pos_weight)
-        _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-        _t14 = _t8 + abs(_t2*_t7*_t1)
-        value[i] = (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight))
+        _t6 = _t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i))
+        _t7 = (logits_i >= 0.0)
+        _t8 = _t3 + select((math.isnan(-logits_i)), math.nan, select(_t7, 0.0, -logits_i))
+        _t9 = (0.5)*label_smoothing + target_i*_t0
+        _t10 = 1.0/(1.0 + _t2)
+        _t11 = abs(-0.5*_t10*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+        _t12 = abs(_t10*_t1)
+        _t13 = _t11 + _t12
+        _t14 = _t12 + abs(-0.5*_t10*_t2*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+        _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t9*pos_weight)
+        _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t17 = _t11 + abs(_t10*_t2*_t1)
+        value[i] = select((((_t1) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t1) + select((((pos_weight) == 0.0) | ((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*_t9*pos_weight)
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), math.nan, select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t7, _t10, _t10*_t2))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t10, _t10*_t2))*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight))
 
 
 @_jit
 def value_grad_sum_f64(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 104 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 103 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -323,24 +359,27 @@ def value_grad_sum_f64(logits, target, pos_weight, label_smoothing, scale, grad)
             _t3 = vmath.log1p(_t2)
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= 0.0)
-            _t6 = (logits_i >= 0.0)
-            _t7 = 1.0/(1.0 + _t2)
-            _t8 = abs(-0.5*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
-            _t9 = abs(_t7*_t1)
-            _t10 = _t8 + _t9
-            _t11 = _t9 + abs(-0.5*_t2*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
-            _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + ((0.5)*label_smoothing + target_i*_t0)*pos_weight)
-            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-            _t14 = _t8 + abs(_t2*_t7*_t1)
-            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight)
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)))
+            _t6 = _t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i))
+            _t7 = (logits_i >= 0.0)
+            _t8 = _t3 + select((math.isnan(-logits_i)), math.nan, select(_t7, 0.0, -logits_i))
+            _t9 = (0.5)*label_smoothing + target_i*_t0
+            _t10 = 1.0/(1.0 + _t2)
+            _t11 = abs(-0.5*_t10*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+            _t12 = abs(_t10*_t1)
+            _t13 = _t11 + _t12
+            _t14 = _t12 + abs(-0.5*_t10*_t2*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+            _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t9*pos_weight)
+            _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t17 = _t11 + abs(_t10*_t2*_t1)
+            _part = vmath.reassoc_add(_part, select((((_t1) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t1) + select((((pos_weight) == 0.0) | ((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*_t9*pos_weight))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), math.nan, select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t7, _t10, _t10*_t2))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t10, _t10*_t2))*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(logits, target, weight, pos_weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 104 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 103 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -355,17 +394,20 @@ def value_grad_sum_w_f64(logits, target, weight, pos_weight, label_smoothing, sc
             _t3 = vmath.log1p(_t2)
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= 0.0)
-            _t6 = (logits_i >= 0.0)
-            _t7 = 1.0/(1.0 + _t2)
-            _t8 = abs(-0.5*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
-            _t9 = abs(_t7*_t1)
-            _t10 = _t8 + _t9
-            _t11 = _t9 + abs(-0.5*_t2*_t7*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
-            _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + ((0.5)*label_smoothing + target_i*_t0)*pos_weight)
-            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-            _t14 = _t8 + abs(_t2*_t7*_t1)
-            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*((0.5)*label_smoothing + target_i*_t0)*pos_weight))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)))
+            _t6 = _t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i))
+            _t7 = (logits_i >= 0.0)
+            _t8 = _t3 + select((math.isnan(-logits_i)), math.nan, select(_t7, 0.0, -logits_i))
+            _t9 = (0.5)*label_smoothing + target_i*_t0
+            _t10 = 1.0/(1.0 + _t2)
+            _t11 = abs(-0.5*_t10*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+            _t12 = abs(_t10*_t1)
+            _t13 = _t11 + _t12
+            _t14 = _t12 + abs(-0.5*_t10*_t2*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)
+            _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t9*pos_weight)
+            _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t17 = _t11 + abs(_t10*_t2*_t1)
+            _part = vmath.reassoc_add(_part, w_i * (select((((_t1) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t1) + select((((pos_weight) == 0.0) | ((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*_t9*pos_weight)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), math.nan, select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t7, _t10, _t10*_t2))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t10, _t10*_t2))*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)*pos_weight)))
         acc += _part
     return acc
 
@@ -399,19 +441,23 @@ def grad_hess_f64(logits, target, pos_weight, label_smoothing, grad, hess):
 
 @_jit
 def value_each__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, out):
-    """out[i] = ℓ_i  (float32, 24 ops per element)"""
+    """out[i] = ℓ_i  (float32, 26 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         pos_weight_i = pos_weight[i]
         _t0 = float32(1.0) - label_smoothing
-        _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-        out[i] = (_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)
+        _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+        _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+        _t3 = _t2 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+        _t4 = (float32(0.5))*label_smoothing + target_i*_t0
+        _t5 = _t2 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
+        out[i] = select((((_t1) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*_t1) + select((((pos_weight_i) == float32(0.0)) | ((_t4) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*_t4*pos_weight_i)
 
 
 @_jit
 def value_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoothing):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 24 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 26 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -421,15 +467,19 @@ def value_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoothing)
             target_i = target[i]
             pos_weight_i = pos_weight[i]
             _t0 = float32(1.0) - label_smoothing
-            _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0))
+            _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+            _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+            _t3 = _t2 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+            _t4 = (float32(0.5))*label_smoothing + target_i*_t0
+            _t5 = _t2 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
+            _part = vmath.reassoc_add(_part, select((((_t1) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*_t1) + select((((pos_weight_i) == float32(0.0)) | ((_t4) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*_t4*pos_weight_i))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, label_smoothing):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 24 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 26 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -440,15 +490,19 @@ def value_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, label_
             pos_weight_i = pos_weight[i]
             w_i = weight[i]
             _t0 = float32(1.0) - label_smoothing
-            _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i)))*((float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)))
+            _t1 = (float32(0.5))*label_smoothing + (float32(1.0) - target_i)*_t0
+            _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+            _t3 = _t2 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+            _t4 = (float32(0.5))*label_smoothing + target_i*_t0
+            _t5 = _t2 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
+            _part = vmath.reassoc_add(_part, w_i * (select((((_t1) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*_t1) + select((((pos_weight_i) == float32(0.0)) | ((_t4) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*_t4*pos_weight_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 104 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 103 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -459,22 +513,25 @@ def value_grad_each__pos_weight_array_f32(logits, target, pos_weight, label_smoo
         _t3 = vmath.log1p(_t2)
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= float32(0.0))
-        _t6 = (logits_i >= float32(0.0))
-        _t7 = float32(1.0)/(float32(1.0) + _t2)
-        _t8 = abs(-float32(0.5)*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
-        _t9 = abs(_t7*_t1)
-        _t10 = _t8 + _t9
-        _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
-        _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0))
-        _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-        _t14 = _t8 + abs(_t2*_t7*_t1)
-        value[i] = (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)))
+        _t6 = _t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i))
+        _t7 = (logits_i >= float32(0.0))
+        _t8 = _t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t7, float32(0.0), -logits_i))
+        _t9 = (float32(0.5))*label_smoothing + target_i*_t0
+        _t10 = float32(1.0)/(float32(1.0) + _t2)
+        _t11 = abs(-float32(0.5)*_t10*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+        _t12 = abs(_t10*_t1)
+        _t13 = _t11 + _t12
+        _t14 = _t12 + abs(-float32(0.5)*_t10*_t2*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+        _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t9*pos_weight_i)
+        _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t17 = _t11 + abs(_t10*_t2*_t1)
+        value[i] = select((((_t1) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t1) + select((((pos_weight_i) == float32(0.0)) | ((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*_t9*pos_weight_i)
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), float32(math.nan), select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t7, _t10, _t10*_t2))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t10, _t10*_t2))*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing)))
 
 
 @_jit
 def value_grad_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 104 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 103 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -489,24 +546,27 @@ def value_grad_sum__pos_weight_array_f32(logits, target, pos_weight, label_smoot
             _t3 = vmath.log1p(_t2)
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= float32(0.0))
-            _t6 = (logits_i >= float32(0.0))
-            _t7 = float32(1.0)/(float32(1.0) + _t2)
-            _t8 = abs(-float32(0.5)*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
-            _t9 = abs(_t7*_t1)
-            _t10 = _t8 + _t9
-            _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
-            _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0))
-            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-            _t14 = _t8 + abs(_t2*_t7*_t1)
-            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0))
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))))
+            _t6 = _t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i))
+            _t7 = (logits_i >= float32(0.0))
+            _t8 = _t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t7, float32(0.0), -logits_i))
+            _t9 = (float32(0.5))*label_smoothing + target_i*_t0
+            _t10 = float32(1.0)/(float32(1.0) + _t2)
+            _t11 = abs(-float32(0.5)*_t10*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+            _t12 = abs(_t10*_t1)
+            _t13 = _t11 + _t12
+            _t14 = _t12 + abs(-float32(0.5)*_t10*_t2*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+            _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t9*pos_weight_i)
+            _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t17 = _t11 + abs(_t10*_t2*_t1)
+            _part = vmath.reassoc_add(_part, select((((_t1) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t1) + select((((pos_weight_i) == float32(0.0)) | ((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*_t9*pos_weight_i))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), float32(math.nan), select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t7, _t10, _t10*_t2))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t10, _t10*_t2))*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 104 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 103 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -522,17 +582,20 @@ def value_grad_sum_w__pos_weight_array_f32(logits, target, pos_weight, weight, l
             _t3 = vmath.log1p(_t2)
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= float32(0.0))
-            _t6 = (logits_i >= float32(0.0))
-            _t7 = float32(1.0)/(float32(1.0) + _t2)
-            _t8 = abs(-float32(0.5)*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
-            _t9 = abs(_t7*_t1)
-            _t10 = _t8 + _t9
-            _t11 = _t9 + abs(-float32(0.5)*_t2*_t7*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
-            _t12 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0))
-            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-            _t14 = _t8 + abs(_t2*_t7*_t1)
-            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t6, float32(0.0), -logits_i)))*pos_weight_i*((float32(0.5))*label_smoothing + target_i*_t0)))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), float32(math.nan), select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t6, _t7, _t2*_t7))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))))
+            _t6 = _t3 + select(_t4, float32(math.nan), select(_t5, float32(0.0), logits_i))
+            _t7 = (logits_i >= float32(0.0))
+            _t8 = _t3 + select((math.isnan(-logits_i)), float32(math.nan), select(_t7, float32(0.0), -logits_i))
+            _t9 = (float32(0.5))*label_smoothing + target_i*_t0
+            _t10 = float32(1.0)/(float32(1.0) + _t2)
+            _t11 = abs(-float32(0.5)*_t10*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+            _t12 = abs(_t10*_t1)
+            _t13 = _t11 + _t12
+            _t14 = _t12 + abs(-float32(0.5)*_t10*_t2*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))
+            _t15 = (float32(0.5))*vmath.tanh((float32(0.5))*logits_i)*(_t1 + _t9*pos_weight_i)
+            _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t17 = _t11 + abs(_t10*_t2*_t1)
+            _part = vmath.reassoc_add(_part, w_i * (select((((_t1) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t1) + select((((pos_weight_i) == float32(0.0)) | ((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*_t9*pos_weight_i)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), float32(math.nan), select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t7, _t10, _t10*_t2))*_t1 - float32(0.5)*select(_t4, float32(math.nan), select(_t5, _t10, _t10*_t2))*pos_weight_i*(label_smoothing + float32(2.0)*target_i - float32(2.0)*target_i*label_smoothing))))
         acc += _part
     return acc
 
@@ -567,19 +630,23 @@ def grad_hess__pos_weight_array_f32(logits, target, pos_weight, label_smoothing,
 
 @_jit
 def value_each__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, out):
-    """out[i] = ℓ_i  (float64, 24 ops per element)"""
+    """out[i] = ℓ_i  (float64, 26 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         pos_weight_i = pos_weight[i]
         _t0 = 1.0 - label_smoothing
-        _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-        out[i] = (_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0)
+        _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+        _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+        _t3 = _t2 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+        _t4 = (0.5)*label_smoothing + target_i*_t0
+        _t5 = _t2 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
+        out[i] = select((((_t1) == 0.0)) & (_t3 == _t3), 0.0, _t3*_t1) + select((((pos_weight_i) == 0.0) | ((_t4) == 0.0)) & (_t5 == _t5), 0.0, _t5*_t4*pos_weight_i)
 
 
 @_jit
 def value_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoothing):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 24 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 26 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -589,15 +656,19 @@ def value_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoothing)
             target_i = target[i]
             pos_weight_i = pos_weight[i]
             _t0 = 1.0 - label_smoothing
-            _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, (_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0))
+            _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+            _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+            _t3 = _t2 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+            _t4 = (0.5)*label_smoothing + target_i*_t0
+            _t5 = _t2 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
+            _part = vmath.reassoc_add(_part, select((((_t1) == 0.0)) & (_t3 == _t3), 0.0, _t3*_t1) + select((((pos_weight_i) == 0.0) | ((_t4) == 0.0)) & (_t5 == _t5), 0.0, _t5*_t4*pos_weight_i))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, label_smoothing):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 24 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 26 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -608,15 +679,19 @@ def value_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, label_
             pos_weight_i = pos_weight[i]
             w_i = weight[i]
             _t0 = 1.0 - label_smoothing
-            _t1 = vmath.log1p(vmath.exp(-abs(logits_i)))
-            _part = vmath.reassoc_add(_part, w_i * ((_t1 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i)))*((0.5)*label_smoothing + (1.0 - target_i)*_t0) + (_t1 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0)))
+            _t1 = (0.5)*label_smoothing + (1.0 - target_i)*_t0
+            _t2 = vmath.log1p(vmath.exp(-abs(logits_i)))
+            _t3 = _t2 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+            _t4 = (0.5)*label_smoothing + target_i*_t0
+            _t5 = _t2 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
+            _part = vmath.reassoc_add(_part, w_i * (select((((_t1) == 0.0)) & (_t3 == _t3), 0.0, _t3*_t1) + select((((pos_weight_i) == 0.0) | ((_t4) == 0.0)) & (_t5 == _t5), 0.0, _t5*_t4*pos_weight_i)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 104 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 103 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -627,22 +702,25 @@ def value_grad_each__pos_weight_array_f64(logits, target, pos_weight, label_smoo
         _t3 = vmath.log1p(_t2)
         _t4 = (math.isnan(logits_i))
         _t5 = (logits_i <= 0.0)
-        _t6 = (logits_i >= 0.0)
-        _t7 = 1.0/(1.0 + _t2)
-        _t8 = abs(-0.5*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
-        _t9 = abs(_t7*_t1)
-        _t10 = _t8 + _t9
-        _t11 = _t9 + abs(-0.5*_t2*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
-        _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + pos_weight_i*((0.5)*label_smoothing + target_i*_t0))
-        _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-        _t14 = _t8 + abs(_t2*_t7*_t1)
-        value[i] = (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0)
-        grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)))
+        _t6 = _t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i))
+        _t7 = (logits_i >= 0.0)
+        _t8 = _t3 + select((math.isnan(-logits_i)), math.nan, select(_t7, 0.0, -logits_i))
+        _t9 = (0.5)*label_smoothing + target_i*_t0
+        _t10 = 1.0/(1.0 + _t2)
+        _t11 = abs(-0.5*_t10*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+        _t12 = abs(_t10*_t1)
+        _t13 = _t11 + _t12
+        _t14 = _t12 + abs(-0.5*_t10*_t2*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+        _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t9*pos_weight_i)
+        _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+        _t17 = _t11 + abs(_t10*_t2*_t1)
+        value[i] = select((((_t1) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t1) + select((((pos_weight_i) == 0.0) | ((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*_t9*pos_weight_i)
+        grad[i] = select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), math.nan, select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t7, _t10, _t10*_t2))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t10, _t10*_t2))*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing)))
 
 
 @_jit
 def value_grad_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoothing, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 104 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 103 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -657,24 +735,27 @@ def value_grad_sum__pos_weight_array_f64(logits, target, pos_weight, label_smoot
             _t3 = vmath.log1p(_t2)
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= 0.0)
-            _t6 = (logits_i >= 0.0)
-            _t7 = 1.0/(1.0 + _t2)
-            _t8 = abs(-0.5*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
-            _t9 = abs(_t7*_t1)
-            _t10 = _t8 + _t9
-            _t11 = _t9 + abs(-0.5*_t2*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
-            _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + pos_weight_i*((0.5)*label_smoothing + target_i*_t0))
-            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-            _t14 = _t8 + abs(_t2*_t7*_t1)
-            _part = vmath.reassoc_add(_part, (_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0))
-            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))))
+            _t6 = _t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i))
+            _t7 = (logits_i >= 0.0)
+            _t8 = _t3 + select((math.isnan(-logits_i)), math.nan, select(_t7, 0.0, -logits_i))
+            _t9 = (0.5)*label_smoothing + target_i*_t0
+            _t10 = 1.0/(1.0 + _t2)
+            _t11 = abs(-0.5*_t10*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+            _t12 = abs(_t10*_t1)
+            _t13 = _t11 + _t12
+            _t14 = _t12 + abs(-0.5*_t10*_t2*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+            _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t9*pos_weight_i)
+            _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t17 = _t11 + abs(_t10*_t2*_t1)
+            _part = vmath.reassoc_add(_part, select((((_t1) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t1) + select((((pos_weight_i) == 0.0) | ((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*_t9*pos_weight_i))
+            grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), math.nan, select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t7, _t10, _t10*_t2))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t10, _t10*_t2))*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, label_smoothing, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 104 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 103 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -690,17 +771,20 @@ def value_grad_sum_w__pos_weight_array_f64(logits, target, pos_weight, weight, l
             _t3 = vmath.log1p(_t2)
             _t4 = (math.isnan(logits_i))
             _t5 = (logits_i <= 0.0)
-            _t6 = (logits_i >= 0.0)
-            _t7 = 1.0/(1.0 + _t2)
-            _t8 = abs(-0.5*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
-            _t9 = abs(_t7*_t1)
-            _t10 = _t8 + _t9
-            _t11 = _t9 + abs(-0.5*_t2*_t7*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
-            _t12 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + pos_weight_i*((0.5)*label_smoothing + target_i*_t0))
-            _t13 = abs(_t12) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
-            _t14 = _t8 + abs(_t2*_t7*_t1)
-            _part = vmath.reassoc_add(_part, w_i * ((_t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i)))*_t1 + (_t3 + select((math.isnan(-logits_i)), math.nan, select(_t6, 0.0, -logits_i)))*pos_weight_i*((0.5)*label_smoothing + target_i*_t0)))
-            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t11) | math.isnan(_t13) | math.isnan(_t14)), math.nan, select(select((_t5 & _t6), (_t10 > _t13), select(_t6, (_t11 > _t13), (_t13 < _t14))), _t12 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t6, _t7, _t2*_t7))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t7, _t2*_t7))*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))))
+            _t6 = _t3 + select(_t4, math.nan, select(_t5, 0.0, logits_i))
+            _t7 = (logits_i >= 0.0)
+            _t8 = _t3 + select((math.isnan(-logits_i)), math.nan, select(_t7, 0.0, -logits_i))
+            _t9 = (0.5)*label_smoothing + target_i*_t0
+            _t10 = 1.0/(1.0 + _t2)
+            _t11 = abs(-0.5*_t10*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+            _t12 = abs(_t10*_t1)
+            _t13 = _t11 + _t12
+            _t14 = _t12 + abs(-0.5*_t10*_t2*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))
+            _t15 = (0.5)*vmath.tanh((0.5)*logits_i)*(_t1 + _t9*pos_weight_i)
+            _t16 = abs(_t15) + abs(vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))))
+            _t17 = _t11 + abs(_t10*_t2*_t1)
+            _part = vmath.reassoc_add(_part, w_i * (select((((_t1) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t1) + select((((pos_weight_i) == 0.0) | ((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*_t9*pos_weight_i)))
+            grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t16) | math.isnan(_t17)), math.nan, select(select((_t5 & _t7), (_t13 > _t16), select(_t7, (_t14 > _t16), (_t16 < _t17))), _t15 + vmath.dd_value(vmath.dd_add(vmath.dd_mul(vmath.dd_mul((0.5, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(label_smoothing))), vmath.dd_add((-1.0, 0.0), vmath.dd_mul((2.0, 0.0), vmath.dd(target_i)))), vmath.dd_mul(vmath.dd_mul((0.25, 0.0), vmath.dd_add((-1.0, 0.0), vmath.dd(pos_weight_i))), vmath.dd_add(vmath.dd_add(vmath.dd_neg(vmath.dd(label_smoothing)), vmath.dd_mul((-2.0, 0.0), vmath.dd(target_i))), vmath.dd_mul(vmath.dd_mul((2.0, 0.0), vmath.dd(label_smoothing)), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t7, _t10, _t10*_t2))*_t1 - 0.5*select(_t4, math.nan, select(_t5, _t10, _t10*_t2))*pos_weight_i*(label_smoothing + 2.0*target_i - 2.0*target_i*label_smoothing))))
         acc += _part
     return acc
 
