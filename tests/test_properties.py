@@ -30,6 +30,12 @@ ELEMENTWISE = sorted(
 )
 # Known failures of the gate itself (tests/test_kernels.py): not judged here.
 SKIP_DTYPES = {"sigmoid_focal": ("float64",)}
+# Known failures found by this suite, listed in the README's "Not passing yet": parameter
+# values left out of the draw, with the reason.
+SKIP_PARAMS = {
+    ("general_robust", "c", 1e-30): "r/c overflows where the gradient, ≈ sign(r)·|r/c|^(α-1)/c, "
+    "does not: NaN gradient and Hessian (float32 from |r| ≈ 1e9, float64 from |r| ≈ 1e278)",
+}
 SETTINGS = hypothesis.settings(
     max_examples=12,
     deadline=None,
@@ -113,6 +119,7 @@ def calls(draw, name: str):
         choices += [v for v in (lo, hi) if math.isfinite(v) and p.domain.contains(v) is sp.true]
         choices += [v for v in (1e-30, 0.5, 3.0, 1e30) if p.domain.contains(v) is sp.true]
         choices = [c for c in choices if math.isfinite(float(np.asarray(c, dt)))]
+        choices = [c for c in choices if (name, k, c) not in SKIP_PARAMS]
         params[k] = draw(st.sampled_from(choices))
     return dtype, shape, at, layouts, scalars, params, static
 
