@@ -187,17 +187,7 @@ def _printed_in(
     temps = sp.numbered_symbols("_t")
     # a wide(…) is computed from the inputs in float64 (float32 kernels), an exact_sum(…) in
     # double-double: kept out of the CSE, which would share their parts as plain temporaries
-    wides: dict[sp.Symbol, sp.Expr] = {}
-
-    def stash(w: sp.Expr) -> sp.Symbol:
-        found = [s for s, e in wides.items() if e == w]
-        if found:
-            return found[0]
-        symbol = sp.Symbol(f"_wide{len(wides)}", real=True)
-        wides[symbol] = w
-        return symbol
-
-    exprs = [e.replace(lambda x: isinstance(x, (wide, exact_sum)), stash) for e in exprs]
+    exprs, wides = _held_out(exprs, (wide, exact_sum), "_wide")
     with distribute(False):
         replacements, reduced = _inline_products(*sp.cse(exprs, symbols=temps, order="canonical"))
     # Which temporaries carry data, and which a transcendental value (for the product order).
@@ -384,19 +374,25 @@ def _row_names(loss: Loss, wide: bool = False) -> dict:
     return names
 
 
+def _held_out(exprs: list[sp.Expr], kinds: tuple, prefix: str):
+    """``exprs`` with each distinct node of ``kinds`` replaced by a symbol ``<prefix><k>``,
+    and the map from those symbols back to the nodes: the CSE sees each such node as an atom
+    (computed as a whole, in float64 or double-double), never shares its parts."""
+    held: dict[sp.Expr, sp.Symbol] = {}
+
+    def hold(e: sp.Expr) -> sp.Symbol:
+        return held.setdefault(e, sp.Symbol(f"{prefix}{len(held)}", real=True))
+
+    out = [e.replace(lambda x: isinstance(x, kinds), hold) for e in exprs]
+    return out, {s: e for e, s in held.items()}
+
+
 def _cse_printed(exprs: list[sp.Expr], printer: NumbaPrinter, prefix: str):
     temps = sp.numbered_symbols(prefix, real=True)
-    # an exact_sum(…) is one double-double evaluation: an atom to the CSE, which would
-    # share its parts as plain temporaries (each rounded to the dtype)
-    kept: dict[sp.Expr, sp.Symbol] = {}
-
-    def keep(e: sp.Expr) -> sp.Symbol:
-        return kept.setdefault(e, sp.Symbol(f"_exact{len(kept)}", real=True))
-
-    exprs = [e.replace(lambda x: isinstance(x, exact_sum), keep) for e in exprs]
+    # an exact_sum(…) is one double-double evaluation (see `_held_out`)
+    exprs, back = _held_out(exprs, (exact_sum,), "_exact")
     with distribute(False):
         replacements, reduced = sp.cse(exprs, symbols=temps, order="canonical")
-    back = {s: e for e, s in kept.items()}
     return [(str(t), printer.doprint(e.xreplace(back))) for t, e in replacements], [
         printer.doprint(e.xreplace(back)) for e in reduced
     ]
@@ -714,7 +710,7 @@ def docstring_text(text) -> str:
             out.append("\\\\")
         elif ch == '"' and (k + 1 == len(text) or (k and text[k - 1] == '"')):
             out.append('\\"')
-        elif ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Zl", "Zp"):
+        elif ch in "\n\t" or not _breaks_text(ch):
             out.append(ch)
         else:
             out.append(_escaped(ch))
@@ -724,10 +720,13 @@ def docstring_text(text) -> str:
 def comment_text(text) -> str:
     """Text on one comment line: every character that could end the line (or the file's
     encoding) as an escape."""
-    return "".join(
-        _escaped(ch) if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") else ch
-        for ch in str(text)
-    )
+    return "".join(_escaped(ch) if _breaks_text(ch) else ch for ch in str(text))
+
+
+def _breaks_text(ch: str) -> bool:
+    """A control, surrogate or line/paragraph separator character: it could end a line of
+    source, or the file's encoding."""
+    return unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")
 
 
 @lru_cache(maxsize=1)
