@@ -109,6 +109,53 @@ def _flat(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
 
 
+BLOCK = 1 << 20  # elements of a broadcast input copied per kernel call (8 MB in float64)
+
+
+class _Broadcast:
+    """An input broadcast to the call's shape (a scalar target, a row of per-column values),
+    copied a block at a time as the kernel reaches it: never a full-size copy."""
+
+    def __init__(self, view: np.ndarray):
+        self.view = view  # read-only, zero strides where broadcast
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        return np.ascontiguousarray(self.view.flat[start:stop])
+
+
+def _flat_input(arr: np.ndarray, dtype: np.dtype):
+    """`_flat`, except that a large broadcast array stays a `_Broadcast`."""
+    arr = arr.astype(dtype, copy=False)
+    if arr.size > BLOCK and 0 in arr.strides and not arr.flags.c_contiguous:
+        return _Broadcast(arr)
+    return _flat(arr, dtype)
+
+
+def _blockwise(kernel, n: int):
+    """``kernel`` run on blocks of BLOCK elements where an argument is a `_Broadcast`: every
+    per-element argument (an array of n elements, a broadcast input) sliced alike, results
+    (float64 sums) added."""
+
+    def run(*args):
+        total = None
+        for start in range(0, n, BLOCK):
+            stop = min(n, start + BLOCK)
+            part = [
+                a.block(start, stop)
+                if isinstance(a, _Broadcast)
+                else a[start:stop]
+                if isinstance(a, np.ndarray) and a.shape == (n,)
+                else a
+                for a in args
+            ]
+            r = kernel(*part)
+            if r is not None:
+                total = r if total is None else total + r
+        return total
+
+    return run
+
+
 def _out_buffer(out: Any, call: _Call, what: str) -> np.ndarray:
     """A given output array, flat: it must be a C-contiguous ndarray with the first input's
     shape and dtype (the kernel writes into it; nothing is converted)."""
@@ -385,7 +432,7 @@ class LossKernel:
         return _Call(
             shape=shape,
             dtype=dtype,
-            arrays=[_flat(a, dtype) for a in ordered],
+            arrays=[_flat_input(a, dtype) for a in ordered],
             inputs=dict(zip([*self.inputs, *array_params], ordered)),
             scalars=scalars,
             weight=None if w is None else _flat(w, dtype),
@@ -393,7 +440,10 @@ class LossKernel:
         )
 
     def _kernel(self, kind: str, call: _Call):
-        return self._module.KERNELS[(kind, call.key, call.dtype.name)]
+        kernel = self._module.KERNELS[(kind, call.key, call.dtype.name)]
+        if any(isinstance(a, _Broadcast) for a in call.arrays):
+            return _blockwise(kernel, call.n)
+        return kernel
 
     def _total(self, call: _Call) -> float:
         """Σ w·ℓ (Σ ℓ without weights) in float64, by the fused kernel."""

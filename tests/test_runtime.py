@@ -358,3 +358,24 @@ def test_the_boosting_and_dask_integrations_do_not_import_sympy():
         "print('sympy' in sys.modules)\n"
     )
     assert _run(code) == "False"
+
+
+def test_a_broadcast_target_is_never_copied_to_full_size():
+    import tracemalloc
+
+    from symloss.runtime import BLOCK
+
+    x = np.linspace(-3.0, 3.0, 4 * BLOCK + 12345)
+    symloss.mse(x[:10], 0.5)  # compile first
+    tracemalloc.start()
+    value = symloss.mse(x, 0.5)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # blocks of BLOCK elements, not a copy of the target as large as x
+    assert peak < 0.75 * x.nbytes, peak / x.nbytes
+    assert value == pytest.approx(math.fsum((x - 0.5) ** 2) / x.size, rel=4e-16)
+    # per element, the same as with the target written out
+    full = symloss.loss("mse").value_and_grad(x, np.full_like(x, 0.5), reduction="none")
+    lazy = symloss.loss("mse").value_and_grad(x, 0.5, reduction="none")
+    for a, b in zip(full, lazy):
+        np.testing.assert_array_equal(a, b)
