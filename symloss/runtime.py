@@ -149,6 +149,7 @@ def _blockwise(kernel, n: int):
                 for a in args
             ]
             r = kernel(*part)
+            del part  # one block alive at a time
             if r is not None:
                 total = r if total is None else total + r
         return total
@@ -617,7 +618,7 @@ class LossKernel:
             S = np.full((1,) * len(call.shape), self._total(call), dtype=np.float64)
             elements = None
         else:
-            elements = self._elements(call, hess)
+            elements = self._elements(call, hess, grad)
             S = self._sum(elements[0], call, axes)
         if self._homogeneous is not None and not np.all(
             ((S > 2.0**-960) & (S < 2.0**960)) | np.isnan(S)
@@ -632,7 +633,7 @@ class LossKernel:
                 dict(params),
                 weight,
             )
-            elements = self._elements(scaled, hess)
+            elements = self._elements(scaled, hess, grad)
             S = self._sum(elements[0], scaled, axes)
         value = kernels.outer(S)
         k = self._homogeneous
@@ -662,26 +663,33 @@ class LossKernel:
             hessian = np.ldexp(hessian, scale_exp * (k - 2))
         return value, gradient, hessian.astype(call.dtype)
 
-    def _elements(self, call: _Call, hess: bool):
-        """Per-element ℓ, ℓ' and (if asked) ℓ'' in float64, shaped like the input."""
+    def _elements(self, call: _Call, hess: bool, grad: bool = True):
+        """Per-element ℓ, ℓ' (if ``grad``) and ℓ'' (if ``hess``), shaped like the input: in
+        float64 where ℓ' or ℓ'' are asked (they enter float64 products), else ℓ as the kernel
+        wrote it (its sum accumulates in float64 without a float64 copy)."""
         n = call.n
-        ell, d1 = np.empty(n, call.dtype), np.empty(n, call.dtype)
+        ell = np.empty(n, call.dtype)
+        if not (grad or hess):
+            self._kernel("value_each", call)(*call.arrays, *call.scalars, ell)
+            return ell.reshape(call.shape), None, None
+        d1 = np.empty(n, call.dtype)
         self._kernel("value_grad_each", call)(*call.arrays, *call.scalars, ell, d1)
         d2 = None
         if hess:
             d2 = np.empty(n, call.dtype)
             self._kernel("grad_hess", call)(*call.arrays, *call.scalars, np.empty_like(d2), d2)
-            d2 = d2.reshape(call.shape).astype(np.float64)
+            d2 = d2.reshape(call.shape).astype(np.float64, copy=False)
         return (
-            ell.reshape(call.shape).astype(np.float64),
-            d1.reshape(call.shape).astype(np.float64),
+            ell.reshape(call.shape).astype(np.float64, copy=False),
+            d1.reshape(call.shape).astype(np.float64, copy=False),
             d2,
         )
 
     @staticmethod
     def _sum(ell: np.ndarray, call: _Call, axes: tuple) -> np.ndarray:
-        w = 1.0 if call.weight is None else call.weight.reshape(call.shape).astype(np.float64)
-        return np.sum(w * ell, axis=axes or None, keepdims=True, dtype=np.float64)
+        if call.weight is not None:  # w·ℓ formed in float64
+            ell = call.weight.reshape(call.shape).astype(np.float64) * ell
+        return np.sum(ell, axis=axes or None, keepdims=True, dtype=np.float64)
 
 
 def _normalize_axis(axis, ndim: int) -> tuple:

@@ -379,3 +379,20 @@ def test_a_broadcast_target_is_never_copied_to_full_size():
     lazy = symloss.loss("mse").value_and_grad(x, 0.5, reduction="none")
     for a, b in zip(full, lazy):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_norm_along_an_axis_keeps_one_array_of_terms(dtype):
+    import tracemalloc
+
+    x = np.random.default_rng(3).normal(size=(4000, 1000)).astype(dtype)
+    symloss.l2(x[:2], 0.0, axis=1)  # compile first
+    tracemalloc.start()
+    value = symloss.l2(x, 0.0, axis=1)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # the terms ℓ in the input's dtype and a block of the broadcast target (it was 4-6×:
+    # ℓ and ℓ' in float64 copies, and w·ℓ)
+    assert peak < 1.5 * x.nbytes, peak / x.nbytes
+    ref = np.sqrt(np.sum(x.astype(np.float64) ** 2, axis=1))
+    np.testing.assert_allclose(value, ref.astype(dtype), rtol=2 * np.finfo(dtype).eps)
