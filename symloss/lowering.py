@@ -246,10 +246,31 @@ def float64_in_float32(expr: sp.Expr, ranges: Ranges) -> bool:
     such products are the derivatives of q^γ·F, which cancel (1 against γ(1 - 2y)·F·σ(-x)/q
     in the second derivative, the first derivative's two terms near its root). In float32
     that leaves hundreds of ULP after the cancellation; in float64, a few float32 ULP.
+
+    And where a quotient by a scale (a symbol whose range reaches down to 0) is raised to a
+    non-integer power, ((r/c)²/|α-2| + 1)^{α/2}: r/c overflows float32 (|r| = 1e9 at c = 1e-30)
+    where the result, ≈ |r/c|^α, or the gradient, ≈ |r/c|^(α-1)/c, need not; float64 holds
+    r/c for every float32 r and c.
     """
+    if _scaled_power(expr, ranges):
+        return True
     with distribute(False):
         e = factor_sums(expr)
         return logspace_products(e, ranges) != e
+
+
+def _scaled_power(expr: sp.Expr, ranges: Ranges) -> bool:
+    """Whether ``expr`` takes a non-integer power, an exponential, a logarithm or a primitive
+    of something that divides by a symbol whose range reaches down to 0 (see
+    `float64_in_float32`)."""
+    for f in expr.atoms(sp.Pow, sp.exp, sp.log, *PRIMITIVES):
+        if f.is_Pow and f.exp.is_Integer:
+            continue
+        base = f.base if f.is_Pow else sp.Tuple(*f.args)
+        for q in base.atoms(sp.Pow):
+            if q.exp.is_negative and q.base.is_Symbol and _lower_bound(q.base, ranges) == 0:
+                return True
+    return False
 
 
 def _split_terms(add: sp.Add, pick):

@@ -353,3 +353,25 @@ def test_value_at_an_infinite_logit_with_an_exact_label_is_its_limit(name, dtype
     np.testing.assert_array_equal(got[:4], ref)
     # a positive coefficient times +∞ (the 1e400 of `reference` is finite against 5e-324)
     assert got[4] == np.inf
+
+
+def barron(r, alpha, c):
+    k = abs(alpha - 2)
+    return k / alpha * (((r / c) ** 2 / k + 1) ** (alpha / 2) - 1)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5, -2.0, 1.5])
+def test_general_robust_float32_with_a_tiny_scale(alpha):
+    # r/c overflowed float32 (and c² underflowed) where the derivatives are finite: NaN
+    # gradients and Hessians at c = 1e-30; float32 kernels now take this loss in float64.
+    c = 1e-30
+    r = np.array([1.0, -3.0e4, 1e9, 1e15], np.float32)
+    g, h = symloss.loss("general_robust").grad_hess(r, np.zeros_like(r), alpha=alpha, c=c)
+    with mp.workdps(80):
+        cc = mp.mpf(float(np.float32(c)))
+        ref_g = [mp.diff(lambda t: barron(t, mp.mpf(alpha), cc), mp.mpf(float(v))) for v in r]
+        ref_h = [mp.diff(lambda t: barron(t, mp.mpf(alpha), cc), mp.mpf(float(v)), 2) for v in r]
+    ref_g = np.array([float(v) for v in ref_g]).astype(np.float32)
+    ref_h = np.array([float(v) for v in ref_h]).astype(np.float32)
+    assert ulp_error(g, ref_g).max() <= 8, (g, ref_g)
+    assert ulp_error(h, ref_h).max() <= 16, (h, ref_h)

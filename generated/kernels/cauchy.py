@@ -70,13 +70,13 @@ def value_each_f32(pred, target, c, out):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = pred_i - target_i
+        _t0 = numba.float64(pred_i) - numba.float64(target_i)
         _t1 = abs(_t0)
-        _t2 = (_t0/c)
+        _t2 = (_t0/numba.float64(c))
         _t3 = (_t2*_t2)
-        _t4 = abs(c)
+        _t4 = abs(numba.float64(c))
         _t5 = abs(_t2)
-        out[i] = (float32(0.5))*select((math.isnan(_t1)), float32(math.nan), select((_t1 <= _t4), (select((math.isnan(_t3)), float32(math.nan), select((_t3 == float32(0.0)), float32(1.0), vmath.log1p(_t3)/_t3))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t5*_t5)))*c)*c))
+        out[i] = float32((numba.float64(0.5))*select((math.isnan(_t1)), numba.float64(math.nan), select((_t1 <= _t4), (select((math.isnan(_t3)), numba.float64(math.nan), select((_t3 == numba.float64(0.0)), numba.float64(1.0), vmath.log1p(_t3)/_t3))*_t0)*_t0, ((numba.float64(2.0)*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(numba.float64(1.0)/(_t5*_t5)))*numba.float64(c))*numba.float64(c))))
 
 
 @_jit
@@ -89,13 +89,13 @@ def value_sum_f32(pred, target, c):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = pred_i - target_i
+            _t0 = numba.float64(pred_i) - numba.float64(target_i)
             _t1 = abs(_t0)
-            _t2 = (_t0/c)
+            _t2 = (_t0/numba.float64(c))
             _t3 = (_t2*_t2)
-            _t4 = abs(c)
+            _t4 = abs(numba.float64(c))
             _t5 = abs(_t2)
-            _part = vmath.reassoc_add(_part, (float32(0.5))*select((math.isnan(_t1)), float32(math.nan), select((_t1 <= _t4), (select((math.isnan(_t3)), float32(math.nan), select((_t3 == float32(0.0)), float32(1.0), vmath.log1p(_t3)/_t3))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t5*_t5)))*c)*c)))
+            _part = vmath.reassoc_add(_part, float32((numba.float64(0.5))*select((math.isnan(_t1)), numba.float64(math.nan), select((_t1 <= _t4), (select((math.isnan(_t3)), numba.float64(math.nan), select((_t3 == numba.float64(0.0)), numba.float64(1.0), vmath.log1p(_t3)/_t3))*_t0)*_t0, ((numba.float64(2.0)*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(numba.float64(1.0)/(_t5*_t5)))*numba.float64(c))*numba.float64(c)))))
         acc += _part
     return acc
 
@@ -111,13 +111,13 @@ def value_sum_w_f32(pred, target, weight, c):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = pred_i - target_i
+            _t0 = numba.float64(pred_i) - numba.float64(target_i)
             _t1 = abs(_t0)
-            _t2 = (_t0/c)
+            _t2 = (_t0/numba.float64(c))
             _t3 = (_t2*_t2)
-            _t4 = abs(c)
+            _t4 = abs(numba.float64(c))
             _t5 = abs(_t2)
-            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*select((math.isnan(_t1)), float32(math.nan), select((_t1 <= _t4), (select((math.isnan(_t3)), float32(math.nan), select((_t3 == float32(0.0)), float32(1.0), vmath.log1p(_t3)/_t3))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t5*_t5)))*c)*c))))
+            _part = vmath.reassoc_add(_part, w_i * (float32((numba.float64(0.5))*select((math.isnan(_t1)), numba.float64(math.nan), select((_t1 <= _t4), (select((math.isnan(_t3)), numba.float64(math.nan), select((_t3 == numba.float64(0.0)), numba.float64(1.0), vmath.log1p(_t3)/_t3))*_t0)*_t0, ((numba.float64(2.0)*select((math.isfinite(_t5)), vmath.log(_t5), -vmath.log(_t4) + vmath.log(_t1)) + vmath.log1p(numba.float64(1.0)/(_t5*_t5)))*numba.float64(c))*numba.float64(c))))))
         acc += _part
     return acc
 
@@ -128,17 +128,17 @@ def value_grad_each_f32(pred, target, c, value, grad):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = pred_i - target_i
+        _t0 = numba.float64(pred_i) - numba.float64(target_i)
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
-        _t3 = (_t0/c)
+        _t3 = (_t0/numba.float64(c))
         _t4 = (_t3*_t3)
-        _t5 = abs(c)
+        _t5 = abs(numba.float64(c))
         _t6 = (_t5 >= _t1)
         _t7 = abs(_t3)
-        _t8 = (c/_t0)
-        value[i] = (float32(0.5))*select(_t2, float32(math.nan), select(_t6, (select((math.isnan(_t4)), float32(math.nan), select((_t4 == float32(0.0)), float32(1.0), vmath.log1p(_t4)/_t4))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t7*_t7)))*c)*c))
-        grad[i] = select(_t2, float32(math.nan), select(_t6, _t0/(float32(1.0) + _t4), (_t8*c)/(float32(1.0) + (_t8*_t8))))
+        _t8 = (numba.float64(c)/_t0)
+        value[i] = float32((numba.float64(0.5))*select(_t2, numba.float64(math.nan), select(_t6, (select((math.isnan(_t4)), numba.float64(math.nan), select((_t4 == numba.float64(0.0)), numba.float64(1.0), vmath.log1p(_t4)/_t4))*_t0)*_t0, ((numba.float64(2.0)*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(numba.float64(1.0)/(_t7*_t7)))*numba.float64(c))*numba.float64(c))))
+        grad[i] = float32(select(_t2, numba.float64(math.nan), select(_t6, _t0/(numba.float64(1.0) + _t4), (_t8*numba.float64(c))/(numba.float64(1.0) + (_t8*_t8)))))
 
 
 @_jit
@@ -151,17 +151,17 @@ def value_grad_sum_f32(pred, target, c, scale, grad):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = pred_i - target_i
+            _t0 = numba.float64(pred_i) - numba.float64(target_i)
             _t1 = abs(_t0)
             _t2 = (math.isnan(_t1))
-            _t3 = (_t0/c)
+            _t3 = (_t0/numba.float64(c))
             _t4 = (_t3*_t3)
-            _t5 = abs(c)
+            _t5 = abs(numba.float64(c))
             _t6 = (_t5 >= _t1)
             _t7 = abs(_t3)
-            _t8 = (c/_t0)
-            _part = vmath.reassoc_add(_part, (float32(0.5))*select(_t2, float32(math.nan), select(_t6, (select((math.isnan(_t4)), float32(math.nan), select((_t4 == float32(0.0)), float32(1.0), vmath.log1p(_t4)/_t4))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t7*_t7)))*c)*c)))
-            grad[i] = scale * (select(_t2, float32(math.nan), select(_t6, _t0/(float32(1.0) + _t4), (_t8*c)/(float32(1.0) + (_t8*_t8)))))
+            _t8 = (numba.float64(c)/_t0)
+            _part = vmath.reassoc_add(_part, float32((numba.float64(0.5))*select(_t2, numba.float64(math.nan), select(_t6, (select((math.isnan(_t4)), numba.float64(math.nan), select((_t4 == numba.float64(0.0)), numba.float64(1.0), vmath.log1p(_t4)/_t4))*_t0)*_t0, ((numba.float64(2.0)*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(numba.float64(1.0)/(_t7*_t7)))*numba.float64(c))*numba.float64(c)))))
+            grad[i] = scale * (float32(select(_t2, numba.float64(math.nan), select(_t6, _t0/(numba.float64(1.0) + _t4), (_t8*numba.float64(c))/(numba.float64(1.0) + (_t8*_t8))))))
         acc += _part
     return acc
 
@@ -177,17 +177,17 @@ def value_grad_sum_w_f32(pred, target, weight, c, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = pred_i - target_i
+            _t0 = numba.float64(pred_i) - numba.float64(target_i)
             _t1 = abs(_t0)
             _t2 = (math.isnan(_t1))
-            _t3 = (_t0/c)
+            _t3 = (_t0/numba.float64(c))
             _t4 = (_t3*_t3)
-            _t5 = abs(c)
+            _t5 = abs(numba.float64(c))
             _t6 = (_t5 >= _t1)
             _t7 = abs(_t3)
-            _t8 = (c/_t0)
-            _part = vmath.reassoc_add(_part, w_i * ((float32(0.5))*select(_t2, float32(math.nan), select(_t6, (select((math.isnan(_t4)), float32(math.nan), select((_t4 == float32(0.0)), float32(1.0), vmath.log1p(_t4)/_t4))*_t0)*_t0, ((float32(2.0)*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(float32(1.0)/(_t7*_t7)))*c)*c))))
-            grad[i] = scale * w_i * (select(_t2, float32(math.nan), select(_t6, _t0/(float32(1.0) + _t4), (_t8*c)/(float32(1.0) + (_t8*_t8)))))
+            _t8 = (numba.float64(c)/_t0)
+            _part = vmath.reassoc_add(_part, w_i * (float32((numba.float64(0.5))*select(_t2, numba.float64(math.nan), select(_t6, (select((math.isnan(_t4)), numba.float64(math.nan), select((_t4 == numba.float64(0.0)), numba.float64(1.0), vmath.log1p(_t4)/_t4))*_t0)*_t0, ((numba.float64(2.0)*select((math.isfinite(_t7)), vmath.log(_t7), -vmath.log(_t5) + vmath.log(_t1)) + vmath.log1p(numba.float64(1.0)/(_t7*_t7)))*numba.float64(c))*numba.float64(c))))))
+            grad[i] = scale * w_i * (float32(select(_t2, numba.float64(math.nan), select(_t6, _t0/(numba.float64(1.0) + _t4), (_t8*numba.float64(c))/(numba.float64(1.0) + (_t8*_t8))))))
         acc += _part
     return acc
 
@@ -198,17 +198,17 @@ def grad_hess_f32(pred, target, c, grad, hess):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = pred_i - target_i
+        _t0 = numba.float64(pred_i) - numba.float64(target_i)
         _t1 = abs(_t0)
         _t2 = (math.isnan(_t1))
-        _t3 = (_t0/c)
+        _t3 = (_t0/numba.float64(c))
         _t4 = (_t3*_t3)
-        _t5 = float32(1.0) + _t4
-        _t6 = abs(c)
-        _t7 = (c/_t0)
-        _t8 = float32(1.0)/_t4
-        grad[i] = select(_t2, float32(math.nan), select((_t1 <= _t6), _t0/_t5, (_t7*c)/(float32(1.0) + (_t7*_t7))))
-        hess[i] = select(_t2, float32(math.nan), select((_t6 >= (float32(0.5))*_t1), (float32(1.0) + abs(_t3))*((_t6 - _t1)/_t6)/(_t5*_t5), _t8*(float32(-1.0) + _t8)/((float32(1.0) + _t8)*(float32(1.0) + _t8))))
+        _t5 = numba.float64(1.0) + _t4
+        _t6 = abs(numba.float64(c))
+        _t7 = (numba.float64(c)/_t0)
+        _t8 = numba.float64(1.0)/_t4
+        grad[i] = float32(select(_t2, numba.float64(math.nan), select((_t1 <= _t6), _t0/_t5, (_t7*numba.float64(c))/(numba.float64(1.0) + (_t7*_t7)))))
+        hess[i] = float32(select(_t2, numba.float64(math.nan), select((_t6 >= (numba.float64(0.5))*_t1), (numba.float64(1.0) + abs(_t3))*((_t6 - _t1)/_t6)/(_t5*_t5), _t8*(numba.float64(-1.0) + _t8)/((numba.float64(1.0) + _t8)*(numba.float64(1.0) + _t8)))))
 
 
 @_jit

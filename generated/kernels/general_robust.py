@@ -81,20 +81,20 @@ def value_each_f32(pred, target, alpha, c, out):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = pred_i - target_i
-        _t1 = _t0/c
-        _t2 = ((float32(0.5))*float32(1.4142135)*_t1)
+        _t0 = numba.float64(pred_i) - numba.float64(target_i)
+        _t1 = _t0/numba.float64(c)
+        _t2 = ((numba.float64(0.5))*numba.float64(1.4142135623730951)*_t1)
         _t3 = abs(_t2)
-        _t4 = float32(2.0) - alpha
+        _t4 = numba.float64(2.0) - numba.float64(alpha)
         _t5 = (_t1/math.sqrt(_t4))
         _t6 = (_t5*_t5)
         _t7 = vmath.log1p(_t6)
-        _t8 = _t7*abs(alpha)
+        _t8 = _t7*abs(numba.float64(alpha))
         _t9 = abs(_t5)
-        _t10 = (_t9 <= float32(1.0))
-        _t11 = select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))
-        _t12 = select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1(select((((alpha) == float32(0.0))) & (_t11 == _t11), float32(0.0), (float32(0.5))*_t11*alpha)), float32(-1.0) + vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))
-        out[i] = select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((((_t4) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*_t4/alpha)))
+        _t10 = (_t9 <= numba.float64(1.0))
+        _t11 = select((math.isnan(_t9)), numba.float64(math.nan), select(_t10, _t7, numba.float64(2.0)*vmath.log(_t9) + vmath.log1p(numba.float64(1.0)/(_t9*_t9))))
+        _t12 = select((math.isnan(_t8) | math.isnan(_t9)), numba.float64(math.nan), select((_t10 | (_t8 < numba.float64(1.3862943611198906))), vmath.expm1(select((((numba.float64(alpha)) == numba.float64(0.0))) & (_t11 == _t11), numba.float64(0.0), (numba.float64(0.5))*_t11*numba.float64(alpha))), numba.float64(-1.0) + _t4**(-numba.float64(0.5)*numba.float64(alpha))*abs((_t1))**numba.float64(alpha)*vmath.exp((numba.float64(0.5))*vmath.log1p(numba.float64(1.0)/_t6)*numba.float64(alpha))))
+        out[i] = float32(select((numba.float64(alpha) == numba.float64(2.0)), (numba.float64(0.5))*(_t0*_t0)/(numba.float64(c)*numba.float64(c)), select((numba.float64(alpha) == numba.float64(0.0)), select((math.isnan(_t3)), numba.float64(math.nan), select((_t3 <= numba.float64(1.0)), vmath.log1p((_t2*_t2)), numba.float64(2.0)*vmath.log(_t3) + vmath.log1p(numba.float64(1.0)/(_t3*_t3)))), select((((_t4) == numba.float64(0.0))) & (_t12 == _t12), numba.float64(0.0), _t12*_t4/numba.float64(alpha)))))
 
 
 @_jit
@@ -107,20 +107,20 @@ def value_sum_f32(pred, target, alpha, c):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = pred_i - target_i
-            _t1 = _t0/c
-            _t2 = ((float32(0.5))*float32(1.4142135)*_t1)
+            _t0 = numba.float64(pred_i) - numba.float64(target_i)
+            _t1 = _t0/numba.float64(c)
+            _t2 = ((numba.float64(0.5))*numba.float64(1.4142135623730951)*_t1)
             _t3 = abs(_t2)
-            _t4 = float32(2.0) - alpha
+            _t4 = numba.float64(2.0) - numba.float64(alpha)
             _t5 = (_t1/math.sqrt(_t4))
             _t6 = (_t5*_t5)
             _t7 = vmath.log1p(_t6)
-            _t8 = _t7*abs(alpha)
+            _t8 = _t7*abs(numba.float64(alpha))
             _t9 = abs(_t5)
-            _t10 = (_t9 <= float32(1.0))
-            _t11 = select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))
-            _t12 = select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1(select((((alpha) == float32(0.0))) & (_t11 == _t11), float32(0.0), (float32(0.5))*_t11*alpha)), float32(-1.0) + vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))
-            _part = vmath.reassoc_add(_part, select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((((_t4) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*_t4/alpha))))
+            _t10 = (_t9 <= numba.float64(1.0))
+            _t11 = select((math.isnan(_t9)), numba.float64(math.nan), select(_t10, _t7, numba.float64(2.0)*vmath.log(_t9) + vmath.log1p(numba.float64(1.0)/(_t9*_t9))))
+            _t12 = select((math.isnan(_t8) | math.isnan(_t9)), numba.float64(math.nan), select((_t10 | (_t8 < numba.float64(1.3862943611198906))), vmath.expm1(select((((numba.float64(alpha)) == numba.float64(0.0))) & (_t11 == _t11), numba.float64(0.0), (numba.float64(0.5))*_t11*numba.float64(alpha))), numba.float64(-1.0) + _t4**(-numba.float64(0.5)*numba.float64(alpha))*abs((_t1))**numba.float64(alpha)*vmath.exp((numba.float64(0.5))*vmath.log1p(numba.float64(1.0)/_t6)*numba.float64(alpha))))
+            _part = vmath.reassoc_add(_part, float32(select((numba.float64(alpha) == numba.float64(2.0)), (numba.float64(0.5))*(_t0*_t0)/(numba.float64(c)*numba.float64(c)), select((numba.float64(alpha) == numba.float64(0.0)), select((math.isnan(_t3)), numba.float64(math.nan), select((_t3 <= numba.float64(1.0)), vmath.log1p((_t2*_t2)), numba.float64(2.0)*vmath.log(_t3) + vmath.log1p(numba.float64(1.0)/(_t3*_t3)))), select((((_t4) == numba.float64(0.0))) & (_t12 == _t12), numba.float64(0.0), _t12*_t4/numba.float64(alpha))))))
         acc += _part
     return acc
 
@@ -136,20 +136,20 @@ def value_sum_w_f32(pred, target, weight, alpha, c):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = pred_i - target_i
-            _t1 = _t0/c
-            _t2 = ((float32(0.5))*float32(1.4142135)*_t1)
+            _t0 = numba.float64(pred_i) - numba.float64(target_i)
+            _t1 = _t0/numba.float64(c)
+            _t2 = ((numba.float64(0.5))*numba.float64(1.4142135623730951)*_t1)
             _t3 = abs(_t2)
-            _t4 = float32(2.0) - alpha
+            _t4 = numba.float64(2.0) - numba.float64(alpha)
             _t5 = (_t1/math.sqrt(_t4))
             _t6 = (_t5*_t5)
             _t7 = vmath.log1p(_t6)
-            _t8 = _t7*abs(alpha)
+            _t8 = _t7*abs(numba.float64(alpha))
             _t9 = abs(_t5)
-            _t10 = (_t9 <= float32(1.0))
-            _t11 = select((math.isnan(_t9)), float32(math.nan), select(_t10, _t7, float32(2.0)*vmath.log(_t9) + vmath.log1p(float32(1.0)/(_t9*_t9))))
-            _t12 = select((math.isnan(_t8) | math.isnan(_t9)), float32(math.nan), select((_t10 | (_t8 < float32(1.3862944))), vmath.expm1(select((((alpha) == float32(0.0))) & (_t11 == _t11), float32(0.0), (float32(0.5))*_t11*alpha)), float32(-1.0) + vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t6)*alpha)))
-            _part = vmath.reassoc_add(_part, w_i * (select((alpha == float32(2.0)), (float32(0.5))*(_t0*_t0)/(c*c), select((alpha == float32(0.0)), select((math.isnan(_t3)), float32(math.nan), select((_t3 <= float32(1.0)), vmath.log1p((_t2*_t2)), float32(2.0)*vmath.log(_t3) + vmath.log1p(float32(1.0)/(_t3*_t3)))), select((((_t4) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*_t4/alpha)))))
+            _t10 = (_t9 <= numba.float64(1.0))
+            _t11 = select((math.isnan(_t9)), numba.float64(math.nan), select(_t10, _t7, numba.float64(2.0)*vmath.log(_t9) + vmath.log1p(numba.float64(1.0)/(_t9*_t9))))
+            _t12 = select((math.isnan(_t8) | math.isnan(_t9)), numba.float64(math.nan), select((_t10 | (_t8 < numba.float64(1.3862943611198906))), vmath.expm1(select((((numba.float64(alpha)) == numba.float64(0.0))) & (_t11 == _t11), numba.float64(0.0), (numba.float64(0.5))*_t11*numba.float64(alpha))), numba.float64(-1.0) + _t4**(-numba.float64(0.5)*numba.float64(alpha))*abs((_t1))**numba.float64(alpha)*vmath.exp((numba.float64(0.5))*vmath.log1p(numba.float64(1.0)/_t6)*numba.float64(alpha))))
+            _part = vmath.reassoc_add(_part, w_i * (float32(select((numba.float64(alpha) == numba.float64(2.0)), (numba.float64(0.5))*(_t0*_t0)/(numba.float64(c)*numba.float64(c)), select((numba.float64(alpha) == numba.float64(0.0)), select((math.isnan(_t3)), numba.float64(math.nan), select((_t3 <= numba.float64(1.0)), vmath.log1p((_t2*_t2)), numba.float64(2.0)*vmath.log(_t3) + vmath.log1p(numba.float64(1.0)/(_t3*_t3)))), select((((_t4) == numba.float64(0.0))) & (_t12 == _t12), numba.float64(0.0), _t12*_t4/numba.float64(alpha)))))))
         acc += _part
     return acc
 
@@ -160,28 +160,28 @@ def value_grad_each_f32(pred, target, alpha, c, value, grad):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = float32(1.0)/(c*c)
-        _t1 = pred_i - target_i
-        _t2 = (alpha == float32(2.0))
-        _t3 = float32(1.0)/c
-        _t4 = ((float32(0.5))*float32(1.4142135)*_t1*_t3)
+        _t0 = numba.float64(1.0)/(numba.float64(c)*numba.float64(c))
+        _t1 = numba.float64(pred_i) - numba.float64(target_i)
+        _t2 = (numba.float64(alpha) == numba.float64(2.0))
+        _t3 = numba.float64(1.0)/numba.float64(c)
+        _t4 = ((numba.float64(0.5))*numba.float64(1.4142135623730951)*_t1*_t3)
         _t5 = abs(_t4)
-        _t6 = float32(2.0) - alpha
+        _t6 = numba.float64(2.0) - numba.float64(alpha)
         _t7 = math.sqrt(_t6)
         _t8 = (_t1*_t3/_t7)
         _t9 = (_t8*_t8)
         _t10 = vmath.log1p(_t9)
-        _t11 = _t10*abs(alpha)
+        _t11 = _t10*abs(numba.float64(alpha))
         _t12 = abs(_t8)
         _t13 = (math.isnan(_t12))
-        _t14 = (_t12 <= float32(1.0))
-        _t15 = select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))
-        _t16 = select((((alpha) == float32(0.0))) & (_t15 == _t15), float32(0.0), (float32(0.5))*_t15*alpha)
-        _t17 = vmath.wide(_t6)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1*_t3)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
-        _t18 = select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t16), float32(-1.0) + _t17))
-        _t19 = select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t16), _t17))
-        value[i] = select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((((_t6) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*_t6/alpha)))
-        grad[i] = select(_t2, _t1*_t0, select((((_t6) == float32(0.0))) & (_t19 == _t19), float32(0.0), _t19*_t7*_t3))
+        _t14 = (_t12 <= numba.float64(1.0))
+        _t15 = select(_t13, numba.float64(math.nan), select(_t14, _t10, numba.float64(2.0)*vmath.log(_t12) + vmath.log1p(numba.float64(1.0)/(_t12*_t12))))
+        _t16 = select((((numba.float64(alpha)) == numba.float64(0.0))) & (_t15 == _t15), numba.float64(0.0), (numba.float64(0.5))*_t15*numba.float64(alpha))
+        _t17 = _t6**(-numba.float64(0.5)*numba.float64(alpha))*abs((_t1*_t3))**numba.float64(alpha)*vmath.exp((numba.float64(0.5))*vmath.log1p(numba.float64(1.0)/_t9)*numba.float64(alpha))
+        _t18 = select((math.isnan(_t11) | math.isnan(_t12)), numba.float64(math.nan), select((_t14 | (_t11 < numba.float64(1.3862943611198906))), vmath.expm1(_t16), numba.float64(-1.0) + _t17))
+        _t19 = select(_t13, numba.float64(math.nan), select(_t14, _t8/(numba.float64(1.0) + _t9), numba.float64(1.0)/(_t8 + numba.float64(1.0)/_t8)))*select(_t13, numba.float64(math.nan), select(_t14, vmath.exp(_t16), _t17))
+        value[i] = float32(select(_t2, (numba.float64(0.5))*(_t1*_t1)*_t0, select((numba.float64(alpha) == numba.float64(0.0)), select((math.isnan(_t5)), numba.float64(math.nan), select((_t5 <= numba.float64(1.0)), vmath.log1p((_t4*_t4)), numba.float64(2.0)*vmath.log(_t5) + vmath.log1p(numba.float64(1.0)/(_t5*_t5)))), select((((_t6) == numba.float64(0.0))) & (_t18 == _t18), numba.float64(0.0), _t18*_t6/numba.float64(alpha)))))
+        grad[i] = float32(select(_t2, _t1*_t0, select((((_t6) == numba.float64(0.0))) & (_t19 == _t19), numba.float64(0.0), _t19*_t7*_t3)))
 
 
 @_jit
@@ -194,28 +194,28 @@ def value_grad_sum_f32(pred, target, alpha, c, scale, grad):
         for i in vmath.chunk(_chunk, n):
             pred_i = pred[i]
             target_i = target[i]
-            _t0 = float32(1.0)/(c*c)
-            _t1 = pred_i - target_i
-            _t2 = (alpha == float32(2.0))
-            _t3 = float32(1.0)/c
-            _t4 = ((float32(0.5))*float32(1.4142135)*_t1*_t3)
+            _t0 = numba.float64(1.0)/(numba.float64(c)*numba.float64(c))
+            _t1 = numba.float64(pred_i) - numba.float64(target_i)
+            _t2 = (numba.float64(alpha) == numba.float64(2.0))
+            _t3 = numba.float64(1.0)/numba.float64(c)
+            _t4 = ((numba.float64(0.5))*numba.float64(1.4142135623730951)*_t1*_t3)
             _t5 = abs(_t4)
-            _t6 = float32(2.0) - alpha
+            _t6 = numba.float64(2.0) - numba.float64(alpha)
             _t7 = math.sqrt(_t6)
             _t8 = (_t1*_t3/_t7)
             _t9 = (_t8*_t8)
             _t10 = vmath.log1p(_t9)
-            _t11 = _t10*abs(alpha)
+            _t11 = _t10*abs(numba.float64(alpha))
             _t12 = abs(_t8)
             _t13 = (math.isnan(_t12))
-            _t14 = (_t12 <= float32(1.0))
-            _t15 = select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))
-            _t16 = select((((alpha) == float32(0.0))) & (_t15 == _t15), float32(0.0), (float32(0.5))*_t15*alpha)
-            _t17 = vmath.wide(_t6)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1*_t3)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
-            _t18 = select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t16), float32(-1.0) + _t17))
-            _t19 = select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t16), _t17))
-            _part = vmath.reassoc_add(_part, select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((((_t6) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*_t6/alpha))))
-            grad[i] = scale * (select(_t2, _t1*_t0, select((((_t6) == float32(0.0))) & (_t19 == _t19), float32(0.0), _t19*_t7*_t3)))
+            _t14 = (_t12 <= numba.float64(1.0))
+            _t15 = select(_t13, numba.float64(math.nan), select(_t14, _t10, numba.float64(2.0)*vmath.log(_t12) + vmath.log1p(numba.float64(1.0)/(_t12*_t12))))
+            _t16 = select((((numba.float64(alpha)) == numba.float64(0.0))) & (_t15 == _t15), numba.float64(0.0), (numba.float64(0.5))*_t15*numba.float64(alpha))
+            _t17 = _t6**(-numba.float64(0.5)*numba.float64(alpha))*abs((_t1*_t3))**numba.float64(alpha)*vmath.exp((numba.float64(0.5))*vmath.log1p(numba.float64(1.0)/_t9)*numba.float64(alpha))
+            _t18 = select((math.isnan(_t11) | math.isnan(_t12)), numba.float64(math.nan), select((_t14 | (_t11 < numba.float64(1.3862943611198906))), vmath.expm1(_t16), numba.float64(-1.0) + _t17))
+            _t19 = select(_t13, numba.float64(math.nan), select(_t14, _t8/(numba.float64(1.0) + _t9), numba.float64(1.0)/(_t8 + numba.float64(1.0)/_t8)))*select(_t13, numba.float64(math.nan), select(_t14, vmath.exp(_t16), _t17))
+            _part = vmath.reassoc_add(_part, float32(select(_t2, (numba.float64(0.5))*(_t1*_t1)*_t0, select((numba.float64(alpha) == numba.float64(0.0)), select((math.isnan(_t5)), numba.float64(math.nan), select((_t5 <= numba.float64(1.0)), vmath.log1p((_t4*_t4)), numba.float64(2.0)*vmath.log(_t5) + vmath.log1p(numba.float64(1.0)/(_t5*_t5)))), select((((_t6) == numba.float64(0.0))) & (_t18 == _t18), numba.float64(0.0), _t18*_t6/numba.float64(alpha))))))
+            grad[i] = scale * (float32(select(_t2, _t1*_t0, select((((_t6) == numba.float64(0.0))) & (_t19 == _t19), numba.float64(0.0), _t19*_t7*_t3))))
         acc += _part
     return acc
 
@@ -231,28 +231,28 @@ def value_grad_sum_w_f32(pred, target, weight, alpha, c, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             w_i = weight[i]
-            _t0 = float32(1.0)/(c*c)
-            _t1 = pred_i - target_i
-            _t2 = (alpha == float32(2.0))
-            _t3 = float32(1.0)/c
-            _t4 = ((float32(0.5))*float32(1.4142135)*_t1*_t3)
+            _t0 = numba.float64(1.0)/(numba.float64(c)*numba.float64(c))
+            _t1 = numba.float64(pred_i) - numba.float64(target_i)
+            _t2 = (numba.float64(alpha) == numba.float64(2.0))
+            _t3 = numba.float64(1.0)/numba.float64(c)
+            _t4 = ((numba.float64(0.5))*numba.float64(1.4142135623730951)*_t1*_t3)
             _t5 = abs(_t4)
-            _t6 = float32(2.0) - alpha
+            _t6 = numba.float64(2.0) - numba.float64(alpha)
             _t7 = math.sqrt(_t6)
             _t8 = (_t1*_t3/_t7)
             _t9 = (_t8*_t8)
             _t10 = vmath.log1p(_t9)
-            _t11 = _t10*abs(alpha)
+            _t11 = _t10*abs(numba.float64(alpha))
             _t12 = abs(_t8)
             _t13 = (math.isnan(_t12))
-            _t14 = (_t12 <= float32(1.0))
-            _t15 = select(_t13, float32(math.nan), select(_t14, _t10, float32(2.0)*vmath.log(_t12) + vmath.log1p(float32(1.0)/(_t12*_t12))))
-            _t16 = select((((alpha) == float32(0.0))) & (_t15 == _t15), float32(0.0), (float32(0.5))*_t15*alpha)
-            _t17 = vmath.wide(_t6)**(-float32(0.5)*alpha)*vmath.wide(abs((_t1*_t3)))**alpha*vmath.exp((float32(0.5))*vmath.log1p(float32(1.0)/_t9)*alpha)
-            _t18 = select((math.isnan(_t11) | math.isnan(_t12)), float32(math.nan), select((_t14 | (_t11 < float32(1.3862944))), vmath.expm1(_t16), float32(-1.0) + _t17))
-            _t19 = select(_t13, float32(math.nan), select(_t14, _t8/(float32(1.0) + _t9), float32(1.0)/(_t8 + float32(1.0)/_t8)))*select(_t13, float32(math.nan), select(_t14, vmath.exp(_t16), _t17))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t2, (float32(0.5))*(_t1*_t1)*_t0, select((alpha == float32(0.0)), select((math.isnan(_t5)), float32(math.nan), select((_t5 <= float32(1.0)), vmath.log1p((_t4*_t4)), float32(2.0)*vmath.log(_t5) + vmath.log1p(float32(1.0)/(_t5*_t5)))), select((((_t6) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*_t6/alpha)))))
-            grad[i] = scale * w_i * (select(_t2, _t1*_t0, select((((_t6) == float32(0.0))) & (_t19 == _t19), float32(0.0), _t19*_t7*_t3)))
+            _t14 = (_t12 <= numba.float64(1.0))
+            _t15 = select(_t13, numba.float64(math.nan), select(_t14, _t10, numba.float64(2.0)*vmath.log(_t12) + vmath.log1p(numba.float64(1.0)/(_t12*_t12))))
+            _t16 = select((((numba.float64(alpha)) == numba.float64(0.0))) & (_t15 == _t15), numba.float64(0.0), (numba.float64(0.5))*_t15*numba.float64(alpha))
+            _t17 = _t6**(-numba.float64(0.5)*numba.float64(alpha))*abs((_t1*_t3))**numba.float64(alpha)*vmath.exp((numba.float64(0.5))*vmath.log1p(numba.float64(1.0)/_t9)*numba.float64(alpha))
+            _t18 = select((math.isnan(_t11) | math.isnan(_t12)), numba.float64(math.nan), select((_t14 | (_t11 < numba.float64(1.3862943611198906))), vmath.expm1(_t16), numba.float64(-1.0) + _t17))
+            _t19 = select(_t13, numba.float64(math.nan), select(_t14, _t8/(numba.float64(1.0) + _t9), numba.float64(1.0)/(_t8 + numba.float64(1.0)/_t8)))*select(_t13, numba.float64(math.nan), select(_t14, vmath.exp(_t16), _t17))
+            _part = vmath.reassoc_add(_part, w_i * (float32(select(_t2, (numba.float64(0.5))*(_t1*_t1)*_t0, select((numba.float64(alpha) == numba.float64(0.0)), select((math.isnan(_t5)), numba.float64(math.nan), select((_t5 <= numba.float64(1.0)), vmath.log1p((_t4*_t4)), numba.float64(2.0)*vmath.log(_t5) + vmath.log1p(numba.float64(1.0)/(_t5*_t5)))), select((((_t6) == numba.float64(0.0))) & (_t18 == _t18), numba.float64(0.0), _t18*_t6/numba.float64(alpha)))))))
+            grad[i] = scale * w_i * (float32(select(_t2, _t1*_t0, select((((_t6) == numba.float64(0.0))) & (_t19 == _t19), numba.float64(0.0), _t19*_t7*_t3))))
         acc += _part
     return acc
 
@@ -263,27 +263,27 @@ def grad_hess_f32(pred, target, alpha, c, grad, hess):
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
-        _t0 = float32(1.0)/(c*c)
-        _t1 = pred_i - target_i
-        _t2 = (alpha == float32(2.0))
-        _t3 = float32(1.0)/c
-        _t4 = float32(2.0) - alpha
+        _t0 = numba.float64(1.0)/(numba.float64(c)*numba.float64(c))
+        _t1 = numba.float64(pred_i) - numba.float64(target_i)
+        _t2 = (numba.float64(alpha) == numba.float64(2.0))
+        _t3 = numba.float64(1.0)/numba.float64(c)
+        _t4 = numba.float64(2.0) - numba.float64(alpha)
         _t5 = math.sqrt(_t4)
         _t6 = (_t1*_t3/_t5)
         _t7 = abs(_t6)
         _t8 = (math.isnan(_t7))
         _t9 = (_t6*_t6)
-        _t10 = float32(1.0)/(float32(1.0) + _t9)
-        _t11 = (_t7 <= float32(1.0))
-        _t12 = select(_t8, float32(math.nan), select(_t11, vmath.log1p(_t9), float32(2.0)*vmath.log(_t7) + vmath.log1p(float32(1.0)/(_t7*_t7))))
+        _t10 = numba.float64(1.0)/(numba.float64(1.0) + _t9)
+        _t11 = (_t7 <= numba.float64(1.0))
+        _t12 = select(_t8, numba.float64(math.nan), select(_t11, vmath.log1p(_t9), numba.float64(2.0)*vmath.log(_t7) + vmath.log1p(numba.float64(1.0)/(_t7*_t7))))
         _t13 = abs((_t1*_t3))
-        _t14 = float32(1.0)/_t9
+        _t14 = numba.float64(1.0)/_t9
         _t15 = vmath.log1p(_t14)
-        _t16 = select(_t8, float32(math.nan), select(_t11, _t10*_t6, float32(1.0)/(_t6 + float32(1.0)/_t6)))*select(_t8, float32(math.nan), select(_t11, vmath.exp(select((((alpha) == float32(0.0))) & (_t12 == _t12), float32(0.0), (float32(0.5))*_t12*alpha)), vmath.wide(_t13)**alpha*vmath.wide(_t4)**(-float32(0.5)*alpha)*vmath.exp((float32(0.5))*_t15*alpha)))
-        _t17 = float32(-1.0) + alpha
-        _t18 = float32(-1.0) + (float32(0.5))*alpha
-        grad[i] = select(_t2, _t1*_t0, select((((_t4) == float32(0.0))) & (_t16 == _t16), float32(0.0), _t16*_t5*_t3))
-        hess[i] = select(_t2, select((math.isnan(pred_i) | math.isnan(target_i)), float32(math.nan), _t0), select(_t8, float32(math.nan), select(_t11, _t10*(float32(1.0) + _t9*_t17), (_t14 + _t17)/(float32(1.0) + _t14)))*select(_t8, float32(math.nan), select(_t11, vmath.exp(select((((_t18) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*_t18)), vmath.wide(_t13)**(float32(2.0)*_t18)*vmath.wide(_t4)**(-_t18)*vmath.exp(_t15*_t18)))*_t0)
+        _t16 = select(_t8, numba.float64(math.nan), select(_t11, _t10*_t6, numba.float64(1.0)/(_t6 + numba.float64(1.0)/_t6)))*select(_t8, numba.float64(math.nan), select(_t11, vmath.exp(select((((numba.float64(alpha)) == numba.float64(0.0))) & (_t12 == _t12), numba.float64(0.0), (numba.float64(0.5))*_t12*numba.float64(alpha))), _t13**numba.float64(alpha)*_t4**(-numba.float64(0.5)*numba.float64(alpha))*vmath.exp((numba.float64(0.5))*_t15*numba.float64(alpha))))
+        _t17 = numba.float64(-1.0) + numba.float64(alpha)
+        _t18 = numba.float64(-1.0) + (numba.float64(0.5))*numba.float64(alpha)
+        grad[i] = float32(select(_t2, _t1*_t0, select((((_t4) == numba.float64(0.0))) & (_t16 == _t16), numba.float64(0.0), _t16*_t5*_t3)))
+        hess[i] = float32(select(_t2, select((math.isnan(numba.float64(pred_i)) | math.isnan(numba.float64(target_i))), numba.float64(math.nan), _t0), select(_t8, numba.float64(math.nan), select(_t11, _t10*(numba.float64(1.0) + _t9*_t17), (_t14 + _t17)/(numba.float64(1.0) + _t14)))*select(_t8, numba.float64(math.nan), select(_t11, vmath.exp(select((((_t18) == numba.float64(0.0))) & (_t12 == _t12), numba.float64(0.0), _t12*_t18)), _t13**(numba.float64(2.0)*_t18)*_t4**(-_t18)*vmath.exp(_t15*_t18)))*_t0))
 
 
 @_jit
