@@ -24,6 +24,8 @@ from pathlib import Path
 import numba
 from numba.core.caching import FunctionCache, IndexDataCacheFile
 
+from .threads import serialized
+
 __all__ = ["cache_enabled", "njit", "vectorize", "writable_dir", "CorruptCacheWarning"]
 
 
@@ -140,13 +142,13 @@ class CheckedCache(FunctionCache):
 
 def njit(module_file: str, **options):
     """``numba.njit(**options)`` with a `CheckedCache` where Numba can cache ``module_file``'s
-    kernels (`cache_enabled`)."""
+    kernels (`cache_enabled`); a parallel kernel is `serialized` (one launch at a time)."""
 
     def decorate(func):
         dispatcher = numba.njit(**options)(func)
         if cache_enabled(module_file) and hasattr(dispatcher, "py_func"):  # not NUMBA_DISABLE_JIT
             dispatcher._cache = CheckedCache(dispatcher.py_func)
-        return dispatcher
+        return serialized(dispatcher) if options.get("parallel") else dispatcher
 
     return decorate
 

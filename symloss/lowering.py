@@ -8,6 +8,7 @@ so every pass here only changes how a value is computed, never which value.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from types import MappingProxyType
 
 import sympy as sp
@@ -998,30 +999,32 @@ def data_coefficient_limits(expr: sp.Expr, ranges: Ranges, varying: frozenset) -
             return mul
         if not _may_be_infinite(rest, ranges):
             return mul
-        return zero_factor_mul(mul, rest, *tests)
+        factors = [f for f in mul.args if not f.free_symbols & varying]  # numbers too
+        return zero_factor_mul(rest, rest, sp.Tuple(*factors), sp.Tuple(*tests))
 
     return expr.replace(lambda e: e.is_Mul, wrap)
 
 
 class zero_factor_mul(sp.Function):
-    """The product P = k·F of exact data k = Π k_j and F: 0 where a tested factor k_j is 0,
-    also where F = ±∞ (`data_coefficient_limits`); P as written elsewhere. The factors are
-    tested one by one: their product, 5e-324 · 0.25 say, may underflow to 0 where it is not.
-    A NaN F stays NaN.
+    """F·k_1·…·k_n, for exact data k_j and F: 0 where a tested factor is 0, also where F = ±∞
+    (`data_coefficient_limits`). The factors are tested one by one: their product, 5e-324 ·
+    0.25 say, may underflow to 0 where it is not. A NaN F stays NaN.
 
-    Built as ``zero_factor_mul(P, F, k_1, …)``."""
+    Built as ``zero_factor_mul(F, F, (k_1, …, k_n), (tested, …))``: with F held twice the CSE
+    names it once."""
 
     def _numbacode(self, printer):
-        product, f, *tests = (printer._print(a) for a in self.args)
-        zero = printer.literal(0)
-        zeros = " | ".join(f"(({t}) == {zero})" for t in tests)
+        f, _, factors, tests = self.args
+        zero, f = printer.literal(0), printer._print(f)
+        zeros = " | ".join(f"(({printer._print(t)}) == {zero})" for t in tests)
+        product = "*".join([f, *(f"({printer._print(k)})" for k in factors)])
         return f"select(({zeros}) & ({f} == {f}), {zero}, {product})"
 
-    def _eval_rewrite_as_Mul(self, product, *_, **kwargs):
-        return product
+    def _eval_rewrite_as_Mul(self, f, _, factors, tests, **kwargs):
+        return f * sp.Mul(*factors)
 
-    def _eval_rewrite_as_math(self, product, *_, **kwargs):
-        return product
+    def _eval_rewrite_as_math(self, f, _, factors, tests, **kwargs):
+        return f * sp.Mul(*factors)
 
 
 def power_limits(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
@@ -1122,10 +1125,19 @@ def piecewise_forms(expr: sp.Expr) -> sp.Expr:
     Node by node, leaving the arguments alone: SymPy's own rewrite(Piecewise) splits cases
     through the arguments (|x| → x under x ≥ 0) and so produces exp(x) where exp(-|x|) stood.
     """
-    forms = {sp.Max: _max, sp.Min: _min, sp.Heaviside: _heaviside, sp.sign: _sign}
     return expr.replace(  # bottom-up: arguments are converted before the node that holds them
-        lambda e: type(e) in forms, lambda e: forms[type(e)](*e.args)
+        lambda e: type(e) in _FORMS, _piecewise_form
     )
+
+
+_FORMS = {sp.Max: _max, sp.Min: _min, sp.Heaviside: _heaviside, sp.sign: _sign}
+
+
+@lru_cache(maxsize=4096)
+def _piecewise_form(e: sp.Expr) -> sp.Expr:
+    """One node as Piecewise, remembered: the same Max(0, x) recurs across the value and its
+    derivatives, and building a Piecewise is SymPy's slowest step here."""
+    return _FORMS[type(e)](*e.args)
 
 
 class quotient(sp.Function):

@@ -53,3 +53,35 @@ def test_a_threading_layer_the_user_chose_is_kept():
     for first in (code, code.replace("import numba, symloss", "import symloss, numba")):
         out = subprocess.run([sys.executable, "-c", first], capture_output=True, text=True, env=env)
         assert out.stdout.strip() == "forksafe", out.stderr
+
+
+THREADS = textwrap.dedent(
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    import numpy as np
+    import symloss
+
+    x = np.linspace(-3.0, 3.0, 2_000_000)
+    k = symloss.loss("sigmoid_cross_entropy")
+
+    def work(shift):
+        value, grad = k.value_and_grad(x + shift, (x > 0).astype(float))
+        return float(value), float(grad.sum())
+
+    expected = [work(s) for s in range(8)]
+    with ThreadPoolExecutor(4) as pool:  # parallel kernels launched from several threads
+        got = list(pool.map(work, range(8)))
+    assert got == expected, (got, expected)
+    print("ok")
+    """
+)
+
+
+def test_threads_may_call_kernels_at_once():
+    # Under the workqueue layer a second thread launching a parallel kernel while one runs
+    # aborted the process ("Concurrent access has been detected"): launches are serialized.
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    run = subprocess.run(
+        [sys.executable, "-c", THREADS], capture_output=True, text=True, timeout=240, env=env
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]

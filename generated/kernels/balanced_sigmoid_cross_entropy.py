@@ -66,21 +66,21 @@ LOSS = {
 
 @_jit
 def value_each_f32(logits, target, beta, out):
-    """out[i] = ℓ_i  (float32, 21 ops per element)"""
+    """out[i] = ℓ_i  (float32, 17 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
         _t1 = _t0 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
-        _t2 = float32(1.0) - beta
-        _t3 = float32(1.0) - target_i
-        _t4 = _t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
-        out[i] = select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*target_i*beta) + select((((_t2) == float32(0.0)) | ((_t3) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*_t3*_t2)
+        _t2 = _t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+        _t3 = float32(1.0) - beta
+        _t4 = float32(1.0) - target_i
+        out[i] = select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*(beta)*(target_i)) + select((((_t3) == float32(0.0)) | ((_t4) == float32(0.0))) & (_t2 == _t2), float32(0.0), _t2*(_t3)*(_t4))
 
 
 @_jit
 def value_sum_f32(logits, target, beta):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 21 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 17 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -90,17 +90,17 @@ def value_sum_f32(logits, target, beta):
             target_i = target[i]
             _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
             _t1 = _t0 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
-            _t2 = float32(1.0) - beta
-            _t3 = float32(1.0) - target_i
-            _t4 = _t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
-            _part = vmath.reassoc_add(_part, select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*target_i*beta) + select((((_t2) == float32(0.0)) | ((_t3) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*_t3*_t2))
+            _t2 = _t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+            _t3 = float32(1.0) - beta
+            _t4 = float32(1.0) - target_i
+            _part = vmath.reassoc_add(_part, select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*(beta)*(target_i)) + select((((_t3) == float32(0.0)) | ((_t4) == float32(0.0))) & (_t2 == _t2), float32(0.0), _t2*(_t3)*(_t4)))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(logits, target, weight, beta):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 21 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 17 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -111,17 +111,17 @@ def value_sum_w_f32(logits, target, weight, beta):
             w_i = weight[i]
             _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
             _t1 = _t0 + select((math.isnan(-logits_i)), float32(math.nan), select((logits_i >= float32(0.0)), float32(0.0), -logits_i))
-            _t2 = float32(1.0) - beta
-            _t3 = float32(1.0) - target_i
-            _t4 = _t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
-            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*target_i*beta) + select((((_t2) == float32(0.0)) | ((_t3) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*_t3*_t2)))
+            _t2 = _t0 + select((math.isnan(logits_i)), float32(math.nan), select((logits_i <= float32(0.0)), float32(0.0), logits_i))
+            _t3 = float32(1.0) - beta
+            _t4 = float32(1.0) - target_i
+            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*(beta)*(target_i)) + select((((_t3) == float32(0.0)) | ((_t4) == float32(0.0))) & (_t2 == _t2), float32(0.0), _t2*(_t3)*(_t4))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(logits, target, beta, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 82 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 78 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -142,13 +142,13 @@ def value_grad_each_f32(logits, target, beta, value, grad):
         _t14 = _t12 + _t13
         _t15 = _t12 + abs(_t0*_t11*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
         _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
-        value[i] = select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*target_i*beta) + select((((_t7) == float32(0.0)) | ((_t8) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t8*_t7)
+        value[i] = select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*(beta)*(target_i)) + select((((_t7) == float32(0.0)) | ((_t8) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*(_t7)*(_t8))
         grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), float32(math.nan), select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t2, _t11, _t0*_t11))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t4, float32(math.nan), select(_t5, _t11, _t0*_t11))*target_i*beta))
 
 
 @_jit
 def value_grad_sum_f32(logits, target, beta, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 82 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 78 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -173,7 +173,7 @@ def value_grad_sum_f32(logits, target, beta, scale, grad):
             _t14 = _t12 + _t13
             _t15 = _t12 + abs(_t0*_t11*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
             _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
-            _part = vmath.reassoc_add(_part, select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*target_i*beta) + select((((_t7) == float32(0.0)) | ((_t8) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t8*_t7))
+            _part = vmath.reassoc_add(_part, select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*(beta)*(target_i)) + select((((_t7) == float32(0.0)) | ((_t8) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*(_t7)*(_t8)))
             grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), float32(math.nan), select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t2, _t11, _t0*_t11))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t4, float32(math.nan), select(_t5, _t11, _t0*_t11))*target_i*beta)))
         acc += _part
     return acc
@@ -181,7 +181,7 @@ def value_grad_sum_f32(logits, target, beta, scale, grad):
 
 @_jit
 def value_grad_sum_w_f32(logits, target, weight, beta, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 82 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 78 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -207,7 +207,7 @@ def value_grad_sum_w_f32(logits, target, weight, beta, scale, grad):
             _t14 = _t12 + _t13
             _t15 = _t12 + abs(_t0*_t11*(float32(-1.0) + target_i)*(float32(-1.0) + beta))
             _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
-            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*target_i*beta) + select((((_t7) == float32(0.0)) | ((_t8) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*_t8*_t7)))
+            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == float32(0.0)) | ((target_i) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*(beta)*(target_i)) + select((((_t7) == float32(0.0)) | ((_t8) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*(_t7)*(_t8))))
             grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), float32(math.nan), select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, float32(math.nan), select(_t2, _t11, _t0*_t11))*(float32(-1.0) + target_i)*(float32(-1.0) + beta) - select(_t4, float32(math.nan), select(_t5, _t11, _t0*_t11))*target_i*beta)))
         acc += _part
     return acc
@@ -240,21 +240,21 @@ def grad_hess_f32(logits, target, beta, grad, hess):
 
 @_jit
 def value_each_f64(logits, target, beta, out):
-    """out[i] = ℓ_i  (float64, 21 ops per element)"""
+    """out[i] = ℓ_i  (float64, 17 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
         _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
         _t1 = _t0 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
-        _t2 = 1.0 - beta
-        _t3 = 1.0 - target_i
-        _t4 = _t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
-        out[i] = select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t1 == _t1), 0.0, _t1*target_i*beta) + select((((_t2) == 0.0) | ((_t3) == 0.0)) & (_t4 == _t4), 0.0, _t4*_t3*_t2)
+        _t2 = _t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+        _t3 = 1.0 - beta
+        _t4 = 1.0 - target_i
+        out[i] = select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t1 == _t1), 0.0, _t1*(beta)*(target_i)) + select((((_t3) == 0.0) | ((_t4) == 0.0)) & (_t2 == _t2), 0.0, _t2*(_t3)*(_t4))
 
 
 @_jit
 def value_sum_f64(logits, target, beta):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 21 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 17 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -264,17 +264,17 @@ def value_sum_f64(logits, target, beta):
             target_i = target[i]
             _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
             _t1 = _t0 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
-            _t2 = 1.0 - beta
-            _t3 = 1.0 - target_i
-            _t4 = _t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
-            _part = vmath.reassoc_add(_part, select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t1 == _t1), 0.0, _t1*target_i*beta) + select((((_t2) == 0.0) | ((_t3) == 0.0)) & (_t4 == _t4), 0.0, _t4*_t3*_t2))
+            _t2 = _t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+            _t3 = 1.0 - beta
+            _t4 = 1.0 - target_i
+            _part = vmath.reassoc_add(_part, select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t1 == _t1), 0.0, _t1*(beta)*(target_i)) + select((((_t3) == 0.0) | ((_t4) == 0.0)) & (_t2 == _t2), 0.0, _t2*(_t3)*(_t4)))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(logits, target, weight, beta):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 21 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 17 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -285,17 +285,17 @@ def value_sum_w_f64(logits, target, weight, beta):
             w_i = weight[i]
             _t0 = vmath.log1p(vmath.exp(-abs(logits_i)))
             _t1 = _t0 + select((math.isnan(-logits_i)), math.nan, select((logits_i >= 0.0), 0.0, -logits_i))
-            _t2 = 1.0 - beta
-            _t3 = 1.0 - target_i
-            _t4 = _t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
-            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t1 == _t1), 0.0, _t1*target_i*beta) + select((((_t2) == 0.0) | ((_t3) == 0.0)) & (_t4 == _t4), 0.0, _t4*_t3*_t2)))
+            _t2 = _t0 + select((math.isnan(logits_i)), math.nan, select((logits_i <= 0.0), 0.0, logits_i))
+            _t3 = 1.0 - beta
+            _t4 = 1.0 - target_i
+            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t1 == _t1), 0.0, _t1*(beta)*(target_i)) + select((((_t3) == 0.0) | ((_t4) == 0.0)) & (_t2 == _t2), 0.0, _t2*(_t3)*(_t4))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(logits, target, beta, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 82 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 78 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -316,13 +316,13 @@ def value_grad_each_f64(logits, target, beta, value, grad):
         _t14 = _t12 + _t13
         _t15 = _t12 + abs(_t0*_t11*(-1.0 + target_i)*(-1.0 + beta))
         _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
-        value[i] = select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t3 == _t3), 0.0, _t3*target_i*beta) + select((((_t7) == 0.0) | ((_t8) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t8*_t7)
+        value[i] = select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t3 == _t3), 0.0, _t3*(beta)*(target_i)) + select((((_t7) == 0.0) | ((_t8) == 0.0)) & (_t6 == _t6), 0.0, _t6*(_t7)*(_t8))
         grad[i] = select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), math.nan, select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t2, _t11, _t0*_t11))*(-1.0 + target_i)*(-1.0 + beta) - select(_t4, math.nan, select(_t5, _t11, _t0*_t11))*target_i*beta))
 
 
 @_jit
 def value_grad_sum_f64(logits, target, beta, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 82 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 78 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -347,7 +347,7 @@ def value_grad_sum_f64(logits, target, beta, scale, grad):
             _t14 = _t12 + _t13
             _t15 = _t12 + abs(_t0*_t11*(-1.0 + target_i)*(-1.0 + beta))
             _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
-            _part = vmath.reassoc_add(_part, select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t3 == _t3), 0.0, _t3*target_i*beta) + select((((_t7) == 0.0) | ((_t8) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t8*_t7))
+            _part = vmath.reassoc_add(_part, select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t3 == _t3), 0.0, _t3*(beta)*(target_i)) + select((((_t7) == 0.0) | ((_t8) == 0.0)) & (_t6 == _t6), 0.0, _t6*(_t7)*(_t8)))
             grad[i] = scale * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), math.nan, select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t2, _t11, _t0*_t11))*(-1.0 + target_i)*(-1.0 + beta) - select(_t4, math.nan, select(_t5, _t11, _t0*_t11))*target_i*beta)))
         acc += _part
     return acc
@@ -355,7 +355,7 @@ def value_grad_sum_f64(logits, target, beta, scale, grad):
 
 @_jit
 def value_grad_sum_w_f64(logits, target, weight, beta, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 82 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 78 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -381,7 +381,7 @@ def value_grad_sum_w_f64(logits, target, weight, beta, scale, grad):
             _t14 = _t12 + _t13
             _t15 = _t12 + abs(_t0*_t11*(-1.0 + target_i)*(-1.0 + beta))
             _t16 = _t13 + abs(-_t0*_t11*target_i*beta)
-            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t3 == _t3), 0.0, _t3*target_i*beta) + select((((_t7) == 0.0) | ((_t8) == 0.0)) & (_t6 == _t6), 0.0, _t6*_t8*_t7)))
+            _part = vmath.reassoc_add(_part, w_i * (select((((beta) == 0.0) | ((target_i) == 0.0)) & (_t3 == _t3), 0.0, _t3*(beta)*(target_i)) + select((((_t7) == 0.0) | ((_t8) == 0.0)) & (_t6 == _t6), 0.0, _t6*(_t7)*(_t8))))
             grad[i] = scale * w_i * (select((math.isnan(logits_i) | math.isnan(_t10) | math.isnan(_t14) | math.isnan(_t15) | math.isnan(_t16)), math.nan, select(select((_t2 & _t5), (_t10 < _t14), select(_t2, (_t10 < _t16), (_t10 < _t15))), _t9 + vmath.dd_value(vmath.dd_mul((0.5, 0.0), vmath.dd_add(vmath.dd_mul(vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(beta))), vmath.dd_add((1.0, 0.0), vmath.dd_neg(vmath.dd(target_i)))), vmath.dd_neg(vmath.dd_mul(vmath.dd(beta), vmath.dd(target_i)))))), select(_t4, math.nan, select(_t2, _t11, _t0*_t11))*(-1.0 + target_i)*(-1.0 + beta) - select(_t4, math.nan, select(_t5, _t11, _t0*_t11))*target_i*beta)))
         acc += _part
     return acc

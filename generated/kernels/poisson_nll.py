@@ -66,21 +66,21 @@ LOSS = {
 
 @_jit
 def value_each_f32(pred, target, out):
-    """out[i] = ℓ_i  (float32, 40 ops per element)"""
+    """out[i] = ℓ_i  (float32, 38 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.exp(pred_i)
         _t1 = (math.isnan(target_i))
         _t2 = vmath.exp(-pred_i)
-        _t3 = select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        _t4 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-        out[i] = select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t2*pred_i == _t2*pred_i), float32(0.0), -_t2*pred_i*target_i), select((((_t3) == float32(0.0))) & (_t4 == _t4), float32(0.0), -_t3*_t4))))))
+        _t3 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+        _t4 = select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+        out[i] = select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t2*pred_i == _t2*pred_i), float32(0.0), _t2*pred_i*(float32(-1.0))*(target_i)), select((((_t4) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*(float32(-1.0))*(_t4)))))))
 
 
 @_jit
 def value_sum_f32(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 40 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 38 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -91,16 +91,16 @@ def value_sum_f32(pred, target):
             _t0 = vmath.exp(pred_i)
             _t1 = (math.isnan(target_i))
             _t2 = vmath.exp(-pred_i)
-            _t3 = select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t4 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _part = vmath.reassoc_add(_part, select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t2*pred_i == _t2*pred_i), float32(0.0), -_t2*pred_i*target_i), select((((_t3) == float32(0.0))) & (_t4 == _t4), float32(0.0), -_t3*_t4)))))))
+            _t3 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t4 = select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _part = vmath.reassoc_add(_part, select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t2*pred_i == _t2*pred_i), float32(0.0), _t2*pred_i*(float32(-1.0))*(target_i)), select((((_t4) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*(float32(-1.0))*(_t4))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 40 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 38 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -112,16 +112,16 @@ def value_sum_w_f32(pred, target, weight):
             _t0 = vmath.exp(pred_i)
             _t1 = (math.isnan(target_i))
             _t2 = vmath.exp(-pred_i)
-            _t3 = select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t4 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t2*pred_i == _t2*pred_i), float32(0.0), -_t2*pred_i*target_i), select((((_t3) == float32(0.0))) & (_t4 == _t4), float32(0.0), -_t3*_t4))))))))
+            _t3 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t4 = select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t2*pred_i == _t2*pred_i), float32(0.0), _t2*pred_i*(float32(-1.0))*(target_i)), select((((_t4) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*(float32(-1.0))*(_t4)))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 68 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 64 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -131,21 +131,21 @@ def value_grad_each_f32(pred, target, value, grad):
         _t3 = ((-pred_i == -math.inf))
         _t4 = vmath.exp(-pred_i)
         _t5 = ((_t4 > 0))
-        _t6 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        _t7 = -pred_i + vmath.log(abs(target_i))
-        _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+        _t6 = -pred_i + vmath.log(abs(target_i))
+        _t7 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
+        _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
         _t9 = abs(_t0) + abs(-target_i)
         _t10 = vmath.expm1(pred_i)
         _t11 = float32(1.0) - target_i
         _t12 = abs(_t10) + abs(_t11)
-        _t13 = vmath.exp((_t7))
-        value[i] = select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t4*pred_i == _t4*pred_i), float32(0.0), -_t4*pred_i*target_i), select((((_t6) == float32(0.0))) & (_t8 == _t8), float32(0.0), -_t6*_t8))))))
-        grad[i] = select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t4 == _t4), float32(0.0), -_t4*target_i), select((((_t6) == float32(0.0))) & (_t13 == _t13), float32(0.0), -_t13*_t6))))))))
+        _t13 = vmath.exp((_t6))
+        value[i] = select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t4*pred_i == _t4*pred_i), float32(0.0), _t4*pred_i*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t7 == _t7), float32(0.0), _t7*(float32(-1.0))*(_t8)))))))
+        grad[i] = select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t13 == _t13), float32(0.0), _t13*(float32(-1.0))*(_t8)))))))))
 
 
 @_jit
 def value_grad_sum_f32(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 68 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 64 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -159,23 +159,23 @@ def value_grad_sum_f32(pred, target, scale, grad):
             _t3 = ((-pred_i == -math.inf))
             _t4 = vmath.exp(-pred_i)
             _t5 = ((_t4 > 0))
-            _t6 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t7 = -pred_i + vmath.log(abs(target_i))
-            _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+            _t6 = -pred_i + vmath.log(abs(target_i))
+            _t7 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
+            _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
             _t9 = abs(_t0) + abs(-target_i)
             _t10 = vmath.expm1(pred_i)
             _t11 = float32(1.0) - target_i
             _t12 = abs(_t10) + abs(_t11)
-            _t13 = vmath.exp((_t7))
-            _part = vmath.reassoc_add(_part, select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t4*pred_i == _t4*pred_i), float32(0.0), -_t4*pred_i*target_i), select((((_t6) == float32(0.0))) & (_t8 == _t8), float32(0.0), -_t6*_t8)))))))
-            grad[i] = scale * (select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t4 == _t4), float32(0.0), -_t4*target_i), select((((_t6) == float32(0.0))) & (_t13 == _t13), float32(0.0), -_t13*_t6)))))))))
+            _t13 = vmath.exp((_t6))
+            _part = vmath.reassoc_add(_part, select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t4*pred_i == _t4*pred_i), float32(0.0), _t4*pred_i*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t7 == _t7), float32(0.0), _t7*(float32(-1.0))*(_t8))))))))
+            grad[i] = scale * (select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t13 == _t13), float32(0.0), _t13*(float32(-1.0))*(_t8))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 68 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 64 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -190,23 +190,23 @@ def value_grad_sum_w_f32(pred, target, weight, scale, grad):
             _t3 = ((-pred_i == -math.inf))
             _t4 = vmath.exp(-pred_i)
             _t5 = ((_t4 > 0))
-            _t6 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t7 = -pred_i + vmath.log(abs(target_i))
-            _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+            _t6 = -pred_i + vmath.log(abs(target_i))
+            _t7 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
+            _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
             _t9 = abs(_t0) + abs(-target_i)
             _t10 = vmath.expm1(pred_i)
             _t11 = float32(1.0) - target_i
             _t12 = abs(_t10) + abs(_t11)
-            _t13 = vmath.exp((_t7))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t4*pred_i == _t4*pred_i), float32(0.0), -_t4*pred_i*target_i), select((((_t6) == float32(0.0))) & (_t8 == _t8), float32(0.0), -_t6*_t8))))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t4 == _t4), float32(0.0), -_t4*target_i), select((((_t6) == float32(0.0))) & (_t13 == _t13), float32(0.0), -_t13*_t6)))))))))
+            _t13 = vmath.exp((_t6))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t4*pred_i == _t4*pred_i), float32(0.0), _t4*pred_i*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t7 == _t7), float32(0.0), _t7*(float32(-1.0))*(_t8)))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t13 == _t13), float32(0.0), _t13*(float32(-1.0))*(_t8))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 42 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 40 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -219,27 +219,27 @@ def grad_hess_f32(pred, target, grad, hess):
         _t6 = vmath.exp(-pred_i)
         _t7 = vmath.exp((-pred_i + vmath.log(abs(target_i))))
         _t8 = select(_t5, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), float32(math.nan), select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(float32(1.0) + select(_t5, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t6 > 0)) & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t6 == _t6), float32(0.0), -_t6*target_i), select((((_t8) == float32(0.0))) & (_t7 == _t7), float32(0.0), -_t7*_t8))))))))
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), float32(math.nan), select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(float32(1.0) + select(_t5, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t6 > 0)) & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t7 == _t7), float32(0.0), _t7*(float32(-1.0))*(_t8)))))))))
         hess[i] = select(_t5, float32(math.nan), _t0)
 
 
 @_jit
 def value_each_f64(pred, target, out):
-    """out[i] = ℓ_i  (float64, 40 ops per element)"""
+    """out[i] = ℓ_i  (float64, 38 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.exp(pred_i)
         _t1 = (math.isnan(target_i))
         _t2 = vmath.exp(-pred_i)
-        _t3 = select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        _t4 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-        out[i] = select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t2*pred_i == _t2*pred_i), 0.0, -_t2*pred_i*target_i), select((((_t3) == 0.0)) & (_t4 == _t4), 0.0, -_t3*_t4))))))
+        _t3 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+        _t4 = select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+        out[i] = select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t2*pred_i == _t2*pred_i), 0.0, _t2*pred_i*(-1.0)*(target_i)), select((((_t4) == 0.0)) & (_t3 == _t3), 0.0, _t3*(-1.0)*(_t4)))))))
 
 
 @_jit
 def value_sum_f64(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 40 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 38 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -250,16 +250,16 @@ def value_sum_f64(pred, target):
             _t0 = vmath.exp(pred_i)
             _t1 = (math.isnan(target_i))
             _t2 = vmath.exp(-pred_i)
-            _t3 = select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t4 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _part = vmath.reassoc_add(_part, select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t2*pred_i == _t2*pred_i), 0.0, -_t2*pred_i*target_i), select((((_t3) == 0.0)) & (_t4 == _t4), 0.0, -_t3*_t4)))))))
+            _t3 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t4 = select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _part = vmath.reassoc_add(_part, select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t2*pred_i == _t2*pred_i), 0.0, _t2*pred_i*(-1.0)*(target_i)), select((((_t4) == 0.0)) & (_t3 == _t3), 0.0, _t3*(-1.0)*(_t4))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 40 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 38 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -271,16 +271,16 @@ def value_sum_w_f64(pred, target, weight):
             _t0 = vmath.exp(pred_i)
             _t1 = (math.isnan(target_i))
             _t2 = vmath.exp(-pred_i)
-            _t3 = select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t4 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t2*pred_i == _t2*pred_i), 0.0, -_t2*pred_i*target_i), select((((_t3) == 0.0)) & (_t4 == _t4), 0.0, -_t3*_t4))))))))
+            _t3 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t4 = select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t2*pred_i == _t2*pred_i), 0.0, _t2*pred_i*(-1.0)*(target_i)), select((((_t4) == 0.0)) & (_t3 == _t3), 0.0, _t3*(-1.0)*(_t4)))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 68 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 64 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -290,21 +290,21 @@ def value_grad_each_f64(pred, target, value, grad):
         _t3 = ((-pred_i == -math.inf))
         _t4 = vmath.exp(-pred_i)
         _t5 = ((_t4 > 0))
-        _t6 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        _t7 = -pred_i + vmath.log(abs(target_i))
-        _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+        _t6 = -pred_i + vmath.log(abs(target_i))
+        _t7 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
+        _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
         _t9 = abs(_t0) + abs(-target_i)
         _t10 = vmath.expm1(pred_i)
         _t11 = 1.0 - target_i
         _t12 = abs(_t10) + abs(_t11)
-        _t13 = vmath.exp((_t7))
-        value[i] = select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t4*pred_i == _t4*pred_i), 0.0, -_t4*pred_i*target_i), select((((_t6) == 0.0)) & (_t8 == _t8), 0.0, -_t6*_t8))))))
-        grad[i] = select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t4 == _t4), 0.0, -_t4*target_i), select((((_t6) == 0.0)) & (_t13 == _t13), 0.0, -_t13*_t6))))))))
+        _t13 = vmath.exp((_t6))
+        value[i] = select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t4*pred_i == _t4*pred_i), 0.0, _t4*pred_i*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t7 == _t7), 0.0, _t7*(-1.0)*(_t8)))))))
+        grad[i] = select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t4 == _t4), 0.0, _t4*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t13 == _t13), 0.0, _t13*(-1.0)*(_t8)))))))))
 
 
 @_jit
 def value_grad_sum_f64(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 68 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 64 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -318,23 +318,23 @@ def value_grad_sum_f64(pred, target, scale, grad):
             _t3 = ((-pred_i == -math.inf))
             _t4 = vmath.exp(-pred_i)
             _t5 = ((_t4 > 0))
-            _t6 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t7 = -pred_i + vmath.log(abs(target_i))
-            _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+            _t6 = -pred_i + vmath.log(abs(target_i))
+            _t7 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
+            _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
             _t9 = abs(_t0) + abs(-target_i)
             _t10 = vmath.expm1(pred_i)
             _t11 = 1.0 - target_i
             _t12 = abs(_t10) + abs(_t11)
-            _t13 = vmath.exp((_t7))
-            _part = vmath.reassoc_add(_part, select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t4*pred_i == _t4*pred_i), 0.0, -_t4*pred_i*target_i), select((((_t6) == 0.0)) & (_t8 == _t8), 0.0, -_t6*_t8)))))))
-            grad[i] = scale * (select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t4 == _t4), 0.0, -_t4*target_i), select((((_t6) == 0.0)) & (_t13 == _t13), 0.0, -_t13*_t6)))))))))
+            _t13 = vmath.exp((_t6))
+            _part = vmath.reassoc_add(_part, select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t4*pred_i == _t4*pred_i), 0.0, _t4*pred_i*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t7 == _t7), 0.0, _t7*(-1.0)*(_t8))))))))
+            grad[i] = scale * (select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t4 == _t4), 0.0, _t4*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t13 == _t13), 0.0, _t13*(-1.0)*(_t8))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 68 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 64 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -349,23 +349,23 @@ def value_grad_sum_w_f64(pred, target, weight, scale, grad):
             _t3 = ((-pred_i == -math.inf))
             _t4 = vmath.exp(-pred_i)
             _t5 = ((_t4 > 0))
-            _t6 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t7 = -pred_i + vmath.log(abs(target_i))
-            _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+            _t6 = -pred_i + vmath.log(abs(target_i))
+            _t7 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
+            _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
             _t9 = abs(_t0) + abs(-target_i)
             _t10 = vmath.expm1(pred_i)
             _t11 = 1.0 - target_i
             _t12 = abs(_t10) + abs(_t11)
-            _t13 = vmath.exp((_t7))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t4*pred_i == _t4*pred_i), 0.0, -_t4*pred_i*target_i), select((((_t6) == 0.0)) & (_t8 == _t8), 0.0, -_t6*_t8))))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t4 == _t4), 0.0, -_t4*target_i), select((((_t6) == 0.0)) & (_t13 == _t13), 0.0, -_t13*_t6)))))))))
+            _t13 = vmath.exp((_t6))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t4*pred_i == _t4*pred_i), 0.0, _t4*pred_i*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t7 == _t7), 0.0, _t7*(-1.0)*(_t8)))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t4 == _t4), 0.0, _t4*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t13 == _t13), 0.0, _t13*(-1.0)*(_t8))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 42 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 40 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -378,13 +378,13 @@ def grad_hess_f64(pred, target, grad, hess):
         _t6 = vmath.exp(-pred_i)
         _t7 = vmath.exp((-pred_i + vmath.log(abs(target_i))))
         _t8 = select(_t5, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), math.nan, select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(1.0 + select(_t5, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t6 > 0)) & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t6 == _t6), 0.0, -_t6*target_i), select((((_t8) == 0.0)) & (_t7 == _t7), 0.0, -_t7*_t8))))))))
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), math.nan, select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(1.0 + select(_t5, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t6 > 0)) & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t6 == _t6), 0.0, _t6*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t7 == _t7), 0.0, _t7*(-1.0)*(_t8)))))))))
         hess[i] = select(_t5, math.nan, _t0)
 
 
 @_jit
 def value_each__full_f32(pred, target, out):
-    """out[i] = ℓ_i  (float32, 62 ops per element)"""
+    """out[i] = ℓ_i  (float32, 59 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -396,14 +396,14 @@ def value_each__full_f32(pred, target, out):
         _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))
         _t6 = vmath.exp(pred_i)
         _t7 = vmath.exp(-pred_i)
-        _t8 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        _t9 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-        out[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*target_i), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t7*pred_i == _t7*pred_i), float32(0.0), -_t7*pred_i*target_i), select((((_t8) == float32(0.0))) & (_t9 == _t9), float32(0.0), -_t8*_t9))))))))
+        _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+        _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+        out[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t7*pred_i == _t7*pred_i), float32(0.0), _t7*pred_i*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*(float32(-1.0))*(_t9)))))))))
 
 
 @_jit
 def value_sum__full_f32(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 62 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 59 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -419,16 +419,16 @@ def value_sum__full_f32(pred, target):
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
             _t7 = vmath.exp(-pred_i)
-            _t8 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t9 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*target_i), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t7*pred_i == _t7*pred_i), float32(0.0), -_t7*pred_i*target_i), select((((_t8) == float32(0.0))) & (_t9 == _t9), float32(0.0), -_t8*_t9)))))))))
+            _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t7*pred_i == _t7*pred_i), float32(0.0), _t7*pred_i*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*(float32(-1.0))*(_t9))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f32(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 62 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 59 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -445,16 +445,16 @@ def value_sum_w__full_f32(pred, target, weight):
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
             _t7 = vmath.exp(-pred_i)
-            _t8 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t9 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*target_i), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t7*pred_i == _t7*pred_i), float32(0.0), -_t7*pred_i*target_i), select((((_t8) == float32(0.0))) & (_t9 == _t9), float32(0.0), -_t8*_t9))))))))))
+            _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t7*pred_i == _t7*pred_i), float32(0.0), _t7*pred_i*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*(float32(-1.0))*(_t9)))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 90 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 85 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -469,21 +469,21 @@ def value_grad_each__full_f32(pred, target, value, grad):
         _t8 = ((-pred_i == -math.inf))
         _t9 = vmath.exp(-pred_i)
         _t10 = ((_t9 > 0))
-        _t11 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        _t12 = -pred_i + vmath.log(abs(target_i))
-        _t13 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+        _t11 = -pred_i + vmath.log(abs(target_i))
+        _t12 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
+        _t13 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
         _t14 = abs(_t6) + abs(-target_i)
         _t15 = vmath.expm1(pred_i)
         _t16 = float32(1.0) - target_i
         _t17 = abs(_t15) + abs(_t16)
-        _t18 = vmath.exp((_t12))
-        value[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*target_i), select(_t7, _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t9*pred_i == _t9*pred_i), float32(0.0), -_t9*pred_i*target_i), select((((_t11) == float32(0.0))) & (_t13 == _t13), float32(0.0), -_t11*_t13))))))))
-        grad[i] = select((math.isnan(_t14) | math.isnan(_t17)), float32(math.nan), select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t9 == _t9), float32(0.0), -_t9*target_i), select((((_t11) == float32(0.0))) & (_t18 == _t18), float32(0.0), -_t11*_t18))))))))
+        _t18 = vmath.exp((_t11))
+        value[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t9*pred_i == _t9*pred_i), float32(0.0), _t9*pred_i*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*(float32(-1.0))*(_t13)))))))))
+        grad[i] = select((math.isnan(_t14) | math.isnan(_t17)), float32(math.nan), select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t9 == _t9), float32(0.0), _t9*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*(float32(-1.0))*(_t13)))))))))
 
 
 @_jit
 def value_grad_sum__full_f32(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 90 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 85 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -502,23 +502,23 @@ def value_grad_sum__full_f32(pred, target, scale, grad):
             _t8 = ((-pred_i == -math.inf))
             _t9 = vmath.exp(-pred_i)
             _t10 = ((_t9 > 0))
-            _t11 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t12 = -pred_i + vmath.log(abs(target_i))
-            _t13 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+            _t11 = -pred_i + vmath.log(abs(target_i))
+            _t12 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
+            _t13 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
             _t14 = abs(_t6) + abs(-target_i)
             _t15 = vmath.expm1(pred_i)
             _t16 = float32(1.0) - target_i
             _t17 = abs(_t15) + abs(_t16)
-            _t18 = vmath.exp((_t12))
-            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*target_i), select(_t7, _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t9*pred_i == _t9*pred_i), float32(0.0), -_t9*pred_i*target_i), select((((_t11) == float32(0.0))) & (_t13 == _t13), float32(0.0), -_t11*_t13)))))))))
-            grad[i] = scale * (select((math.isnan(_t14) | math.isnan(_t17)), float32(math.nan), select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t9 == _t9), float32(0.0), -_t9*target_i), select((((_t11) == float32(0.0))) & (_t18 == _t18), float32(0.0), -_t11*_t18)))))))))
+            _t18 = vmath.exp((_t11))
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t9*pred_i == _t9*pred_i), float32(0.0), _t9*pred_i*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*(float32(-1.0))*(_t13))))))))))
+            grad[i] = scale * (select((math.isnan(_t14) | math.isnan(_t17)), float32(math.nan), select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t9 == _t9), float32(0.0), _t9*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*(float32(-1.0))*(_t13))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f32(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 90 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 85 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -538,23 +538,23 @@ def value_grad_sum_w__full_f32(pred, target, weight, scale, grad):
             _t8 = ((-pred_i == -math.inf))
             _t9 = vmath.exp(-pred_i)
             _t10 = ((_t9 > 0))
-            _t11 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t12 = -pred_i + vmath.log(abs(target_i))
-            _t13 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+            _t11 = -pred_i + vmath.log(abs(target_i))
+            _t12 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
+            _t13 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
             _t14 = abs(_t6) + abs(-target_i)
             _t15 = vmath.expm1(pred_i)
             _t16 = float32(1.0) - target_i
             _t17 = abs(_t15) + abs(_t16)
-            _t18 = vmath.exp((_t12))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*target_i), select(_t7, _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t9*pred_i == _t9*pred_i), float32(0.0), -_t9*pred_i*target_i), select((((_t11) == float32(0.0))) & (_t13 == _t13), float32(0.0), -_t11*_t13))))))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t14) | math.isnan(_t17)), float32(math.nan), select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t9 == _t9), float32(0.0), -_t9*target_i), select((((_t11) == float32(0.0))) & (_t18 == _t18), float32(0.0), -_t11*_t18)))))))))
+            _t18 = vmath.exp((_t11))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t9*pred_i == _t9*pred_i), float32(0.0), _t9*pred_i*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*(float32(-1.0))*(_t13)))))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t14) | math.isnan(_t17)), float32(math.nan), select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t9 == _t9), float32(0.0), _t9*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*(float32(-1.0))*(_t13))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__full_f32(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 42 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 40 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -567,13 +567,13 @@ def grad_hess__full_f32(pred, target, grad, hess):
         _t6 = vmath.exp(-pred_i)
         _t7 = vmath.exp((-pred_i + vmath.log(abs(target_i))))
         _t8 = select(_t5, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), float32(math.nan), select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(float32(1.0) + select(_t5, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t6 > 0)) & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t6 == _t6), float32(0.0), -_t6*target_i), select((((_t8) == float32(0.0))) & (_t7 == _t7), float32(0.0), -_t7*_t8))))))))
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), float32(math.nan), select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(float32(1.0) + select(_t5, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t6 > 0)) & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t6 == _t6), float32(0.0), _t6*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t7 == _t7), float32(0.0), _t7*(float32(-1.0))*(_t8)))))))))
         hess[i] = select(_t5, float32(math.nan), _t0)
 
 
 @_jit
 def value_each__full_f64(pred, target, out):
-    """out[i] = ℓ_i  (float64, 62 ops per element)"""
+    """out[i] = ℓ_i  (float64, 59 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -585,14 +585,14 @@ def value_each__full_f64(pred, target, out):
         _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))
         _t6 = vmath.exp(pred_i)
         _t7 = vmath.exp(-pred_i)
-        _t8 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        _t9 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-        out[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*target_i), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t7*pred_i == _t7*pred_i), 0.0, -_t7*pred_i*target_i), select((((_t8) == 0.0)) & (_t9 == _t9), 0.0, -_t8*_t9))))))))
+        _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+        _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+        out[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t7*pred_i == _t7*pred_i), 0.0, _t7*pred_i*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*(-1.0)*(_t9)))))))))
 
 
 @_jit
 def value_sum__full_f64(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 62 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 59 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -608,16 +608,16 @@ def value_sum__full_f64(pred, target):
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
             _t7 = vmath.exp(-pred_i)
-            _t8 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t9 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*target_i), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t7*pred_i == _t7*pred_i), 0.0, -_t7*pred_i*target_i), select((((_t8) == 0.0)) & (_t9 == _t9), 0.0, -_t8*_t9)))))))))
+            _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t7*pred_i == _t7*pred_i), 0.0, _t7*pred_i*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*(-1.0)*(_t9))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f64(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 62 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 59 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -634,16 +634,16 @@ def value_sum_w__full_f64(pred, target, weight):
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
             _t7 = vmath.exp(-pred_i)
-            _t8 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t9 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*target_i), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t7*pred_i == _t7*pred_i), 0.0, -_t7*pred_i*target_i), select((((_t8) == 0.0)) & (_t9 == _t9), 0.0, -_t8*_t9))))))))))
+            _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t7*pred_i == _t7*pred_i), 0.0, _t7*pred_i*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*(-1.0)*(_t9)))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 90 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 85 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -658,21 +658,21 @@ def value_grad_each__full_f64(pred, target, value, grad):
         _t8 = ((-pred_i == -math.inf))
         _t9 = vmath.exp(-pred_i)
         _t10 = ((_t9 > 0))
-        _t11 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        _t12 = -pred_i + vmath.log(abs(target_i))
-        _t13 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+        _t11 = -pred_i + vmath.log(abs(target_i))
+        _t12 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
+        _t13 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
         _t14 = abs(_t6) + abs(-target_i)
         _t15 = vmath.expm1(pred_i)
         _t16 = 1.0 - target_i
         _t17 = abs(_t15) + abs(_t16)
-        _t18 = vmath.exp((_t12))
-        value[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*target_i), select(_t7, _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t9*pred_i == _t9*pred_i), 0.0, -_t9*pred_i*target_i), select((((_t11) == 0.0)) & (_t13 == _t13), 0.0, -_t11*_t13))))))))
-        grad[i] = select((math.isnan(_t14) | math.isnan(_t17)), math.nan, select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t9 == _t9), 0.0, -_t9*target_i), select((((_t11) == 0.0)) & (_t18 == _t18), 0.0, -_t11*_t18))))))))
+        _t18 = vmath.exp((_t11))
+        value[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t9*pred_i == _t9*pred_i), 0.0, _t9*pred_i*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t12 == _t12), 0.0, _t12*(-1.0)*(_t13)))))))))
+        grad[i] = select((math.isnan(_t14) | math.isnan(_t17)), math.nan, select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t9 == _t9), 0.0, _t9*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t18 == _t18), 0.0, _t18*(-1.0)*(_t13)))))))))
 
 
 @_jit
 def value_grad_sum__full_f64(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 90 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 85 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -691,23 +691,23 @@ def value_grad_sum__full_f64(pred, target, scale, grad):
             _t8 = ((-pred_i == -math.inf))
             _t9 = vmath.exp(-pred_i)
             _t10 = ((_t9 > 0))
-            _t11 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t12 = -pred_i + vmath.log(abs(target_i))
-            _t13 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+            _t11 = -pred_i + vmath.log(abs(target_i))
+            _t12 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
+            _t13 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
             _t14 = abs(_t6) + abs(-target_i)
             _t15 = vmath.expm1(pred_i)
             _t16 = 1.0 - target_i
             _t17 = abs(_t15) + abs(_t16)
-            _t18 = vmath.exp((_t12))
-            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*target_i), select(_t7, _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t9*pred_i == _t9*pred_i), 0.0, -_t9*pred_i*target_i), select((((_t11) == 0.0)) & (_t13 == _t13), 0.0, -_t11*_t13)))))))))
-            grad[i] = scale * (select((math.isnan(_t14) | math.isnan(_t17)), math.nan, select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t9 == _t9), 0.0, -_t9*target_i), select((((_t11) == 0.0)) & (_t18 == _t18), 0.0, -_t11*_t18)))))))))
+            _t18 = vmath.exp((_t11))
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t9*pred_i == _t9*pred_i), 0.0, _t9*pred_i*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t12 == _t12), 0.0, _t12*(-1.0)*(_t13))))))))))
+            grad[i] = scale * (select((math.isnan(_t14) | math.isnan(_t17)), math.nan, select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t9 == _t9), 0.0, _t9*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t18 == _t18), 0.0, _t18*(-1.0)*(_t13))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f64(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 90 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 85 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -727,23 +727,23 @@ def value_grad_sum_w__full_f64(pred, target, weight, scale, grad):
             _t8 = ((-pred_i == -math.inf))
             _t9 = vmath.exp(-pred_i)
             _t10 = ((_t9 > 0))
-            _t11 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t12 = -pred_i + vmath.log(abs(target_i))
-            _t13 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+            _t11 = -pred_i + vmath.log(abs(target_i))
+            _t12 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
+            _t13 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
             _t14 = abs(_t6) + abs(-target_i)
             _t15 = vmath.expm1(pred_i)
             _t16 = 1.0 - target_i
             _t17 = abs(_t15) + abs(_t16)
-            _t18 = vmath.exp((_t12))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*target_i), select(_t7, _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t9*pred_i == _t9*pred_i), 0.0, -_t9*pred_i*target_i), select((((_t11) == 0.0)) & (_t13 == _t13), 0.0, -_t11*_t13))))))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t14) | math.isnan(_t17)), math.nan, select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t9 == _t9), 0.0, -_t9*target_i), select((((_t11) == 0.0)) & (_t18 == _t18), 0.0, -_t11*_t18)))))))))
+            _t18 = vmath.exp((_t11))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t9*pred_i == _t9*pred_i), 0.0, _t9*pred_i*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t12 == _t12), 0.0, _t12*(-1.0)*(_t13)))))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t14) | math.isnan(_t17)), math.nan, select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t9 == _t9), 0.0, _t9*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t18 == _t18), 0.0, _t18*(-1.0)*(_t13))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess__full_f64(pred, target, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 42 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 40 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -756,7 +756,7 @@ def grad_hess__full_f64(pred, target, grad, hess):
         _t6 = vmath.exp(-pred_i)
         _t7 = vmath.exp((-pred_i + vmath.log(abs(target_i))))
         _t8 = select(_t5, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), math.nan, select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(1.0 + select(_t5, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t6 > 0)) & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t6 == _t6), 0.0, -_t6*target_i), select((((_t8) == 0.0)) & (_t7 == _t7), 0.0, -_t7*_t8))))))))
+        grad[i] = select((math.isnan(_t1) | math.isnan(_t4)), math.nan, select((_t1 > _t4), _t2 + _t3, select((math.isfinite(_t0)), _t0 - target_i, _t0*(1.0 + select(_t5, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t6 > 0)) & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t6 == _t6), 0.0, _t6*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t7 == _t7), 0.0, _t7*(-1.0)*(_t8)))))))))
         hess[i] = select(_t5, math.nan, _t0)
 
 
