@@ -800,6 +800,8 @@ def _rows(
             raise ValueError(
                 f"{nm} must have shape (K, {n_classes}) (one row per class), got {t.shape}"
             )
+        if t.shape[0] == 0:
+            raise ValueError(f"{nm} has no rows: it needs one per class a target may name")
         table[nm] = np.ascontiguousarray(t, dtype=dtype)
     data, labels = [as_rows(z)], None
     keep = np.ones(data[0].shape[0], dtype)

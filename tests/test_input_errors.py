@@ -93,3 +93,8 @@ def test_jax_shape_errors_are_raised_while_tracing():
     # Outside a transformation the kernel runs directly: a bad label is symloss's ValueError.
     with pytest.raises(ValueError, match=r"class indices in \[0, 3\)"):
         ce(jnp.zeros((2, 3)), jnp.array([0, 5]))
+
+
+def test_center_loss_without_centers_says_so():
+    with pytest.raises(ValueError, match="centers has no rows"):
+        symloss.center_loss(np.zeros((2, 3)), np.array([0, 1]), np.zeros((0, 3)))
