@@ -175,22 +175,36 @@ class exp_of_sum(sp.Function):
 
 
 def exponent_terms(expr: sp.Expr) -> sp.Expr:
-    """Each exp_of_sum(u) → exp_of_sum(u_1, …, u_n), the additive terms of u (numbers
-    distributed over sums, functions left whole), after the stable forms are in."""
+    """Each exp_of_sum(u) → exp_of_sum(u_1, …, u_n), the additive terms of u (a number times
+    a sum distributed, functions left whole), after the stable forms are in. A symbolic
+    coefficient stays on its term: (γ - 1)·log q split into γ·log q - log q would be ∞ - ∞
+    where q = 0, and exp((γ - 1)·log q) = 0 there (γ > 1)."""
 
     def split(e: sp.Expr) -> sp.Expr:
-        u = sp.expand(
-            sp.Add(*e.args),
-            deep=False,
-            mul=True,
-            multinomial=False,
-            power_exp=False,
-            power_base=False,
-            log=False,
-        )
-        return exp_of_sum(*sp.Add.make_args(u))
+        terms = []
+        for t in sp.Add.make_args(sp.Add(*e.args)):
+            c, rest = t.as_coeff_Mul()
+            terms += [c * a for a in rest.args] if rest.is_Add and c != 1 else [t]
+        return exp_of_sum(*terms)
 
     return expr.replace(lambda e: isinstance(e, exp_of_sum), split)
+
+
+def _log_sum(factors: list, logs: dict, ranges: Ranges) -> sp.Expr:
+    """Σ log f over positive factors, the powers of one base taken together: q^γ·q^(-1) gives
+    (γ - 1)·log q, not γ·log q - log q, which is ∞ - ∞ where q = 0."""
+    powers: dict = {}
+    for f in factors:
+        base, e = (f.base, f.exp) if f.is_Pow else (f, sp.S.One)
+        powers.setdefault(base, []).append((f, e))
+    terms = []
+    for base, group in powers.items():
+        log_base = _log_of(base, ranges) if len(group) > 1 else None
+        if log_base is None:
+            terms += [logs[f] for f, _ in group]
+        else:
+            terms.append(sp.Add(*(e for _, e in group)) * log_base)
+    return sp.Add(*terms)
 
 
 def logspace_products(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
@@ -229,7 +243,7 @@ def logspace_products(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
                 return sp.Mul(*rest) * visit(spread)
             if any(risky(f) for f in e.args) and positive:
                 rest = [visit(f) for f in e.args if logs[f] is None]
-                return sp.Mul(*rest) * exp_of_sum(sp.Add(*(logs[f] for f in positive)))
+                return sp.Mul(*rest) * exp_of_sum(_log_sum(positive, logs, ranges))
             return sp.Mul(*(visit(f) for f in e.args))
         if e.args:
             return e.func(*(visit(a) for a in e.args))

@@ -297,8 +297,35 @@ class logaddexp(sp.Function):
         return sp.log(sp.exp(a) + sp.exp(b))
 
     def _eval_rewrite_as_stable(self, a, b, **kwargs):
-        # Also right when one argument is -inf (a zero term in log space).
-        return sp.Max(a, b) + log1p(sp.exp(-sp.Abs(a - b)))
+        return logaddexp_form(a, b, a, b)
+
+
+class logaddexp_form(sp.Function):
+    """How kernels compute logaddexp(a, b): a + log 2 where a = b (also the same infinity, where
+    a - b is NaN), else max(a, b) + log1p(e^{-|a - b|}) (right when one is -∞: a zero term in
+    log space). Printed whole, from a and b as they are: as a Piecewise, the lowering would
+    split its comparisons by the regions a and b are chosen in and guard every one against
+    NaN, and a comparison of a region not taken can be ∞ - ∞. A NaN a or b makes
+    log1p(e^{-|a - b|}) NaN, so the result is NaN without a guard.
+
+    Built as ``logaddexp_form(a, b, a, b)``: with each held twice the CSE names it once."""
+
+    nargs = 4
+
+    def _eval_rewrite_as_math(self, a, b, *_, **kwargs):
+        return sp.log(sp.exp(a) + sp.exp(b))
+
+    def _eval_rewrite_as_Piecewise(self, a, b, *_, **kwargs):
+        """The form the kernel computes, as an expression (for checking it in mpmath)."""
+        rest = sp.Max(a, b) + log1p(sp.exp(-sp.Abs(a - b)))
+        return sp.Piecewise((a + sp.log(2), sp.Eq(a, b)), (rest, True))
+
+    def _numbacode(self, printer):
+        a, b, *_ = self.args
+        pa, pb = printer._print(a), printer._print(b)
+        tail = printer._print(log1p(sp.exp(-sp.Abs(a - b))))
+        both = printer._print(a + sp.log(2))
+        return f"select(({pa} == {pb}), {both}, select(({pa} >= {pb}), {pa}, {pb}) + {tail})"
 
 
 class _as_written(sp.Function):

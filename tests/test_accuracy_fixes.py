@@ -375,3 +375,24 @@ def test_general_robust_float32_with_a_tiny_scale(alpha):
     ref_h = np.array([float(v) for v in ref_h]).astype(np.float32)
     assert ulp_error(g, ref_g).max() <= 8, (g, ref_g)
     assert ulp_error(h, ref_h).max() <= 16, (h, ref_h)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_focal_derivatives_at_an_infinite_logit_of_the_right_sign(dtype):
+    # ℓ(x, 1) = α·σ(-x)^γ·softplus(-x): it and its derivatives tend to 0 as x → +∞ (each term
+    # holds σ(-x)^γ·e^{-x}-like factors); ℓ(x, 0) likewise as x → -∞. They were NaN: the
+    # log-sum-exp giving log q compared ∞ - ∞ in a branch it did not take, and the exponent
+    # (γ - 1)·log q was split into γ·log q - log q = -∞ + ∞ at q = 0.
+    x = np.array([np.inf, -np.inf], dtype=dtype)
+    t = np.array([1.0, 0.0], dtype=dtype)
+    # (the gradient for γ < 1 and the Hessian for γ < 2 are still NaN there: q^(γ-1)·σ(-x)
+    # and q^(γ-2)·σ(-x)² are exp(∞ - ∞) in log space; README)
+    for alpha, gamma in [(0.25, 2.0), (-1.0, 1.0), (0.5, 3.0), (0.25, 2.5)]:
+        _, g = symloss.sigmoid_focal.value_and_grad(
+            x, t, reduction="none", alpha=alpha, gamma=gamma
+        )
+        g2, h = symloss.sigmoid_focal.grad_hess(x, t, alpha=alpha, gamma=gamma)
+        np.testing.assert_array_equal(g, [0.0, 0.0])
+        np.testing.assert_array_equal(g2, [0.0, 0.0])
+        if gamma >= 2:
+            np.testing.assert_array_equal(h, [0.0, 0.0])

@@ -156,7 +156,7 @@ def value_sum_w_f32(logits, target, weight, alpha, gamma):
 
 @_jit
 def value_grad_each_f32(logits, target, alpha, gamma, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 102 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 88 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -177,34 +177,30 @@ def value_grad_each_f32(logits, target, alpha, gamma, value, grad):
         _t14 = select((((numba.float64(target_i)) == numba.float64(0.0))) & (_t12 == _t12), numba.float64(0.0), _t12*(numba.float64(target_i))) + select((((_t5) == numba.float64(0.0))) & (_t13 == _t13), numba.float64(0.0), _t13*(_t5))
         _t15 = select((numba.float64(alpha) < numba.float64(0.0)), numba.float64(1.0), _t5*(numba.float64(1.0) - numba.float64(alpha)) + numba.float64(target_i)*numba.float64(alpha))
         _t16 = select((((_t15) == numba.float64(0.0))) & (_t14 == _t14), numba.float64(0.0), _t14*(_t15))
-        _t17 = abs(-_t2*numba.float64(target_i))
-        _t18 = abs(_t2*_t5)
-        _t19 = _t17 + _t18
-        _t20 = _t17 + abs(_t1*_t2*_t5)
-        _t21 = _t18 + abs(-_t1*_t2*numba.float64(target_i))
-        _t22 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
-        _t23 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
-        _t24 = abs(_t22) + abs((numba.float64(0.5))*_t23)
-        _t25 = (_t3 & _t6)
-        _t26 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t19) | math.isnan(_t20) | math.isnan(_t21) | math.isnan(_t24)), numba.float64(math.nan), select(select(_t25, (_t19 > _t24), select(_t6, (_t21 > _t24), (_t20 > _t24))), _t22 + (numba.float64(0.5))*_t23, _t7 - _t4))
-        _t27 = select(_t0, numba.float64(math.nan), select(_t6, numba.float64(0.0), numba.float64(logits_i)))
-        _t28 = -_t10 + vmath.log1p(-numba.float64(target_i))
-        _t29 = _t27 + _t28
-        _t30 = select(_t11, numba.float64(math.nan), select(_t3, numba.float64(0.0), -numba.float64(logits_i)))
-        _t31 = vmath.log(numba.float64(target_i))
-        _t32 = _t31 - _t10
-        _t33 = _t30 + _t32
-        _t34 = _t28 + numba.float64(logits_i)
-        _t35 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t32) | math.isnan(_t28) | math.isnan(-(_t10 + numba.float64(logits_i) - _t31)) | math.isnan(_t34)), numba.float64(math.nan), select(select(_t25, (_t28 >= _t32), select(_t6, (_t28 >= _t31 - _t10 - numba.float64(logits_i)), (_t32 <= _t34))), _t29, _t33)) + vmath.log1p(vmath.exp(-abs(_t33 - _t29)))
-        _t36 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t27), vmath.dd(_t30)), vmath.dd_neg(vmath.dd(_t35))), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((numba.float64(gamma)) == numba.float64(0.0))) & (_t35 == _t35), numba.float64(0.0), _t35*(numba.float64(gamma))))))
-        _t37 = select((_t8 > numba.float64(0.0)) & (abs(_t26) == math.inf), _t26, _t9*_t26) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t23) == numba.float64(0.0))) & (_t36 == _t36), numba.float64(0.0), _t36*(numba.float64(gamma))*(_t23))
+        _t17 = select(_t0, numba.float64(math.nan), select(_t6, numba.float64(0.0), numba.float64(logits_i)))
+        _t18 = select(_t11, numba.float64(math.nan), select(_t3, numba.float64(0.0), -numba.float64(logits_i)))
+        _t19 = _t18 - _t10 + vmath.log(numba.float64(target_i))
+        _t20 = _t17 - _t10 + vmath.log1p(-numba.float64(target_i))
+        _t21 = select((_t19 == _t20), _t19 + numba.float64(0.6931471805599453), select((_t19 >= _t20), _t19, _t20) + vmath.log1p(vmath.exp(-abs(_t19 - _t20))))
+        _t22 = numba.float64(-1.0) + numba.float64(gamma)
+        _t23 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t17), vmath.dd(_t18)), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((_t22) == numba.float64(0.0))) & (_t21 == _t21), numba.float64(0.0), _t21*(_t22)))))
+        _t24 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
+        _t25 = abs(-_t2*numba.float64(target_i))
+        _t26 = abs(_t2*_t5)
+        _t27 = _t25 + _t26
+        _t28 = _t25 + abs(_t1*_t2*_t5)
+        _t29 = _t26 + abs(-_t1*_t2*numba.float64(target_i))
+        _t30 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
+        _t31 = abs(_t30) + abs((numba.float64(0.5))*_t24)
+        _t32 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t27) | math.isnan(_t28) | math.isnan(_t29) | math.isnan(_t31)), numba.float64(math.nan), select(select((_t3 & _t6), (_t27 > _t31), select(_t6, (_t29 > _t31), (_t28 > _t31))), _t30 + (numba.float64(0.5))*_t24, _t7 - _t4))
+        _t33 = select((_t8 > numba.float64(0.0)) & (abs(_t32) == math.inf), _t32, _t9*_t32) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t24) == numba.float64(0.0))) & (_t23 == _t23), numba.float64(0.0), _t23*(numba.float64(gamma))*(_t24))
         value[i] = float32(select((_t8 > numba.float64(0.0)) & (abs(_t16) == math.inf), _t16, _t9*_t16))
-        grad[i] = float32(select((((_t15) == numba.float64(0.0))) & (_t37 == _t37), numba.float64(0.0), _t37*(_t15)))
+        grad[i] = float32(select((((_t15) == numba.float64(0.0))) & (_t33 == _t33), numba.float64(0.0), _t33*(_t15)))
 
 
 @_jit
 def value_grad_sum_f32(logits, target, alpha, gamma, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 102 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 88 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -229,36 +225,32 @@ def value_grad_sum_f32(logits, target, alpha, gamma, scale, grad):
             _t14 = select((((numba.float64(target_i)) == numba.float64(0.0))) & (_t12 == _t12), numba.float64(0.0), _t12*(numba.float64(target_i))) + select((((_t5) == numba.float64(0.0))) & (_t13 == _t13), numba.float64(0.0), _t13*(_t5))
             _t15 = select((numba.float64(alpha) < numba.float64(0.0)), numba.float64(1.0), _t5*(numba.float64(1.0) - numba.float64(alpha)) + numba.float64(target_i)*numba.float64(alpha))
             _t16 = select((((_t15) == numba.float64(0.0))) & (_t14 == _t14), numba.float64(0.0), _t14*(_t15))
-            _t17 = abs(-_t2*numba.float64(target_i))
-            _t18 = abs(_t2*_t5)
-            _t19 = _t17 + _t18
-            _t20 = _t17 + abs(_t1*_t2*_t5)
-            _t21 = _t18 + abs(-_t1*_t2*numba.float64(target_i))
-            _t22 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
-            _t23 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
-            _t24 = abs(_t22) + abs((numba.float64(0.5))*_t23)
-            _t25 = (_t3 & _t6)
-            _t26 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t19) | math.isnan(_t20) | math.isnan(_t21) | math.isnan(_t24)), numba.float64(math.nan), select(select(_t25, (_t19 > _t24), select(_t6, (_t21 > _t24), (_t20 > _t24))), _t22 + (numba.float64(0.5))*_t23, _t7 - _t4))
-            _t27 = select(_t0, numba.float64(math.nan), select(_t6, numba.float64(0.0), numba.float64(logits_i)))
-            _t28 = -_t10 + vmath.log1p(-numba.float64(target_i))
-            _t29 = _t27 + _t28
-            _t30 = select(_t11, numba.float64(math.nan), select(_t3, numba.float64(0.0), -numba.float64(logits_i)))
-            _t31 = vmath.log(numba.float64(target_i))
-            _t32 = _t31 - _t10
-            _t33 = _t30 + _t32
-            _t34 = _t28 + numba.float64(logits_i)
-            _t35 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t32) | math.isnan(_t28) | math.isnan(-(_t10 + numba.float64(logits_i) - _t31)) | math.isnan(_t34)), numba.float64(math.nan), select(select(_t25, (_t28 >= _t32), select(_t6, (_t28 >= _t31 - _t10 - numba.float64(logits_i)), (_t32 <= _t34))), _t29, _t33)) + vmath.log1p(vmath.exp(-abs(_t33 - _t29)))
-            _t36 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t27), vmath.dd(_t30)), vmath.dd_neg(vmath.dd(_t35))), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((numba.float64(gamma)) == numba.float64(0.0))) & (_t35 == _t35), numba.float64(0.0), _t35*(numba.float64(gamma))))))
-            _t37 = select((_t8 > numba.float64(0.0)) & (abs(_t26) == math.inf), _t26, _t9*_t26) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t23) == numba.float64(0.0))) & (_t36 == _t36), numba.float64(0.0), _t36*(numba.float64(gamma))*(_t23))
+            _t17 = select(_t0, numba.float64(math.nan), select(_t6, numba.float64(0.0), numba.float64(logits_i)))
+            _t18 = select(_t11, numba.float64(math.nan), select(_t3, numba.float64(0.0), -numba.float64(logits_i)))
+            _t19 = _t18 - _t10 + vmath.log(numba.float64(target_i))
+            _t20 = _t17 - _t10 + vmath.log1p(-numba.float64(target_i))
+            _t21 = select((_t19 == _t20), _t19 + numba.float64(0.6931471805599453), select((_t19 >= _t20), _t19, _t20) + vmath.log1p(vmath.exp(-abs(_t19 - _t20))))
+            _t22 = numba.float64(-1.0) + numba.float64(gamma)
+            _t23 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t17), vmath.dd(_t18)), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((_t22) == numba.float64(0.0))) & (_t21 == _t21), numba.float64(0.0), _t21*(_t22)))))
+            _t24 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
+            _t25 = abs(-_t2*numba.float64(target_i))
+            _t26 = abs(_t2*_t5)
+            _t27 = _t25 + _t26
+            _t28 = _t25 + abs(_t1*_t2*_t5)
+            _t29 = _t26 + abs(-_t1*_t2*numba.float64(target_i))
+            _t30 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
+            _t31 = abs(_t30) + abs((numba.float64(0.5))*_t24)
+            _t32 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t27) | math.isnan(_t28) | math.isnan(_t29) | math.isnan(_t31)), numba.float64(math.nan), select(select((_t3 & _t6), (_t27 > _t31), select(_t6, (_t29 > _t31), (_t28 > _t31))), _t30 + (numba.float64(0.5))*_t24, _t7 - _t4))
+            _t33 = select((_t8 > numba.float64(0.0)) & (abs(_t32) == math.inf), _t32, _t9*_t32) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t24) == numba.float64(0.0))) & (_t23 == _t23), numba.float64(0.0), _t23*(numba.float64(gamma))*(_t24))
             _part = vmath.reassoc_add(_part, float32(select((_t8 > numba.float64(0.0)) & (abs(_t16) == math.inf), _t16, _t9*_t16)))
-            grad[i] = scale * (float32(select((((_t15) == numba.float64(0.0))) & (_t37 == _t37), numba.float64(0.0), _t37*(_t15))))
+            grad[i] = scale * (float32(select((((_t15) == numba.float64(0.0))) & (_t33 == _t33), numba.float64(0.0), _t33*(_t15))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(logits, target, weight, alpha, gamma, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 102 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 88 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -284,85 +276,78 @@ def value_grad_sum_w_f32(logits, target, weight, alpha, gamma, scale, grad):
             _t14 = select((((numba.float64(target_i)) == numba.float64(0.0))) & (_t12 == _t12), numba.float64(0.0), _t12*(numba.float64(target_i))) + select((((_t5) == numba.float64(0.0))) & (_t13 == _t13), numba.float64(0.0), _t13*(_t5))
             _t15 = select((numba.float64(alpha) < numba.float64(0.0)), numba.float64(1.0), _t5*(numba.float64(1.0) - numba.float64(alpha)) + numba.float64(target_i)*numba.float64(alpha))
             _t16 = select((((_t15) == numba.float64(0.0))) & (_t14 == _t14), numba.float64(0.0), _t14*(_t15))
-            _t17 = abs(-_t2*numba.float64(target_i))
-            _t18 = abs(_t2*_t5)
-            _t19 = _t17 + _t18
-            _t20 = _t17 + abs(_t1*_t2*_t5)
-            _t21 = _t18 + abs(-_t1*_t2*numba.float64(target_i))
-            _t22 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
-            _t23 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
-            _t24 = abs(_t22) + abs((numba.float64(0.5))*_t23)
-            _t25 = (_t3 & _t6)
-            _t26 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t19) | math.isnan(_t20) | math.isnan(_t21) | math.isnan(_t24)), numba.float64(math.nan), select(select(_t25, (_t19 > _t24), select(_t6, (_t21 > _t24), (_t20 > _t24))), _t22 + (numba.float64(0.5))*_t23, _t7 - _t4))
-            _t27 = select(_t0, numba.float64(math.nan), select(_t6, numba.float64(0.0), numba.float64(logits_i)))
-            _t28 = -_t10 + vmath.log1p(-numba.float64(target_i))
-            _t29 = _t27 + _t28
-            _t30 = select(_t11, numba.float64(math.nan), select(_t3, numba.float64(0.0), -numba.float64(logits_i)))
-            _t31 = vmath.log(numba.float64(target_i))
-            _t32 = _t31 - _t10
-            _t33 = _t30 + _t32
-            _t34 = _t28 + numba.float64(logits_i)
-            _t35 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t32) | math.isnan(_t28) | math.isnan(-(_t10 + numba.float64(logits_i) - _t31)) | math.isnan(_t34)), numba.float64(math.nan), select(select(_t25, (_t28 >= _t32), select(_t6, (_t28 >= _t31 - _t10 - numba.float64(logits_i)), (_t32 <= _t34))), _t29, _t33)) + vmath.log1p(vmath.exp(-abs(_t33 - _t29)))
-            _t36 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t27), vmath.dd(_t30)), vmath.dd_neg(vmath.dd(_t35))), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((numba.float64(gamma)) == numba.float64(0.0))) & (_t35 == _t35), numba.float64(0.0), _t35*(numba.float64(gamma))))))
-            _t37 = select((_t8 > numba.float64(0.0)) & (abs(_t26) == math.inf), _t26, _t9*_t26) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t23) == numba.float64(0.0))) & (_t36 == _t36), numba.float64(0.0), _t36*(numba.float64(gamma))*(_t23))
+            _t17 = select(_t0, numba.float64(math.nan), select(_t6, numba.float64(0.0), numba.float64(logits_i)))
+            _t18 = select(_t11, numba.float64(math.nan), select(_t3, numba.float64(0.0), -numba.float64(logits_i)))
+            _t19 = _t18 - _t10 + vmath.log(numba.float64(target_i))
+            _t20 = _t17 - _t10 + vmath.log1p(-numba.float64(target_i))
+            _t21 = select((_t19 == _t20), _t19 + numba.float64(0.6931471805599453), select((_t19 >= _t20), _t19, _t20) + vmath.log1p(vmath.exp(-abs(_t19 - _t20))))
+            _t22 = numba.float64(-1.0) + numba.float64(gamma)
+            _t23 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t17), vmath.dd(_t18)), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((_t22) == numba.float64(0.0))) & (_t21 == _t21), numba.float64(0.0), _t21*(_t22)))))
+            _t24 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
+            _t25 = abs(-_t2*numba.float64(target_i))
+            _t26 = abs(_t2*_t5)
+            _t27 = _t25 + _t26
+            _t28 = _t25 + abs(_t1*_t2*_t5)
+            _t29 = _t26 + abs(-_t1*_t2*numba.float64(target_i))
+            _t30 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
+            _t31 = abs(_t30) + abs((numba.float64(0.5))*_t24)
+            _t32 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t27) | math.isnan(_t28) | math.isnan(_t29) | math.isnan(_t31)), numba.float64(math.nan), select(select((_t3 & _t6), (_t27 > _t31), select(_t6, (_t29 > _t31), (_t28 > _t31))), _t30 + (numba.float64(0.5))*_t24, _t7 - _t4))
+            _t33 = select((_t8 > numba.float64(0.0)) & (abs(_t32) == math.inf), _t32, _t9*_t32) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t24) == numba.float64(0.0))) & (_t23 == _t23), numba.float64(0.0), _t23*(numba.float64(gamma))*(_t24))
             _part = vmath.reassoc_add(_part, w_i * (float32(select((_t8 > numba.float64(0.0)) & (abs(_t16) == math.inf), _t16, _t9*_t16))))
-            grad[i] = scale * w_i * (float32(select((((_t15) == numba.float64(0.0))) & (_t37 == _t37), numba.float64(0.0), _t37*(_t15))))
+            grad[i] = scale * w_i * (float32(select((((_t15) == numba.float64(0.0))) & (_t33 == _t33), numba.float64(0.0), _t33*(_t15))))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f32(logits, target, alpha, gamma, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 150 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float32, 138 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = (math.isnan(numba.float64(logits_i)))
-        _t1 = vmath.exp(-abs(numba.float64(logits_i)))
-        _t2 = numba.float64(1.0)/(numba.float64(1.0) + _t1)
-        _t3 = (numba.float64(logits_i) <= numba.float64(0.0))
-        _t4 = select(_t0, numba.float64(math.nan), select(_t3, _t2, _t1*_t2))
-        _t5 = numba.float64(1.0) - numba.float64(target_i)
-        _t6 = (numba.float64(logits_i) >= numba.float64(0.0))
-        _t7 = select(_t0, numba.float64(math.nan), select(_t6, _t2, _t1*_t2))
-        _t8 = _t4*numba.float64(target_i) + _t7*_t5
-        _t9 = _t8**numba.float64(gamma)
-        _t10 = abs(-_t2*numba.float64(target_i))
-        _t11 = abs(_t2*_t5)
-        _t12 = _t10 + _t11
-        _t13 = _t10 + abs(_t1*_t2*_t5)
-        _t14 = _t11 + abs(-_t1*_t2*numba.float64(target_i))
-        _t15 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
-        _t16 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
-        _t17 = abs(_t15) + abs((numba.float64(0.5))*_t16)
-        _t18 = (_t3 & _t6)
-        _t19 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t17)), numba.float64(math.nan), select(select(_t18, (_t12 > _t17), select(_t6, (_t14 > _t17), (_t13 > _t17))), _t15 + (numba.float64(0.5))*_t16, _t7*_t5 - _t4*numba.float64(target_i)))
-        _t20 = vmath.log1p(_t1)
-        _t21 = (math.isnan(-numba.float64(logits_i)))
-        _t22 = _t20 + select(_t21, numba.float64(math.nan), select(_t6, numba.float64(0.0), -numba.float64(logits_i)))
-        _t23 = _t20 + select(_t0, numba.float64(math.nan), select(_t3, numba.float64(0.0), numba.float64(logits_i)))
-        _t24 = select((((numba.float64(target_i)) == numba.float64(0.0))) & (_t22 == _t22), numba.float64(0.0), _t22*(numba.float64(target_i))) + select((((_t5) == numba.float64(0.0))) & (_t23 == _t23), numba.float64(0.0), _t23*(_t5))
-        _t25 = select(_t0, numba.float64(math.nan), select(_t6, numba.float64(0.0), numba.float64(logits_i)))
-        _t26 = -_t20 + vmath.log1p(-numba.float64(target_i))
-        _t27 = _t25 + _t26
-        _t28 = select(_t21, numba.float64(math.nan), select(_t3, numba.float64(0.0), -numba.float64(logits_i)))
-        _t29 = vmath.log(numba.float64(target_i))
-        _t30 = _t29 - _t20
-        _t31 = _t28 + _t30
-        _t32 = _t26 + numba.float64(logits_i)
-        _t33 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t30) | math.isnan(_t26) | math.isnan(-(_t20 + numba.float64(logits_i) - _t29)) | math.isnan(_t32)), numba.float64(math.nan), select(select(_t18, (_t26 >= _t30), select(_t6, (_t26 >= _t29 - _t20 - numba.float64(logits_i)), (_t30 <= _t32))), _t27, _t31)) + vmath.log1p(vmath.exp(-abs(_t31 - _t27)))
-        _t34 = select((((numba.float64(gamma)) == numba.float64(0.0))) & (_t33 == _t33), numba.float64(0.0), _t33*(numba.float64(gamma)))
-        _t35 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t25), vmath.dd(_t28)), vmath.dd(_t34)), vmath.dd_neg(vmath.dd(_t33))), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t20))))
-        _t36 = select((_t8 > numba.float64(0.0)) & (abs(_t19) == math.inf), _t19, _t9*_t19) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t16) == numba.float64(0.0))) & (_t24*_t35 == _t24*_t35), numba.float64(0.0), _t24*_t35*(numba.float64(gamma))*(_t16))
-        _t37 = select((numba.float64(alpha) < numba.float64(0.0)), numba.float64(1.0), _t5*(numba.float64(1.0) - numba.float64(alpha)) + numba.float64(target_i)*numba.float64(alpha))
-        _t38 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t25), vmath.dd(_t34)), vmath.dd_neg(vmath.dd(_t20))), vmath.dd_neg(vmath.dd(_t33))), vmath.dd_mul((2.0, 0.0), vmath.dd_add(vmath.dd(_t28), vmath.dd_neg(vmath.dd(_t20))))))
-        _t39 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t28), vmath.dd(_t34)), vmath.dd_neg(vmath.dd(_t20))), vmath.dd_neg(vmath.dd(_t33))), vmath.dd_mul((2.0, 0.0), vmath.dd_add(vmath.dd(_t25), vmath.dd_neg(vmath.dd(_t20))))))
-        _t40 = _t24*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t34), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t33))), vmath.dd_mul((2.0, 0.0), vmath.dd_add(vmath.dd(_t25), vmath.dd_neg(vmath.dd(_t20))))), vmath.dd_mul((2.0, 0.0), vmath.dd_add(vmath.dd(_t28), vmath.dd_neg(vmath.dd(_t20))))))
-        _t41 = numba.float64(-1.0) + numba.float64(2.0)*numba.float64(target_i)
-        _t42 = select((((numba.float64(target_i)) == numba.float64(0.0))) & (_t38 == _t38), numba.float64(0.0), _t38*(numba.float64(-1.0))*(numba.float64(target_i))) + select((((_t5) == numba.float64(0.0))) & (_t39 == _t39), numba.float64(0.0), _t39*(_t5)) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t16) == numba.float64(0.0))) & (_t40 == _t40), numba.float64(0.0), _t40*(numba.float64(gamma))*(_t16))
-        _t43 = select((_t8 > numba.float64(0.0)) & (abs(_t4*_t7) == math.inf), _t4*_t7, _t9*_t4*_t7) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t16) == numba.float64(0.0)) | ((_t41) == numba.float64(0.0))) & (_t40 == _t40), numba.float64(0.0), _t40*(numba.float64(gamma))*(_t16)*(_t41)) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t16) == numba.float64(0.0))) & (_t42 == _t42), numba.float64(0.0), _t42*(numba.float64(gamma))*(_t16)) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t16) == numba.float64(0.0))) & (_t19*_t35 == _t19*_t35), numba.float64(0.0), _t19*_t35*(numba.float64(gamma))*(_t16)) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t16) == numba.float64(0.0))) & (_t24*_t38 == _t24*_t38), numba.float64(0.0), _t24*_t38*(numba.float64(gamma))*(_t16)) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t16) == numba.float64(0.0))) & (_t24*_t39 == _t24*_t39), numba.float64(0.0), _t24*_t39*(numba.float64(-1.0))*(numba.float64(gamma))*(_t16))
-        grad[i] = float32(select((((_t37) == numba.float64(0.0))) & (_t36 == _t36), numba.float64(0.0), _t36*(_t37)))
-        hess[i] = float32(select((((_t37) == numba.float64(0.0))) & (_t43 == _t43), numba.float64(0.0), _t43*(_t37)))
+        _t0 = vmath.exp(-abs(numba.float64(logits_i)))
+        _t1 = vmath.log1p(_t0)
+        _t2 = (math.isnan(-numba.float64(logits_i)))
+        _t3 = (numba.float64(logits_i) >= numba.float64(0.0))
+        _t4 = _t1 + select(_t2, numba.float64(math.nan), select(_t3, numba.float64(0.0), -numba.float64(logits_i)))
+        _t5 = (math.isnan(numba.float64(logits_i)))
+        _t6 = (numba.float64(logits_i) <= numba.float64(0.0))
+        _t7 = _t1 + select(_t5, numba.float64(math.nan), select(_t6, numba.float64(0.0), numba.float64(logits_i)))
+        _t8 = numba.float64(1.0) - numba.float64(target_i)
+        _t9 = select((((numba.float64(target_i)) == numba.float64(0.0))) & (_t4 == _t4), numba.float64(0.0), _t4*(numba.float64(target_i))) + select((((_t8) == numba.float64(0.0))) & (_t7 == _t7), numba.float64(0.0), _t7*(_t8))
+        _t10 = select(_t5, numba.float64(math.nan), select(_t3, numba.float64(0.0), numba.float64(logits_i)))
+        _t11 = select(_t2, numba.float64(math.nan), select(_t6, numba.float64(0.0), -numba.float64(logits_i)))
+        _t12 = _t11 - _t1 + vmath.log(numba.float64(target_i))
+        _t13 = _t10 - _t1 + vmath.log1p(-numba.float64(target_i))
+        _t14 = select((_t12 == _t13), _t12 + numba.float64(0.6931471805599453), select((_t12 >= _t13), _t12, _t13) + vmath.log1p(vmath.exp(-abs(_t12 - _t13))))
+        _t15 = numba.float64(-1.0) + numba.float64(gamma)
+        _t16 = select((((_t15) == numba.float64(0.0))) & (_t14 == _t14), numba.float64(0.0), _t14*(_t15))
+        _t17 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t10), vmath.dd(_t11)), vmath.dd(_t16)), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t1))))
+        _t18 = numba.float64(1.0) - numba.float64(2.0)*numba.float64(target_i)
+        _t19 = numba.float64(1.0)/(numba.float64(1.0) + _t0)
+        _t20 = select(_t5, numba.float64(math.nan), select(_t6, _t19, _t0*_t19))
+        _t21 = select(_t5, numba.float64(math.nan), select(_t3, _t19, _t0*_t19))
+        _t22 = _t20*numba.float64(target_i) + _t21*_t8
+        _t23 = _t22**numba.float64(gamma)
+        _t24 = abs(-_t19*numba.float64(target_i))
+        _t25 = abs(_t19*_t8)
+        _t26 = _t24 + _t25
+        _t27 = _t24 + abs(_t0*_t19*_t8)
+        _t28 = _t25 + abs(-_t0*_t19*numba.float64(target_i))
+        _t29 = (numba.float64(0.5))*vmath.tanh((numba.float64(0.5))*numba.float64(logits_i))
+        _t30 = abs(_t29) + abs((numba.float64(0.5))*_t18)
+        _t31 = select((math.isnan(numba.float64(logits_i)) | math.isnan(_t26) | math.isnan(_t27) | math.isnan(_t28) | math.isnan(_t30)), numba.float64(math.nan), select(select((_t3 & _t6), (_t26 > _t30), select(_t3, (_t28 > _t30), (_t27 > _t30))), _t29 + (numba.float64(0.5))*_t18, _t21*_t8 - _t20*numba.float64(target_i)))
+        _t32 = select((_t22 > numba.float64(0.0)) & (abs(_t31) == math.inf), _t31, _t23*_t31) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t18) == numba.float64(0.0))) & (_t17*_t9 == _t17*_t9), numba.float64(0.0), _t17*_t9*(numba.float64(gamma))*(_t18))
+        _t33 = select((numba.float64(alpha) < numba.float64(0.0)), numba.float64(1.0), _t8*(numba.float64(1.0) - numba.float64(alpha)) + numba.float64(target_i)*numba.float64(alpha))
+        _t34 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t10), vmath.dd(_t16)), vmath.dd_mul((-3.0, 0.0), vmath.dd(_t1))), vmath.dd_mul((2.0, 0.0), vmath.dd(_t11))))
+        _t35 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t11), vmath.dd(_t16)), vmath.dd_mul((-3.0, 0.0), vmath.dd(_t1))), vmath.dd_mul((2.0, 0.0), vmath.dd(_t10))))
+        _t36 = numba.float64(-2.0) + numba.float64(gamma)
+        _t37 = _t9*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_mul((-4.0, 0.0), vmath.dd(_t1)), vmath.dd_mul((2.0, 0.0), vmath.dd(_t10))), vmath.dd_mul((2.0, 0.0), vmath.dd(_t11))), vmath.dd(select((((_t36) == numba.float64(0.0))) & (_t14 == _t14), numba.float64(0.0), _t14*(_t36)))))
+        _t38 = numba.float64(-1.0) + numba.float64(2.0)*numba.float64(target_i)
+        _t39 = select((((numba.float64(target_i)) == numba.float64(0.0))) & (_t34 == _t34), numba.float64(0.0), _t34*(numba.float64(-1.0))*(numba.float64(target_i))) + select((((_t8) == numba.float64(0.0))) & (_t35 == _t35), numba.float64(0.0), _t35*(_t8)) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t18) == numba.float64(0.0))) & (_t37 == _t37), numba.float64(0.0), _t37*(numba.float64(gamma))*(_t18))
+        _t40 = select((_t22 > numba.float64(0.0)) & (abs(_t20*_t21) == math.inf), _t20*_t21, _t23*_t20*_t21) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t18) == numba.float64(0.0)) | ((_t38) == numba.float64(0.0))) & (_t37 == _t37), numba.float64(0.0), _t37*(numba.float64(gamma))*(_t18)*(_t38)) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t18) == numba.float64(0.0))) & (_t39 == _t39), numba.float64(0.0), _t39*(numba.float64(gamma))*(_t18)) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t18) == numba.float64(0.0))) & (_t17*_t31 == _t17*_t31), numba.float64(0.0), _t17*_t31*(numba.float64(gamma))*(_t18)) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t18) == numba.float64(0.0))) & (_t34*_t9 == _t34*_t9), numba.float64(0.0), _t34*_t9*(numba.float64(gamma))*(_t18)) + select((((numba.float64(gamma)) == numba.float64(0.0)) | ((_t18) == numba.float64(0.0))) & (_t35*_t9 == _t35*_t9), numba.float64(0.0), _t35*_t9*(numba.float64(-1.0))*(numba.float64(gamma))*(_t18))
+        grad[i] = float32(select((((_t33) == numba.float64(0.0))) & (_t32 == _t32), numba.float64(0.0), _t32*(_t33)))
+        hess[i] = float32(select((((_t33) == numba.float64(0.0))) & (_t40 == _t40), numba.float64(0.0), _t40*(_t33)))
 
 
 @_jit
@@ -446,7 +431,7 @@ def value_sum_w_f64(logits, target, weight, alpha, gamma):
 
 @_jit
 def value_grad_each_f64(logits, target, alpha, gamma, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 102 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 88 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
@@ -467,34 +452,30 @@ def value_grad_each_f64(logits, target, alpha, gamma, value, grad):
         _t14 = select((((target_i) == 0.0)) & (_t12 == _t12), 0.0, _t12*(target_i)) + select((((_t5) == 0.0)) & (_t13 == _t13), 0.0, _t13*(_t5))
         _t15 = select((alpha < 0.0), 1.0, _t5*(1.0 - alpha) + target_i*alpha)
         _t16 = select((((_t15) == 0.0)) & (_t14 == _t14), 0.0, _t14*(_t15))
-        _t17 = abs(-_t2*target_i)
-        _t18 = abs(_t2*_t5)
-        _t19 = _t17 + _t18
-        _t20 = _t17 + abs(_t1*_t2*_t5)
-        _t21 = _t18 + abs(-_t1*_t2*target_i)
-        _t22 = (0.5)*vmath.tanh((0.5)*logits_i)
-        _t23 = 1.0 - 2.0*target_i
-        _t24 = abs(_t22) + abs((0.5)*_t23)
-        _t25 = (_t3 & _t6)
-        _t26 = select((math.isnan(logits_i) | math.isnan(_t19) | math.isnan(_t20) | math.isnan(_t21) | math.isnan(_t24)), math.nan, select(select(_t25, (_t19 > _t24), select(_t6, (_t21 > _t24), (_t20 > _t24))), _t22 + (0.5)*_t23, _t7 - _t4))
-        _t27 = select(_t0, math.nan, select(_t6, 0.0, logits_i))
-        _t28 = -_t10 + vmath.log1p(-target_i)
-        _t29 = _t27 + _t28
-        _t30 = select(_t11, math.nan, select(_t3, 0.0, -logits_i))
-        _t31 = vmath.log(target_i)
-        _t32 = _t31 - _t10
-        _t33 = _t30 + _t32
-        _t34 = _t28 + logits_i
-        _t35 = select((math.isnan(logits_i) | math.isnan(_t32) | math.isnan(_t28) | math.isnan(-(_t10 + logits_i - _t31)) | math.isnan(_t34)), math.nan, select(select(_t25, (_t28 >= _t32), select(_t6, (_t28 >= _t31 - _t10 - logits_i), (_t32 <= _t34))), _t29, _t33)) + vmath.log1p(vmath.exp(-abs(_t33 - _t29)))
-        _t36 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t27), vmath.dd(_t30)), vmath.dd_neg(vmath.dd(_t35))), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((gamma) == 0.0)) & (_t35 == _t35), 0.0, _t35*(gamma)))))
-        _t37 = select((_t8 > 0.0) & (abs(_t26) == math.inf), _t26, _t9*_t26) + select((((gamma) == 0.0) | ((_t23) == 0.0)) & (_t36 == _t36), 0.0, _t36*(gamma)*(_t23))
+        _t17 = select(_t0, math.nan, select(_t6, 0.0, logits_i))
+        _t18 = select(_t11, math.nan, select(_t3, 0.0, -logits_i))
+        _t19 = _t18 - _t10 + vmath.log(target_i)
+        _t20 = _t17 - _t10 + vmath.log1p(-target_i)
+        _t21 = select((_t19 == _t20), _t19 + 0.6931471805599453, select((_t19 >= _t20), _t19, _t20) + vmath.log1p(vmath.exp(-abs(_t19 - _t20))))
+        _t22 = -1.0 + gamma
+        _t23 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t17), vmath.dd(_t18)), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((_t22) == 0.0)) & (_t21 == _t21), 0.0, _t21*(_t22)))))
+        _t24 = 1.0 - 2.0*target_i
+        _t25 = abs(-_t2*target_i)
+        _t26 = abs(_t2*_t5)
+        _t27 = _t25 + _t26
+        _t28 = _t25 + abs(_t1*_t2*_t5)
+        _t29 = _t26 + abs(-_t1*_t2*target_i)
+        _t30 = (0.5)*vmath.tanh((0.5)*logits_i)
+        _t31 = abs(_t30) + abs((0.5)*_t24)
+        _t32 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t28) | math.isnan(_t29) | math.isnan(_t31)), math.nan, select(select((_t3 & _t6), (_t27 > _t31), select(_t6, (_t29 > _t31), (_t28 > _t31))), _t30 + (0.5)*_t24, _t7 - _t4))
+        _t33 = select((_t8 > 0.0) & (abs(_t32) == math.inf), _t32, _t9*_t32) + select((((gamma) == 0.0) | ((_t24) == 0.0)) & (_t23 == _t23), 0.0, _t23*(gamma)*(_t24))
         value[i] = select((_t8 > 0.0) & (abs(_t16) == math.inf), _t16, _t9*_t16)
-        grad[i] = select((((_t15) == 0.0)) & (_t37 == _t37), 0.0, _t37*(_t15))
+        grad[i] = select((((_t15) == 0.0)) & (_t33 == _t33), 0.0, _t33*(_t15))
 
 
 @_jit
 def value_grad_sum_f64(logits, target, alpha, gamma, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 102 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 88 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -519,36 +500,32 @@ def value_grad_sum_f64(logits, target, alpha, gamma, scale, grad):
             _t14 = select((((target_i) == 0.0)) & (_t12 == _t12), 0.0, _t12*(target_i)) + select((((_t5) == 0.0)) & (_t13 == _t13), 0.0, _t13*(_t5))
             _t15 = select((alpha < 0.0), 1.0, _t5*(1.0 - alpha) + target_i*alpha)
             _t16 = select((((_t15) == 0.0)) & (_t14 == _t14), 0.0, _t14*(_t15))
-            _t17 = abs(-_t2*target_i)
-            _t18 = abs(_t2*_t5)
-            _t19 = _t17 + _t18
-            _t20 = _t17 + abs(_t1*_t2*_t5)
-            _t21 = _t18 + abs(-_t1*_t2*target_i)
-            _t22 = (0.5)*vmath.tanh((0.5)*logits_i)
-            _t23 = 1.0 - 2.0*target_i
-            _t24 = abs(_t22) + abs((0.5)*_t23)
-            _t25 = (_t3 & _t6)
-            _t26 = select((math.isnan(logits_i) | math.isnan(_t19) | math.isnan(_t20) | math.isnan(_t21) | math.isnan(_t24)), math.nan, select(select(_t25, (_t19 > _t24), select(_t6, (_t21 > _t24), (_t20 > _t24))), _t22 + (0.5)*_t23, _t7 - _t4))
-            _t27 = select(_t0, math.nan, select(_t6, 0.0, logits_i))
-            _t28 = -_t10 + vmath.log1p(-target_i)
-            _t29 = _t27 + _t28
-            _t30 = select(_t11, math.nan, select(_t3, 0.0, -logits_i))
-            _t31 = vmath.log(target_i)
-            _t32 = _t31 - _t10
-            _t33 = _t30 + _t32
-            _t34 = _t28 + logits_i
-            _t35 = select((math.isnan(logits_i) | math.isnan(_t32) | math.isnan(_t28) | math.isnan(-(_t10 + logits_i - _t31)) | math.isnan(_t34)), math.nan, select(select(_t25, (_t28 >= _t32), select(_t6, (_t28 >= _t31 - _t10 - logits_i), (_t32 <= _t34))), _t29, _t33)) + vmath.log1p(vmath.exp(-abs(_t33 - _t29)))
-            _t36 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t27), vmath.dd(_t30)), vmath.dd_neg(vmath.dd(_t35))), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((gamma) == 0.0)) & (_t35 == _t35), 0.0, _t35*(gamma)))))
-            _t37 = select((_t8 > 0.0) & (abs(_t26) == math.inf), _t26, _t9*_t26) + select((((gamma) == 0.0) | ((_t23) == 0.0)) & (_t36 == _t36), 0.0, _t36*(gamma)*(_t23))
+            _t17 = select(_t0, math.nan, select(_t6, 0.0, logits_i))
+            _t18 = select(_t11, math.nan, select(_t3, 0.0, -logits_i))
+            _t19 = _t18 - _t10 + vmath.log(target_i)
+            _t20 = _t17 - _t10 + vmath.log1p(-target_i)
+            _t21 = select((_t19 == _t20), _t19 + 0.6931471805599453, select((_t19 >= _t20), _t19, _t20) + vmath.log1p(vmath.exp(-abs(_t19 - _t20))))
+            _t22 = -1.0 + gamma
+            _t23 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t17), vmath.dd(_t18)), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((_t22) == 0.0)) & (_t21 == _t21), 0.0, _t21*(_t22)))))
+            _t24 = 1.0 - 2.0*target_i
+            _t25 = abs(-_t2*target_i)
+            _t26 = abs(_t2*_t5)
+            _t27 = _t25 + _t26
+            _t28 = _t25 + abs(_t1*_t2*_t5)
+            _t29 = _t26 + abs(-_t1*_t2*target_i)
+            _t30 = (0.5)*vmath.tanh((0.5)*logits_i)
+            _t31 = abs(_t30) + abs((0.5)*_t24)
+            _t32 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t28) | math.isnan(_t29) | math.isnan(_t31)), math.nan, select(select((_t3 & _t6), (_t27 > _t31), select(_t6, (_t29 > _t31), (_t28 > _t31))), _t30 + (0.5)*_t24, _t7 - _t4))
+            _t33 = select((_t8 > 0.0) & (abs(_t32) == math.inf), _t32, _t9*_t32) + select((((gamma) == 0.0) | ((_t24) == 0.0)) & (_t23 == _t23), 0.0, _t23*(gamma)*(_t24))
             _part = vmath.reassoc_add(_part, select((_t8 > 0.0) & (abs(_t16) == math.inf), _t16, _t9*_t16))
-            grad[i] = scale * (select((((_t15) == 0.0)) & (_t37 == _t37), 0.0, _t37*(_t15)))
+            grad[i] = scale * (select((((_t15) == 0.0)) & (_t33 == _t33), 0.0, _t33*(_t15)))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(logits, target, weight, alpha, gamma, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 102 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 88 ops per element)"""
     n = logits.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -574,85 +551,78 @@ def value_grad_sum_w_f64(logits, target, weight, alpha, gamma, scale, grad):
             _t14 = select((((target_i) == 0.0)) & (_t12 == _t12), 0.0, _t12*(target_i)) + select((((_t5) == 0.0)) & (_t13 == _t13), 0.0, _t13*(_t5))
             _t15 = select((alpha < 0.0), 1.0, _t5*(1.0 - alpha) + target_i*alpha)
             _t16 = select((((_t15) == 0.0)) & (_t14 == _t14), 0.0, _t14*(_t15))
-            _t17 = abs(-_t2*target_i)
-            _t18 = abs(_t2*_t5)
-            _t19 = _t17 + _t18
-            _t20 = _t17 + abs(_t1*_t2*_t5)
-            _t21 = _t18 + abs(-_t1*_t2*target_i)
-            _t22 = (0.5)*vmath.tanh((0.5)*logits_i)
-            _t23 = 1.0 - 2.0*target_i
-            _t24 = abs(_t22) + abs((0.5)*_t23)
-            _t25 = (_t3 & _t6)
-            _t26 = select((math.isnan(logits_i) | math.isnan(_t19) | math.isnan(_t20) | math.isnan(_t21) | math.isnan(_t24)), math.nan, select(select(_t25, (_t19 > _t24), select(_t6, (_t21 > _t24), (_t20 > _t24))), _t22 + (0.5)*_t23, _t7 - _t4))
-            _t27 = select(_t0, math.nan, select(_t6, 0.0, logits_i))
-            _t28 = -_t10 + vmath.log1p(-target_i)
-            _t29 = _t27 + _t28
-            _t30 = select(_t11, math.nan, select(_t3, 0.0, -logits_i))
-            _t31 = vmath.log(target_i)
-            _t32 = _t31 - _t10
-            _t33 = _t30 + _t32
-            _t34 = _t28 + logits_i
-            _t35 = select((math.isnan(logits_i) | math.isnan(_t32) | math.isnan(_t28) | math.isnan(-(_t10 + logits_i - _t31)) | math.isnan(_t34)), math.nan, select(select(_t25, (_t28 >= _t32), select(_t6, (_t28 >= _t31 - _t10 - logits_i), (_t32 <= _t34))), _t29, _t33)) + vmath.log1p(vmath.exp(-abs(_t33 - _t29)))
-            _t36 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t27), vmath.dd(_t30)), vmath.dd_neg(vmath.dd(_t35))), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((gamma) == 0.0)) & (_t35 == _t35), 0.0, _t35*(gamma)))))
-            _t37 = select((_t8 > 0.0) & (abs(_t26) == math.inf), _t26, _t9*_t26) + select((((gamma) == 0.0) | ((_t23) == 0.0)) & (_t36 == _t36), 0.0, _t36*(gamma)*(_t23))
+            _t17 = select(_t0, math.nan, select(_t6, 0.0, logits_i))
+            _t18 = select(_t11, math.nan, select(_t3, 0.0, -logits_i))
+            _t19 = _t18 - _t10 + vmath.log(target_i)
+            _t20 = _t17 - _t10 + vmath.log1p(-target_i)
+            _t21 = select((_t19 == _t20), _t19 + 0.6931471805599453, select((_t19 >= _t20), _t19, _t20) + vmath.log1p(vmath.exp(-abs(_t19 - _t20))))
+            _t22 = -1.0 + gamma
+            _t23 = _t14*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t17), vmath.dd(_t18)), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t10))), vmath.dd(select((((_t22) == 0.0)) & (_t21 == _t21), 0.0, _t21*(_t22)))))
+            _t24 = 1.0 - 2.0*target_i
+            _t25 = abs(-_t2*target_i)
+            _t26 = abs(_t2*_t5)
+            _t27 = _t25 + _t26
+            _t28 = _t25 + abs(_t1*_t2*_t5)
+            _t29 = _t26 + abs(-_t1*_t2*target_i)
+            _t30 = (0.5)*vmath.tanh((0.5)*logits_i)
+            _t31 = abs(_t30) + abs((0.5)*_t24)
+            _t32 = select((math.isnan(logits_i) | math.isnan(_t27) | math.isnan(_t28) | math.isnan(_t29) | math.isnan(_t31)), math.nan, select(select((_t3 & _t6), (_t27 > _t31), select(_t6, (_t29 > _t31), (_t28 > _t31))), _t30 + (0.5)*_t24, _t7 - _t4))
+            _t33 = select((_t8 > 0.0) & (abs(_t32) == math.inf), _t32, _t9*_t32) + select((((gamma) == 0.0) | ((_t24) == 0.0)) & (_t23 == _t23), 0.0, _t23*(gamma)*(_t24))
             _part = vmath.reassoc_add(_part, w_i * (select((_t8 > 0.0) & (abs(_t16) == math.inf), _t16, _t9*_t16)))
-            grad[i] = scale * w_i * (select((((_t15) == 0.0)) & (_t37 == _t37), 0.0, _t37*(_t15)))
+            grad[i] = scale * w_i * (select((((_t15) == 0.0)) & (_t33 == _t33), 0.0, _t33*(_t15)))
         acc += _part
     return acc
 
 
 @_jit
 def grad_hess_f64(logits, target, alpha, gamma, grad, hess):
-    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 150 ops per element)"""
+    """grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²  (float64, 138 ops per element)"""
     for i in prange(logits.shape[0]):
         logits_i = logits[i]
         target_i = target[i]
-        _t0 = (math.isnan(logits_i))
-        _t1 = vmath.exp(-abs(logits_i))
-        _t2 = 1.0/(1.0 + _t1)
-        _t3 = (logits_i <= 0.0)
-        _t4 = select(_t0, math.nan, select(_t3, _t2, _t1*_t2))
-        _t5 = 1.0 - target_i
-        _t6 = (logits_i >= 0.0)
-        _t7 = select(_t0, math.nan, select(_t6, _t2, _t1*_t2))
-        _t8 = _t4*target_i + _t7*_t5
-        _t9 = _t8**gamma
-        _t10 = abs(-_t2*target_i)
-        _t11 = abs(_t2*_t5)
-        _t12 = _t10 + _t11
-        _t13 = _t10 + abs(_t1*_t2*_t5)
-        _t14 = _t11 + abs(-_t1*_t2*target_i)
-        _t15 = (0.5)*vmath.tanh((0.5)*logits_i)
-        _t16 = 1.0 - 2.0*target_i
-        _t17 = abs(_t15) + abs((0.5)*_t16)
-        _t18 = (_t3 & _t6)
-        _t19 = select((math.isnan(logits_i) | math.isnan(_t12) | math.isnan(_t13) | math.isnan(_t14) | math.isnan(_t17)), math.nan, select(select(_t18, (_t12 > _t17), select(_t6, (_t14 > _t17), (_t13 > _t17))), _t15 + (0.5)*_t16, _t7*_t5 - _t4*target_i))
-        _t20 = vmath.log1p(_t1)
-        _t21 = (math.isnan(-logits_i))
-        _t22 = _t20 + select(_t21, math.nan, select(_t6, 0.0, -logits_i))
-        _t23 = _t20 + select(_t0, math.nan, select(_t3, 0.0, logits_i))
-        _t24 = select((((target_i) == 0.0)) & (_t22 == _t22), 0.0, _t22*(target_i)) + select((((_t5) == 0.0)) & (_t23 == _t23), 0.0, _t23*(_t5))
-        _t25 = select(_t0, math.nan, select(_t6, 0.0, logits_i))
-        _t26 = -_t20 + vmath.log1p(-target_i)
-        _t27 = _t25 + _t26
-        _t28 = select(_t21, math.nan, select(_t3, 0.0, -logits_i))
-        _t29 = vmath.log(target_i)
-        _t30 = _t29 - _t20
-        _t31 = _t28 + _t30
-        _t32 = _t26 + logits_i
-        _t33 = select((math.isnan(logits_i) | math.isnan(_t30) | math.isnan(_t26) | math.isnan(-(_t20 + logits_i - _t29)) | math.isnan(_t32)), math.nan, select(select(_t18, (_t26 >= _t30), select(_t6, (_t26 >= _t29 - _t20 - logits_i), (_t30 <= _t32))), _t27, _t31)) + vmath.log1p(vmath.exp(-abs(_t31 - _t27)))
-        _t34 = select((((gamma) == 0.0)) & (_t33 == _t33), 0.0, _t33*(gamma))
-        _t35 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t25), vmath.dd(_t28)), vmath.dd(_t34)), vmath.dd_neg(vmath.dd(_t33))), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t20))))
-        _t36 = select((_t8 > 0.0) & (abs(_t19) == math.inf), _t19, _t9*_t19) + select((((gamma) == 0.0) | ((_t16) == 0.0)) & (_t24*_t35 == _t24*_t35), 0.0, _t24*_t35*(gamma)*(_t16))
-        _t37 = select((alpha < 0.0), 1.0, _t5*(1.0 - alpha) + target_i*alpha)
-        _t38 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t25), vmath.dd(_t34)), vmath.dd_neg(vmath.dd(_t20))), vmath.dd_neg(vmath.dd(_t33))), vmath.dd_mul((2.0, 0.0), vmath.dd_add(vmath.dd(_t28), vmath.dd_neg(vmath.dd(_t20))))))
-        _t39 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t28), vmath.dd(_t34)), vmath.dd_neg(vmath.dd(_t20))), vmath.dd_neg(vmath.dd(_t33))), vmath.dd_mul((2.0, 0.0), vmath.dd_add(vmath.dd(_t25), vmath.dd_neg(vmath.dd(_t20))))))
-        _t40 = _t24*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t34), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t33))), vmath.dd_mul((2.0, 0.0), vmath.dd_add(vmath.dd(_t25), vmath.dd_neg(vmath.dd(_t20))))), vmath.dd_mul((2.0, 0.0), vmath.dd_add(vmath.dd(_t28), vmath.dd_neg(vmath.dd(_t20))))))
-        _t41 = -1.0 + 2.0*target_i
-        _t42 = select((((target_i) == 0.0)) & (_t38 == _t38), 0.0, _t38*(-1.0)*(target_i)) + select((((_t5) == 0.0)) & (_t39 == _t39), 0.0, _t39*(_t5)) + select((((gamma) == 0.0) | ((_t16) == 0.0)) & (_t40 == _t40), 0.0, _t40*(gamma)*(_t16))
-        _t43 = select((_t8 > 0.0) & (abs(_t4*_t7) == math.inf), _t4*_t7, _t9*_t4*_t7) + select((((gamma) == 0.0) | ((_t16) == 0.0) | ((_t41) == 0.0)) & (_t40 == _t40), 0.0, _t40*(gamma)*(_t16)*(_t41)) + select((((gamma) == 0.0) | ((_t16) == 0.0)) & (_t42 == _t42), 0.0, _t42*(gamma)*(_t16)) + select((((gamma) == 0.0) | ((_t16) == 0.0)) & (_t19*_t35 == _t19*_t35), 0.0, _t19*_t35*(gamma)*(_t16)) + select((((gamma) == 0.0) | ((_t16) == 0.0)) & (_t24*_t38 == _t24*_t38), 0.0, _t24*_t38*(gamma)*(_t16)) + select((((gamma) == 0.0) | ((_t16) == 0.0)) & (_t24*_t39 == _t24*_t39), 0.0, _t24*_t39*(-1.0)*(gamma)*(_t16))
-        grad[i] = select((((_t37) == 0.0)) & (_t36 == _t36), 0.0, _t36*(_t37))
-        hess[i] = select((((_t37) == 0.0)) & (_t43 == _t43), 0.0, _t43*(_t37))
+        _t0 = vmath.exp(-abs(logits_i))
+        _t1 = vmath.log1p(_t0)
+        _t2 = (math.isnan(-logits_i))
+        _t3 = (logits_i >= 0.0)
+        _t4 = _t1 + select(_t2, math.nan, select(_t3, 0.0, -logits_i))
+        _t5 = (math.isnan(logits_i))
+        _t6 = (logits_i <= 0.0)
+        _t7 = _t1 + select(_t5, math.nan, select(_t6, 0.0, logits_i))
+        _t8 = 1.0 - target_i
+        _t9 = select((((target_i) == 0.0)) & (_t4 == _t4), 0.0, _t4*(target_i)) + select((((_t8) == 0.0)) & (_t7 == _t7), 0.0, _t7*(_t8))
+        _t10 = select(_t5, math.nan, select(_t3, 0.0, logits_i))
+        _t11 = select(_t2, math.nan, select(_t6, 0.0, -logits_i))
+        _t12 = _t11 - _t1 + vmath.log(target_i)
+        _t13 = _t10 - _t1 + vmath.log1p(-target_i)
+        _t14 = select((_t12 == _t13), _t12 + 0.6931471805599453, select((_t12 >= _t13), _t12, _t13) + vmath.log1p(vmath.exp(-abs(_t12 - _t13))))
+        _t15 = -1.0 + gamma
+        _t16 = select((((_t15) == 0.0)) & (_t14 == _t14), 0.0, _t14*(_t15))
+        _t17 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t10), vmath.dd(_t11)), vmath.dd(_t16)), vmath.dd_mul((-2.0, 0.0), vmath.dd(_t1))))
+        _t18 = 1.0 - 2.0*target_i
+        _t19 = 1.0/(1.0 + _t0)
+        _t20 = select(_t5, math.nan, select(_t6, _t19, _t0*_t19))
+        _t21 = select(_t5, math.nan, select(_t3, _t19, _t0*_t19))
+        _t22 = _t20*target_i + _t21*_t8
+        _t23 = _t22**gamma
+        _t24 = abs(-_t19*target_i)
+        _t25 = abs(_t19*_t8)
+        _t26 = _t24 + _t25
+        _t27 = _t24 + abs(_t0*_t19*_t8)
+        _t28 = _t25 + abs(-_t0*_t19*target_i)
+        _t29 = (0.5)*vmath.tanh((0.5)*logits_i)
+        _t30 = abs(_t29) + abs((0.5)*_t18)
+        _t31 = select((math.isnan(logits_i) | math.isnan(_t26) | math.isnan(_t27) | math.isnan(_t28) | math.isnan(_t30)), math.nan, select(select((_t3 & _t6), (_t26 > _t30), select(_t3, (_t28 > _t30), (_t27 > _t30))), _t29 + (0.5)*_t18, _t21*_t8 - _t20*target_i))
+        _t32 = select((_t22 > 0.0) & (abs(_t31) == math.inf), _t31, _t23*_t31) + select((((gamma) == 0.0) | ((_t18) == 0.0)) & (_t17*_t9 == _t17*_t9), 0.0, _t17*_t9*(gamma)*(_t18))
+        _t33 = select((alpha < 0.0), 1.0, _t8*(1.0 - alpha) + target_i*alpha)
+        _t34 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t10), vmath.dd(_t16)), vmath.dd_mul((-3.0, 0.0), vmath.dd(_t1))), vmath.dd_mul((2.0, 0.0), vmath.dd(_t11))))
+        _t35 = vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd(_t11), vmath.dd(_t16)), vmath.dd_mul((-3.0, 0.0), vmath.dd(_t1))), vmath.dd_mul((2.0, 0.0), vmath.dd(_t10))))
+        _t36 = -2.0 + gamma
+        _t37 = _t9*vmath.dd_exp(vmath.dd_add(vmath.dd_add(vmath.dd_add(vmath.dd_mul((-4.0, 0.0), vmath.dd(_t1)), vmath.dd_mul((2.0, 0.0), vmath.dd(_t10))), vmath.dd_mul((2.0, 0.0), vmath.dd(_t11))), vmath.dd(select((((_t36) == 0.0)) & (_t14 == _t14), 0.0, _t14*(_t36)))))
+        _t38 = -1.0 + 2.0*target_i
+        _t39 = select((((target_i) == 0.0)) & (_t34 == _t34), 0.0, _t34*(-1.0)*(target_i)) + select((((_t8) == 0.0)) & (_t35 == _t35), 0.0, _t35*(_t8)) + select((((gamma) == 0.0) | ((_t18) == 0.0)) & (_t37 == _t37), 0.0, _t37*(gamma)*(_t18))
+        _t40 = select((_t22 > 0.0) & (abs(_t20*_t21) == math.inf), _t20*_t21, _t23*_t20*_t21) + select((((gamma) == 0.0) | ((_t18) == 0.0) | ((_t38) == 0.0)) & (_t37 == _t37), 0.0, _t37*(gamma)*(_t18)*(_t38)) + select((((gamma) == 0.0) | ((_t18) == 0.0)) & (_t39 == _t39), 0.0, _t39*(gamma)*(_t18)) + select((((gamma) == 0.0) | ((_t18) == 0.0)) & (_t17*_t31 == _t17*_t31), 0.0, _t17*_t31*(gamma)*(_t18)) + select((((gamma) == 0.0) | ((_t18) == 0.0)) & (_t34*_t9 == _t34*_t9), 0.0, _t34*_t9*(gamma)*(_t18)) + select((((gamma) == 0.0) | ((_t18) == 0.0)) & (_t35*_t9 == _t35*_t9), 0.0, _t35*_t9*(-1.0)*(gamma)*(_t18))
+        grad[i] = select((((_t33) == 0.0)) & (_t32 == _t32), 0.0, _t32*(_t33))
+        hess[i] = select((((_t33) == 0.0)) & (_t40 == _t40), 0.0, _t40*(_t33))
 
 
 KERNELS = {
