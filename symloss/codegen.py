@@ -259,6 +259,7 @@ def plan(loss: Loss) -> ModulePlan:
         if not p.static and isinstance(p.default, (int, float)) and math.isfinite(p.default)
     }
     varying = frozenset(loss.symbol(i.name) for i in loss.inputs if i.differentiable)
+    nonzero = frozenset(loss.symbol(k) for k, d in domains.items() if d.contains(0) is sp.false)
     module = ModulePlan(loss)
     for variant in variants(loss):
         static = {loss.symbol(k): int(v) for k, v in variant.static.items()}
@@ -270,7 +271,7 @@ def plan(loss: Loss) -> ModulePlan:
         names = {loss.symbol(k): f"{k}_i" for k in data_names}
         with distribute(False):
             lowered = {
-                q: lower(e.subs(static), ranges, data, centres, varying)
+                q: lower(e.subs(static), ranges, data, centres, varying, nonzero)
                 for q, e in sorted(quantities.items())
             }
             widened = {

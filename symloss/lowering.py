@@ -992,12 +992,15 @@ def _may_be_infinite(f: sp.Expr, ranges: Ranges) -> bool:
     return any(_may_be_infinite(a, ranges) for a in f.args if isinstance(a, sp.Expr))
 
 
-def data_coefficient_limits(expr: sp.Expr, ranges: Ranges, varying: frozenset) -> sp.Expr:
-    """k·F → limit_mul(k, F, F) where the coefficient k is exact data (no symbol of
-    ``varying``, the differentiable inputs; not a plain number) and F, a function of them
-    (a primitive, exponential or logarithm), may be infinite: the product is 0 for every
-    finite F where k = 0, so 0 is its limit. (1 - y)·softplus(x) at a label y = 1 and a logit
-    x = +∞ is then 0, not 0·∞ = NaN."""
+def data_coefficient_limits(
+    expr: sp.Expr, ranges: Ranges, varying: frozenset, nonzero: frozenset = frozenset()
+) -> sp.Expr:
+    """k·F → zero_factor_mul(F, F, k, tests) where the coefficient k is exact data (no symbol
+    of ``varying``, the differentiable inputs; not a plain number) and F may be infinite: the
+    product is 0 for every finite F where k = 0, so 0 is its limit. (1 - y)·softplus(x) at a
+    label y = 1 and a logit x = +∞ is then 0, not 0·∞ = NaN; so is -y·x in the Poisson loss
+    at y = 0, x = -∞. Factors made only of ``nonzero`` symbols (whose domains exclude 0, as
+    labels in {-1, +1}) are not tested."""
 
     def zero_test(f: sp.Expr):
         """What is 0 exactly where the data factor f is (f rounded may underflow to 0)."""
@@ -1007,9 +1010,9 @@ def data_coefficient_limits(expr: sp.Expr, ranges: Ranges, varying: frozenset) -
 
     def wrap(mul: sp.Mul) -> sp.Expr:
         k = [f for f in mul.args if not f.free_symbols & varying and not f.is_number]
-        tests = [t for t in map(zero_test, k) if t is not None]
+        tests = [t for t in map(zero_test, k) if t is not None and not t.free_symbols <= nonzero]
         rest = sp.Mul(*(f for f in mul.args if f.free_symbols & varying))
-        if not tests or not rest.has(*PRIMITIVES, sp.exp, sp.log):
+        if not tests or rest == 1:
             return mul
         if not _may_be_infinite(rest, ranges):
             return mul
@@ -1282,6 +1285,7 @@ def lower(
     data: frozenset,
     centres: Mapping = _EMPTY,
     varying: frozenset = frozenset(),
+    nonzero: frozenset = frozenset(),
 ) -> sp.Expr:
     """Run the passes in order (call under ``distribute(False)``, see `factor_sums`).
     ``centres``: parameter symbols → their default values (see `exact_constant`);
@@ -1298,7 +1302,7 @@ def lower(
     expr = scaled_quotients(expr)  # v²·log1p_square(u/v) without v² or u/v
     expr = power_forms(expr)  # (1 + x²)^k as |x|^{2k}·(1 + x⁻²)^k for large |x|
     expr = power_limits(expr, ranges)  # q^γ·F = F where F = ±∞, also where q^γ underflows
-    expr = data_coefficient_limits(expr, ranges, varying)  # k·F = 0 where data k = 0, F = ±∞
+    expr = data_coefficient_limits(expr, ranges, varying, nonzero)  # k·F = 0 at k = 0, F = ±∞
     expr = stable_primitives(expr)  # softplus, σ, log σ, log cosh, logaddexp
     expr = c99_functions(expr)  # log1p / expm1 where plain log / exp lose digits
     expr = exponent_terms(expr)  # a log-space product's exponent as terms, summed exactly

@@ -396,3 +396,17 @@ def test_sigmoid_focal_derivatives_at_an_infinite_logit_of_the_right_sign(dtype)
         np.testing.assert_array_equal(g2, [0.0, 0.0])
         if gamma >= 2:
             np.testing.assert_array_equal(h, [0.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_zero_coefficient_times_an_infinite_input_is_zero(dtype):
+    # Poisson (log input): ℓ(x, 0) = e^x, so 0 at x = -∞ (it was e^x - 0·x = 0 - NaN), its
+    # gradient e^x likewise; quantile with τ = 0 is 0 for y > ŷ (τ·(y - ŷ) at ŷ = -∞), and
+    # with τ = 1 for y < ŷ ((τ - 1)·(y - ŷ) at ŷ = +∞).
+    x = np.array([-np.inf, np.inf], dtype=dtype)
+    y = np.zeros(2, dtype=dtype)
+    value, grad = symloss.loss("poisson_nll").value_and_grad(x, y, reduction="none")
+    np.testing.assert_array_equal(value, [0.0, np.inf])
+    np.testing.assert_array_equal(grad, [0.0, np.inf])
+    np.testing.assert_array_equal(symloss.quantile(x, y, tau=0.0, reduction="none"), [0.0, np.inf])
+    np.testing.assert_array_equal(symloss.quantile(x, y, tau=1.0, reduction="none"), [np.inf, 0.0])

@@ -66,21 +66,22 @@ LOSS = {
 
 @_jit
 def value_each_f32(pred, target, out):
-    """out[i] = ℓ_i  (float32, 38 ops per element)"""
+    """out[i] = ℓ_i  (float32, 37 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.exp(pred_i)
-        _t1 = (math.isnan(target_i))
-        _t2 = vmath.exp(-pred_i)
-        _t3 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-        _t4 = select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        out[i] = select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t2*pred_i == _t2*pred_i), float32(0.0), _t2*pred_i*(float32(-1.0))*(target_i)), select((((_t4) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*(float32(-1.0))*(_t4)))))))
+        _t1 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+        _t2 = (math.isnan(target_i))
+        _t3 = vmath.exp(-pred_i)
+        _t4 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+        _t5 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+        out[i] = select((math.isfinite(_t0)), _t0 + _t1, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(_t1)) & ((_t3 > 0))), select((((target_i) == float32(0.0))) & (_t3*pred_i == _t3*pred_i), float32(0.0), _t3*pred_i*(float32(-1.0))*(target_i)), select((((_t5) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*(float32(-1.0))*(_t5)))))))
 
 
 @_jit
 def value_sum_f32(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 38 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 37 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -89,18 +90,19 @@ def value_sum_f32(pred, target):
             pred_i = pred[i]
             target_i = target[i]
             _t0 = vmath.exp(pred_i)
-            _t1 = (math.isnan(target_i))
-            _t2 = vmath.exp(-pred_i)
-            _t3 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _t4 = select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _part = vmath.reassoc_add(_part, select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t2*pred_i == _t2*pred_i), float32(0.0), _t2*pred_i*(float32(-1.0))*(target_i)), select((((_t4) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*(float32(-1.0))*(_t4))))))))
+            _t1 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+            _t2 = (math.isnan(target_i))
+            _t3 = vmath.exp(-pred_i)
+            _t4 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t5 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _part = vmath.reassoc_add(_part, select((math.isfinite(_t0)), _t0 + _t1, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(_t1)) & ((_t3 > 0))), select((((target_i) == float32(0.0))) & (_t3*pred_i == _t3*pred_i), float32(0.0), _t3*pred_i*(float32(-1.0))*(target_i)), select((((_t5) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*(float32(-1.0))*(_t5))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f32(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 38 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 37 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -110,42 +112,44 @@ def value_sum_w_f32(pred, target, weight):
             target_i = target[i]
             w_i = weight[i]
             _t0 = vmath.exp(pred_i)
-            _t1 = (math.isnan(target_i))
-            _t2 = vmath.exp(-pred_i)
-            _t3 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _t4 = select(_t1, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t1, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t2*pred_i == _t2*pred_i), float32(0.0), _t2*pred_i*(float32(-1.0))*(target_i)), select((((_t4) == float32(0.0))) & (_t3 == _t3), float32(0.0), _t3*(float32(-1.0))*(_t4)))))))))
+            _t1 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+            _t2 = (math.isnan(target_i))
+            _t3 = vmath.exp(-pred_i)
+            _t4 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t5 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isfinite(_t0)), _t0 + _t1, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(_t1)) & ((_t3 > 0))), select((((target_i) == float32(0.0))) & (_t3*pred_i == _t3*pred_i), float32(0.0), _t3*pred_i*(float32(-1.0))*(target_i)), select((((_t5) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*(float32(-1.0))*(_t5)))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 64 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 63 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.exp(pred_i)
-        _t1 = (math.isfinite(_t0))
-        _t2 = (math.isnan(target_i))
-        _t3 = ((-pred_i == -math.inf))
-        _t4 = vmath.exp(-pred_i)
-        _t5 = ((_t4 > 0))
-        _t6 = -pred_i + vmath.log(abs(target_i))
-        _t7 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
-        _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        _t9 = abs(_t0) + abs(-target_i)
-        _t10 = vmath.expm1(pred_i)
-        _t11 = float32(1.0) - target_i
-        _t12 = abs(_t10) + abs(_t11)
-        _t13 = vmath.exp((_t6))
-        value[i] = select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t4*pred_i == _t4*pred_i), float32(0.0), _t4*pred_i*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t7 == _t7), float32(0.0), _t7*(float32(-1.0))*(_t8)))))))
-        grad[i] = select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t13 == _t13), float32(0.0), _t13*(float32(-1.0))*(_t8)))))))))
+        _t1 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+        _t2 = (math.isfinite(_t0))
+        _t3 = (math.isnan(target_i))
+        _t4 = ((-pred_i == -math.inf))
+        _t5 = vmath.exp(-pred_i)
+        _t6 = ((_t5 > 0))
+        _t7 = -pred_i + vmath.log(abs(target_i))
+        _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+        _t9 = select(_t3, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+        _t10 = abs(_t0) + abs(-target_i)
+        _t11 = vmath.expm1(pred_i)
+        _t12 = float32(1.0) - target_i
+        _t13 = abs(_t11) + abs(_t12)
+        _t14 = vmath.exp((_t7))
+        value[i] = select(_t2, _t0 + _t1, _t0*(float32(1.0) + select(_t3, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(_t1))), select((((target_i) == float32(0.0))) & (_t5*pred_i == _t5*pred_i), float32(0.0), _t5*pred_i*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*(float32(-1.0))*(_t9)))))))
+        grad[i] = select((math.isnan(_t10) | math.isnan(_t13)), float32(math.nan), select((_t10 > _t13), _t11 + _t12, select(_t2, _t0 - target_i, _t0*(float32(1.0) + select(_t3, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t14 == _t14), float32(0.0), _t14*(float32(-1.0))*(_t9)))))))))
 
 
 @_jit
 def value_grad_sum_f32(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 64 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 63 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -154,28 +158,29 @@ def value_grad_sum_f32(pred, target, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             _t0 = vmath.exp(pred_i)
-            _t1 = (math.isfinite(_t0))
-            _t2 = (math.isnan(target_i))
-            _t3 = ((-pred_i == -math.inf))
-            _t4 = vmath.exp(-pred_i)
-            _t5 = ((_t4 > 0))
-            _t6 = -pred_i + vmath.log(abs(target_i))
-            _t7 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
-            _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t9 = abs(_t0) + abs(-target_i)
-            _t10 = vmath.expm1(pred_i)
-            _t11 = float32(1.0) - target_i
-            _t12 = abs(_t10) + abs(_t11)
-            _t13 = vmath.exp((_t6))
-            _part = vmath.reassoc_add(_part, select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t4*pred_i == _t4*pred_i), float32(0.0), _t4*pred_i*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t7 == _t7), float32(0.0), _t7*(float32(-1.0))*(_t8))))))))
-            grad[i] = scale * (select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t13 == _t13), float32(0.0), _t13*(float32(-1.0))*(_t8))))))))))
+            _t1 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+            _t2 = (math.isfinite(_t0))
+            _t3 = (math.isnan(target_i))
+            _t4 = ((-pred_i == -math.inf))
+            _t5 = vmath.exp(-pred_i)
+            _t6 = ((_t5 > 0))
+            _t7 = -pred_i + vmath.log(abs(target_i))
+            _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+            _t9 = select(_t3, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t10 = abs(_t0) + abs(-target_i)
+            _t11 = vmath.expm1(pred_i)
+            _t12 = float32(1.0) - target_i
+            _t13 = abs(_t11) + abs(_t12)
+            _t14 = vmath.exp((_t7))
+            _part = vmath.reassoc_add(_part, select(_t2, _t0 + _t1, _t0*(float32(1.0) + select(_t3, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(_t1))), select((((target_i) == float32(0.0))) & (_t5*pred_i == _t5*pred_i), float32(0.0), _t5*pred_i*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*(float32(-1.0))*(_t9))))))))
+            grad[i] = scale * (select((math.isnan(_t10) | math.isnan(_t13)), float32(math.nan), select((_t10 > _t13), _t11 + _t12, select(_t2, _t0 - target_i, _t0*(float32(1.0) + select(_t3, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t14 == _t14), float32(0.0), _t14*(float32(-1.0))*(_t9))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f32(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 64 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 63 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -185,21 +190,22 @@ def value_grad_sum_w_f32(pred, target, weight, scale, grad):
             target_i = target[i]
             w_i = weight[i]
             _t0 = vmath.exp(pred_i)
-            _t1 = (math.isfinite(_t0))
-            _t2 = (math.isnan(target_i))
-            _t3 = ((-pred_i == -math.inf))
-            _t4 = vmath.exp(-pred_i)
-            _t5 = ((_t4 > 0))
-            _t6 = -pred_i + vmath.log(abs(target_i))
-            _t7 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
-            _t8 = select(_t2, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t9 = abs(_t0) + abs(-target_i)
-            _t10 = vmath.expm1(pred_i)
-            _t11 = float32(1.0) - target_i
-            _t12 = abs(_t10) + abs(_t11)
-            _t13 = vmath.exp((_t6))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t1, _t0 - pred_i*target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t4*pred_i == _t4*pred_i), float32(0.0), _t4*pred_i*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t7 == _t7), float32(0.0), _t7*(float32(-1.0))*(_t8)))))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t9) | math.isnan(_t12)), float32(math.nan), select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(float32(1.0) + select(_t2, float32(math.nan), select(_t3, float32(0.0), select((_t5 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t4 == _t4), float32(0.0), _t4*(float32(-1.0))*(target_i)), select((((_t8) == float32(0.0))) & (_t13 == _t13), float32(0.0), _t13*(float32(-1.0))*(_t8))))))))))
+            _t1 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+            _t2 = (math.isfinite(_t0))
+            _t3 = (math.isnan(target_i))
+            _t4 = ((-pred_i == -math.inf))
+            _t5 = vmath.exp(-pred_i)
+            _t6 = ((_t5 > 0))
+            _t7 = -pred_i + vmath.log(abs(target_i))
+            _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+            _t9 = select(_t3, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t10 = abs(_t0) + abs(-target_i)
+            _t11 = vmath.expm1(pred_i)
+            _t12 = float32(1.0) - target_i
+            _t13 = abs(_t11) + abs(_t12)
+            _t14 = vmath.exp((_t7))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t2, _t0 + _t1, _t0*(float32(1.0) + select(_t3, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(_t1))), select((((target_i) == float32(0.0))) & (_t5*pred_i == _t5*pred_i), float32(0.0), _t5*pred_i*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*(float32(-1.0))*(_t9)))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t10) | math.isnan(_t13)), float32(math.nan), select((_t10 > _t13), _t11 + _t12, select(_t2, _t0 - target_i, _t0*(float32(1.0) + select(_t3, float32(math.nan), select(_t4, float32(0.0), select((_t6 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t14 == _t14), float32(0.0), _t14*(float32(-1.0))*(_t9))))))))))
         acc += _part
     return acc
 
@@ -225,21 +231,22 @@ def grad_hess_f32(pred, target, grad, hess):
 
 @_jit
 def value_each_f64(pred, target, out):
-    """out[i] = ℓ_i  (float64, 38 ops per element)"""
+    """out[i] = ℓ_i  (float64, 37 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.exp(pred_i)
-        _t1 = (math.isnan(target_i))
-        _t2 = vmath.exp(-pred_i)
-        _t3 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-        _t4 = select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        out[i] = select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t2*pred_i == _t2*pred_i), 0.0, _t2*pred_i*(-1.0)*(target_i)), select((((_t4) == 0.0)) & (_t3 == _t3), 0.0, _t3*(-1.0)*(_t4)))))))
+        _t1 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+        _t2 = (math.isnan(target_i))
+        _t3 = vmath.exp(-pred_i)
+        _t4 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+        _t5 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+        out[i] = select((math.isfinite(_t0)), _t0 + _t1, _t0*(1.0 + select(_t2, math.nan, select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(_t1)) & ((_t3 > 0))), select((((target_i) == 0.0)) & (_t3*pred_i == _t3*pred_i), 0.0, _t3*pred_i*(-1.0)*(target_i)), select((((_t5) == 0.0)) & (_t4 == _t4), 0.0, _t4*(-1.0)*(_t5)))))))
 
 
 @_jit
 def value_sum_f64(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 38 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 37 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -248,18 +255,19 @@ def value_sum_f64(pred, target):
             pred_i = pred[i]
             target_i = target[i]
             _t0 = vmath.exp(pred_i)
-            _t1 = (math.isnan(target_i))
-            _t2 = vmath.exp(-pred_i)
-            _t3 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _t4 = select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _part = vmath.reassoc_add(_part, select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t2*pred_i == _t2*pred_i), 0.0, _t2*pred_i*(-1.0)*(target_i)), select((((_t4) == 0.0)) & (_t3 == _t3), 0.0, _t3*(-1.0)*(_t4))))))))
+            _t1 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+            _t2 = (math.isnan(target_i))
+            _t3 = vmath.exp(-pred_i)
+            _t4 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t5 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _part = vmath.reassoc_add(_part, select((math.isfinite(_t0)), _t0 + _t1, _t0*(1.0 + select(_t2, math.nan, select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(_t1)) & ((_t3 > 0))), select((((target_i) == 0.0)) & (_t3*pred_i == _t3*pred_i), 0.0, _t3*pred_i*(-1.0)*(target_i)), select((((_t5) == 0.0)) & (_t4 == _t4), 0.0, _t4*(-1.0)*(_t5))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w_f64(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 38 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 37 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -269,42 +277,44 @@ def value_sum_w_f64(pred, target, weight):
             target_i = target[i]
             w_i = weight[i]
             _t0 = vmath.exp(pred_i)
-            _t1 = (math.isnan(target_i))
-            _t2 = vmath.exp(-pred_i)
-            _t3 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _t4 = select(_t1, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isfinite(_t0)), _t0 - pred_i*target_i, _t0*(1.0 + select(_t1, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t2 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t2*pred_i == _t2*pred_i), 0.0, _t2*pred_i*(-1.0)*(target_i)), select((((_t4) == 0.0)) & (_t3 == _t3), 0.0, _t3*(-1.0)*(_t4)))))))))
+            _t1 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+            _t2 = (math.isnan(target_i))
+            _t3 = vmath.exp(-pred_i)
+            _t4 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t5 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isfinite(_t0)), _t0 + _t1, _t0*(1.0 + select(_t2, math.nan, select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(_t1)) & ((_t3 > 0))), select((((target_i) == 0.0)) & (_t3*pred_i == _t3*pred_i), 0.0, _t3*pred_i*(-1.0)*(target_i)), select((((_t5) == 0.0)) & (_t4 == _t4), 0.0, _t4*(-1.0)*(_t5)))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 64 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 63 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = vmath.exp(pred_i)
-        _t1 = (math.isfinite(_t0))
-        _t2 = (math.isnan(target_i))
-        _t3 = ((-pred_i == -math.inf))
-        _t4 = vmath.exp(-pred_i)
-        _t5 = ((_t4 > 0))
-        _t6 = -pred_i + vmath.log(abs(target_i))
-        _t7 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
-        _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        _t9 = abs(_t0) + abs(-target_i)
-        _t10 = vmath.expm1(pred_i)
-        _t11 = 1.0 - target_i
-        _t12 = abs(_t10) + abs(_t11)
-        _t13 = vmath.exp((_t6))
-        value[i] = select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t4*pred_i == _t4*pred_i), 0.0, _t4*pred_i*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t7 == _t7), 0.0, _t7*(-1.0)*(_t8)))))))
-        grad[i] = select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t4 == _t4), 0.0, _t4*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t13 == _t13), 0.0, _t13*(-1.0)*(_t8)))))))))
+        _t1 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+        _t2 = (math.isfinite(_t0))
+        _t3 = (math.isnan(target_i))
+        _t4 = ((-pred_i == -math.inf))
+        _t5 = vmath.exp(-pred_i)
+        _t6 = ((_t5 > 0))
+        _t7 = -pred_i + vmath.log(abs(target_i))
+        _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+        _t9 = select(_t3, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+        _t10 = abs(_t0) + abs(-target_i)
+        _t11 = vmath.expm1(pred_i)
+        _t12 = 1.0 - target_i
+        _t13 = abs(_t11) + abs(_t12)
+        _t14 = vmath.exp((_t7))
+        value[i] = select(_t2, _t0 + _t1, _t0*(1.0 + select(_t3, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(_t1))), select((((target_i) == 0.0)) & (_t5*pred_i == _t5*pred_i), 0.0, _t5*pred_i*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*(-1.0)*(_t9)))))))
+        grad[i] = select((math.isnan(_t10) | math.isnan(_t13)), math.nan, select((_t10 > _t13), _t11 + _t12, select(_t2, _t0 - target_i, _t0*(1.0 + select(_t3, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t14 == _t14), 0.0, _t14*(-1.0)*(_t9)))))))))
 
 
 @_jit
 def value_grad_sum_f64(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 64 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 63 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -313,28 +323,29 @@ def value_grad_sum_f64(pred, target, scale, grad):
             pred_i = pred[i]
             target_i = target[i]
             _t0 = vmath.exp(pred_i)
-            _t1 = (math.isfinite(_t0))
-            _t2 = (math.isnan(target_i))
-            _t3 = ((-pred_i == -math.inf))
-            _t4 = vmath.exp(-pred_i)
-            _t5 = ((_t4 > 0))
-            _t6 = -pred_i + vmath.log(abs(target_i))
-            _t7 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
-            _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t9 = abs(_t0) + abs(-target_i)
-            _t10 = vmath.expm1(pred_i)
-            _t11 = 1.0 - target_i
-            _t12 = abs(_t10) + abs(_t11)
-            _t13 = vmath.exp((_t6))
-            _part = vmath.reassoc_add(_part, select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t4*pred_i == _t4*pred_i), 0.0, _t4*pred_i*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t7 == _t7), 0.0, _t7*(-1.0)*(_t8))))))))
-            grad[i] = scale * (select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t4 == _t4), 0.0, _t4*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t13 == _t13), 0.0, _t13*(-1.0)*(_t8))))))))))
+            _t1 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+            _t2 = (math.isfinite(_t0))
+            _t3 = (math.isnan(target_i))
+            _t4 = ((-pred_i == -math.inf))
+            _t5 = vmath.exp(-pred_i)
+            _t6 = ((_t5 > 0))
+            _t7 = -pred_i + vmath.log(abs(target_i))
+            _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+            _t9 = select(_t3, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t10 = abs(_t0) + abs(-target_i)
+            _t11 = vmath.expm1(pred_i)
+            _t12 = 1.0 - target_i
+            _t13 = abs(_t11) + abs(_t12)
+            _t14 = vmath.exp((_t7))
+            _part = vmath.reassoc_add(_part, select(_t2, _t0 + _t1, _t0*(1.0 + select(_t3, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(_t1))), select((((target_i) == 0.0)) & (_t5*pred_i == _t5*pred_i), 0.0, _t5*pred_i*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*(-1.0)*(_t9))))))))
+            grad[i] = scale * (select((math.isnan(_t10) | math.isnan(_t13)), math.nan, select((_t10 > _t13), _t11 + _t12, select(_t2, _t0 - target_i, _t0*(1.0 + select(_t3, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t14 == _t14), 0.0, _t14*(-1.0)*(_t9))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w_f64(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 64 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 63 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -344,21 +355,22 @@ def value_grad_sum_w_f64(pred, target, weight, scale, grad):
             target_i = target[i]
             w_i = weight[i]
             _t0 = vmath.exp(pred_i)
-            _t1 = (math.isfinite(_t0))
-            _t2 = (math.isnan(target_i))
-            _t3 = ((-pred_i == -math.inf))
-            _t4 = vmath.exp(-pred_i)
-            _t5 = ((_t4 > 0))
-            _t6 = -pred_i + vmath.log(abs(target_i))
-            _t7 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t6 + vmath.log(abs(pred_i))))
-            _t8 = select(_t2, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t9 = abs(_t0) + abs(-target_i)
-            _t10 = vmath.expm1(pred_i)
-            _t11 = 1.0 - target_i
-            _t12 = abs(_t10) + abs(_t11)
-            _t13 = vmath.exp((_t6))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t1, _t0 - pred_i*target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t4*pred_i == _t4*pred_i), 0.0, _t4*pred_i*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t7 == _t7), 0.0, _t7*(-1.0)*(_t8)))))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t9) | math.isnan(_t12)), math.nan, select((_t12 < _t9), _t10 + _t11, select(_t1, _t0 - target_i, _t0*(1.0 + select(_t2, math.nan, select(_t3, 0.0, select((_t5 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t4 == _t4), 0.0, _t4*(-1.0)*(target_i)), select((((_t8) == 0.0)) & (_t13 == _t13), 0.0, _t13*(-1.0)*(_t8))))))))))
+            _t1 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+            _t2 = (math.isfinite(_t0))
+            _t3 = (math.isnan(target_i))
+            _t4 = ((-pred_i == -math.inf))
+            _t5 = vmath.exp(-pred_i)
+            _t6 = ((_t5 > 0))
+            _t7 = -pred_i + vmath.log(abs(target_i))
+            _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t7 + vmath.log(abs(pred_i))))
+            _t9 = select(_t3, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t10 = abs(_t0) + abs(-target_i)
+            _t11 = vmath.expm1(pred_i)
+            _t12 = 1.0 - target_i
+            _t13 = abs(_t11) + abs(_t12)
+            _t14 = vmath.exp((_t7))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t2, _t0 + _t1, _t0*(1.0 + select(_t3, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(_t1))), select((((target_i) == 0.0)) & (_t5*pred_i == _t5*pred_i), 0.0, _t5*pred_i*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*(-1.0)*(_t9)))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t10) | math.isnan(_t13)), math.nan, select((_t10 > _t13), _t11 + _t12, select(_t2, _t0 - target_i, _t0*(1.0 + select(_t3, math.nan, select(_t4, 0.0, select((_t6 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t14 == _t14), 0.0, _t14*(-1.0)*(_t9))))))))))
         acc += _part
     return acc
 
@@ -384,7 +396,7 @@ def grad_hess_f64(pred, target, grad, hess):
 
 @_jit
 def value_each__full_f32(pred, target, out):
-    """out[i] = ℓ_i  (float32, 59 ops per element)"""
+    """out[i] = ℓ_i  (float32, 58 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -395,15 +407,16 @@ def value_each__full_f32(pred, target, out):
         _t4 = vmath.exp(_t3)
         _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))
         _t6 = vmath.exp(pred_i)
-        _t7 = vmath.exp(-pred_i)
-        _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-        _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        out[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t7*pred_i == _t7*pred_i), float32(0.0), _t7*pred_i*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*(float32(-1.0))*(_t9)))))))))
+        _t7 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+        _t8 = vmath.exp(-pred_i)
+        _t9 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+        _t10 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+        out[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select((math.isfinite(_t6)), _t6 + _t7, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(_t7)) & ((_t8 > 0))), select((((target_i) == float32(0.0))) & (_t8*pred_i == _t8*pred_i), float32(0.0), _t8*pred_i*(float32(-1.0))*(target_i)), select((((_t10) == float32(0.0))) & (_t9 == _t9), float32(0.0), _t9*(float32(-1.0))*(_t10)))))))))
 
 
 @_jit
 def value_sum__full_f32(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float32, 59 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float32, 58 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -418,17 +431,18 @@ def value_sum__full_f32(pred, target):
             _t4 = vmath.exp(_t3)
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
-            _t7 = vmath.exp(-pred_i)
-            _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t7*pred_i == _t7*pred_i), float32(0.0), _t7*pred_i*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*(float32(-1.0))*(_t9))))))))))
+            _t7 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+            _t8 = vmath.exp(-pred_i)
+            _t9 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t10 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select((math.isfinite(_t6)), _t6 + _t7, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(_t7)) & ((_t8 > 0))), select((((target_i) == float32(0.0))) & (_t8*pred_i == _t8*pred_i), float32(0.0), _t8*pred_i*(float32(-1.0))*(target_i)), select((((_t10) == float32(0.0))) & (_t9 == _t9), float32(0.0), _t9*(float32(-1.0))*(_t10))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f32(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 59 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float32, 58 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -444,17 +458,18 @@ def value_sum_w__full_f32(pred, target, weight):
             _t4 = vmath.exp(_t3)
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
-            _t7 = vmath.exp(-pred_i)
-            _t8 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _t9 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t7*pred_i == _t7*pred_i), float32(0.0), _t7*pred_i*(float32(-1.0))*(target_i)), select((((_t9) == float32(0.0))) & (_t8 == _t8), float32(0.0), _t8*(float32(-1.0))*(_t9)))))))))))
+            _t7 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+            _t8 = vmath.exp(-pred_i)
+            _t9 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t10 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select((math.isfinite(_t6)), _t6 + _t7, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(((-pred_i == -math.inf)), float32(0.0), select(((math.isfinite(_t7)) & ((_t8 > 0))), select((((target_i) == float32(0.0))) & (_t8*pred_i == _t8*pred_i), float32(0.0), _t8*pred_i*(float32(-1.0))*(target_i)), select((((_t10) == float32(0.0))) & (_t9 == _t9), float32(0.0), _t9*(float32(-1.0))*(_t10)))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f32(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 85 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float32, 84 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -465,25 +480,26 @@ def value_grad_each__full_f32(pred, target, value, grad):
         _t4 = vmath.exp(_t3)
         _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))
         _t6 = vmath.exp(pred_i)
-        _t7 = (math.isfinite(_t6))
-        _t8 = ((-pred_i == -math.inf))
-        _t9 = vmath.exp(-pred_i)
-        _t10 = ((_t9 > 0))
-        _t11 = -pred_i + vmath.log(abs(target_i))
-        _t12 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
-        _t13 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-        _t14 = abs(_t6) + abs(-target_i)
-        _t15 = vmath.expm1(pred_i)
-        _t16 = float32(1.0) - target_i
-        _t17 = abs(_t15) + abs(_t16)
-        _t18 = vmath.exp((_t11))
-        value[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t9*pred_i == _t9*pred_i), float32(0.0), _t9*pred_i*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*(float32(-1.0))*(_t13)))))))))
-        grad[i] = select((math.isnan(_t14) | math.isnan(_t17)), float32(math.nan), select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t9 == _t9), float32(0.0), _t9*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*(float32(-1.0))*(_t13)))))))))
+        _t7 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+        _t8 = (math.isfinite(_t6))
+        _t9 = ((-pred_i == -math.inf))
+        _t10 = vmath.exp(-pred_i)
+        _t11 = ((_t10 > 0))
+        _t12 = -pred_i + vmath.log(abs(target_i))
+        _t13 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+        _t14 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+        _t15 = abs(_t6) + abs(-target_i)
+        _t16 = vmath.expm1(pred_i)
+        _t17 = float32(1.0) - target_i
+        _t18 = abs(_t16) + abs(_t17)
+        _t19 = vmath.exp((_t12))
+        value[i] = select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select(_t8, _t6 + _t7, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t9, float32(0.0), select((_t11 & (math.isfinite(_t7))), select((((target_i) == float32(0.0))) & (_t10*pred_i == _t10*pred_i), float32(0.0), _t10*pred_i*(float32(-1.0))*(target_i)), select((((_t14) == float32(0.0))) & (_t13 == _t13), float32(0.0), _t13*(float32(-1.0))*(_t14)))))))))
+        grad[i] = select((math.isnan(_t15) | math.isnan(_t18)), float32(math.nan), select((_t15 > _t18), _t16 + _t17, select(_t8, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t9, float32(0.0), select((_t11 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t10 == _t10), float32(0.0), _t10*(float32(-1.0))*(target_i)), select((((_t14) == float32(0.0))) & (_t19 == _t19), float32(0.0), _t19*(float32(-1.0))*(_t14)))))))))
 
 
 @_jit
 def value_grad_sum__full_f32(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 85 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -498,27 +514,28 @@ def value_grad_sum__full_f32(pred, target, scale, grad):
             _t4 = vmath.exp(_t3)
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
-            _t7 = (math.isfinite(_t6))
-            _t8 = ((-pred_i == -math.inf))
-            _t9 = vmath.exp(-pred_i)
-            _t10 = ((_t9 > 0))
-            _t11 = -pred_i + vmath.log(abs(target_i))
-            _t12 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
-            _t13 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t14 = abs(_t6) + abs(-target_i)
-            _t15 = vmath.expm1(pred_i)
-            _t16 = float32(1.0) - target_i
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = vmath.exp((_t11))
-            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t9*pred_i == _t9*pred_i), float32(0.0), _t9*pred_i*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*(float32(-1.0))*(_t13))))))))))
-            grad[i] = scale * (select((math.isnan(_t14) | math.isnan(_t17)), float32(math.nan), select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t9 == _t9), float32(0.0), _t9*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*(float32(-1.0))*(_t13))))))))))
+            _t7 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+            _t8 = (math.isfinite(_t6))
+            _t9 = ((-pred_i == -math.inf))
+            _t10 = vmath.exp(-pred_i)
+            _t11 = ((_t10 > 0))
+            _t12 = -pred_i + vmath.log(abs(target_i))
+            _t13 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+            _t14 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t15 = abs(_t6) + abs(-target_i)
+            _t16 = vmath.expm1(pred_i)
+            _t17 = float32(1.0) - target_i
+            _t18 = abs(_t16) + abs(_t17)
+            _t19 = vmath.exp((_t12))
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select(_t8, _t6 + _t7, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t9, float32(0.0), select((_t11 & (math.isfinite(_t7))), select((((target_i) == float32(0.0))) & (_t10*pred_i == _t10*pred_i), float32(0.0), _t10*pred_i*(float32(-1.0))*(target_i)), select((((_t14) == float32(0.0))) & (_t13 == _t13), float32(0.0), _t13*(float32(-1.0))*(_t14))))))))))
+            grad[i] = scale * (select((math.isnan(_t15) | math.isnan(_t18)), float32(math.nan), select((_t15 > _t18), _t16 + _t17, select(_t8, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t9, float32(0.0), select((_t11 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t10 == _t10), float32(0.0), _t10*(float32(-1.0))*(target_i)), select((((_t14) == float32(0.0))) & (_t19 == _t19), float32(0.0), _t19*(float32(-1.0))*(_t14))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f32(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 85 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float32, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -534,20 +551,21 @@ def value_grad_sum_w__full_f32(pred, target, weight, scale, grad):
             _t4 = vmath.exp(_t3)
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(float32(1.0) - (float32(1.0) + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
-            _t7 = (math.isfinite(_t6))
-            _t8 = ((-pred_i == -math.inf))
-            _t9 = vmath.exp(-pred_i)
-            _t10 = ((_t9 > 0))
-            _t11 = -pred_i + vmath.log(abs(target_i))
-            _t12 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
-            _t13 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
-            _t14 = abs(_t6) + abs(-target_i)
-            _t15 = vmath.expm1(pred_i)
-            _t16 = float32(1.0) - target_i
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = vmath.exp((_t11))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == float32(0.0))) & (_t9*pred_i == _t9*pred_i), float32(0.0), _t9*pred_i*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t12 == _t12), float32(0.0), _t12*(float32(-1.0))*(_t13)))))))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t14) | math.isnan(_t17)), float32(math.nan), select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t8, float32(0.0), select((_t10 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t9 == _t9), float32(0.0), _t9*(float32(-1.0))*(target_i)), select((((_t13) == float32(0.0))) & (_t18 == _t18), float32(0.0), _t18*(float32(-1.0))*(_t13))))))))))
+            _t7 = select((((target_i) == float32(0.0))) & (pred_i == pred_i), float32(0.0), pred_i*(float32(-1.0))*(target_i))
+            _t8 = (math.isfinite(_t6))
+            _t9 = ((-pred_i == -math.inf))
+            _t10 = vmath.exp(-pred_i)
+            _t11 = ((_t10 > 0))
+            _t12 = -pred_i + vmath.log(abs(target_i))
+            _t13 = select((math.isnan(pred_i)), float32(math.nan), select((pred_i > float32(0.0)), float32(1.0), select((pred_i < float32(0.0)), float32(-1.0), float32(0.0))))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+            _t14 = select(_t0, float32(math.nan), select((target_i > float32(0.0)), float32(1.0), select((target_i < float32(0.0)), float32(-1.0), float32(0.0))))
+            _t15 = abs(_t6) + abs(-target_i)
+            _t16 = vmath.expm1(pred_i)
+            _t17 = float32(1.0) - target_i
+            _t18 = abs(_t16) + abs(_t17)
+            _t19 = vmath.exp((_t12))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select((target_i > float32(1.0)), (float32(0.5))*vmath.log(float32(2.0)*target_i*float32(3.1415927)) + select((((target_i) == float32(0.0))) & (_t5 == _t5), float32(0.0), _t5*(target_i)), select(_t8, _t6 + _t7, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t9, float32(0.0), select((_t11 & (math.isfinite(_t7))), select((((target_i) == float32(0.0))) & (_t10*pred_i == _t10*pred_i), float32(0.0), _t10*pred_i*(float32(-1.0))*(target_i)), select((((_t14) == float32(0.0))) & (_t13 == _t13), float32(0.0), _t13*(float32(-1.0))*(_t14)))))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t15) | math.isnan(_t18)), float32(math.nan), select((_t15 > _t18), _t16 + _t17, select(_t8, _t6 - target_i, _t6*(float32(1.0) + select(_t0, float32(math.nan), select(_t9, float32(0.0), select((_t11 & (math.isfinite(-target_i))), select((((target_i) == float32(0.0))) & (_t10 == _t10), float32(0.0), _t10*(float32(-1.0))*(target_i)), select((((_t14) == float32(0.0))) & (_t19 == _t19), float32(0.0), _t19*(float32(-1.0))*(_t14))))))))))
         acc += _part
     return acc
 
@@ -573,7 +591,7 @@ def grad_hess__full_f32(pred, target, grad, hess):
 
 @_jit
 def value_each__full_f64(pred, target, out):
-    """out[i] = ℓ_i  (float64, 59 ops per element)"""
+    """out[i] = ℓ_i  (float64, 58 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -584,15 +602,16 @@ def value_each__full_f64(pred, target, out):
         _t4 = vmath.exp(_t3)
         _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))
         _t6 = vmath.exp(pred_i)
-        _t7 = vmath.exp(-pred_i)
-        _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-        _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        out[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t7*pred_i == _t7*pred_i), 0.0, _t7*pred_i*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*(-1.0)*(_t9)))))))))
+        _t7 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+        _t8 = vmath.exp(-pred_i)
+        _t9 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+        _t10 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+        out[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select((math.isfinite(_t6)), _t6 + _t7, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(_t7)) & ((_t8 > 0))), select((((target_i) == 0.0)) & (_t8*pred_i == _t8*pred_i), 0.0, _t8*pred_i*(-1.0)*(target_i)), select((((_t10) == 0.0)) & (_t9 == _t9), 0.0, _t9*(-1.0)*(_t10)))))))))
 
 
 @_jit
 def value_sum__full_f64(pred, target):
-    """Σ_i ℓ_i, accumulated in float64  (float64, 59 ops per element)"""
+    """Σ_i ℓ_i, accumulated in float64  (float64, 58 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -607,17 +626,18 @@ def value_sum__full_f64(pred, target):
             _t4 = vmath.exp(_t3)
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
-            _t7 = vmath.exp(-pred_i)
-            _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t7*pred_i == _t7*pred_i), 0.0, _t7*pred_i*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*(-1.0)*(_t9))))))))))
+            _t7 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+            _t8 = vmath.exp(-pred_i)
+            _t9 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t10 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select((math.isfinite(_t6)), _t6 + _t7, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(_t7)) & ((_t8 > 0))), select((((target_i) == 0.0)) & (_t8*pred_i == _t8*pred_i), 0.0, _t8*pred_i*(-1.0)*(target_i)), select((((_t10) == 0.0)) & (_t9 == _t9), 0.0, _t9*(-1.0)*(_t10))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_sum_w__full_f64(pred, target, weight):
-    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 59 ops per element)"""
+    """Σ_i w_i·ℓ_i, accumulated in float64  (float64, 58 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -633,17 +653,18 @@ def value_sum_w__full_f64(pred, target, weight):
             _t4 = vmath.exp(_t3)
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
-            _t7 = vmath.exp(-pred_i)
-            _t8 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
-            _t9 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select((math.isfinite(_t6)), _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select((((_t7 > 0)) & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t7*pred_i == _t7*pred_i), 0.0, _t7*pred_i*(-1.0)*(target_i)), select((((_t9) == 0.0)) & (_t8 == _t8), 0.0, _t8*(-1.0)*(_t9)))))))))))
+            _t7 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+            _t8 = vmath.exp(-pred_i)
+            _t9 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((-pred_i + vmath.log(abs(pred_i)) + vmath.log(abs(target_i))))
+            _t10 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select((math.isfinite(_t6)), _t6 + _t7, _t6*(1.0 + select(_t0, math.nan, select(((-pred_i == -math.inf)), 0.0, select(((math.isfinite(_t7)) & ((_t8 > 0))), select((((target_i) == 0.0)) & (_t8*pred_i == _t8*pred_i), 0.0, _t8*pred_i*(-1.0)*(target_i)), select((((_t10) == 0.0)) & (_t9 == _t9), 0.0, _t9*(-1.0)*(_t10)))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_each__full_f64(pred, target, value, grad):
-    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 85 ops per element)"""
+    """value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i  (float64, 84 ops per element)"""
     for i in prange(pred.shape[0]):
         pred_i = pred[i]
         target_i = target[i]
@@ -654,25 +675,26 @@ def value_grad_each__full_f64(pred, target, value, grad):
         _t4 = vmath.exp(_t3)
         _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))
         _t6 = vmath.exp(pred_i)
-        _t7 = (math.isfinite(_t6))
-        _t8 = ((-pred_i == -math.inf))
-        _t9 = vmath.exp(-pred_i)
-        _t10 = ((_t9 > 0))
-        _t11 = -pred_i + vmath.log(abs(target_i))
-        _t12 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
-        _t13 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-        _t14 = abs(_t6) + abs(-target_i)
-        _t15 = vmath.expm1(pred_i)
-        _t16 = 1.0 - target_i
-        _t17 = abs(_t15) + abs(_t16)
-        _t18 = vmath.exp((_t11))
-        value[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t9*pred_i == _t9*pred_i), 0.0, _t9*pred_i*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t12 == _t12), 0.0, _t12*(-1.0)*(_t13)))))))))
-        grad[i] = select((math.isnan(_t14) | math.isnan(_t17)), math.nan, select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t9 == _t9), 0.0, _t9*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t18 == _t18), 0.0, _t18*(-1.0)*(_t13)))))))))
+        _t7 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+        _t8 = (math.isfinite(_t6))
+        _t9 = ((-pred_i == -math.inf))
+        _t10 = vmath.exp(-pred_i)
+        _t11 = ((_t10 > 0))
+        _t12 = -pred_i + vmath.log(abs(target_i))
+        _t13 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+        _t14 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+        _t15 = abs(_t6) + abs(-target_i)
+        _t16 = vmath.expm1(pred_i)
+        _t17 = 1.0 - target_i
+        _t18 = abs(_t16) + abs(_t17)
+        _t19 = vmath.exp((_t12))
+        value[i] = select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select(_t8, _t6 + _t7, _t6*(1.0 + select(_t0, math.nan, select(_t9, 0.0, select((_t11 & (math.isfinite(_t7))), select((((target_i) == 0.0)) & (_t10*pred_i == _t10*pred_i), 0.0, _t10*pred_i*(-1.0)*(target_i)), select((((_t14) == 0.0)) & (_t13 == _t13), 0.0, _t13*(-1.0)*(_t14)))))))))
+        grad[i] = select((math.isnan(_t15) | math.isnan(_t18)), math.nan, select((_t15 > _t18), _t16 + _t17, select(_t8, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t9, 0.0, select((_t11 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t10 == _t10), 0.0, _t10*(-1.0)*(target_i)), select((((_t14) == 0.0)) & (_t19 == _t19), 0.0, _t19*(-1.0)*(_t14)))))))))
 
 
 @_jit
 def value_grad_sum__full_f64(pred, target, scale, grad):
-    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 85 ops per element)"""
+    """Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -687,27 +709,28 @@ def value_grad_sum__full_f64(pred, target, scale, grad):
             _t4 = vmath.exp(_t3)
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
-            _t7 = (math.isfinite(_t6))
-            _t8 = ((-pred_i == -math.inf))
-            _t9 = vmath.exp(-pred_i)
-            _t10 = ((_t9 > 0))
-            _t11 = -pred_i + vmath.log(abs(target_i))
-            _t12 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
-            _t13 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t14 = abs(_t6) + abs(-target_i)
-            _t15 = vmath.expm1(pred_i)
-            _t16 = 1.0 - target_i
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = vmath.exp((_t11))
-            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t9*pred_i == _t9*pred_i), 0.0, _t9*pred_i*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t12 == _t12), 0.0, _t12*(-1.0)*(_t13))))))))))
-            grad[i] = scale * (select((math.isnan(_t14) | math.isnan(_t17)), math.nan, select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t9 == _t9), 0.0, _t9*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t18 == _t18), 0.0, _t18*(-1.0)*(_t13))))))))))
+            _t7 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+            _t8 = (math.isfinite(_t6))
+            _t9 = ((-pred_i == -math.inf))
+            _t10 = vmath.exp(-pred_i)
+            _t11 = ((_t10 > 0))
+            _t12 = -pred_i + vmath.log(abs(target_i))
+            _t13 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+            _t14 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t15 = abs(_t6) + abs(-target_i)
+            _t16 = vmath.expm1(pred_i)
+            _t17 = 1.0 - target_i
+            _t18 = abs(_t16) + abs(_t17)
+            _t19 = vmath.exp((_t12))
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select(_t8, _t6 + _t7, _t6*(1.0 + select(_t0, math.nan, select(_t9, 0.0, select((_t11 & (math.isfinite(_t7))), select((((target_i) == 0.0)) & (_t10*pred_i == _t10*pred_i), 0.0, _t10*pred_i*(-1.0)*(target_i)), select((((_t14) == 0.0)) & (_t13 == _t13), 0.0, _t13*(-1.0)*(_t14))))))))))
+            grad[i] = scale * (select((math.isnan(_t15) | math.isnan(_t18)), math.nan, select((_t15 > _t18), _t16 + _t17, select(_t8, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t9, 0.0, select((_t11 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t10 == _t10), 0.0, _t10*(-1.0)*(target_i)), select((((_t14) == 0.0)) & (_t19 == _t19), 0.0, _t19*(-1.0)*(_t14))))))))))
         acc += _part
     return acc
 
 
 @_jit
 def value_grad_sum_w__full_f64(pred, target, weight, scale, grad):
-    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 85 ops per element)"""
+    """Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass  (float64, 84 ops per element)"""
     n = pred.shape[0]
     acc = 0.0
     for _chunk in prange(vmath.chunks(n)):  # a float64 partial sum per chunk, in SIMD lanes
@@ -723,20 +746,21 @@ def value_grad_sum_w__full_f64(pred, target, weight, scale, grad):
             _t4 = vmath.exp(_t3)
             _t5 = select((math.isfinite(_t4)), _t1 - pred_i + vmath.expm1(_t3), _t4*(1.0 - (1.0 + _t2)*vmath.exp(-_t3)))
             _t6 = vmath.exp(pred_i)
-            _t7 = (math.isfinite(_t6))
-            _t8 = ((-pred_i == -math.inf))
-            _t9 = vmath.exp(-pred_i)
-            _t10 = ((_t9 > 0))
-            _t11 = -pred_i + vmath.log(abs(target_i))
-            _t12 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t11 + vmath.log(abs(pred_i))))
-            _t13 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
-            _t14 = abs(_t6) + abs(-target_i)
-            _t15 = vmath.expm1(pred_i)
-            _t16 = 1.0 - target_i
-            _t17 = abs(_t15) + abs(_t16)
-            _t18 = vmath.exp((_t11))
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select(_t7, _t6 - pred_i*target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-pred_i*target_i))), select((((target_i) == 0.0)) & (_t9*pred_i == _t9*pred_i), 0.0, _t9*pred_i*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t12 == _t12), 0.0, _t12*(-1.0)*(_t13)))))))))))
-            grad[i] = scale * w_i * (select((math.isnan(_t14) | math.isnan(_t17)), math.nan, select((_t14 > _t17), _t15 + _t16, select(_t7, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t8, 0.0, select((_t10 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t9 == _t9), 0.0, _t9*(-1.0)*(target_i)), select((((_t13) == 0.0)) & (_t18 == _t18), 0.0, _t18*(-1.0)*(_t13))))))))))
+            _t7 = select((((target_i) == 0.0)) & (pred_i == pred_i), 0.0, pred_i*(-1.0)*(target_i))
+            _t8 = (math.isfinite(_t6))
+            _t9 = ((-pred_i == -math.inf))
+            _t10 = vmath.exp(-pred_i)
+            _t11 = ((_t10 > 0))
+            _t12 = -pred_i + vmath.log(abs(target_i))
+            _t13 = select((math.isnan(pred_i)), math.nan, select((pred_i > 0.0), 1.0, select((pred_i < 0.0), -1.0, 0.0)))*vmath.exp((_t12 + vmath.log(abs(pred_i))))
+            _t14 = select(_t0, math.nan, select((target_i > 0.0), 1.0, select((target_i < 0.0), -1.0, 0.0)))
+            _t15 = abs(_t6) + abs(-target_i)
+            _t16 = vmath.expm1(pred_i)
+            _t17 = 1.0 - target_i
+            _t18 = abs(_t16) + abs(_t17)
+            _t19 = vmath.exp((_t12))
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select((target_i > 1.0), (0.5)*vmath.log(2.0*target_i*3.141592653589793) + select((((target_i) == 0.0)) & (_t5 == _t5), 0.0, _t5*(target_i)), select(_t8, _t6 + _t7, _t6*(1.0 + select(_t0, math.nan, select(_t9, 0.0, select((_t11 & (math.isfinite(_t7))), select((((target_i) == 0.0)) & (_t10*pred_i == _t10*pred_i), 0.0, _t10*pred_i*(-1.0)*(target_i)), select((((_t14) == 0.0)) & (_t13 == _t13), 0.0, _t13*(-1.0)*(_t14)))))))))))
+            grad[i] = scale * w_i * (select((math.isnan(_t15) | math.isnan(_t18)), math.nan, select((_t15 > _t18), _t16 + _t17, select(_t8, _t6 - target_i, _t6*(1.0 + select(_t0, math.nan, select(_t9, 0.0, select((_t11 & (math.isfinite(-target_i))), select((((target_i) == 0.0)) & (_t10 == _t10), 0.0, _t10*(-1.0)*(target_i)), select((((_t14) == 0.0)) & (_t19 == _t19), 0.0, _t19*(-1.0)*(_t14))))))))))
         acc += _part
     return acc
 

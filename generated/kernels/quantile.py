@@ -71,7 +71,8 @@ def value_each_f32(pred, target, tau, out):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = target_i - pred_i
-        out[i] = select((math.isnan(pred_i) | math.isnan(target_i)), float32(math.nan), select((pred_i <= target_i), _t0*tau, _t0*(float32(-1.0) + tau)))
+        _t1 = float32(-1.0) + tau
+        out[i] = select((math.isnan(pred_i) | math.isnan(target_i)), float32(math.nan), select((pred_i <= target_i), select((((tau) == float32(0.0))) & (_t0 == _t0), float32(0.0), _t0*(tau)), select((((_t1) == float32(0.0))) & (_t0 == _t0), float32(0.0), _t0*(_t1))))
 
 
 @_jit
@@ -85,7 +86,8 @@ def value_sum_f32(pred, target, tau):
             pred_i = pred[i]
             target_i = target[i]
             _t0 = target_i - pred_i
-            _part = vmath.reassoc_add(_part, select((math.isnan(pred_i) | math.isnan(target_i)), float32(math.nan), select((pred_i <= target_i), _t0*tau, _t0*(float32(-1.0) + tau))))
+            _t1 = float32(-1.0) + tau
+            _part = vmath.reassoc_add(_part, select((math.isnan(pred_i) | math.isnan(target_i)), float32(math.nan), select((pred_i <= target_i), select((((tau) == float32(0.0))) & (_t0 == _t0), float32(0.0), _t0*(tau)), select((((_t1) == float32(0.0))) & (_t0 == _t0), float32(0.0), _t0*(_t1)))))
         acc += _part
     return acc
 
@@ -102,7 +104,8 @@ def value_sum_w_f32(pred, target, weight, tau):
             target_i = target[i]
             w_i = weight[i]
             _t0 = target_i - pred_i
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(pred_i) | math.isnan(target_i)), float32(math.nan), select((pred_i <= target_i), _t0*tau, _t0*(float32(-1.0) + tau)))))
+            _t1 = float32(-1.0) + tau
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(pred_i) | math.isnan(target_i)), float32(math.nan), select((pred_i <= target_i), select((((tau) == float32(0.0))) & (_t0 == _t0), float32(0.0), _t0*(tau)), select((((_t1) == float32(0.0))) & (_t0 == _t0), float32(0.0), _t0*(_t1))))))
         acc += _part
     return acc
 
@@ -116,7 +119,8 @@ def value_grad_each_f32(pred, target, tau, value, grad):
         _t0 = (math.isnan(pred_i) | math.isnan(target_i))
         _t1 = target_i - pred_i
         _t2 = (pred_i <= target_i)
-        value[i] = select(_t0, float32(math.nan), select(_t2, _t1*tau, _t1*(float32(-1.0) + tau)))
+        _t3 = float32(-1.0) + tau
+        value[i] = select(_t0, float32(math.nan), select(_t2, select((((tau) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*(tau)), select((((_t3) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*(_t3))))
         grad[i] = select(_t0, float32(math.nan), select(_t2, -tau, float32(1.0) - tau))
 
 
@@ -133,7 +137,8 @@ def value_grad_sum_f32(pred, target, tau, scale, grad):
             _t0 = (math.isnan(pred_i) | math.isnan(target_i))
             _t1 = target_i - pred_i
             _t2 = (pred_i <= target_i)
-            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select(_t2, _t1*tau, _t1*(float32(-1.0) + tau))))
+            _t3 = float32(-1.0) + tau
+            _part = vmath.reassoc_add(_part, select(_t0, float32(math.nan), select(_t2, select((((tau) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*(tau)), select((((_t3) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*(_t3)))))
             grad[i] = scale * (select(_t0, float32(math.nan), select(_t2, -tau, float32(1.0) - tau)))
         acc += _part
     return acc
@@ -153,7 +158,8 @@ def value_grad_sum_w_f32(pred, target, weight, tau, scale, grad):
             _t0 = (math.isnan(pred_i) | math.isnan(target_i))
             _t1 = target_i - pred_i
             _t2 = (pred_i <= target_i)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select(_t2, _t1*tau, _t1*(float32(-1.0) + tau)))))
+            _t3 = float32(-1.0) + tau
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, float32(math.nan), select(_t2, select((((tau) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*(tau)), select((((_t3) == float32(0.0))) & (_t1 == _t1), float32(0.0), _t1*(_t3))))))
             grad[i] = scale * w_i * (select(_t0, float32(math.nan), select(_t2, -tau, float32(1.0) - tau)))
         acc += _part
     return acc
@@ -177,7 +183,8 @@ def value_each_f64(pred, target, tau, out):
         pred_i = pred[i]
         target_i = target[i]
         _t0 = target_i - pred_i
-        out[i] = select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, select((pred_i <= target_i), _t0*tau, _t0*(-1.0 + tau)))
+        _t1 = -1.0 + tau
+        out[i] = select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, select((pred_i <= target_i), select((((tau) == 0.0)) & (_t0 == _t0), 0.0, _t0*(tau)), select((((_t1) == 0.0)) & (_t0 == _t0), 0.0, _t0*(_t1))))
 
 
 @_jit
@@ -191,7 +198,8 @@ def value_sum_f64(pred, target, tau):
             pred_i = pred[i]
             target_i = target[i]
             _t0 = target_i - pred_i
-            _part = vmath.reassoc_add(_part, select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, select((pred_i <= target_i), _t0*tau, _t0*(-1.0 + tau))))
+            _t1 = -1.0 + tau
+            _part = vmath.reassoc_add(_part, select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, select((pred_i <= target_i), select((((tau) == 0.0)) & (_t0 == _t0), 0.0, _t0*(tau)), select((((_t1) == 0.0)) & (_t0 == _t0), 0.0, _t0*(_t1)))))
         acc += _part
     return acc
 
@@ -208,7 +216,8 @@ def value_sum_w_f64(pred, target, weight, tau):
             target_i = target[i]
             w_i = weight[i]
             _t0 = target_i - pred_i
-            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, select((pred_i <= target_i), _t0*tau, _t0*(-1.0 + tau)))))
+            _t1 = -1.0 + tau
+            _part = vmath.reassoc_add(_part, w_i * (select((math.isnan(pred_i) | math.isnan(target_i)), math.nan, select((pred_i <= target_i), select((((tau) == 0.0)) & (_t0 == _t0), 0.0, _t0*(tau)), select((((_t1) == 0.0)) & (_t0 == _t0), 0.0, _t0*(_t1))))))
         acc += _part
     return acc
 
@@ -222,7 +231,8 @@ def value_grad_each_f64(pred, target, tau, value, grad):
         _t0 = (math.isnan(pred_i) | math.isnan(target_i))
         _t1 = target_i - pred_i
         _t2 = (pred_i <= target_i)
-        value[i] = select(_t0, math.nan, select(_t2, _t1*tau, _t1*(-1.0 + tau)))
+        _t3 = -1.0 + tau
+        value[i] = select(_t0, math.nan, select(_t2, select((((tau) == 0.0)) & (_t1 == _t1), 0.0, _t1*(tau)), select((((_t3) == 0.0)) & (_t1 == _t1), 0.0, _t1*(_t3))))
         grad[i] = select(_t0, math.nan, select(_t2, -tau, 1.0 - tau))
 
 
@@ -239,7 +249,8 @@ def value_grad_sum_f64(pred, target, tau, scale, grad):
             _t0 = (math.isnan(pred_i) | math.isnan(target_i))
             _t1 = target_i - pred_i
             _t2 = (pred_i <= target_i)
-            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select(_t2, _t1*tau, _t1*(-1.0 + tau))))
+            _t3 = -1.0 + tau
+            _part = vmath.reassoc_add(_part, select(_t0, math.nan, select(_t2, select((((tau) == 0.0)) & (_t1 == _t1), 0.0, _t1*(tau)), select((((_t3) == 0.0)) & (_t1 == _t1), 0.0, _t1*(_t3)))))
             grad[i] = scale * (select(_t0, math.nan, select(_t2, -tau, 1.0 - tau)))
         acc += _part
     return acc
@@ -259,7 +270,8 @@ def value_grad_sum_w_f64(pred, target, weight, tau, scale, grad):
             _t0 = (math.isnan(pred_i) | math.isnan(target_i))
             _t1 = target_i - pred_i
             _t2 = (pred_i <= target_i)
-            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select(_t2, _t1*tau, _t1*(-1.0 + tau)))))
+            _t3 = -1.0 + tau
+            _part = vmath.reassoc_add(_part, w_i * (select(_t0, math.nan, select(_t2, select((((tau) == 0.0)) & (_t1 == _t1), 0.0, _t1*(tau)), select((((_t3) == 0.0)) & (_t1 == _t1), 0.0, _t1*(_t3))))))
             grad[i] = scale * w_i * (select(_t0, math.nan, select(_t2, -tau, 1.0 - tau)))
         acc += _part
     return acc
