@@ -290,3 +290,88 @@ def test_a_nan_in_one_sample_leaves_the_others_alone(name):
         np.testing.assert_array_equal(clean[others], spoiled[others])
 
     check()
+
+
+# -- sequence losses: layouts, and the edit distance against a plain DP -------------------------
+
+
+def levenshtein(h: list, r: list, insert: float, delete: float, substitute: float) -> float:
+    """The textbook DP: D[i][j] = cost of turning h[:i] into r[:j] (insert from r, delete
+    from h)."""
+    d = [[0.0] * (len(r) + 1) for _ in range(len(h) + 1)]
+    for i in range(1, len(h) + 1):
+        d[i][0] = d[i - 1][0] + delete
+    for j in range(1, len(r) + 1):
+        d[0][j] = d[0][j - 1] + insert
+    for i in range(1, len(h) + 1):
+        for j in range(1, len(r) + 1):
+            same = h[i - 1] == r[j - 1]
+            d[i][j] = min(
+                d[i - 1][j] + delete,
+                d[i][j - 1] + insert,
+                d[i - 1][j - 1] + (0.0 if same else substitute),
+            )
+    return d[len(h)][len(r)]
+
+
+def padded(seqs: list, width: int, layout: str) -> np.ndarray:
+    a = np.full((len(seqs), max(width, 1)), 7, np.int64)  # 7: padding, never a symbol
+    for k, s in enumerate(seqs):
+        a[k, : len(s)] = s
+    return laid_out(a.reshape(-1), a.shape, layout)
+
+
+sequences = st.lists(st.integers(0, 3), max_size=6)
+
+
+@SETTINGS
+@hypothesis.given(
+    st.lists(st.tuples(sequences, sequences), min_size=1, max_size=4),
+    st.sampled_from([(1.0, 1.0, 1.0), (0.5, 2.0, 1.0), (1.0, 1.0, 3.0)]),
+    st.sampled_from(LAYOUTS),
+    st.sampled_from(LAYOUTS),
+)
+def test_edit_distance_of_padded_batches_in_any_layout_is_the_plain_dp(pairs, costs, lh, lr):
+    hyps, refs = [list(h) for h, _ in pairs], [list(r) for _, r in pairs]
+    width = max(len(s) for s in hyps + refs)
+    got = symloss.edit_distance(
+        padded(hyps, width, lh),
+        padded(refs, width, lr),
+        costs=costs,
+        hypothesis_lengths=[len(s) for s in hyps],
+        truth_lengths=[len(s) for s in refs],
+    )
+    want = [levenshtein(h, r, *costs) for h, r in pairs]
+    np.testing.assert_array_equal(got, want)
+
+
+@SETTINGS
+@hypothesis.given(
+    st.integers(1, 3),
+    st.integers(1, 5),
+    st.integers(2, 4),
+    st.sampled_from(LAYOUTS),
+    st.sampled_from(["float32", "float64"]),
+    st.integers(0, 2**16),
+)
+def test_ctc_and_soft_edit_distance_do_not_depend_on_layout(n, t, c, layout, dtype, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(t, n, c)).astype(dtype)
+    s = min(t, 2)
+    targets = rng.integers(1, c, size=(n, s))
+    lengths = (np.full(n, t), rng.integers(0, s + 1, size=n))
+    ctc = symloss.loss("ctc")
+    for a, b in zip(
+        ctc.value_and_grad(z, targets, *lengths, reduction="none"),
+        ctc.value_and_grad(
+            laid_out(z.reshape(-1), z.shape, layout), targets, *lengths, reduction="none"
+        ),
+    ):
+        np.testing.assert_array_equal(a, b)
+    soft = symloss.loss("soft_edit_distance")
+    zz = np.ascontiguousarray(np.moveaxis(z, 1, 0))  # (N, T, C)
+    for a, b in zip(
+        soft.value_and_grad(zz, targets, reduction="none"),
+        soft.value_and_grad(laid_out(zz.reshape(-1), zz.shape, layout), targets, reduction="none"),
+    ):
+        np.testing.assert_array_equal(a, b)
