@@ -1009,14 +1009,15 @@ def data_coefficient_limits(
         return None if f.is_Pow else f
 
     def wrap(mul: sp.Mul) -> sp.Expr:
-        k = [f for f in mul.args if not f.free_symbols & varying and not f.is_number]
-        tests = [t for t in map(zero_test, k) if t is not None and not t.free_symbols <= nonzero]
-        rest = sp.Mul(*(f for f in mul.args if f.free_symbols & varying))
-        if not tests or rest == 1:
-            return mul
-        if not _may_be_infinite(rest, ranges):
-            return mul
         factors = [f for f in mul.args if not f.free_symbols & varying]  # numbers too
+        rest = sp.Mul(*(f for f in mul.args if f.free_symbols & varying))
+        tests = [
+            t
+            for t in (zero_test(f) for f in factors if not f.is_number)
+            if t is not None and not t.free_symbols <= nonzero
+        ]
+        if not tests or rest == 1 or not _may_be_infinite(rest, ranges):
+            return mul
         return zero_factor_mul(rest, rest, sp.Tuple(*factors), sp.Tuple(*tests))
 
     return expr.replace(lambda e: e.is_Mul, wrap)
