@@ -24,6 +24,10 @@ from .threads import choose_threading_layer  # noqa: E402
 
 choose_threading_layer()  # before any kernel runs (symloss/threads.py)
 
+from ._moved import install as _install_moved  # noqa: E402
+
+_install_moved()  # old module paths (symloss.spec, …) resolve to their new homes
+
 from .centers import center_update  # noqa: E402
 from .runtime import REDUCTIONS, LossKernel, loss, names  # noqa: E402
 
@@ -47,10 +51,10 @@ __all__ = [
 
 # The symbolic side, imported (with SymPy) on first use: attribute → module.
 _SYMBOLIC = {
-    "define": "spec",
-    "Input": "spec",
-    "Param": "spec",
-    "Loss": "spec",
+    "define": "definition.spec",
+    "Input": "definition.spec",
+    "Param": "definition.spec",
+    "Loss": "definition.spec",
     "compile": "compiled",
     "load": "compiled",
     "verify_gradient": "gradcheck",
@@ -62,7 +66,7 @@ def get(name: str):
     """The symbolic definition (a `symloss.Loss`) of a built-in loss. Imports SymPy."""
     from .catalog import BUILTINS, SEQUENCES
 
-    if name in SEQUENCES:  # a sequence loss: its recurrence (a `symloss.recurrence.Recurrence`)
+    if name in SEQUENCES:  # a sequence loss: its recurrence (a `Recurrence`)
         return SEQUENCES[name]
     if name not in BUILTINS:
         loss(name)  # raises the runtime's "unknown loss" error, with suggestions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .runtime import _as_real_array, _class_labels, _float_dtype
+from .arguments import as_real_array, class_labels, float_dtype
 
 __all__ = ["center_update"]
 
@@ -15,7 +15,7 @@ def center_update(x, target, centers, alpha: float = 0.5) -> np.ndarray:
     center. ``x`` (N, D), ``target`` integer (N,) in [0, K), ``centers`` (K, D), α in [0, 1].
     Returns a new array (float32 if x and centers are, else float64); the inputs are unchanged.
     """
-    x, c = _as_real_array(x, "x"), _as_real_array(centers, "centers")
+    x, c = as_real_array(x, "x"), as_real_array(centers, "centers")
     if x.ndim != 2:
         raise ValueError(f"x must have shape (N, D), got {x.shape}")
     if c.ndim != 2 or c.shape[1] != x.shape[1]:
@@ -24,8 +24,8 @@ def center_update(x, target, centers, alpha: float = 0.5) -> np.ndarray:
         raise TypeError(f"alpha must be a real number, got {alpha!r}")
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-    dtype = np.result_type(_float_dtype(x), _float_dtype(c))
-    y, counted = _class_labels(target, "target", x.shape[:1], c.shape[0], ignore_index=-100)
+    dtype = np.result_type(float_dtype(x), float_dtype(c))
+    y, counted = class_labels(target, "target", x.shape[:1], c.shape[0], ignore_index=-100)
     if not counted.all():
         raise ValueError(f"target must hold class indices in [0, {c.shape[0]}), got -100")
     count = np.bincount(y, minlength=c.shape[0]).astype(np.float64)

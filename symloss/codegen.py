@@ -23,6 +23,9 @@ import sympy as sp
 from sympy.core.parameters import distribute
 
 from . import __version__, derive
+from .definition.primitives import wide
+from .definition.recurrence import V, logsumexp_form
+from .definition.spec import Loss
 from .locations import generated_dir, templates_dir
 from .lowering import (
     absent_classes,
@@ -52,11 +55,8 @@ from .lowering import (
     unbounded_reductions,
     zero_coefficient_products,
 )
-from .primitives import wide
 from .printing import NumbaPrinter
-from .recurrence import V, logsumexp_form
-from .runtime import static_parts, variant_key
-from .spec import Loss
+from .variants import static_parts, variant_key
 
 __all__ = ["render", "write", "stale", "KERNEL_DIR"]
 
@@ -357,7 +357,7 @@ def _needed(reductions, expr: sp.Expr) -> set:
 
 def _row_names(loss: Loss, wide: bool = False) -> dict:
     """Symbol → code of its value in row i (and class c); ``wide``: the data read as float64."""
-    from .spec import C
+    from .definition.spec import C
 
     names: dict = {C: "n_classes_f"}
     for i in loss.inputs:

@@ -26,23 +26,23 @@ from pathlib import Path
 import sympy as sp
 
 from . import __version__
+from .definition.spec import Loss
 from .jitcache import writable_dir
 from .runtime import LossKernel
-from .spec import Loss
 
 __all__ = ["compile", "cache_dir", "definition_hash", "definitions", "load"]
 
-# Modules whose text decides what a kernel module contains.
-_GENERATOR_MODULES = (
-    "codegen",
-    "derive",
-    "lowering",
-    "primitives",
-    "printing",
-    "vmath",
-    "spec",
-    "parse",
-    "runtime",
+# Modules and packages whose text decides what a kernel module contains.
+_GENERATOR_SOURCES = (
+    "definition",
+    "codegen.py",
+    "derive.py",
+    "lowering.py",
+    "printing.py",
+    "vmath.py",
+    "variants.py",
+    "arguments.py",
+    "runtime.py",
 )
 
 
@@ -61,7 +61,10 @@ def _toolkit_fingerprint() -> str:
 
     h = hashlib.sha256(f"symloss {__version__}; sympy {sp.__version__}".encode())
     package = Path(__file__).parent
-    files = [package / f"{m}.py" for m in _GENERATOR_MODULES]
+    files = []
+    for name in _GENERATOR_SOURCES:
+        path = package / name
+        files += sorted(path.glob("*.py")) if path.is_dir() else [path]
     files += sorted((templates_dir() / "kernels").glob("*.jinja"))
     for path in files:
         h.update(path.name.encode() + b"\0" + path.read_bytes())

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import sympy as sp
 
+from .definition.axes import C, S
+from .definition.recurrence import Recurrence, V, logsumexp_form
+from .definition.spec import Loss
+
 __all__ = [
     "S",
     "j",
@@ -20,11 +24,12 @@ __all__ = [
     "component_derivative",
     "outer_derivative",
     "outer_chain",
-    "is_homogeneous",
+    "loss_derivative",
+    "cell_partials",
+    "cell_log_weights",
     "tidy",
 ]
 
-S = sp.Symbol("S", nonnegative=True)
 # The component of a class-axis gradient: ∂ℓ/∂z_j for j in [0, C).
 j = sp.Symbol("j", integer=True, nonnegative=True)
 
@@ -105,8 +110,6 @@ def _collapse_piecewise_deltas(expr: sp.Expr) -> sp.Expr:
 
 def _index_in_range(expr: sp.Expr) -> sp.Expr:
     """Resolve the Piecewise that Σ_c δ_{cj}·f(c) leaves, knowing 0 ≤ j ≤ C - 1."""
-    from .spec import C
-
     known = {sp.Le(j, C - 1): sp.true, sp.Ge(C - 1, j): sp.true, sp.Ge(C - j, 1): sp.true}
 
     def resolve(pw: sp.Piecewise) -> sp.Expr:
@@ -152,13 +155,58 @@ def outer_chain(element: sp.Expr, outer: sp.Expr, var: sp.Symbol, order: int) ->
     return outer_derivative(outer, 2) * d1**2 + outer_derivative(outer, 1) * d2
 
 
-def is_homogeneous(loss, degree: int) -> bool:
-    """True when L(c·x) = c^degree·L(x) for c > 0, with x all of the loss's inputs."""
-    c = sp.Symbol("c", positive=True)
-    scaled = {loss.symbol(i.name): c * loss.symbol(i.name) for i in loss.inputs}
-    ratio = sp.simplify(loss.element.xreplace(scaled) / loss.element)
+def loss_derivative(loss: Loss, wrt: str, order: int = 1) -> sp.Expr:
+    """∂^order ℓ/∂wrt^order of a loss: per element, per class component ∂ℓ/∂z_j, or for a
+    norm g(Σ ℓ) the derivative with respect to element i."""
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    var = loss.symbol(wrt)
+    if loss.family == "classes":
+        if order != 1:
+            raise ValueError("class-axis losses have first derivatives only (a vector)")
+        return component_derivative(loss.element, var)
     if loss.outer is None:
-        return sp.simplify(ratio - c**degree) == 0
-    if ratio.free_symbols - {c}:
-        return False
-    return sp.simplify(loss.outer.subs(S, ratio * S) - c**degree * loss.outer) == 0
+        return _closed_form(loss.name, derivative(loss.element, var, order))
+    parts = outer_chain(loss.element, loss.outer, var, order)
+    return parts.subs(loss.index_map()).subs(S, loss.indexed_sum())
+
+
+def _closed_form(name: str, d: sp.Expr) -> sp.Expr:
+    if d.has(sp.Derivative, sp.Subs):
+        raise ValueError(f"SymPy cannot differentiate {name!r} in closed form: {d}")
+    return d
+
+
+def cell_partials(rec: Recurrence) -> dict[sp.Symbol, sp.Expr]:
+    """∂cell/∂u for every predecessor and local u, written in the cell's value V where the
+    cell is k·log Σ exp(…) + rest (then Σ exp(…) = exp((V - rest)/k), and a softmax weight
+    becomes one exponential, exp(a + e - V), that cannot overflow)."""
+    out = {}
+    form = logsumexp_form(rec.cell)
+    for u in rec.symbols:
+        d = sp.diff(rec.cell, u)
+        if form is not None:
+            k, total, rest = form
+            d = sp.powsimp(d.subs(total, sp.exp((V - rest) / k)), combine="exp")
+            d = d.replace(lambda e: isinstance(e, sp.exp), lambda e: sp.exp(sp.expand(e.args[0])))
+        out[u] = tidy(d)
+    return out
+
+
+def cell_log_weights(rec: Recurrence) -> dict[sp.Symbol, sp.Expr] | None:
+    """log(∂V/∂u) + V - u for every predecessor u: what a cell multiplies a predecessor's
+    probability by, in log space, where the cell is a log-sum-exp (e^V = Σ_u e^{u + w_u}).
+    A backward sweep in log space, log B(u) = lse over the successors of log B + w, then
+    keeps the digits of probabilities near 1 (log B near 0) that a linear one rounds away.
+    None where the cell is not a plain log-sum-exp (k = 1 in k·log Σ e^{a} + rest)."""
+    form = logsumexp_form(rec.cell)
+    if form is None or form[0] != 1:
+        return None
+    out = {}
+    for u, d in rec.partials().items():
+        if u in rec.predecessors:
+            w = sp.expand(sp.expand_log(sp.log(d), force=True) + V - u)
+            if w.has(V) or w.has(*rec.predecessors):
+                raise ValueError(f"the weight of {u} in {rec.name!r} depends on the cells")
+            out[u] = tidy(w)
+    return out

@@ -39,8 +39,8 @@ import numpy as np
 import sympy as sp
 
 from . import derive
+from .definition.spec import Loss, own_symbols
 from .lowering import piecewise_forms
-from .spec import Loss, own_symbols
 
 __all__ = ["verify_gradient", "GradientReport"]
 
@@ -93,7 +93,7 @@ def verify_gradient(
     ``wrt`` (default: the first differentiable input)? See the module docstring for how each
     kind of candidate is decided; ``rtol``/``atol`` apply to callables only."""
     spec = _spec(loss)
-    wrt = spec._check_wrt(wrt)
+    wrt = spec.check_wrt(wrt)
     rng = np.random.default_rng(seed)
     if callable(candidate) and not isinstance(candidate, (str, sp.Basic)):
         if spec.family == "classes":
@@ -153,7 +153,7 @@ def _candidate_expr(spec: Loss, candidate) -> sp.Expr:
     if spec.family == "norm":
         names.append("S")
     if isinstance(candidate, str):
-        from .parse import parse_formula
+        from .definition.parse import parse_formula
 
         indices = labels | ({"j"} if spec.family == "classes" else set())
         candidate = parse_formula(
@@ -534,7 +534,7 @@ def _class_arguments(spec: Loss, ref, rng) -> tuple[list, int, dict]:
 def _formula_classes(spec: Loss, wrt, candidate, rng, n_points: int):
     """As `_formula_elementwise`, component by component with C = CLASS_COUNT (60 samples
     per static variant; ``n_points`` is for the elementwise form)."""
-    from .spec import C
+    from .definition.spec import C
     from .verify import CLASS_COUNT
 
     label = next((i.name for i in spec.inputs if i.labels == "classes"), None)

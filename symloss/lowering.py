@@ -12,12 +12,12 @@ from functools import lru_cache
 from types import MappingProxyType
 
 import sympy as sp
-from sympy.calculus.accumulationbounds import AccumBounds
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.core.parameters import distribute
 from sympy.logic.boolalg import BooleanFunction
 
-from .primitives import (
+from .definition.axes import c, class_argmax, class_max
+from .definition.primitives import (
     PRIMITIVES,
     _as_written,
     held,
@@ -31,11 +31,13 @@ from .primitives import (
     sigmoid,
     wide,
 )
-from .spec import c, class_argmax, class_max
+from .definition.ranges import Ranges, ranges_of
+from .definition.ranges import lower_bound as _lower_bound
+from .definition.ranges import nonnegative as _nonnegative
+from .definition.ranges import upper_bound as _upper_bound
 
 __all__ = ["nan_in", "ranges_of", "lower"]
 
-Ranges = Mapping[sp.Symbol, AccumBounds]
 _EMPTY: Mapping = MappingProxyType({})
 
 
@@ -93,23 +95,6 @@ class magnitude(sp.Function):
 
     def _numbacode(self, printer):
         return f"abs({printer._print(self.args[0])})"
-
-
-def ranges_of(symbols: Mapping[str, sp.Symbol], domains: Mapping[str, sp.Set]) -> dict:
-    """Interval hull of each symbol's domain, for interval arithmetic on coefficients."""
-    return {symbols[k]: AccumBounds(d.inf, d.sup) for k, d in domains.items()}
-
-
-def _lower_bound(expr: sp.Expr, ranges: Ranges):
-    value = expr.xreplace(dict(ranges))
-    if isinstance(value, AccumBounds):
-        return value.min
-    return value if value.is_number else None
-
-
-def _nonnegative(expr: sp.Expr, ranges: Ranges) -> bool:
-    lo = _lower_bound(expr, ranges)
-    return lo is not None and bool(lo >= 0)
 
 
 def _has_primitive(expr: sp.Expr) -> bool:
@@ -567,13 +552,6 @@ def exp_differences(expr: sp.Expr, ranges: Ranges = _EMPTY, centres: Mapping = _
         return _smaller_error([*constant, k[1] * expm1(u)], [k[1] * sp.exp(u), c])
 
     return expr.replace(lambda e: e.is_Add, rewrite)
-
-
-def _upper_bound(expr: sp.Expr, ranges: Ranges):
-    value = expr.xreplace(dict(ranges))
-    if isinstance(value, AccumBounds):
-        return value.max
-    return value if value.is_number else None
 
 
 def overflow_differences(expr: sp.Expr, ranges: Ranges = _EMPTY) -> sp.Expr:

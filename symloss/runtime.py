@@ -26,26 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import REDUCTIONS, as_real_array, class_labels, float_dtype
+from .variants import static_parts, variant_key
+
 __all__ = ["names", "loss", "LossKernel", "variant_key", "static_parts", "REDUCTIONS"]
 
-REDUCTIONS = ("mean", "sum", "none")
 _LOSS_MODULES = "symloss.generated.kernels"
-
-
-def variant_key(static_on: Iterable[str], arrays: Iterable[str]) -> tuple[str, ...]:
-    """Which kernel set serves a call: static switches that are on (``name``) or integer
-    static values (``name=value``), parameters given as arrays (``name[]``)."""
-    return tuple(sorted([*static_on, *(a + "[]" for a in arrays)]))
-
-
-def static_parts(static: dict) -> list[str]:
-    """The variant-key parts of static parameter values: a switch by its name when on, an
-    integer as ``name=value``."""
-    return [
-        k if isinstance(v, bool) else f"{k}={v}"
-        for k, v in static.items()
-        if not (isinstance(v, bool) and not v)
-    ]
 
 
 def names() -> list[str]:
@@ -77,22 +63,6 @@ def loss(name: str) -> LossKernel:
 
 
 # -- argument checking ------------------------------------------------------------------------
-
-
-def _as_real_array(value: Any, what: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{what} must be a real numeric array, got {type(value).__name__}") from exc
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{what} must be real, got complex dtype {arr.dtype}")
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{what} must be a real numeric array, got dtype {arr.dtype}")
-    return arr
-
-
-def _float_dtype(arr: np.ndarray) -> np.dtype:
-    return arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
 def _broadcast(arr: np.ndarray, shape: tuple, what: str, first: str) -> np.ndarray:
@@ -388,13 +358,13 @@ class LossKernel:
             )
 
         first_name = self.inputs[0]
-        first = _as_real_array(given[first_name], first_name)
-        dtype = _float_dtype(first)
+        first = as_real_array(given[first_name], first_name)
+        dtype = float_dtype(first)
         shape = first.shape
         inputs = {first_name: first.astype(dtype, copy=False)}
         for spec in self._inputs[1:]:
             nm = spec["name"]
-            arr = _as_real_array(given[nm], nm)
+            arr = as_real_array(given[nm], nm)
             arr = _broadcast(arr.astype(dtype, copy=False), shape, nm, first_name)
             if spec["labels"] == "signs":
                 arr = _signs(arr, f"{nm} of {self.name}")
@@ -414,7 +384,7 @@ class LossKernel:
             elif value is None:
                 value = p["default"]
             if p["broadcast"] and np.ndim(value) > 0:
-                arr = _check_array_param(nm, p, _as_real_array(value, nm), dtype)
+                arr = _check_array_param(nm, p, as_real_array(value, nm), dtype)
                 arr = _broadcast(arr, shape, nm, first_name)
                 array_params.append(nm)
                 array_values.append(arr)
@@ -424,7 +394,7 @@ class LossKernel:
         w = None
         if weight is not None:
             w = _broadcast(
-                _as_real_array(weight, "weight").astype(dtype, copy=False),
+                as_real_array(weight, "weight").astype(dtype, copy=False),
                 shape,
                 "weight",
                 first_name,
@@ -770,8 +740,8 @@ def _rows(
             f"{k.name}() got unexpected argument(s) {', '.join(map(repr, unknown))}; "
             f"its parameters are: {', '.join(k._params)}{extra}"
         )
-    z = _as_real_array(args[0], names[0])
-    dtype = _float_dtype(z)
+    z = as_real_array(args[0], names[0])
+    dtype = float_dtype(z)
     tables = [nm for nm in names if specs[nm].get("by_label") and not gathered]
     if z.ndim == 0 or (tables and z.ndim != 2):
         shapes = "(N, D)" if tables else "(C,), (N, C) or (N, C, d1, ...)"
@@ -795,7 +765,7 @@ def _rows(
 
     table = {}
     for nm in tables:
-        t = _as_real_array(args[names.index(nm)], nm)
+        t = as_real_array(args[names.index(nm)], nm)
         if t.ndim != 2 or t.shape[1] != n_classes:
             raise ValueError(
                 f"{nm} must have shape (K, {n_classes}) (one row per class), got {t.shape}"
@@ -809,7 +779,7 @@ def _rows(
         spec, a = specs[nm], args[names.index(nm)]
         if spec["labels"] == "classes":
             n_labels = next(iter(table.values())).shape[0] if table else n_classes
-            labels, keep = _class_labels(
+            labels, keep = class_labels(
                 a, nm, () if single else label_shape, n_labels, ignore_index
             )
             keep = keep.astype(dtype)
@@ -817,7 +787,7 @@ def _rows(
         elif nm in table:
             data.append(None)  # gathered below, once the labels are known
         elif spec["classes"]:
-            a = _as_real_array(a, nm)
+            a = as_real_array(a, nm)
             if a.shape != (z.shape[1:] if single else z.shape):
                 raise ValueError(
                     f"{nm} has shape {a.shape}; expected the shape of {names[0]}, "
@@ -825,7 +795,7 @@ def _rows(
                 )
             data.append(as_rows(a[None] if single else a))
         else:  # one number per sample
-            a = _as_real_array(a, nm)
+            a = as_real_array(a, nm)
             if a.shape != (() if single else label_shape):
                 raise ValueError(f"{nm} has shape {a.shape}; expected {label_shape}")
             data.append(np.ascontiguousarray(a, dtype=dtype).reshape(-1))
@@ -840,7 +810,7 @@ def _rows(
             continue
         if p["per_class"]:
             value = p["default"] if value is None else value
-            arr = _as_real_array(value, nm)
+            arr = as_real_array(value, nm)
             if arr.ndim not in (0, 1) or (arr.ndim == 1 and arr.shape[0] != n_classes):
                 raise ValueError(
                     f"{nm} must be a scalar or have shape ({n_classes},), got {arr.shape}"
@@ -948,8 +918,8 @@ def _linear(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool
     G = ∂L/∂f (a norm's term is 0 where the norm is 0: the definition does not use it there)."""
     if len(args) != 3:
         raise TypeError(f"{k.name}() takes inputs (x, weight, target), got {len(args)}")
-    x, w = _as_real_array(args[0], "x"), _as_real_array(args[1], "weight")
-    dtype = np.result_type(_float_dtype(x), _float_dtype(w))
+    x, w = as_real_array(args[0], "x"), as_real_array(args[1], "weight")
+    dtype = np.result_type(float_dtype(x), float_dtype(w))
     if x.ndim != 2:
         raise ValueError(f"x must have shape (N, D), got {x.shape}")
     if w.ndim != 2 or w.shape[0] != x.shape[1]:
@@ -958,7 +928,7 @@ def _linear(k: LossKernel, args: tuple, params: dict, reduction: str, grad: bool
         raise ValueError("weight has no classes (shape (D, 0))")
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     ignore_index = params.get("ignore_index", -100)
-    labels, _ = _class_labels(args[2], "target", x.shape[:1], w.shape[1], ignore_index)
+    labels, _ = class_labels(args[2], "target", x.shape[:1], w.shape[1], ignore_index)
     x_norm = np.linalg.norm(x, axis=1)
     w_norm = np.linalg.norm(w, axis=0)
     inputs = (x @ w, args[2], x_norm, w_norm[labels])
@@ -994,26 +964,3 @@ def _probability_form(k: LossKernel, args: tuple) -> bool:
     if f"{k.name}_probabilities" not in names():
         raise TypeError(f"{k.name} takes integer class indices as target, not probabilities")
     return True
-
-
-def _class_labels(value, what: str, shape: tuple, n_classes: int, ignore_index):
-    """Flat int64 labels (ignored ones replaced by 0) and the mask of rows that count."""
-    t = np.asarray(value)
-    if t.dtype.kind not in "iu":
-        raise TypeError(
-            f"{what} must hold integer class indices (or, where the loss has a probability "
-            f"form, probabilities shaped like the logits), got dtype {t.dtype} and shape {t.shape}"
-        )
-    if t.shape != shape:
-        raise ValueError(f"{what} has shape {t.shape}; expected {shape}")
-    t = t.reshape(-1).astype(np.int64)
-    if not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool):
-        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
-    ignored = t == ignore_index
-    bad = ~ignored & ((t < 0) | (t >= n_classes))
-    if bad.any():
-        raise ValueError(
-            f"{what} must hold class indices in [0, {n_classes}) or ignore_index="
-            f"{ignore_index}, got {int(t[bad][0])}"
-        )
-    return np.where(ignored, 0, t), ~ignored

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .runtime import REDUCTIONS, _as_real_array, _float_dtype
+from .arguments import REDUCTIONS, as_real_array, float_dtype
 
 __all__ = ["CTC", "SoftEditDistance", "EditDistance"]
 
@@ -135,8 +135,8 @@ class CTC(_Sequence):
         zero_infinity: bool = False,
     ):
         reduction = _check_reduction(reduction)
-        z = _as_real_array(logits, "logits")
-        dtype = _float_dtype(z)
+        z = as_real_array(logits, "logits")
+        dtype = float_dtype(z)
         single = z.ndim == 2
         if single:
             z = z[:, None, :]
@@ -200,8 +200,8 @@ class SoftEditDistance(_Sequence):
         reduction: str = "mean",
     ):
         reduction = _check_reduction(reduction)
-        z = _as_real_array(logits, "logits")
-        dtype = _float_dtype(z)
+        z = as_real_array(logits, "logits")
+        dtype = float_dtype(z)
         single = z.ndim == 2
         if single:
             z, target = z[None], np.asarray(target)[None]

@@ -18,10 +18,11 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 import symloss
-from symloss import cli, compiled, primitives
+from symloss import cli, compiled
+from symloss.definition import primitives
+from symloss.definition.parse import FormulaError, parse_formula
+from symloss.definition.spec import C, c
 from symloss.gradcheck import _truth
-from symloss.parse import FormulaError, parse_formula
-from symloss.spec import C, c
 
 CAUCHY = "c**2/2*log(1 + ((pred - target)/c)**2)"
 TRIO = "alpha/2*(pred - target)**2 + beta*softplus(gamma*(pred - target))"
@@ -602,7 +603,7 @@ def test_generate_missing_module_is_a_user_error(tmp_path, capsys):
 
 
 class FormulaPrinter(StrPrinter):
-    """A SymPy expression written in the vocabulary of `symloss.parse` (Piecewise as
+    """A SymPy expression written in the vocabulary of `symloss.definition.parse` (Piecewise as
     ``a if cond else b``, sums over the class axis as ``class_sum``, and so on)."""
 
     def _print_Piecewise(self, expr):

@@ -14,8 +14,8 @@ SCE = symloss.softmax_cross_entropy
 def test_gradient_is_softmax_minus_one_hot():
     import sympy as sp
 
+    from symloss.definition.spec import C, c
     from symloss.derive import j
-    from symloss.spec import C, c
 
     spec = symloss.get("softmax_cross_entropy")
     g = spec.derivative("logits").subs(sp.Symbol("label_smoothing", real=True), 0)
@@ -371,7 +371,7 @@ def test_softmax_focal_confident_prediction_is_exact():
 def test_dice_stable_form_equals_its_formula():
     import sympy as sp
 
-    from symloss.spec import C
+    from symloss.definition.spec import C
 
     spec = symloss.get("dice")
     rng = np.random.default_rng(2)

@@ -10,7 +10,7 @@ from sympy.core.parameters import distribute
 
 from symloss import lowering as L
 from symloss import vmath
-from symloss.primitives import sigmoid, softplus
+from symloss.definition.primitives import sigmoid, softplus
 from symloss.printing import NumbaPrinter
 
 x, t, d, g, y = sp.symbols("x t delta gamma y", real=True)
@@ -133,7 +133,7 @@ def test_indicator_products_do_not_evaluate_the_factor_where_the_indicator_is_ze
 
 
 def test_row_reductions_turn_the_root_of_a_sum_into_a_norm():
-    from symloss.spec import C, c
+    from symloss.definition.spec import C, c
 
     v = sp.IndexedBase("v")
     s = sp.Sum(v[c] ** 2, (c, 0, C - 1))
@@ -149,9 +149,9 @@ def test_norm_quotients_divide_the_factors_that_grow_with_the_norm_first():
     """cosine_distance's r·x_j/‖x‖³ (r = Σ_c b_c·x_c) at ‖x‖ = 1e300: ‖x‖³ overflows although
     the product is 1e-300; as (r/‖x‖)·(x_j/‖x‖)/‖x‖ every factor is ordinary. The step's
     Max(ε, ‖x‖) is ‖x‖ where the step is not 0."""
+    from symloss.definition.primitives import held
+    from symloss.definition.spec import C, c
     from symloss.derive import j
-    from symloss.primitives import held
-    from symloss.spec import C, c
 
     v, b = sp.IndexedBase("v"), sp.IndexedBase("b")
     norm = sp.sqrt(sp.Sum(v[c] ** 2, (c, 0, C - 1)))

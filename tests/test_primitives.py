@@ -4,7 +4,14 @@ import mpmath
 import pytest
 import sympy as sp
 
-from symloss.primitives import PRIMITIVES, log_cosh, log_sigmoid, logaddexp, sigmoid, softplus
+from symloss.definition.primitives import (
+    PRIMITIVES,
+    log_cosh,
+    log_sigmoid,
+    logaddexp,
+    sigmoid,
+    softplus,
+)
 
 x, y = sp.symbols("x y", real=True)
 UNARY = [p for p in PRIMITIVES if p.nargs == {1}]

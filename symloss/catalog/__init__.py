@@ -1,5 +1,5 @@
 """The built-in losses, one module per family, each defined through `symloss.define` (or, for
-the sequence losses, `symloss.recurrence.define_recurrence`)."""
+the sequence losses, `symloss.definition.recurrence.define_recurrence`)."""
 
 from . import classes, elementwise, embeddings, peers, sequences
 

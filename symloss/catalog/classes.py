@@ -7,7 +7,7 @@ class axis with `class_sum`, vector components as ``logits[c]``, the labelled on
 
 import sympy as sp
 
-from ..spec import C, Input, Param, c, class_maximum, class_sum, define
+from ..definition.spec import C, Input, Param, c, class_maximum, class_sum, define
 
 logits, weight = sp.IndexedBase("logits"), sp.IndexedBase("weight")
 target, label_smoothing = sp.symbols("target label_smoothing")

@@ -5,10 +5,10 @@ Each is written through `symloss.define`, exactly as a user would define a loss.
 
 import sympy as sp
 
-from ..derive import S
-from ..primitives import log_cosh as _log_cosh
-from ..primitives import sigmoid, softplus
-from ..spec import Input, Param, define
+from ..definition.axes import S
+from ..definition.primitives import log_cosh as _log_cosh
+from ..definition.primitives import sigmoid, softplus
+from ..definition.spec import Input, Param, define
 
 pred, target, logits = sp.symbols("pred target logits", real=True)
 delta, beta, alpha, gamma = sp.symbols("delta beta alpha gamma", real=True)

@@ -6,8 +6,8 @@ Their vector axis is the feature axis of x (D, written with the index c as every
 
 import sympy as sp
 
-from ..primitives import margin_term, softplus
-from ..spec import Input, Param, c, class_sum, define
+from ..definition.primitives import margin_term, softplus
+from ..definition.spec import Input, Param, c, class_sum, define
 
 x, centers = sp.IndexedBase("x"), sp.IndexedBase("centers")
 center_loss = define(

@@ -1,10 +1,11 @@
 """Losses users find in PyTorch, Optax and Keras, each defined from a string as a user would
-(`symloss.define` parses it; see `symloss.parse`). Where a peer has the loss, its semantics.
+(`symloss.define` parses it; see `symloss.definition.parse`). Where a peer has the loss, its
+semantics.
 """
 
 import sympy as sp
 
-from ..spec import Input, Param, define
+from ..definition.spec import Input, Param, define
 
 positive = sp.Interval.open(0, sp.oo)
 nonnegative = sp.Interval(0, sp.oo)

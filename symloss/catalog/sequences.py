@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from ..recurrence import define_recurrence
+from ..definition.recurrence import define_recurrence
 
 stay, step, skip, emit = sp.symbols("stay step skip emit", real=True)
 ctc = define_recurrence(

@@ -29,7 +29,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ..runtime import _float_dtype
+from ..arguments import float_dtype
 from ..runtime import loss as _loss
 from .common import REDUCTIONS, kernel_for
 
@@ -134,7 +134,7 @@ class DaskLoss:
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         single = self.classes and np.ndim(pred) == 1  # one sample (C,): shapes as in memory
         pred, blocks, grids, ws = self._blocks(pred, others, weight)
-        dtype = _float_dtype(pred)
+        dtype = float_dtype(pred)
         shapes = [tuple(c[i] for c, i in zip(pred.chunks, at)) for at in np.ndindex(pred.numblocks)]
         fn = _block_none if reduction == "none" else _block_parts
         calls = [

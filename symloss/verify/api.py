@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..spec import Loss
+from ..definition.spec import Loss
 from .classes import verify_classes
 from .elementwise import verify_elementwise
 from .model import EXCEPTIONS, FailureLimit, Row, failure_limit

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import sympy as sp
 
-from ..spec import Loss
+from ..definition.spec import Loss
 from .elementwise import fsum, row_of
 from .model import BOUNDS, assess, perturbation_search, underflow_measure
 from .reference import ClassReference

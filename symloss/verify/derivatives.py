@@ -8,7 +8,7 @@ import numpy as np
 import sympy as sp
 
 from .. import derive
-from ..spec import C, Loss
+from ..definition.spec import C, Loss
 from .reference import ClassReference, mp_function, plain
 
 __all__ = ["check_derivatives", "FD_TOLERANCE"]

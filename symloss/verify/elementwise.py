@@ -10,7 +10,7 @@ from functools import cache
 import mpmath
 import numpy as np
 
-from ..spec import Loss
+from ..definition.spec import Loss
 from .model import (
     BOUNDS,
     Row,

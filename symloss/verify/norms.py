@@ -6,7 +6,7 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from ..spec import Loss
+from ..definition.spec import Loss
 from .elementwise import reference, row_of
 from .model import assess, underflow_measure
 from .reference import derivative, mp_function, plain, rounded

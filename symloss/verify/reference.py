@@ -14,7 +14,7 @@ import numpy as np
 import sympy as sp
 from sympy.logic.boolalg import BooleanFunction
 
-from ..spec import C, Loss
+from ..definition.spec import C, Loss
 
 __all__ = ["PRECISIONS", "plain", "Reference", "ClassReference", "CLASS_COUNT", "rounded"]
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import numpy as np
 import sympy as sp
 
-from ..spec import Loss
+from ..definition.spec import Loss
 from .reference import CLASS_COUNT, plain
 
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import sympy as sp
 
-from . import derive
+from .axes import C, S, c, class_argmax, class_max, class_maximum, class_sum
 from .primitives import adopt_primitives
+from .ranges import nonnegative, ranges_of
 
 __all__ = [
     "Input",
@@ -30,100 +31,6 @@ __all__ = [
     "C",
     "RESERVED_NAMES",
 ]
-
-# The class axis: losses over a vector of C scores per sample sum over the class index c.
-c = sp.Symbol("c", integer=True, nonnegative=True)
-C = sp.Symbol("C", integer=True, positive=True)
-
-
-def class_sum(body: sp.Expr) -> sp.Expr:
-    """Σ_{c=0}^{C-1} body: a sum over the class axis (``body`` indexes vectors with ``c``)."""
-    return sp.Sum(body, (c, 0, C - 1))
-
-
-def _first_maxima(body: sp.Expr, n: int) -> list[tuple[int, sp.Expr, sp.Basic]]:
-    """(k, body_k, condition) for k in [0, n): body_k is the largest term and no earlier term
-    is as large (the first index wins ties); terms of -∞ (classes left out) are dropped."""
-    terms = [(k, body.subs(c, k)) for k in range(n)]
-    terms = [(k, b) for k, b in terms if b is not sp.S.NegativeInfinity]
-    out = []
-    for i, (k, b) in enumerate(terms):
-        cond = sp.And(*(b > a for _, a in terms[:i]), *(b >= a for _, a in terms[i + 1 :]))
-        out.append((k, b, sp.true if i == len(terms) - 1 else cond))
-    return out
-
-
-class class_max(sp.Function):
-    """max_c body over the class axis, c = 0 … C-1 (arguments: body, C); a body of -∞ leaves a
-    class out, as ``Piecewise((-oo, Eq(c, target)), (s[c], True))`` for max_{c≠y} s_c. It is
-    differentiated through the first class attaining it, `class_argmax` (ties: first index)."""
-
-    nargs = 2
-
-    def _eval_derivative(self, s):
-        body, n = self.args
-        # at the maximiser the body is finite: its -∞ branches (classes left out) drop out
-        return _finite_part(body).diff(s).xreplace({c: class_argmax(body, n)})
-
-    def doit(self, **hints):
-        body, n = self.args
-        if not n.is_Integer:
-            return self
-        pieces = _first_maxima(body.doit(**hints), int(n))
-        return sp.Piecewise(*((b, cond) for _, b, cond in pieces)) if pieces else -sp.oo
-
-    def _eval_is_real(self):
-        return self.args[0].is_real
-
-    def _latex(self, printer, exp=None):
-        below, body = _kept(self.args[0], printer)
-        body = printer._print(body)
-        out = r"\max_{%s} %s" % (below, body)
-        return out if exp is None else r"\left(%s\right)^{%s}" % (out, exp)
-
-
-class class_argmax(sp.Function):
-    """The first class c attaining `class_max` (body, C); -1 when every class is left out."""
-
-    nargs = 2
-    is_integer = True
-
-    def doit(self, **hints):
-        body, n = self.args
-        if not n.is_Integer:
-            return self
-        pieces = _first_maxima(body.doit(**hints), int(n))
-        return sp.Piecewise(*((k, cond) for k, _, cond in pieces)) if pieces else sp.S.NegativeOne
-
-    def _latex(self, printer, exp=None):
-        below, body = _kept(self.args[0], printer)
-        return r"\operatorname{argmax}_{%s} %s" % (below, printer._print(body))
-
-
-def _kept(body: sp.Expr, printer) -> tuple[str, sp.Expr]:
-    """(subscript, term) of a maximum: "c \\ne y" and s_c for a body that leaves y out."""
-    if isinstance(body, sp.Piecewise) and len(body.args) == 2:
-        (first, cond), (rest, _) = body.args
-        if first is sp.S.NegativeInfinity and isinstance(cond, sp.Eq) and c in cond.args:
-            (label,) = [a for a in cond.args if a != c]
-            return rf"c \ne {printer._print(label)}", rest
-    return "c", body
-
-
-def _finite_part(body: sp.Expr) -> sp.Expr:
-    """A body without its -∞ branches (the value wherever it can be the maximum)."""
-    if not isinstance(body, sp.Piecewise):
-        return body
-    kept = [(e, cond) for e, cond in body.args if e is not sp.S.NegativeInfinity]
-    if len(kept) == 1:
-        return kept[0][0]
-    return sp.Piecewise(*kept[:-1], (kept[-1][0], True))
-
-
-def class_maximum(body: sp.Expr) -> sp.Expr:
-    """max_{c} body over the class axis (a body of -∞ leaves a class out)."""
-    return class_max(body, C)
-
 
 # Names the generated kernels and the runtime use for their own arguments and locals.
 # The class-axis names are free in a loss without vector inputs.
@@ -249,31 +156,26 @@ class Loss:
         """The formula: ℓ per element, or g(Σ_i ℓ_i) for a norm."""
         if self.outer is None:
             return self.element
-        return self.outer.subs(derive.S, self._indexed_sum())
+        return self.outer.subs(S, self.indexed_sum())
 
     def derivative(self, wrt: str | None = None, order: int = 1) -> sp.Expr:
-        """∂^order/∂wrt^order of the per-element loss (for a norm: of g(Σ ℓ) w.r.t. element i)."""
-        wrt = self._check_wrt(wrt)
-        if order not in (1, 2):
-            raise ValueError(f"order must be 1 or 2, got {order!r}")
-        var = self.symbol(wrt)
-        if self.family == "classes":
-            if order != 1:
-                raise ValueError("class-axis losses have first derivatives only (a vector)")
-            return derive.component_derivative(self.element, var)
-        if self.outer is None:
-            return _differentiated(self.name, derive.derivative(self.element, var, order))
-        parts = derive.outer_chain(self.element, self.outer, var, order)
-        return parts.subs(self._index_map()).subs(derive.S, self._indexed_sum())
+        """∂^order/∂wrt^order of the per-element loss (for a norm: of g(Σ ℓ) w.r.t. element i).
+
+        A convenience for users: the derivation stage (`symloss.derive.loss_derivative`) does
+        the work; the definition stage itself never calls it."""
+        from ..derive import loss_derivative
+
+        return loss_derivative(self, self.check_wrt(wrt), order)
 
     def latex(self) -> str:
         """LaTeX of the formula and of each derivative, one ``\\begin{aligned}`` block."""
-        from .printing import latex_block
+        from ..printing import latex_block  # a convenience, as derivative
 
         return latex_block(self)
 
     # -- helpers ---------------------------------------------------------------------------
-    def _check_wrt(self, wrt: str | None) -> str:
+    def check_wrt(self, wrt: str | None) -> str:
+        """The differentiable input named wrt (the first one when None)."""
         if wrt is None:
             return self.differentiable[0]
         if wrt not in self.differentiable:
@@ -283,22 +185,18 @@ class Loss:
             )
         return wrt
 
-    def _index_map(self) -> dict[sp.Symbol, sp.Expr]:
+    def index_map(self) -> dict[sp.Symbol, sp.Expr]:
+        """Each input x ↦ x[i], the i-th element of a norm's sum."""
         i = sp.Symbol("i", integer=True)
         return {self.symbols[x.name]: sp.IndexedBase(self.symbols[x.name])[i] for x in self.inputs}
 
-    def _indexed_sum(self) -> sp.Expr:
+    def indexed_sum(self) -> sp.Expr:
+        """Σ_{i=1}^{n} ℓ(x[i]), what a norm's S stands for."""
         i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
-        return sp.Sum(self.element.subs(self._index_map()), (i, 1, n))
+        return sp.Sum(self.element.subs(self.index_map()), (i, 1, n))
 
     def __repr__(self) -> str:
         return f"<symloss.Loss {self.name}: {self.expr}>"
-
-
-def _differentiated(name: str, d: sp.Expr) -> sp.Expr:
-    if d.has(sp.Derivative, sp.Subs):
-        raise ValueError(f"SymPy cannot differentiate {name!r} in closed form: {d}")
-    return d
 
 
 def _symbol(name: str, vector: bool, inputs: Sequence[Input]):
@@ -391,9 +289,10 @@ def own_symbols(expr: sp.Expr, symbols: Mapping[str, sp.Basic], what: str, why: 
 
 
 def _builtin_names() -> frozenset[str]:
-    from .runtime import names
+    """The built-in losses' names, as the generated kernels' package lists them."""
+    from symloss.generated import kernels
 
-    return frozenset(names())
+    return frozenset(getattr(kernels, "NAMES", ()))
 
 
 def _as_formula(formula, what: str, names, vectors, labels) -> sp.Expr:
@@ -415,12 +314,10 @@ _NOT_DIFFERENTIABLE = (sp.floor, sp.ceiling, sp.frac, sp.Mod, sp.re, sp.im, sp.a
 
 def _adopt(element: sp.Expr, symbols, ins, pars) -> sp.Expr:
     """Stable primitives for the patterns `adopt_primitives` knows, using the domains."""
-    from .lowering import _nonnegative, ranges_of
-
     domains = {i.name: i.domain for i in ins if not i.classes}
     domains.update({k: p.domain for k, p in pars.items() if not p.per_class and not p.static})
     ranges = ranges_of(symbols, domains)
-    return adopt_primitives(element, lambda e: _nonnegative(e, ranges))
+    return adopt_primitives(element, lambda e: nonnegative(e, ranges))
 
 
 def _check_real_and_differentiable(name: str, formula: sp.Expr) -> None:
@@ -544,7 +441,7 @@ def define(
         extra = sorted(s.name for s in outer.free_symbols if s.name != "S")
         if extra:
             raise ValueError(f"outer must be an expression in S only, it also uses {extra}")
-        outer = outer.xreplace({s: derive.S for s in outer.free_symbols})
+        outer = outer.xreplace({s: S for s in outer.free_symbols})
 
     loss = Loss(
         name=name,
@@ -562,6 +459,18 @@ def define(
         accuracy=accuracy,
         symbols=symbols,
     )
-    if homogeneous is not None and not derive.is_homogeneous(loss, homogeneous):
+    if homogeneous is not None and not is_homogeneous(loss, homogeneous):
         raise ValueError(f"{name} is not homogeneous of degree {homogeneous} in its inputs")
     return loss
+
+
+def is_homogeneous(loss: Loss, degree: int) -> bool:
+    """True when L(c·x) = c^degree·L(x) for c > 0, with x all of the loss's inputs."""
+    k = sp.Symbol("k", positive=True)
+    scaled = {loss.symbol(i.name): k * loss.symbol(i.name) for i in loss.inputs}
+    ratio = sp.simplify(loss.element.xreplace(scaled) / loss.element)
+    if loss.outer is None:
+        return sp.simplify(ratio - k**degree) == 0
+    if ratio.free_symbols - {k}:
+        return False
+    return sp.simplify(loss.outer.subs(S, ratio * S) - k**degree * loss.outer) == 0

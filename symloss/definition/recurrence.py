@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from . import derive
-
 __all__ = ["Recurrence", "define_recurrence", "V"]
 
 V = sp.Symbol("V", real=True)  # the cell's own value, in terms of which partials are written
@@ -43,39 +41,16 @@ class Recurrence:
         return (*self.predecessors, *self.locals)
 
     def partials(self) -> dict[sp.Symbol, sp.Expr]:
-        """∂cell/∂u for every predecessor and local u, written in the cell's value V where the
-        cell is k·log Σ exp(…) + rest (then Σ exp(…) = exp((V - rest)/k), and a softmax weight
-        becomes one exponential, exp(a + e - V), that cannot overflow)."""
-        out = {}
-        form = logsumexp_form(self.cell)
-        for u in self.symbols:
-            d = sp.diff(self.cell, u)
-            if form is not None:
-                k, total, rest = form
-                d = sp.powsimp(d.subs(total, sp.exp((V - rest) / k)), combine="exp")
-                d = d.replace(
-                    lambda e: isinstance(e, sp.exp), lambda e: sp.exp(sp.expand(e.args[0]))
-                )
-            out[u] = derive.tidy(d)
-        return out
+        """∂cell/∂u for every predecessor and local u (`symloss.derive.cell_partials`)."""
+        from ..derive import cell_partials  # a convenience: the derivation does the work
 
-    def log_weights(self) -> dict[sp.Symbol, sp.Expr]:
-        """log(∂V/∂u) + V - u for every predecessor u: what a cell multiplies a predecessor's
-        probability by, in log space, where the cell is a log-sum-exp (e^V = Σ_u e^{u + w_u}).
-        A backward sweep in log space, log B(u) = lse over the successors of log B + w, then
-        keeps the digits of probabilities near 1 (log B near 0) that a linear one rounds away.
-        None where the cell is not a plain log-sum-exp (k = 1 in k·log Σ e^{a} + rest)."""
-        form = logsumexp_form(self.cell)
-        if form is None or form[0] != 1:
-            return None
-        out = {}
-        for u, d in self.partials().items():
-            if u in self.predecessors:
-                w = sp.expand(sp.expand_log(sp.log(d), force=True) + V - u)
-                if w.has(V) or w.has(*self.predecessors):
-                    raise ValueError(f"the weight of {u} in {self.name!r} depends on the cells")
-                out[u] = derive.tidy(w)
-        return out
+        return cell_partials(self)
+
+    def log_weights(self) -> dict[sp.Symbol, sp.Expr] | None:
+        """log(∂V/∂u) + V - u for every predecessor u (`symloss.derive.cell_log_weights`)."""
+        from ..derive import cell_log_weights  # a convenience, as partials
+
+        return cell_log_weights(self)
 
     def shifted_form(self):
         """(k, c, (u_1, …, u_n), rest) where the cell is k·log Σ_i e^{c·u_i} + rest with one
@@ -103,7 +78,7 @@ class Recurrence:
 
     def latex(self) -> str:
         """The recurrence and the cell's partial derivatives, as an aligned LaTeX block."""
-        from .printing import plain_latex
+        from ..printing import plain_latex  # a convenience, as partials
 
         lines = [*self.equations, rf"V &= {plain_latex(self.cell)}"]
         for u, d in self.partials().items():

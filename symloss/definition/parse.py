@@ -20,7 +20,7 @@ import sympy as sp
 from sympy.logic.boolalg import Boolean
 
 from . import primitives
-from .spec import C, c, class_max, class_maximum, class_sum
+from .axes import C, c, class_max, class_maximum, class_sum
 
 __all__ = ["parse_formula", "FUNCTIONS", "FormulaError"]
 
