@@ -116,7 +116,7 @@ def _user_folder(args):
 
 
 def cmd_generate(args) -> int:
-    from . import codegen
+    from . import backends, codegen
 
     t0 = time.perf_counter()
     if args.module:
@@ -127,7 +127,7 @@ def cmd_generate(args) -> int:
         if args.out:
             raise ValueError("--out is for --module; the built-ins go to generated/")
         _progress(f"rendering {len(ALL)} losses ...")
-        files, out, label = codegen.render(ALL), None, "generated/"
+        files, out, label = backends.render(ALL, backends.builtin()), None, "generated/"
     if args.check:
         stale = codegen.stale(files, out) if out is None or out.is_dir() else sorted(files)
         return _report_stale(stale, files, label, "generated", "generate", t0)

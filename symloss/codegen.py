@@ -13,7 +13,7 @@ import hashlib
 import itertools
 import math
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -58,7 +58,7 @@ from .lowering import (
 from .printing import NumbaPrinter
 from .variants import static_parts, variant_key
 
-__all__ = ["render", "write", "stale", "KERNEL_DIR"]
+__all__ = ["plan", "plan_classes", "plan_recurrence", "metadata", "write", "stale", "KERNEL_DIR"]
 
 KERNEL_DIR = "kernels"
 DTYPES = ("float32", "float64")
@@ -730,10 +730,11 @@ def _breaks_text(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")
 
 
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
+@lru_cache(maxsize=8)
+def environment(root: Path | None = None) -> jinja2.Environment:
+    """The Jinja2 environment over a template folder (default: the project's templates/)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.FileSystemLoader(str(root or templates_dir())),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -765,34 +766,6 @@ def vmath_fingerprint() -> str:
     """A hash of symloss/vmath.py, printed in every kernel module: Numba's cache is keyed by
     the module's own file, so a change of the functions it inlines must change the file."""
     return hashlib.sha256((Path(__file__).parent / "vmath.py").read_bytes()).hexdigest()[:16]
-
-
-def render_loss(loss: Loss) -> str:
-    if loss.family == "classes":
-        template = f"{KERNEL_DIR}/classes.py.jinja"
-        return (
-            environment()
-            .get_template(template)
-            .render(
-                header=header(template, f"{loss.origin}:{loss.name}", vmath=True),
-                loss=loss,
-                metadata=_pretty(metadata(loss)),
-                kernels=plan_classes(loss),
-            )
-        )
-    template = f"{KERNEL_DIR}/elementwise.py.jinja"
-    module = plan(loss)
-    return (
-        environment()
-        .get_template(template)
-        .render(
-            header=header(template, f"{loss.origin}:{loss.name}", vmath=True),
-            loss=loss,
-            metadata=_pretty(metadata(loss)),
-            kernels=module.kernels,
-            outer=module.outer,
-        )
-    )
 
 
 # -- sequence losses: a DP cell from its definition, the grid from a template per family -------
@@ -907,43 +880,10 @@ def recurrence_metadata(rec) -> dict:
     }
 
 
-def render_recurrence(rec) -> str:
-    template = f"{KERNEL_DIR}/{rec.family}.py.jinja"
-    return (
-        environment()
-        .get_template(template)
-        .render(
-            header=header(template, f"{rec.origin}:{rec.name}", vmath=rec.family in INLINES_VMATH),
-            rec=rec,
-            partials=[(str(u), d) for u, d in rec.partials().items()],
-            metadata=_pretty(recurrence_metadata(rec)),
-            kernels=plan_recurrence(rec),
-        )
-    )
-
-
-def render(losses: Iterable) -> dict[str, str]:
-    """Relative path → text of every generated file, for losses and recurrences."""
-    losses = sorted(losses, key=lambda s: s.name)
-    files = {
-        f"{KERNEL_DIR}/{loss.name}.py": (
-            render_loss(loss) if isinstance(loss, Loss) else render_recurrence(loss)
-        )
-        for loss in losses
-    }
-    env = environment()
-    index = f"{KERNEL_DIR}/__init__.py.jinja"
-    files[f"{KERNEL_DIR}/__init__.py"] = env.get_template(index).render(
-        header=header(index, "symloss.catalog"), names=[s.name for s in losses]
-    )
-    files["__init__.py"] = env.get_template("package.py.jinja").render(
-        header=header("package.py.jinja", "symloss.codegen")
-    )
-    return files
-
-
-def _existing(out: Path) -> set[str]:
-    found = [*out.glob("*.py"), *(out / KERNEL_DIR).glob("*.py")]
+def _existing(out: Path, files: Mapping[str, str]) -> set[str]:
+    """The .py files under out in the folders that files writes to (and out itself)."""
+    folders = {Path(rel).parent for rel in files} | {Path(".")}
+    found = [p for f in folders for p in (out / f).glob("*.py")]
     return {p.relative_to(out).as_posix() for p in found}
 
 
@@ -955,7 +895,7 @@ def stale(files: Mapping[str, str], out: Path | None = None) -> list[str]:
         path = out / rel
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             bad.append(rel)
-    bad += sorted(_existing(out) - set(files))
+    bad += sorted(_existing(out, files) - set(files))
     return sorted(bad)
 
 

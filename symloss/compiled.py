@@ -136,9 +136,10 @@ def compile(loss: Loss) -> LossKernel:  # noqa: A001 - the toolkit's verb, as sy
         directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{key}.py"
     if not path.exists():
-        from .codegen import render_loss
+        from .backends import render_definition
+        from .backends.numba import NUMBA
 
-        text = render_loss(replace(loss, origin="symloss.compile"))
+        text = render_definition(replace(loss, origin="symloss.compile"), NUMBA)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, path)  # atomic: a concurrent process sees all of it or nothing
@@ -171,13 +172,15 @@ def definitions(path: str | os.PathLike) -> list[Loss]:
 
 def render_folder(losses: Iterable[Loss]) -> dict[str, str]:
     """Relative path → text of a user's generated folder: one module per loss and an index."""
-    from .codegen import environment, header, render_loss
+    from .backends import render_definition
+    from .backends.numba import NUMBA
+    from .codegen import environment, header
 
     losses = sorted(losses, key=lambda v: v.name)
-    files = {f"{loss.name}.py": render_loss(loss) for loss in losses}
-    template = "kernels/__init__.py.jinja"
+    files = {f"{loss.name}.py": render_definition(loss, NUMBA) for loss in losses}
+    template = NUMBA.index
     files["__init__.py"] = (
-        environment()
+        environment(NUMBA.templates)
         .get_template(template)
         .render(
             header=header(template, "symloss generate --module"), names=[v.name for v in losses]

@@ -424,7 +424,7 @@ def test_compile_caches_one_module_per_definition(fresh_cache, monkeypatch):
     def no_render(*a, **k):
         raise AssertionError("rendered again")
 
-    monkeypatch.setattr("symloss.codegen.render_loss", no_render)
+    monkeypatch.setattr("symloss.backends.render_definition", no_render)
     again = symloss.compile(cauchy_spec())
     assert path.stat().st_mtime_ns == mtime
     assert [q.name for q in fresh_cache.glob("*.py")] == [path.name]

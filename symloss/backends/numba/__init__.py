@@ -1,0 +1,85 @@
+"""The Numba backend: ``prange``-parallel kernels in float32 and float64, written to
+``generated/kernels/`` from ``templates/kernels/``.
+
+Its printer types every literal in the kernel's dtype and prints the transcendental functions
+as `symloss.vmath`'s inlinable ones; its plans (`symloss.codegen`) split value, gradient and
+Hessian into the kernel kinds the runtime dispatches to.
+"""
+
+from __future__ import annotations
+
+from ...codegen import (
+    INLINES_VMATH,
+    _pretty,
+    header,
+    metadata,
+    plan,
+    plan_classes,
+    plan_recurrence,
+    recurrence_metadata,
+)
+from ...locations import templates_dir
+from ...printing import NumbaPrinter
+from ..config import Backend, register
+
+__all__ = ["NUMBA"]
+
+
+def _elementwise(loss, template: str) -> dict:
+    """Per element and reduced values, fused value-and-gradient, gradient-and-Hessian."""
+    module = plan(loss)
+    return {
+        "header": header(template, f"{loss.origin}:{loss.name}", vmath=True),
+        "loss": loss,
+        "metadata": _pretty(metadata(loss)),
+        "kernels": module.kernels,
+        "outer": module.outer,
+    }
+
+
+def _classes(loss, template: str) -> dict:
+    """One loop per row over the class axis, its reductions first."""
+    return {
+        "header": header(template, f"{loss.origin}:{loss.name}", vmath=True),
+        "loss": loss,
+        "metadata": _pretty(metadata(loss)),
+        "kernels": plan_classes(loss),
+    }
+
+
+def _recurrence(rec, template: str) -> dict:
+    """A DP cell from its definition; the grid and its sweeps from the family's template."""
+    return {
+        "header": header(template, f"{rec.origin}:{rec.name}", vmath=rec.family in INLINES_VMATH),
+        "rec": rec,
+        "partials": [(str(u), d) for u, d in rec.partials().items()],
+        "metadata": _pretty(recurrence_metadata(rec)),
+        "kernels": plan_recurrence(rec),
+    }
+
+
+NUMBA = register(
+    Backend(
+        name="numba",
+        templates=templates_dir(),
+        output="kernels",
+        families={
+            "elementwise": "kernels/elementwise.py.jinja",
+            "norm": "kernels/elementwise.py.jinja",
+            "classes": "kernels/classes.py.jinja",
+            "ctc": "kernels/ctc.py.jinja",
+            "soft_edit": "kernels/soft_edit.py.jinja",
+            "edit": "kernels/edit.py.jinja",
+        },
+        plan={
+            "elementwise": _elementwise,
+            "norm": _elementwise,
+            "classes": _classes,
+            "ctc": _recurrence,
+            "soft_edit": _recurrence,
+            "edit": _recurrence,
+        },
+        printer=NumbaPrinter,
+        index="kernels/__init__.py.jinja",
+    )
+)
