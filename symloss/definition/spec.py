@@ -296,7 +296,7 @@ def _builtin_names() -> frozenset[str]:
 
 
 def _as_formula(formula, what: str, names, vectors, labels) -> sp.Expr:
-    """A SymPy expression as given, or parsed from a string (see `symloss.parse`)."""
+    """A SymPy expression as given, or parsed from a string (see `symloss.definition.parse`)."""
     if isinstance(formula, str):
         from .parse import parse_formula
 
@@ -357,10 +357,11 @@ def define(
     doc: str = "",
 ) -> Loss:
     """Define a loss from its per-element formula: a SymPy expression in mathematical form, or
-    a string such as ``"c**2/2*log(1 + ((pred - target)/c)**2)"``, parsed by `symloss.parse`
-    without evaluating Python (only arithmetic, comparisons, ``a if cond else b``, numbers,
-    the inputs and parameters, and a fixed set of functions). Names of built-in losses are
-    taken; complex-valued formulas and functions without a derivative are rejected.
+    a string such as ``"c**2/2*log(1 + ((pred - target)/c)**2)"``, parsed by
+    `symloss.definition.parse` without evaluating Python (only arithmetic, comparisons,
+    ``a if cond else b``, numbers, the inputs and parameters, and a fixed set of functions).
+    Names of built-in losses are taken; complex-valued formulas and functions without a
+    derivative are rejected.
 
     Symbols in ``formula`` are matched by name to ``inputs`` and ``params``; they are replaced
     by real symbols owned by the returned `Loss`. ``outer``, an expression in ``S``, turns the
