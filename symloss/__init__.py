@@ -57,7 +57,7 @@ _SYMBOLIC = {
     "Loss": "definition.spec",
     "compile": "compiled",
     "load": "compiled",
-    "verify_gradient": "gradcheck",
+    "verify_gradient": "verify.gradcheck",
     "verify_implementation": "verify",
 }
 

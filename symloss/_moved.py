@@ -17,6 +17,8 @@ MOVED = {
     "symloss.parse": "symloss.definition.parse",
     "symloss.primitives": "symloss.definition.primitives",
     "symloss.recurrence": "symloss.definition.recurrence",
+    "symloss.gradcheck": "symloss.verify.gradcheck",
+    "symloss.verify_sequences": "symloss.verify.sequences",
 }
 
 

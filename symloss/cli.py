@@ -176,7 +176,7 @@ def _callable(target: str, option: str = "--grad-callable"):
 
 
 def cmd_verify_gradient(args) -> int:
-    from .gradcheck import verify_gradient
+    from .verify.gradcheck import verify_gradient
 
     if len(args.names) != 1:
         raise ValueError("--grad and --grad-callable check one loss: give exactly one NAME")

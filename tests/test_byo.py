@@ -22,7 +22,7 @@ from symloss import cli, compiled
 from symloss.definition import primitives
 from symloss.definition.parse import FormulaError, parse_formula
 from symloss.definition.spec import C, c
-from symloss.gradcheck import _truth
+from symloss.verify.gradcheck import _truth
 
 CAUCHY = "c**2/2*log(1 + ((pred - target)/c)**2)"
 TRIO = "alpha/2*(pred - target)**2 + beta*softplus(gamma*(pred - target))"

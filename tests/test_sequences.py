@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import symloss
-from symloss.verify_sequences import ctc_reference, soft_edit_reference
+from symloss.verify.sequences import ctc_reference, soft_edit_reference
 
 # -- CTC ----------------------------------------------------------------------------------
 

@@ -38,9 +38,9 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from . import derive
-from .definition.spec import Loss, own_symbols
-from .lowering import piecewise_forms
+from .. import derive
+from ..definition.spec import Loss, own_symbols
+from ..lowering import piecewise_forms
 
 __all__ = ["verify_gradient", "GradientReport"]
 
@@ -133,7 +133,7 @@ def _spec(loss) -> Loss:
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, str):
-        from . import get
+        from .. import get
 
         spec = get(loss)
         if not isinstance(spec, Loss):
@@ -153,7 +153,7 @@ def _candidate_expr(spec: Loss, candidate) -> sp.Expr:
     if spec.family == "norm":
         names.append("S")
     if isinstance(candidate, str):
-        from .definition.parse import parse_formula
+        from ..definition.parse import parse_formula
 
         indices = labels | ({"j"} if spec.family == "classes" else set())
         candidate = parse_formula(
@@ -310,7 +310,7 @@ def _undefined(*args):
 def _mp(symbols: list, expr: sp.Expr):
     if expr.has(sp.zoo, sp.nan):
         return _undefined
-    from .verify.reference import mp_function, plain
+    from .reference import mp_function, plain
 
     return mp_function(symbols, plain(expr))
 
@@ -467,7 +467,7 @@ def _class_setups(spec: Loss, wrt: str, callable_candidate: bool):
     per combination of the static parameters."""
     import itertools
 
-    from .verify import CLASS_COUNT, ClassReference
+    from .reference import CLASS_COUNT, ClassReference
 
     if callable_candidate and (spec.frontend is not None or any(i.by_label for i in spec.inputs)):
         raise NotImplementedError(
@@ -534,8 +534,8 @@ def _class_arguments(spec: Loss, ref, rng) -> tuple[list, int, dict]:
 def _formula_classes(spec: Loss, wrt, candidate, rng, n_points: int):
     """As `_formula_elementwise`, component by component with C = CLASS_COUNT (60 samples
     per static variant; ``n_points`` is for the elementwise form)."""
-    from .definition.spec import C
-    from .verify import CLASS_COUNT
+    from ..definition.spec import C
+    from .reference import CLASS_COUNT
 
     label = next((i.name for i in spec.inputs if i.labels == "classes"), None)
     vector = isinstance(spec.symbol(wrt), sp.IndexedBase)
