@@ -35,6 +35,7 @@ __all__ = ["compile", "cache_dir", "definition_hash", "definitions", "load"]
 # Modules and packages whose text decides what a kernel module contains.
 _GENERATOR_SOURCES = (
     "definition",
+    "backends",
     "codegen.py",
     "derive.py",
     "lowering.py",
@@ -64,7 +65,7 @@ def _toolkit_fingerprint() -> str:
     files = []
     for name in _GENERATOR_SOURCES:
         path = package / name
-        files += sorted(path.glob("*.py")) if path.is_dir() else [path]
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
     files += sorted((templates_dir() / "kernels").glob("*.jinja"))
     for path in files:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
