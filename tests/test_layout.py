@@ -182,3 +182,16 @@ def test_old_module_paths_still_import_with_a_warning(old):
         moved = importlib.import_module(f"symloss.{old}")
     assert moved is importlib.import_module(f"symloss.{MOVED[old]}")
     assert symloss.define is importlib.import_module("symloss.definition.spec").define
+
+
+def test_every_package_is_installed():
+    """pyproject lists packages explicitly: a new subpackage missing there installs nowhere."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["tool"]["setuptools"][
+            "packages"
+        ]
+    )
+    found = {m for m, path in MODULES.items() if path.name == "__init__.py"}
+    assert found - listed == set()
