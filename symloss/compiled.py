@@ -32,18 +32,19 @@ from .runtime import LossKernel
 
 __all__ = ["compile", "cache_dir", "definition_hash", "definitions", "load"]
 
-# Modules and packages whose text decides what a kernel module contains.
+# Modules and packages whose text decides what a kernel module contains (each a package or a
+# module: the fingerprint reads whichever exists).
 _GENERATOR_SOURCES = (
     "definition",
     "backends",
-    "codegen.py",
-    "derive.py",
-    "lowering.py",
-    "printing.py",
-    "vmath.py",
-    "variants.py",
-    "arguments.py",
-    "runtime.py",
+    "codegen",
+    "derive",
+    "lowering",
+    "printing",
+    "vmath",
+    "variants",
+    "arguments",
+    "runtime",
 )
 
 
@@ -65,8 +66,8 @@ def _toolkit_fingerprint() -> str:
     files = []
     for name in _GENERATOR_SOURCES:
         path = package / name
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    files += sorted((templates_dir() / "kernels").glob("*.jinja"))
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+    files += sorted(templates_dir().rglob("*.jinja"))
     for path in files:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()

@@ -30,7 +30,16 @@ FORBIDDEN = {
     "symloss.catalog": LATER,
     "symloss.derive": LATER[1:],
     "symloss.lowering": ("printing", "codegen", "compiled", "runtime", "verify", "docs"),
-    "symloss.codegen": ("runtime", "compiled", "verify", "docs", "sequences", "centers"),
+    "symloss.codegen": (
+        "runtime",
+        "compiled",
+        "verify",
+        "docs",
+        "sequences",
+        "centers",
+        "backends",
+        "printing",
+    ),
     "symloss.verify.reference": ("derive", "lowering", "codegen", "runtime"),
     "symloss.verify.sampling": ("derive", "lowering", "codegen", "runtime"),
 }

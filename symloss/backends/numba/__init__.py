@@ -1,9 +1,9 @@
 """The Numba backend: ``prange``-parallel kernels in float32 and float64, written to
 ``generated/kernels/`` from ``templates/kernels/``.
 
-Its printer types every literal in the kernel's dtype and prints the transcendental functions
-as `symloss.vmath`'s inlinable ones; its plans (`symloss.codegen`) split value, gradient and
-Hessian into the kernel kinds the runtime dispatches to.
+Its printer (`printer.NumbaPrinter`) types every literal in the kernel's dtype and prints the
+transcendental functions as `symloss.vmath`'s inlinable ones; its plans (`symloss.codegen`)
+split value, gradient and Hessian into the kernel kinds the runtime dispatches to.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from ...codegen import (
     recurrence_metadata,
 )
 from ...locations import templates_dir
-from ...printing import NumbaPrinter
 from ..config import Backend, register
+from .printer import NumbaPrinter
 
 __all__ = ["NUMBA"]
 
 
 def _elementwise(loss, template: str) -> dict:
     """Per element and reduced values, fused value-and-gradient, gradient-and-Hessian."""
-    module = plan(loss)
+    module = plan(loss, NumbaPrinter)
     return {
         "header": header(template, f"{loss.origin}:{loss.name}", vmath=True),
         "loss": loss,
@@ -43,7 +43,7 @@ def _classes(loss, template: str) -> dict:
         "header": header(template, f"{loss.origin}:{loss.name}", vmath=True),
         "loss": loss,
         "metadata": _pretty(metadata(loss)),
-        "kernels": plan_classes(loss),
+        "kernels": plan_classes(loss, NumbaPrinter),
     }
 
 
@@ -54,7 +54,7 @@ def _recurrence(rec, template: str) -> dict:
         "rec": rec,
         "partials": [(str(u), d) for u, d in rec.partials().items()],
         "metadata": _pretty(recurrence_metadata(rec)),
-        "kernels": plan_recurrence(rec),
+        "kernels": plan_recurrence(rec, NumbaPrinter),
     }
 
 
