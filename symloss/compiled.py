@@ -42,6 +42,7 @@ _GENERATOR_SOURCES = (
     "lowering",
     "printing",
     "vmath",
+    "seqmath",
     "variants",
     "arguments",
     "runtime",

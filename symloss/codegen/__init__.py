@@ -41,7 +41,7 @@ from .metadata import (
     metadata,
     recurrence_metadata,
 )
-from .render import INLINES_VMATH, environment, header, vmath_fingerprint
+from .render import environment, fingerprint, header
 from .row_lowering import _class_quantities, has_hessian
 from .rows import CLASS_KINDS, RowKernel, gradient_output, plan_classes
 from .text import comment_text, docstring_text
@@ -51,7 +51,6 @@ __all__ = [
     "CellKernel",
     "DTYPES",
     "GROUPS",
-    "INLINES_VMATH",
     "KERNEL_DIR",
     "KINDS",
     "Kernel",
@@ -66,6 +65,7 @@ __all__ = [
     "domain_pieces",
     "domain_text",
     "environment",
+    "fingerprint",
     "gradient_output",
     "has_hessian",
     "header",
@@ -77,7 +77,6 @@ __all__ = [
     "recurrence_metadata",
     "stale",
     "variants",
-    "vmath_fingerprint",
     "write",
 ]
 

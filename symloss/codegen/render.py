@@ -3,7 +3,6 @@ with (generator, template, source, SymPy version, the fingerprint of inlined vma
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from functools import lru_cache
 from pathlib import Path
@@ -32,23 +31,21 @@ def environment(root: Path | None = None) -> jinja2.Environment:
     return env
 
 
-# The kernel templates whose modules import symloss.vmath (the DP cells of ctc print libm's
-# functions: their loops are serial; the soft edit distance's use vmath's double-doubles).
-INLINES_VMATH = frozenset({"elementwise", "classes", "edit", "soft_edit"})
-
-
-def header(template: str, source: str, vmath: bool = False) -> dict:
+def header(template: str, source: str, libraries: str | None = None) -> dict:
+    """What a generated file says at its top: generator, template, source, SymPy's version and,
+    for a backend whose modules inline a library of its own, that library's fingerprint."""
     return {
         "generator": f"symloss {__version__}",
         "template": template,
         "source": source,
         "sympy": sp.__version__,
-        "vmath": vmath_fingerprint() if vmath else None,
+        "libraries": libraries,
     }
 
 
-@functools.cache
-def vmath_fingerprint() -> str:
-    """A hash of symloss/vmath.py, printed in every kernel module: Numba's cache is keyed by
-    the module's own file, so a change of the functions it inlines must change the file."""
-    return hashlib.sha256((Path(__file__).parents[1] / "vmath.py").read_bytes()).hexdigest()[:16]
+def fingerprint(*modules: str) -> str:
+    """A hash of symloss's modules ``modules`` (file names, e.g. ``"vmath.py"``)."""
+    h = hashlib.sha256()
+    for name in modules:
+        h.update((Path(__file__).parents[1] / name).read_bytes())
+    return h.hexdigest()[:16]

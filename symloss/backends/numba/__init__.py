@@ -8,9 +8,11 @@ split value, gradient and Hessian into the kernel kinds the runtime dispatches t
 
 from __future__ import annotations
 
+import functools
+
 from ...codegen import (
-    INLINES_VMATH,
     _pretty,
+    fingerprint,
     header,
     metadata,
     plan,
@@ -21,15 +23,24 @@ from ...codegen import (
 from ...locations import templates_dir
 from ..config import Backend, register
 from .printer import NumbaPrinter
+from .reductions import reduction_code
 
 __all__ = ["NUMBA"]
+
+
+@functools.cache
+def libraries() -> str:
+    """The fingerprint of the kernel libraries every module inlines (symloss.vmath,
+    symloss.seqmath), printed in its header: Numba's cache of a module is keyed by the
+    module's own file, so a change of a function it inlines must change the file."""
+    return "symloss.vmath, symloss.seqmath " + fingerprint("vmath.py", "seqmath.py")
 
 
 def _elementwise(loss, template: str) -> dict:
     """Per element and reduced values, fused value-and-gradient, gradient-and-Hessian."""
     module = plan(loss, NumbaPrinter)
     return {
-        "header": header(template, f"{loss.origin}:{loss.name}", vmath=True),
+        "header": header(template, f"{loss.origin}:{loss.name}", libraries=libraries()),
         "loss": loss,
         "metadata": _pretty(metadata(loss)),
         "kernels": module.kernels,
@@ -40,17 +51,18 @@ def _elementwise(loss, template: str) -> dict:
 def _classes(loss, template: str) -> dict:
     """One loop per row over the class axis, its reductions first."""
     return {
-        "header": header(template, f"{loss.origin}:{loss.name}", vmath=True),
+        "header": header(template, f"{loss.origin}:{loss.name}", libraries=libraries()),
         "loss": loss,
         "metadata": _pretty(metadata(loss)),
         "kernels": plan_classes(loss, NumbaPrinter),
+        "reduction_code": reduction_code,
     }
 
 
 def _recurrence(rec, template: str) -> dict:
     """A DP cell from its definition; the grid and its sweeps from the family's template."""
     return {
-        "header": header(template, f"{rec.origin}:{rec.name}", vmath=rec.family in INLINES_VMATH),
+        "header": header(template, f"{rec.origin}:{rec.name}", libraries=libraries()),
         "rec": rec,
         "partials": [(str(u), d) for u, d in rec.partials().items()],
         "metadata": _pretty(recurrence_metadata(rec)),
