@@ -44,7 +44,17 @@ FORBIDDEN = {
     "symloss.verify.sampling": ("derive", "lowering", "codegen", "runtime"),
 }
 # Modules a user's `import symloss` and the kernels' calls run: never SymPy, at any depth.
-NO_SYMPY = ("runtime", "arguments", "variants", "sequences", "centers", "checks", "threads")
+NO_SYMPY = (
+    "runtime",
+    "arguments",
+    "variants",
+    "sequences",
+    "centers",
+    "checks",
+    "threads",
+    "vmath",
+    "seqmath",
+)
 
 
 def _modules() -> dict[str, Path]:
