@@ -12,7 +12,7 @@ from .. import derive
 from ..definition.spec import Loss
 from ..lowering import float64_in_float32, lower, ranges_of
 from .cse import _printed
-from .kernels import _SHORT, DTYPES, GROUPS, KINDS, OUTPUTS, Kernel, ModulePlan, variants
+from .kernels import _SHORT, DTYPES, GROUPS, KINDS, Kernel, ModulePlan, variants
 
 
 def _element_derivatives(loss: Loss) -> dict[str, sp.Expr]:
@@ -67,9 +67,10 @@ def plan(loss: Loss, printer: type) -> ModulePlan:
                 )
                 for g, qs in GROUPS.items()
             }
-            for kind, (group, weighted, doc) in KINDS.items():
-                statements, results, ops = groups[group]
-                arrays = list(data_names) + (["weight"] if weighted else [])
+            for kind, spec in KINDS.items():
+                statements, results, ops = groups[spec.group]
+                results = dict(zip(GROUPS[spec.group], results))
+                arrays = list(data_names) + (["weight"] if spec.weighted else [])
                 loads = [(f"{a}_i" if a != "weight" else "w_i", a) for a in arrays]
                 module.kernels.append(
                     Kernel(
@@ -77,15 +78,18 @@ def plan(loss: Loss, printer: type) -> ModulePlan:
                         kind=kind,
                         dtype=dtype,
                         key=(kind, variant.key, dtype),
-                        doc=doc,
+                        doc=spec.doc,
                         arrays=arrays,
                         scalars=scalars,
-                        outputs=OUTPUTS.get(kind, ()),
+                        outputs=tuple(out for out, _ in spec.stores),
                         loads=loads,
                         statements=statements,
-                        results=dict(zip(GROUPS[group], results)),
+                        results=results,
                         ops=ops,
-                        weighted=weighted,
+                        weighted=spec.weighted,
+                        scaled=spec.scaled,
+                        summand=None if spec.summand is None else spec.summand.format(**results),
+                        stores=[(out, rhs.format(**results)) for out, rhs in spec.stores],
                     )
                 )
     if loss.outer is not None:

@@ -17,28 +17,57 @@ KERNEL_DIR = "kernels"
 DTYPES = ("float32", "float64")
 _SHORT = {"float32": "f32", "float64": "f64"}
 
-# kind → (group of quantities it computes, weighted?, one-line docstring)
+
+@dataclass(frozen=True)
+class Kind:
+    """What one kernel kind computes per element, as code over the element's results
+    ``{value}``, ``{grad}``, ``{hess}`` and the loop's locals (``w_i`` the weight, ``scale``):
+    ``summand`` the term of a float64 sum the kernel returns (None: no sum), ``stores`` the
+    (output array, expression) written at i. ``group``: the quantities it needs."""
+
+    group: str
+    doc: str
+    summand: str | None = None
+    stores: tuple[tuple[str, str], ...] = ()
+    weighted: bool = False
+
+    @property
+    def scaled(self) -> bool:
+        return any("scale" in rhs for _, rhs in self.stores)
+
+
 KINDS = {
-    "value_each": ("value", False, "out[i] = ℓ_i"),
-    "value_sum": ("value", False, "Σ_i ℓ_i, accumulated in float64"),
-    "value_sum_w": ("value", True, "Σ_i w_i·ℓ_i, accumulated in float64"),
-    "value_grad_each": ("value_grad", False, "value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i"),
-    "value_grad_sum": ("value_grad", False, "Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass"),
-    "value_grad_sum_w": (
-        "value_grad",
-        True,
-        "Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass",
+    "value_each": Kind("value", "out[i] = ℓ_i", stores=(("out", "{value}"),)),
+    "value_sum": Kind("value", "Σ_i ℓ_i, accumulated in float64", summand="{value}"),
+    "value_sum_w": Kind(
+        "value", "Σ_i w_i·ℓ_i, accumulated in float64", summand="w_i * ({value})", weighted=True
     ),
-    "grad_hess": ("grad_hess", False, "grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²"),
+    "value_grad_each": Kind(
+        "value_grad",
+        "value[i] = ℓ_i and grad[i] = ∂ℓ_i/∂x_i",
+        stores=(("value", "{value}"), ("grad", "{grad}")),
+    ),
+    "value_grad_sum": Kind(
+        "value_grad",
+        "Σ_i ℓ_i; grad[i] = scale·∂ℓ_i/∂x_i, in one pass",
+        summand="{value}",
+        stores=(("grad", "scale * ({grad})"),),
+    ),
+    "value_grad_sum_w": Kind(
+        "value_grad",
+        "Σ_i w_i·ℓ_i; grad[i] = scale·w_i·∂ℓ_i/∂x_i, in one pass",
+        summand="w_i * ({value})",
+        stores=(("grad", "scale * w_i * ({grad})"),),
+        weighted=True,
+    ),
+    "grad_hess": Kind(
+        "grad_hess",
+        "grad[i] = ∂ℓ_i/∂x_i and hess[i] = ∂²ℓ_i/∂x_i²",
+        stores=(("grad", "{grad}"), ("hess", "{hess}")),
+    ),
 }
 GROUPS = {"value": ("value",), "value_grad": ("value", "grad"), "grad_hess": ("grad", "hess")}
-OUTPUTS = {
-    "value_each": ("out",),
-    "value_grad_each": ("value", "grad"),
-    "value_grad_sum": ("grad",),
-    "value_grad_sum_w": ("grad",),
-    "grad_hess": ("grad", "hess"),
-}
+OUTPUTS = {k: tuple(out for out, _ in v.stores) for k, v in KINDS.items() if v.stores}
 
 
 @dataclass(frozen=True)
@@ -74,10 +103,13 @@ class Kernel:
     results: dict[str, str]
     ops: int
     weighted: bool = False
+    scaled: bool = False
+    summand: str | None = None  # the term of the returned sum, printed (None: no sum)
+    stores: list[tuple[str, str]] = field(default_factory=list)  # (output, printed value at i)
 
     @property
     def args(self) -> list[str]:
-        extra = ["scale"] if self.kind in ("value_grad_sum", "value_grad_sum_w") else []
+        extra = ["scale"] if self.scaled else []
         return self.arrays + self.scalars + extra + list(self.outputs)
 
 

@@ -17,12 +17,45 @@ from .cse import _cse_printed
 from .kernels import _SHORT, DTYPES, Variant, variants
 from .row_lowering import _class_quantities
 
+
+@dataclass(frozen=True)
+class RowKind:
+    """What one class-axis kernel kind computes per row: ``weighted``: Σ_i w_i·ℓ_i over the
+    rows with w_i ≠ 0 (returned); ``value_out``: the array ℓ_i is stored in (None: not
+    stored); ``gradient``: the factor the gradients are stored with (None: no gradient);
+    ``hessian``: the gradient and the Hessian diagonal instead."""
+
+    doc: str
+    weighted: bool = False
+    value_out: str | None = None
+    gradient: str | None = None
+    hessian: bool = False
+
+    @property
+    def value_only(self) -> bool:
+        """Whether the row needs only the reductions its value reads."""
+        return self.gradient is None and not self.hessian
+
+
 CLASS_KINDS = {
-    "value_each": "out[i] = ℓ_i for row i",
-    "value_sum_w": "Σ_i w_i·ℓ_i over rows with w_i ≠ 0, accumulated in float64",
-    "value_grad_each": "value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v",
-    "value_grad_sum_w": "Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)",
-    "grad_hess": "grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)",
+    "value_each": RowKind("out[i] = ℓ_i for row i", value_out="out"),
+    "value_sum_w": RowKind(
+        "Σ_i w_i·ℓ_i over rows with w_i ≠ 0, accumulated in float64", weighted=True
+    ),
+    "value_grad_each": RowKind(
+        "value[i] = ℓ_i and grad_v[i, j] = ∂ℓ_i/∂v_ij for each input v",
+        value_out="value",
+        gradient="",
+    ),
+    "value_grad_sum_w": RowKind(
+        "Σ_i w_i·ℓ_i; grad_v[i, j] = scale·w_i·∂ℓ_i/∂v_ij (0 where w_i = 0)",
+        weighted=True,
+        gradient="scale * w_i * ",
+    ),
+    "grad_hess": RowKind(
+        "grad[i, j] = ∂ℓ_i/∂z_ij and hess[i, j] = ∂²ℓ_i/∂z_ij² (the Hessian diagonal)",
+        hessian=True,
+    ),
 }
 
 
@@ -40,11 +73,14 @@ class RowKernel:
     first: str
     labels: list[str]
     reductions: list[tuple[str, str, str, str]]  # (kind, symbol, body in c, class skipped)
-    value_reductions: list[tuple[str, str, str, str]]  # those the value needs
     value: tuple[list[tuple[str, str]], str]
     row_grads: tuple[list[tuple[str, str]], list[tuple[str, str]]]  # (temporaries, (out, expr))
     grads: tuple[list[tuple[str, str]], list[tuple[str, str]]]  # per component j
     hess: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ((), ())  # grad_hess: j-th g, h
+    weighted: bool = False
+    value_out: str | None = None
+    gradient: str | None = None  # the factor of the stored gradients (None: not computed)
+    hessian: bool = False
 
 
 def _needed(reductions, expr: sp.Expr) -> set:
@@ -152,31 +188,25 @@ def _plan_class_variant(loss: Loss, variant: Variant, printer_class: type) -> li
         if hessian is not None:
             h_temps, h_exprs = _cse_printed([gradients[vectors[0]], hessian], printer, "_h")
             hess = (h_temps, list(zip(("grad", "hess"), h_exprs)))
-        for kind, doc in CLASS_KINDS.items():
-            if kind == "grad_hess" and hessian is None:
+        for kind, spec in CLASS_KINDS.items():
+            if spec.hessian and hessian is None:
                 continue
-            weighted = kind.endswith("_w")
-            outputs = {
-                "value_each": ["out"],
-                "value_sum_w": [],
-                "value_grad_each": ["value", *grad_outputs],
-                "value_grad_sum_w": grad_outputs,
-                "grad_hess": ["grad", "hess"],
-            }[kind]
-            args = [*vectors, *per_class, *(["rows"] if weighted else []), *scalars]
-            args += (["scale"] if kind == "value_grad_sum_w" else []) + outputs
+            outputs = [*([spec.value_out] if spec.value_out else [])]
+            outputs += grad_outputs if spec.gradient is not None else []
+            outputs += ["grad", "hess"] if spec.hessian else []
+            args = [*vectors, *per_class, *(["rows"] if spec.weighted else []), *scalars]
+            args += (["scale"] if "scale" in (spec.gradient or "") else []) + outputs
             kernels.append(
                 RowKernel(
                     name=f"{kind}{variant.suffix}_{_SHORT[dtype]}",
                     kind=kind,
                     dtype=dtype,
                     key=(kind, variant.key, dtype),
-                    doc=doc,
+                    doc=spec.doc,
                     args=args,
                     first=vectors[0],
                     labels=[label] if label else [],
-                    reductions=printed,
-                    value_reductions=for_value,
+                    reductions=for_value if spec.value_only else printed,
                     value=value_code,
                     row_grads=(
                         row_temps,
@@ -187,6 +217,10 @@ def _plan_class_variant(loss: Loss, variant: Variant, printer_class: type) -> li
                         [(gradient_output(loss, nm), e) for nm, e in zip(component_wrt, exprs)],
                     ),
                     hess=hess,
+                    weighted=spec.weighted,
+                    value_out=spec.value_out,
+                    gradient=spec.gradient,
+                    hessian=spec.hessian,
                 )
             )
     return kernels
