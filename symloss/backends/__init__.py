@@ -37,7 +37,7 @@ def render_definition(definition, b: Backend) -> str:
 
     template = b.template(definition.family)
     context = b.plan[definition.family](definition, template)
-    return environment(b.templates).get_template(template).render(**context)
+    return b.laid_out(environment(b.templates).get_template(template).render(**context))
 
 
 def render(definitions, backends: list[Backend], source: str = "symloss.catalog") -> dict:
@@ -58,7 +58,7 @@ def render(definitions, backends: list[Backend], source: str = "symloss.catalog"
         for d in mine:
             files[f"{b.output}/{d.name}.py"] = render_definition(d, b)
         if b.index is not None:
-            files[f"{b.output}/__init__.py"] = (
+            files[f"{b.output}/__init__.py"] = b.laid_out(
                 environment(b.templates)
                 .get_template(b.index)
                 .render(header=header(b.index, source), names=[d.name for d in mine])

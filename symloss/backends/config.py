@@ -18,7 +18,8 @@ class Backend:
     function(definition, template path) returning the template's context (the planned,
     printed kernels). ``printer``: function(dtype, names) →
     a SymPy code printer. ``index``: template of the output folder's ``__init__.py`` (listing
-    the loss names), or None. ``output``: the folder under ``generated/`` (or a user's --out)."""
+    the loss names), or None. ``output``: the folder under ``generated/`` (or a user's --out).
+    ``layout``: function(text) → text applied to each rendered file (line breaking), or None."""
 
     name: str
     templates: Path
@@ -27,7 +28,11 @@ class Backend:
     plan: Mapping[str, Callable]
     printer: Callable
     index: str | None = None
+    layout: Callable[[str], str] | None = None
     options: Mapping[str, object] = field(default_factory=dict)
+
+    def laid_out(self, text: str) -> str:
+        return text if self.layout is None else self.layout(text)
 
     def template(self, family: str) -> str:
         return self.families[family]

@@ -12,6 +12,7 @@ depends on dict or set iteration order.
 - `metadata`: what the runtime reads, as plain literals
 - `text`: user text made safe for docstrings and comments
 - `render`: the Jinja2 environment and the generated files' header
+- `layout`: generated Python broken into lines within a width, its syntax tree unchanged
 - `files`: generated/ on disk (stale files, writing)
 """
 

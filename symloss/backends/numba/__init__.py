@@ -20,6 +20,7 @@ from ...codegen import (
     plan_recurrence,
     recurrence_metadata,
 )
+from ...codegen.layout import wrapped
 from ...locations import templates_dir
 from ..config import Backend, register
 from .printer import NumbaPrinter
@@ -93,5 +94,6 @@ NUMBA = register(
         },
         printer=NumbaPrinter,
         index="kernels/__init__.py.jinja",
+        layout=wrapped,
     )
 )
