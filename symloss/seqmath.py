@@ -127,7 +127,7 @@ def xexp(x):
     if x > -700.0:
         return xnorm(math.exp(x), 0.0, 0)
     x = max(x, XEXP_FLOOR)
-    k = math.floor(x / _LN2_HI)
+    k = math.floor(x / (_LN2_HI + _LN2_LO))  # by log 2 itself: |r| stays below about 1
     r = (x - k * _LN2_HI) - k * _LN2_LO
     return xnorm(math.exp(r), 0.0, int(k))
 
@@ -155,7 +155,9 @@ def log_softmax_frame(z, t, n, lp):
 
 @_cell
 def lse3_direct(a, b, c):
-    """log(e^a + e^b + e^c), max-shifted; -inf when all are -inf."""
+    """log(e^a + e^b + e^c), max-shifted; -inf when all are -inf, NaN when one is NaN."""
+    if a != a or b != b or c != c:  # max() would pass over a NaN after the first argument
+        return math.nan
     m = max(a, b, c)
     if m == -math.inf:
         return m
