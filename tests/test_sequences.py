@@ -73,6 +73,19 @@ def test_ctc_matches_pytorch(rng, reduction, zero_infinity, layout):
     ) == pytest.approx(v)
 
 
+@pytest.mark.parametrize("masked", [-1e13, -1e30])
+def test_ctc_with_a_class_masked_far_below_matches_pytorch(rng, masked):
+    """A class masked by a huge negative logit: its weight e^{z - m} is below any float, and
+    the gradient stays finite (it was NaN: the extended exp overflowed below -2.7e12)."""
+    z = rng.normal(size=(5, 1, 4))
+    z[:, :, 3] = masked
+    want_v, want_g = _torch_ctc(z, [[1, 2]], [5], [2], "sum", False)
+    v, g = symloss.ctc.value_and_grad(z, [[1, 2]], [5], [2], reduction="sum")
+    assert np.isfinite(g).all()
+    np.testing.assert_allclose(v, want_v, rtol=1e-12)
+    np.testing.assert_allclose(g, want_g, rtol=1e-9, atol=1e-12)
+
+
 def test_ctc_impossible_alignment_is_inf_or_zero(rng):
     z = rng.normal(size=(3, 1, 4))
     target = np.array([[1, 1, 2]])  # needs 4 frames
