@@ -450,3 +450,23 @@ def test_exponent_terms_make_each_term_of_a_log_space_exponent_an_argument():
     assert set(node.args) == {x, 2 * a, 2 * b, (g - 1) * sp.log(q)}
     value = t * sp.exp(exponent) + 1
     assert_same_value(value, out, q, g, a, b, x, t, at=[(0.25, 3.0, 1.0, -2.0, 0.5, 2.0)])
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        lambda f, y: L.zero_factor_mul(f, f, sp.Tuple(y), sp.Tuple(y)),
+        lambda f, y: L.limit_mul(y, f, f),
+        lambda f, y: L.power_times(y, y**2, f, f),
+    ],
+    ids=["zero_factor_mul", "limit_mul", "power_times"],
+)
+def test_a_sum_held_as_a_factor_is_printed_in_brackets(node):
+    """F = x + t as the factor of one of the limit products: the printed product is y·(x + t),
+    not y·x + t (the bug when F reached the printer as a sum, not a CSE temporary)."""
+    x, t, y = sp.symbols("x t y", real=True)
+    code = NumbaPrinter("float64", {x: "x", t: "t", y: "y"}).doprint(node(x + t, y))
+    at = {"x": 3.0, "t": 0.5, "y": 0.25, "math": math}
+    got = eval(code, {"select": lambda c, a, b: a if c else b, **at})
+    expected = node(x + t, y).rewrite(sp.Mul).subs({x: 3.0, t: 0.5, y: 0.25})
+    assert got == pytest.approx(float(expected), rel=1e-15)

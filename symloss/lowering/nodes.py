@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sympy as sp
 from sympy.logic.boolalg import BooleanFunction
+from sympy.printing.precedence import PRECEDENCE, precedence
 
 from ..definition.primitives import _as_written, wide
 from .double_double import dd_code
@@ -113,6 +114,12 @@ class exact_sum(_as_written):
         return f"vmath.dd_value({dd_code(self.args[0], printer, frozenset())})"
 
 
+def _factor(printer, expr: sp.Expr) -> str:
+    """expr printed as a factor of a product: bracketed where it binds looser (a sum)."""
+    code = printer._print(expr)
+    return f"({code})" if precedence(expr) < PRECEDENCE["Mul"] else code
+
+
 class power_times(sp.Function):
     """q^γ·F for a power of a positive base and a factor F that may be infinite: F where
     q > 0 and F = ±∞ (q^γ > 0, whatever it rounds to, so the product tends to F's infinity),
@@ -129,7 +136,8 @@ class power_times(sp.Function):
     def _numbacode(self, printer):
         q, power, f, _ = (printer._print(a) for a in self.args)
         zero = printer.literal(0)
-        return f"select(({q} > {zero}) & (abs({f}) == math.inf), {f}, {power}*{f})"
+        product = f"{power}*{_factor(printer, self.args[2])}"
+        return f"select(({q} > {zero}) & (abs({f}) == math.inf), {f}, {product})"
 
     def _latex(self, printer, exp=None):
         return printer._print(self.rewrite(sp.Mul))
@@ -147,7 +155,9 @@ class zero_factor_mul(sp.Function):
         f, _, factors, tests = self.args
         zero, f = printer.literal(0), printer._print(f)
         zeros = " | ".join(f"(({printer._print(t)}) == {zero})" for t in tests)
-        product = "*".join([f, *(f"({printer._print(k)})" for k in factors)])
+        product = "*".join(
+            [_factor(printer, self.args[0]), *(f"({printer._print(k)})" for k in factors)]
+        )
         return f"select(({zeros}) & ({f} == {f}), {zero}, {product})"
 
     def _eval_rewrite_as_Mul(self, f, _, factors, tests, **kwargs):
@@ -201,7 +211,8 @@ class limit_mul(sp.Function):
     def _numbacode(self, printer):
         k, f, _ = (printer._print(a) for a in self.args)
         zero = printer.literal(0)
-        return f"select((({k}) == {zero}) & ({f} == {f}), {zero}, ({k})*{f})"
+        product = f"({k})*{_factor(printer, self.args[1])}"
+        return f"select((({k}) == {zero}) & ({f} == {f}), {zero}, {product})"
 
     def _eval_rewrite_as_Mul(self, k, f, _, **kwargs):
         return k * f
