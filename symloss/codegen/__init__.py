@@ -8,7 +8,7 @@ depends on dict or set iteration order.
 - `kernels`: the elementwise kernel kinds, variants, the `Kernel` record
 - `cse`: common subexpressions, printing in a dtype
 - `elementwise`, `rows`, `cells`: the plan of each family (elementwise and norm; the class
-  axis, whose lowering is `row_lowering`; a sequence loss's DP cell)
+  axis, lowered by `symloss.lowering.row_pipeline`; a sequence loss's DP cell)
 - `metadata`: what the runtime reads, as plain literals
 - `text`: user text made safe for docstrings and comments
 - `render`: the Jinja2 environment and the generated files' header
@@ -18,6 +18,7 @@ depends on dict or set iteration order.
 
 from __future__ import annotations
 
+from ..lowering.row_pipeline import _class_quantities, has_hessian
 from .cells import SHIFT, SPREAD, CellKernel, plan_recurrence
 from .cse import _cse_printed, _held_out, _inline_products, _printed, _printed_in
 from .elementwise import _element_derivatives, plan
@@ -43,7 +44,6 @@ from .metadata import (
     recurrence_metadata,
 )
 from .render import environment, fingerprint, header
-from .row_lowering import _class_quantities, has_hessian
 from .rows import CLASS_KINDS, RowKernel, gradient_output, plan_classes
 from .text import comment_text, docstring_text
 

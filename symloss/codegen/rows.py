@@ -13,9 +13,9 @@ import sympy as sp
 
 from ..definition.spec import Loss
 from ..lowering import dd_code, exact_numerator
+from ..lowering.row_pipeline import _class_quantities
 from .cse import _cse_printed
 from .kernels import _SHORT, DTYPES, Variant, variants
-from .row_lowering import _class_quantities
 
 
 @dataclass(frozen=True)

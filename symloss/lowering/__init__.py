@@ -26,8 +26,8 @@ so every pass here only changes how a value is computed, never which value.
     nan_guards               NaN in → NaN out through every branch                [guards]
     nan_constants            … and through outputs that ignore the data           [guards]
 
-Code generation runs the other passes itself, where it has what they need (the class axis's
-reductions, a label, the cells of a recurrence): row_reductions, clamped_maxima,
+The class axis runs its own list, `row_pipeline._class_quantities` (the reductions, a label):
+row_reductions, clamped_maxima,
 norm_quotients, split_logsumexp [rows]; masked_softmax_differences, softmax_complements,
 component_differences, one_hot_differences, unbounded_reductions, zero_coefficient_products,
 absent_classes [classes]; exact_quotients, dd_differences [double_double]; branch_quotients,
@@ -36,7 +36,8 @@ indicator_products [branches]; margin_roots [cancellation]; and asks `float64_in
 
 The modules, one job each (none imports printing, code generation or the runtime):
 
-    pipeline.py       `lower` and `PASSES`
+    pipeline.py       `lower` and `PASSES` (the elementwise list)
+    row_pipeline.py   the class axis's list: its quantities derived, then lowered
     nodes.py          the functions and booleans the printers know (nan_in, is_finite,
                       exact_sum, exp_of_sum, quotient, power_times, ordered_add, limit_mul, …)
     cancellation.py   sums that cancel: exact constants, complements, σ and e^u differences

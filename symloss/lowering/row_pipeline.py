@@ -1,5 +1,6 @@
-"""A class-axis loss's row quantities, derived and lowered: the per-row reductions, the value,
-the gradient of each differentiable input and the Hessian diagonal where it exists."""
+"""The passes of the class axis, in order: a loss's row quantities derived (`derive`) and
+lowered — the per-row reductions, the value, the gradient of each differentiable input and
+the Hessian diagonal where it exists (`lower` is the elementwise family's list)."""
 
 from __future__ import annotations
 
@@ -10,27 +11,21 @@ from sympy.core.parameters import distribute
 
 from .. import derive
 from ..definition.spec import Loss
-from ..lowering import (
+from .branches import branch_quotients, indicator_products, piecewise_forms
+from .cancellation import margin_roots
+from .classes import (
     absent_classes,
-    branch_quotients,
-    c99_functions,
-    clamped_maxima,
     component_differences,
-    exact_quotients,
-    indicator_products,
-    margin_roots,
     masked_softmax_differences,
-    nan_guards,
-    norm_quotients,
     one_hot_differences,
-    piecewise_forms,
-    row_reductions,
     softmax_complements,
-    split_logsumexp,
-    stable_primitives,
     unbounded_reductions,
     zero_coefficient_products,
 )
+from .double_double import exact_quotients
+from .functions import c99_functions, stable_primitives
+from .guards import nan_guards
+from .rows import clamped_maxima, norm_quotients, row_reductions, split_logsumexp
 
 
 def has_hessian(loss: Loss) -> bool:
