@@ -374,7 +374,9 @@ _STABLE = [
 ]
 
 
-@pytest.mark.parametrize("primitive, plain, fails, ordinary", _STABLE, ids=str)
+@pytest.mark.parametrize(
+    "primitive, plain, fails, ordinary", _STABLE, ids=[str(p[0]) for p in _STABLE]
+)
 def test_stable_primitives_compute_each_primitive_where_its_definition_fails(
     primitive, plain, fails, ordinary
 ):
