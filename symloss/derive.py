@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .definition.axes import C, S
+from .definition.axes import C, S, j
 from .definition.recurrence import Recurrence, V, logsumexp_form
 from .definition.spec import Loss
 
@@ -29,9 +29,6 @@ __all__ = [
     "cell_log_weights",
     "tidy",
 ]
-
-# The component of a class-axis gradient: ∂ℓ/∂z_j for j in [0, C).
-j = sp.Symbol("j", integer=True, nonnegative=True)
 
 
 def _kink_policy(expr: sp.Expr) -> sp.Expr:

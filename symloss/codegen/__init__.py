@@ -18,12 +18,12 @@ depends on dict or set iteration order.
 
 from __future__ import annotations
 
-from ..lowering.row_pipeline import _class_quantities, has_hessian
-from .cells import SHIFT, SPREAD, CellKernel, plan_recurrence
-from .cse import _cse_printed, _held_out, _inline_products, _printed, _printed_in
-from .elementwise import _element_derivatives, plan
-from .files import _existing, stale, write
-from .kernels import (
+from ..lowering.row_pipeline import _class_quantities, has_hessian  # noqa: F401
+from .cells import SHIFT, SPREAD, CellKernel, plan_recurrence  # noqa: F401
+from .cse import _cse_printed, _held_out, _inline_products, _printed, _printed_in  # noqa: F401
+from .elementwise import _element_derivatives, plan  # noqa: F401
+from .files import _existing, stale, write  # noqa: F401
+from .kernels import (  # noqa: F401
     _SHORT,
     DTYPES,
     GROUPS,
@@ -35,7 +35,7 @@ from .kernels import (
     Variant,
     variants,
 )
-from .metadata import (
+from .metadata import (  # noqa: F401
     _pretty,
     domain_pieces,
     domain_text,
@@ -80,17 +80,3 @@ __all__ = [
     "variants",
     "write",
 ]
-
-# kept importable from the package for callers of the old single module
-_private = (
-    _SHORT,
-    _class_quantities,
-    _cse_printed,
-    _element_derivatives,
-    _existing,
-    _held_out,
-    _inline_products,
-    _pretty,
-    _printed,
-    _printed_in,
-)

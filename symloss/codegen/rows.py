@@ -32,6 +32,10 @@ class RowKind:
     hessian: bool = False
 
     @property
+    def scaled(self) -> bool:
+        return "scale" in (self.gradient or "")
+
+    @property
     def value_only(self) -> bool:
         """Whether the row needs only the reductions its value reads."""
         return self.gradient is None and not self.hessian
@@ -195,7 +199,7 @@ def _plan_class_variant(loss: Loss, variant: Variant, printer_class: type) -> li
             outputs += grad_outputs if spec.gradient is not None else []
             outputs += ["grad", "hess"] if spec.hessian else []
             args = [*vectors, *per_class, *(["rows"] if spec.weighted else []), *scalars]
-            args += (["scale"] if "scale" in (spec.gradient or "") else []) + outputs
+            args += (["scale"] if spec.scaled else []) + outputs
             kernels.append(
                 RowKernel(
                     name=f"{kind}{variant.suffix}_{_SHORT[dtype]}",

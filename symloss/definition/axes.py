@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["c", "C", "S", "class_sum", "class_max", "class_argmax", "class_maximum"]
+__all__ = ["c", "C", "j", "S", "class_sum", "class_max", "class_argmax", "class_maximum"]
 
 # A norm g(Σ_i ℓ_i) is written as g(S).
 S = sp.Symbol("S", nonnegative=True)
@@ -15,6 +15,8 @@ S = sp.Symbol("S", nonnegative=True)
 # The class axis: losses over a vector of C scores per sample sum over the class index c.
 c = sp.Symbol("c", integer=True, nonnegative=True)
 C = sp.Symbol("C", integer=True, positive=True)
+# The component of a class-axis gradient: ∂ℓ/∂z_j for j in [0, C).
+j = sp.Symbol("j", integer=True, nonnegative=True)
 
 
 def class_sum(body: sp.Expr) -> sp.Expr:

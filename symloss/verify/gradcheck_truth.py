@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..definition.axes import C, S
+from ..definition.axes import C, S, j
 from ..definition.spec import Loss
 
 __all__ = ["j", "truth", "kink_convention"]
 
-# The component of a class-axis gradient: ∂ℓ/∂v_j for j in [0, C).
-j = sp.Symbol("j", integer=True, nonnegative=True)
 
 # 0 ≤ j ≤ C - 1, in the forms SymPy writes the range of a collapsed Kronecker delta.
 _IN_RANGE = {sp.Le(j, C - 1): sp.true, sp.Ge(C - 1, j): sp.true, sp.Ge(C - j, 1): sp.true}

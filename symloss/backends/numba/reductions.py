@@ -66,13 +66,17 @@ def _max(s: str, body: str, skip: str, dtype: str) -> list[str]:
     ]
 
 
-def _norm(s: str, body: str, skip: str, dtype: str) -> list[str]:
+def _accumulated(s: str, body: str) -> list[str]:
+    """acc_s = Σ_c body in float64, the sum in SIMD lanes."""
     return [
         f"acc_{s} = 0.0",
         "for c in range(n_classes):",
         f"    acc_{s} = vmath.reassoc_add(acc_{s}, {body})",
-        f"{s} = math.sqrt(acc_{s})  # float64: its powers stay finite",
     ]
+
+
+def _norm(s: str, body: str, skip: str, dtype: str) -> list[str]:
+    return [*_accumulated(s, body), f"{s} = math.sqrt(acc_{s})  # float64: its powers stay finite"]
 
 
 def _dd_sum(s: str, body: str, skip: str, dtype: str) -> list[str]:
@@ -102,12 +106,7 @@ def _scaled_norm(s: str, body: str, skip: str, dtype: str) -> list[str]:
 
 
 def _sum(s: str, body: str, skip: str, dtype: str) -> list[str]:
-    return [
-        f"acc_{s} = 0.0",
-        "for c in range(n_classes):",
-        f"    acc_{s} = vmath.reassoc_add(acc_{s}, {body})",
-        f"{s} = {_in(dtype, f'acc_{s}')}",
-    ]
+    return [*_accumulated(s, body), f"{s} = {_in(dtype, f'acc_{s}')}"]
 
 
 KINDS = {
