@@ -16,7 +16,7 @@ __all__ = ["Backend", "BACKENDS", "register", "backend", "builtin", "render", "r
 
 def backend(name: str) -> Backend:
     """The registered backend called name (importing the built-in ones on first use)."""
-    from . import numba  # noqa: F401  (registers itself)
+    from . import numba, pytorch  # noqa: F401  (each registers itself)
 
     try:
         return BACKENDS[name]
@@ -26,9 +26,9 @@ def backend(name: str) -> Backend:
 
 def builtin() -> list[Backend]:
     """The built-in backends, in rendering order."""
-    from . import numba
+    from . import numba, pytorch
 
-    return [numba.NUMBA]
+    return [numba.NUMBA, pytorch.TORCH]
 
 
 def render_definition(definition, b: Backend) -> str:

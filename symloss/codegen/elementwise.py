@@ -24,8 +24,9 @@ def _element_derivatives(loss: Loss) -> dict[str, sp.Expr]:
     }
 
 
-def plan(loss: Loss, printer: type) -> ModulePlan:
-    """Decide every kernel of a loss: variants × kinds × dtypes, printed by ``printer``."""
+def plan(loss: Loss, printer: type, element: str = "{}_i") -> ModulePlan:
+    """Decide every kernel of a loss: variants × kinds × dtypes, printed by ``printer``;
+    ``element``: the name an input's element takes in the code (``pred`` → ``pred_i``)."""
     quantities = _element_derivatives(loss)
     domains = {i.name: i.domain for i in loss.inputs}
     domains.update({k: p.domain for k, p in loss.parameters.items()})
@@ -46,7 +47,7 @@ def plan(loss: Loss, printer: type) -> ModulePlan:
         scalars = [
             k for k, p in loss.parameters.items() if not p.static and k not in variant.arrays
         ]
-        names = {loss.symbol(k): f"{k}_i" for k in data_names}
+        names = {loss.symbol(k): element.format(k) for k in data_names}
         with distribute(False):
             lowered = {
                 q: lower(e.subs(static), ranges, data, centres, varying, nonzero)
@@ -71,7 +72,7 @@ def plan(loss: Loss, printer: type) -> ModulePlan:
                 statements, results, ops = groups[spec.group]
                 results = dict(zip(GROUPS[spec.group], results))
                 arrays = list(data_names) + (["weight"] if spec.weighted else [])
-                loads = [(f"{a}_i" if a != "weight" else "w_i", a) for a in arrays]
+                loads = [(element.format(a) if a != "weight" else "w_i", a) for a in arrays]
                 module.kernels.append(
                     Kernel(
                         name=f"{kind}{variant.suffix}_{_SHORT[dtype]}",

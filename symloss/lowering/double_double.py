@@ -102,6 +102,8 @@ def dd_code(expr: sp.Expr, printer, dd_symbols: frozenset) -> str:
     (row sums) read as their double-double ``<name>_dd``, every other leaf (a component, a
     parameter, a transcendental) rounded as the printer computes it and then carried exactly."""
 
+    lib = getattr(printer, "library", "vmath")  # the backend's library of dd_* functions
+
     def code(e: sp.Expr) -> str:
         if e in dd_symbols:
             return f"{printer.doprint(e)}_dd"
@@ -112,29 +114,29 @@ def dd_code(expr: sp.Expr, printer, dd_symbols: frozenset) -> str:
         if isinstance(e, sp.Add):
             out = code(e.args[0])
             for a in e.args[1:]:
-                out = f"vmath.dd_add({out}, {code(a)})"
+                out = f"{lib}.dd_add({out}, {code(a)})"
             return out
         if isinstance(e, held):
             return code(e.args[0])
         if isinstance(e, sp.Mul):
             num, den = e.as_numer_denom()
             if den.free_symbols:  # a quotient of inputs (a number's inverse stays a factor)
-                return f"vmath.dd_div({code(num)}, {code(den)})"
+                return f"{lib}.dd_div({code(num)}, {code(den)})"
             coeff, rest = e.as_coeff_Mul()
             if coeff == -1:
-                return f"vmath.dd_neg({code(rest)})"
+                return f"{lib}.dd_neg({code(rest)})"
             out = code(e.args[0])
             for a in e.args[1:]:
-                out = f"vmath.dd_mul({out}, {code(a)})"
+                out = f"{lib}.dd_mul({out}, {code(a)})"
             return out
         if isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp < 0:
-            return f"vmath.dd_div((1.0, 0.0), {code(e.base**-e.exp)})"
+            return f"{lib}.dd_div((1.0, 0.0), {code(e.base**-e.exp)})"
         if isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp > 0:
             base = code(e.base)
             out = base
             for _ in range(int(e.exp) - 1):
-                out = f"vmath.dd_mul({out}, {base})"
+                out = f"{lib}.dd_mul({out}, {base})"
             return out
-        return f"vmath.dd({printer.doprint(e)})"
+        return f"{lib}.dd({printer.doprint(e)})"
 
     return code(expr)

@@ -26,6 +26,7 @@ class NumbaPrinter(PythonCodePrinter):
     """Print lowered expressions as Numba-compilable Python in float32 or float64."""
 
     printmethod = "_numbacode"
+    library = "vmath"  # the module of the double-double functions the code calls
 
     def __init__(
         self,
