@@ -219,6 +219,24 @@ def cmd_verify_implementation(args) -> int:
     return 0 if report else 1
 
 
+def _backends(chosen: str | None, spec, module) -> tuple[str, ...]:
+    """The backends ``--backend`` names that generate ``spec`` (numba: every loss)."""
+    if chosen in (None, "numba"):
+        return ("numba",)
+    covered = _torch_covers(spec, module)
+    if chosen == "torch":
+        return ("torch",) if covered else ()
+    return ("numba", "torch") if covered else ("numba",)
+
+
+def _torch_covers(spec, module) -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise ValueError("--backend torch needs PyTorch: pip install 'symloss[torch]'")
+    return not module and getattr(spec, "family", None) == "elementwise"
+
+
 def cmd_verify(args) -> int:
     from . import verify
 
@@ -228,6 +246,13 @@ def cmd_verify(args) -> int:
         return cmd_verify_implementation(args)
     module = getattr(args, "module", None)
     specs = _user_specs(module, args.names) if module else _specs(args.names)
+    if getattr(args, "backend", None) == "torch":
+        missing = [s.name for s in specs if not _torch_covers(s, module)]
+        if missing and args.names:
+            raise ValueError(
+                f"--backend torch generates the elementwise losses; not {', '.join(missing)}"
+            )
+        specs = [s for s in specs if _torch_covers(s, module)]
     dtypes = tuple(args.dtype) if args.dtype else ("float32", "float64")
     failed = 0
     rows_all = []
@@ -241,7 +266,12 @@ def cmd_verify(args) -> int:
                 kernel = compile_loss(spec)
             else:
                 kernel = runtime.loss(spec.name)
-            rows = verify.verify_loss(spec, kernel, dtypes, seed=args.seed)
+            rows = []
+            backends = _backends(getattr(args, "backend", None), spec, module)
+            if "numba" in backends:
+                rows += verify.verify_loss(spec, kernel, dtypes, seed=args.seed)
+            if "torch" in backends:  # the same references, shared with the kernels' check
+                rows += verify.verify_torch(spec, dtypes, seed=args.seed)
             fd = verify.check_derivatives(spec, seed=args.seed)
         else:  # a sequence loss: against brute force / its recurrence in high precision
             from .verify.sequences import verify_sequence
@@ -314,6 +344,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", action="append", choices=["float32", "float64"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--module", metavar="FILE", help="verify the losses defined in FILE")
+    p.add_argument(
+        "--backend",
+        choices=["numba", "torch", "all"],
+        default="numba",
+        help="the generated code to check: the Numba kernels (default), the PyTorch code, or "
+        "every backend that generates the loss (one mpmath reference for all)",
+    )
     p.add_argument("--grad", metavar="EXPR", help="check a hand-derived gradient formula")
     p.add_argument(
         "--grad-callable", metavar="MODULE:FUNCTION", help="check a gradient function f(pred, ...)"

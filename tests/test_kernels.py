@@ -34,13 +34,27 @@ def _known(name):
     return name
 
 
+def _torch_generates(name) -> bool:
+    """The PyTorch backend generates this loss and torch is installed."""
+    import importlib.util
+
+    return BUILTINS[name].family == "elementwise" and importlib.util.find_spec("torch") is not None
+
+
 def _gate(name, samples):
     rows = verify.verify_loss(BUILTINS[name], symloss.loss(name), samples=samples)
+    if _torch_generates(name):  # in the same test: the mpmath references are shared
+        torch_rows = verify.verify_torch(BUILTINS[name], samples=samples)
+        assert {r.loss for r in torch_rows} == {f"{name}@torch"}
+        rows += torch_rows
     quantities = {(r.quantity, r.dtype) for r in rows}
     # class-axis losses have a vector gradient and no Hessian kernel
     checked = ("value", "grad") if BUILTINS[name].family == "classes" else ("value", "grad", "hess")
     for dtype in ("float32", "float64"):
         assert {(q, dtype) for q in checked} <= quantities
+        if _torch_generates(name):
+            torch_rows = {(r.quantity, r.dtype) for r in rows if r.loss.endswith("@torch")}
+            assert {(q, dtype) for q in checked} <= torch_rows
     failures = [f"{r}  worst at {r.worst_at}" for r in rows if not r.passed]
     assert not failures, "\n".join(failures)
     assert all(r.points > 0 for r in rows)

@@ -24,5 +24,11 @@ def kernel_for(name: str, params: dict, what: str, reduction: str = "mean") -> L
         probe = (np.zeros((1, 2)), np.zeros(1, np.int64))
     else:
         probe = tuple(np.zeros(1) for _ in kernel.inputs)
-    kernel(*probe, **params)
+    kernel(*probe, **scalar_params(params))
     return kernel
+
+
+def scalar_params(params: dict) -> dict:
+    """The parameters a one-sample probe can take: those given as arrays (or tensors) are
+    checked against the inputs they broadcast with, at the call."""
+    return {k: v for k, v in params.items() if np.ndim(v) == 0}

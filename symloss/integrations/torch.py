@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..variants import static_parts, variant_key
-from .common import REDUCTIONS, kernel_for
+from .common import REDUCTIONS, kernel_for, scalar_params
 
 __all__ = ["function", "Loss"]
 
@@ -115,8 +115,12 @@ class _Value(torch.autograd.Function):
     @staticmethod
     def backward(ctx, upstream, _):
         x, grad, *data = ctx.saved_tensors
-        derivative = _Derivative if torch.compiler.is_compiling() else _DerivativeForward
-        d = derivative.apply(ctx.grad_hess, x, grad, *data)
+        if torch.compiler.is_compiling():
+            # a compiled backward is not differentiated again: the saved ℓ' as it is. (With
+            # the nested _Derivative, torch 2.13's tracer gave wrong gradients for losses with
+            # a parameter tensor, Huber's ℓ' = r unclipped; not analysed further.)
+            return None, None, upstream * grad, *(None for _ in data)
+        d = _DerivativeForward.apply(ctx.grad_hess, x, grad, *data)
         return None, None, upstream * d, *(None for _ in data)
 
 
@@ -240,7 +244,7 @@ class _Elementwise:
         name = "float32" if x.dtype == torch.float32 else "float64"
         if name not in self.checked:  # the parameters as float32 rounds them (1e-300 is 0)
             probe = tuple(np.zeros(1, np.float32) for _ in self.inputs)
-            self.kernel(*probe, **self.params)
+            self.kernel(*probe, **scalar_params(self.params))
             self.checked.add(name)
         data = {}
         for nm, t in zip(self.inputs[1:], others):

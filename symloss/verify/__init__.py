@@ -8,11 +8,12 @@ precision, by one error model (`symloss.verify.model`).
     sampling.py     the points: extremes, kinks, random values, parameter sets
     elementwise.py, norms.py, classes.py, sequences.py   one driver per family
     sources.py      what is verified: generated kernels or user callables
-    api.py          verify_loss, verify_implementation, Report
+    torch_source.py the generated PyTorch code, through symloss.integrations.torch
+    api.py          verify_loss, verify_torch, verify_implementation, Report
     derivatives.py  the generator's derivatives against finite differences
 """
 
-from .api import Report, table, verify_implementation, verify_loss
+from .api import Report, table, verify_implementation, verify_loss, verify_torch
 from .derivatives import FD_TOLERANCE, check_derivatives
 from .model import BOUNDS, DROPS, EXCEPTIONS, PERTURBATION_ULP, Row
 from .reference import CLASS_COUNT, ClassReference, Reference
@@ -34,4 +35,5 @@ __all__ = [
     "ulp_error",
     "verify_implementation",
     "verify_loss",
+    "verify_torch",
 ]

@@ -13,7 +13,7 @@ from .model import EXCEPTIONS, FailureLimit, Row, failure_limit
 from .norms import verify_norm
 from .sources import ImplementationSource, KernelSource
 
-__all__ = ["verify_loss", "verify_implementation", "Report"]
+__all__ = ["verify_loss", "verify_torch", "verify_implementation", "Report"]
 
 
 SAMPLES = 40  # random values of an elementwise loss's first input, besides the extremes
@@ -33,6 +33,23 @@ def verify_loss(
     leave out the float64 class rows at √max and max/2n, whose references are the costliest).
     ``max_failures``: stop once a row has that many failed results (as verify_implementation)."""
     return _verify(loss, KernelSource(kernel), dtypes, seed, samples, max_failures)
+
+
+def verify_torch(
+    loss: Loss,
+    dtypes=("float32", "float64"),
+    seed: int = 0,
+    samples: int = SAMPLES,
+    max_failures: int | None = None,
+) -> list[Row]:
+    """The generated PyTorch code of ``loss`` (on CPU tensors) held to the same references,
+    points and error model as the Numba kernels. Its rows name the loss as ``name@torch``."""
+    from .torch_source import TorchSource
+
+    rows = _verify(loss, TorchSource(loss.name), dtypes, seed, samples, max_failures)
+    for r in rows:
+        r.loss = f"{r.loss}@torch"
+    return rows
 
 
 def _verify(loss: Loss, source, dtypes, seed, samples=SAMPLES, max_failures=None) -> list[Row]:
