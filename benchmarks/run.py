@@ -15,6 +15,7 @@ extra installs them). Writes benchmarks/results/results.md and results.png.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -151,6 +152,67 @@ def elementwise_cases(names, n: int, peers_on: bool) -> list[Case]:
                         {k: v for k, v in impls.items() if v is not None},
                     )
                 )
+    return cases
+
+
+# -- the generated PyTorch code against torch.nn.functional --------------------------------
+
+# loss → (symloss parameters, the F.* loss taking (input, target)); the same semantics
+TORCH_PEERS = {
+    "mse": ({}, "mse_loss", {}),
+    "mae": ({}, "l1_loss", {}),
+    "huber": ({"delta": 0.5}, "huber_loss", {"delta": 0.5}),
+    "smooth_l1": ({"beta": 0.5}, "smooth_l1_loss", {"beta": 0.5}),
+    "sigmoid_cross_entropy": ({}, "binary_cross_entropy_with_logits", {}),
+    "poisson_nll": ({}, "poisson_nll_loss", {"log_input": True}),
+}
+
+
+def torch_cases(n: int) -> list[Case]:
+    """Value + gradient (forward and backward, reduction mean) of the generated torch code,
+    eager and under torch.compile, beside the F.* loss eager and compiled, on the CPU here (on
+    a GPU where one is present: the title says which device)."""
+    try:
+        import torch
+    except ImportError:
+        return []
+    from symloss.integrations.torch import function
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch._dynamo.config.recompile_limit = 256  # a compiled function per case and dtype
+    F = torch.nn.functional
+    rng = np.random.default_rng(2)
+    cases = []
+    for name, (params, peer, peer_params) in TORCH_PEERS.items():
+        for dtype in (torch.float32, torch.float64):
+            x = torch.tensor(rng.normal(0, 2, n), dtype=dtype, device=device)
+            y = torch.tensor(rng.random(n), dtype=dtype, device=device)
+            ours = function(name, **params)
+
+            theirs = functools.partial(getattr(F, peer), **peer_params)
+
+            def step(loss, x=x, y=y):
+                a = x.detach().requires_grad_(True)
+                loss(a, y).backward()
+                if device == "cuda":
+                    torch.cuda.synchronize()
+
+            runs = {
+                "symloss": torch.compile(ours, fullgraph=True),
+                "symloss eager": ours,
+                "F.* eager": theirs,
+                "F.* compiled": torch.compile(theirs, fullgraph=True),
+            }
+            impls = {k: functools.partial(step, f) for k, f in runs.items()}
+            cases.append(
+                Case(
+                    f"{name} value+grad, N = {n:.0e}, {str(dtype)[6:]}, {device}",
+                    "torch",
+                    2 * x.nbytes + x.nbytes,
+                    impls,
+                    note=f"F.{peer}; symloss: the generated torch code under torch.compile",
+                )
+            )
     return cases
 
 
@@ -463,7 +525,7 @@ def markdown(timings: list[Timing], reference: dict, cold: dict | None, args) ->
         "symloss's GB/s over the 3-stream reference's.",
         "",
     ]
-    for group in ("reference", "elementwise", "classes", "sequences"):
+    for group in ("reference", "elementwise", "torch", "classes", "sequences"):
         rows = [t for t in timings if t.case.group == group]
         if not rows:
             continue
@@ -576,6 +638,7 @@ def main(argv=None) -> int:
     cases += large_margin_cases(args.quick, peers_on)
     cases += ctc_cases(args.quick, peers_on)
     cases += edit_cases(args.quick, peers_on)
+    cases += torch_cases(n) if peers_on else []
     if args.only:
         keep = [c for c in cases if any(w in c.title for w in args.only)]
         cases = [c for c in cases if c.group == "reference"] + [

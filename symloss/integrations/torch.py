@@ -160,7 +160,13 @@ class _Elementwise:
             if p["static"]
             for part in static_parts({k: params.get(k, p["default"])})
         ]
-        self.checked = {"float64"}  # kernel_for checked the parameters in float64
+        # kernel_for checked the parameters in float64; float32 is checked here too, and its
+        # error kept for a float32 call (1e-300 is a valid ε in float64, 0 in float32)
+        self.float32_error = None
+        try:
+            self.kernel(*(np.zeros(1, np.float32) for _ in self.inputs), **scalar_params(params))
+        except (ValueError, TypeError) as error:
+            self.float32_error = error
 
     def _tensor(self, t, nm: str, like: torch.Tensor) -> torch.Tensor:
         if isinstance(t, torch.Tensor):
@@ -242,10 +248,8 @@ class _Elementwise:
         dtype = x.dtype
         x = x.float() if dtype in _LOW else x
         name = "float32" if x.dtype == torch.float32 else "float64"
-        if name not in self.checked:  # the parameters as float32 rounds them (1e-300 is 0)
-            probe = tuple(np.zeros(1, np.float32) for _ in self.inputs)
-            self.kernel(*probe, **scalar_params(self.params))
-            self.checked.add(name)
+        if name == "float32" and self.float32_error is not None:
+            raise self.float32_error
         data = {}
         for nm, t in zip(self.inputs[1:], others):
             t = self._tensor(t, nm, x)
