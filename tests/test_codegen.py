@@ -27,7 +27,7 @@ def test_rendering_is_byte_identical_across_hash_seeds(tmp_path, files):
         "from symloss.catalog import ALL; "
         "codegen.write(backends.render(ALL, backends.builtin()), pathlib.Path(sys.argv[1]))"
     )
-    for seed in ("1", "12345"):
+    for seed in ("12345",):  # one seed besides this process's (each render: ~40 s of CPU)
         out = tmp_path / seed
         env = dict(os.environ, PYTHONHASHSEED=seed)
         subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env)
