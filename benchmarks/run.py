@@ -208,7 +208,7 @@ def torch_cases(n: int) -> list[Case]:
                 Case(
                     f"{name} value+grad, N = {n:.0e}, {str(dtype)[6:]}, {device}",
                     "torch",
-                    2 * x.nbytes + x.nbytes,
+                    3 * x.nbytes,  # x and y read, the gradient written
                     impls,
                     note=f"F.{peer}; symloss: the generated torch code under torch.compile",
                 )

@@ -247,12 +247,13 @@ def cmd_verify(args) -> int:
     module = getattr(args, "module", None)
     specs = _user_specs(module, args.names) if module else _specs(args.names)
     if getattr(args, "backend", None) == "torch":
-        missing = [s.name for s in specs if not _torch_covers(s, module)]
+        covered = [s for s in specs if _torch_covers(s, module)]
+        missing = [s.name for s in specs if s not in covered]
         if missing and args.names:
             raise ValueError(
                 f"--backend torch generates the elementwise losses; not {', '.join(missing)}"
             )
-        specs = [s for s in specs if _torch_covers(s, module)]
+        specs = covered
     dtypes = tuple(args.dtype) if args.dtype else ("float32", "float64")
     failed = 0
     rows_all = []

@@ -30,8 +30,9 @@ import importlib
 import numpy as np
 import torch
 
+from ..runtime.parameters import array_in_domain, signs
 from ..variants import static_parts, variant_key
-from .common import REDUCTIONS, kernel_for, scalar_params
+from .common import kernel_for, scalar_params
 
 __all__ = ["function", "Loss"]
 
@@ -61,7 +62,8 @@ def generated(name: str):
 
 class _Derivative(torch.autograd.Function):
     """ℓ'(x), computed already, whose derivative is ℓ''(x) (the generated Hessian): in the
-    backward pass ℓ''·upstream, in forward mode ℓ''·ẋ."""
+    backward pass ℓ''·upstream, in forward mode ℓ''·ẋ. Never traced by torch.compile (whose
+    tracer takes no custom jvp): a compiled backward uses the saved ℓ' as it is."""
 
     generate_vmap_rule = True
 
@@ -82,11 +84,6 @@ class _Derivative(torch.autograd.Function):
         x, *data = ctx.saved_tensors
         _, h = ctx.grad_hess(x, *data)
         return None, upstream * h, None, *(None for _ in data)
-
-
-class _DerivativeForward(_Derivative):
-    """_Derivative with forward mode too (torch.compile's tracer does not take a custom jvp:
-    it gets the class without one)."""
 
     @staticmethod
     def jvp(ctx, _, x_dot, *__):
@@ -120,7 +117,7 @@ class _Value(torch.autograd.Function):
             # the nested _Derivative, torch 2.13's tracer gave wrong gradients for losses with
             # a parameter tensor, Huber's ℓ' = r unclipped; not analysed further.)
             return None, None, upstream * grad, *(None for _ in data)
-        d = _DerivativeForward.apply(ctx.grad_hess, x, grad, *data)
+        d = _Derivative.apply(ctx.grad_hess, x, grad, *data)
         return None, None, upstream * d, *(None for _ in data)
 
 
@@ -130,18 +127,19 @@ class _ValueForward(_Value):
     @staticmethod
     def jvp(ctx, _, __, x_dot, *___):
         x, grad, *data = ctx.saved_tensors
-        return _DerivativeForward.apply(ctx.grad_hess, x, grad, *data) * x_dot, None
+        return _Derivative.apply(ctx.grad_hess, x, grad, *data) * x_dot, None
 
 
-def _in_domain(t: torch.Tensor, pieces) -> torch.Tensor:
-    ok = torch.zeros_like(t, dtype=torch.bool)
-    for p in pieces:
-        if len(p) == 1:
-            ok |= t == p[0]
-        else:
-            lo, hi, lc, hc = p
-            ok |= ((t > lo) | ((t == lo) & lc)) & ((t < hi) | ((t == hi) & hc))
-    return ok
+def _broadcast_check(t: torch.Tensor, nm: str, shape: torch.Size, to: str) -> None:
+    """A ValueError unless ``t`` broadcasts to ``shape`` (the shape of ``to``) as it is."""
+    try:
+        ok = torch.broadcast_shapes(t.shape, shape) == shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{nm} of shape {tuple(t.shape)} does not broadcast to {to}'s shape {tuple(shape)}"
+        )
 
 
 class _Elementwise:
@@ -185,30 +183,14 @@ class _Elementwise:
             t = t.to(like.dtype)
         else:
             t = torch.as_tensor(np.asarray(t, dtype=float), dtype=like.dtype, device=like.device)
-        try:
-            shape = torch.broadcast_shapes(t.shape, like.shape)
-        except RuntimeError:
-            shape = None
-        if shape != like.shape:
-            raise ValueError(
-                f"{nm} of shape {tuple(t.shape)} does not broadcast to {self.inputs[0]}'s "
-                f"shape {tuple(like.shape)}"
-            )
+        _broadcast_check(t, nm, like.shape, self.inputs[0])
         return t
 
     def _signs(self, t: torch.Tensor, nm: str) -> torch.Tensor:
         """Labels in {-1, +1} as given, or all in {0, 1} as 2y - 1 (TensorFlow's hinge)."""
-        zero = (t == 0).any()
         if t.device.type == "cpu":  # checked where it costs no device synchronisation
-            finite = t[~torch.isnan(t)]
-            bad = finite[~((finite == -1) | (finite == 0) | (finite == 1))]
-            if bad.numel() or (zero and (finite == -1).any()):
-                example = repr(bad[0].item()) if bad.numel() else "both 0 and -1"
-                raise ValueError(
-                    f"{nm} of {self.name} must hold labels in {{-1, +1}} or in {{0, 1}}, "
-                    f"got {example} among them"
-                )
-        return torch.where(zero, 2 * t - 1, t)
+            signs(t.detach().numpy(), f"{nm} of {self.name}")  # the kernels' check
+        return torch.where((t == 0).any(), 2 * t - 1, t)
 
     def _parameters(self, x: torch.Tensor, data: dict) -> tuple[list, list]:
         arrays, scalars = [], []
@@ -226,7 +208,7 @@ class _Elementwise:
                 value = p["default"]
             if p["broadcast"] and (isinstance(value, torch.Tensor) or np.ndim(value) > 0):
                 t = self._tensor(value, k, x)
-                if t.device.type == "cpu" and not _in_domain(t, p["domain"]).all():
+                if t.device.type == "cpu" and not array_in_domain(t.numpy(), p["domain"]).all():
                     raise ValueError(f"{k} must be in {p['domain_text']} among its values")
                 arrays.append((k, t))
                 continue
@@ -275,15 +257,7 @@ def _reduced(value: torch.Tensor, weight, reduction: str) -> torch.Tensor:
         if weight.device != value.device:
             raise ValueError(f"weight is on {weight.device} but the input on {value.device}")
         weight = weight.to(value.dtype)
-        try:
-            shape = torch.broadcast_shapes(weight.shape, value.shape)
-        except RuntimeError:
-            shape = None
-        if shape != value.shape:
-            raise ValueError(
-                f"weight of shape {tuple(weight.shape)} does not broadcast to the input's "
-                f"shape {tuple(value.shape)}"
-            )
+        _broadcast_check(weight, "weight", value.shape, "the input")
         value = value * weight
     if reduction == "none":
         return value
@@ -353,6 +327,4 @@ class Loss(torch.nn.Module):
 def function(name: str, reduction: str = "mean", **params) -> Loss:
     """Loss ``name`` with its parameters as a differentiable function of tensors,
     ``f(pred, target, weight=None)``."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return Loss(name, reduction=reduction, **params)

@@ -114,7 +114,7 @@ class exact_sum(_as_written):
         return f"vmath.dd_value({dd_code(self.args[0], printer, frozenset())})"
 
 
-def _factor(printer, expr: sp.Expr) -> str:
+def as_factor(printer, expr: sp.Expr) -> str:
     """expr printed as a factor of a product: bracketed where it binds looser (a sum)."""
     code = printer._print(expr)
     return f"({code})" if precedence(expr) < PRECEDENCE["Mul"] else code
@@ -136,7 +136,7 @@ class power_times(sp.Function):
     def _numbacode(self, printer):
         q, power, f, _ = (printer._print(a) for a in self.args)
         zero = printer.literal(0)
-        product = f"{power}*{_factor(printer, self.args[2])}"
+        product = f"{power}*{as_factor(printer, self.args[2])}"
         return f"select(({q} > {zero}) & (abs({f}) == math.inf), {f}, {product})"
 
     def _latex(self, printer, exp=None):
@@ -156,7 +156,7 @@ class zero_factor_mul(sp.Function):
         zero, f = printer.literal(0), printer._print(f)
         zeros = " | ".join(f"(({printer._print(t)}) == {zero})" for t in tests)
         product = "*".join(
-            [_factor(printer, self.args[0]), *(f"({printer._print(k)})" for k in factors)]
+            [as_factor(printer, self.args[0]), *(f"({printer._print(k)})" for k in factors)]
         )
         return f"select(({zeros}) & ({f} == {f}), {zero}, {product})"
 
@@ -211,7 +211,7 @@ class limit_mul(sp.Function):
     def _numbacode(self, printer):
         k, f, _ = (printer._print(a) for a in self.args)
         zero = printer.literal(0)
-        product = f"({k})*{_factor(printer, self.args[1])}"
+        product = f"({k})*{as_factor(printer, self.args[1])}"
         return f"select((({k}) == {zero}) & ({f} == {f}), {zero}, {product})"
 
     def _eval_rewrite_as_Mul(self, k, f, _, **kwargs):

@@ -18,7 +18,7 @@ from .broadcast import _blockwise, _Broadcast, _broadcast, _flat, _flat_input
 from .call import _Call, _check_overlap, _out_buffer, _pair, _shaped
 from .linear import _linear
 from .norms import _norm
-from .parameters import _check_array_param, _estimate, _scalar_param, _signs, _switch
+from .parameters import _check_array_param, _estimate, _scalar_param, _switch, signs
 from .registry import _module
 from .rows import _RowForm, _rows
 
@@ -107,7 +107,7 @@ class LossKernel:
             arr = as_real_array(given[nm], nm)
             arr = _broadcast(arr.astype(dtype, copy=False), shape, nm, first_name)
             if spec["labels"] == "signs":
-                arr = _signs(arr, f"{nm} of {self.name}")
+                arr = signs(arr, f"{nm} of {self.name}")
             inputs[nm] = arr
 
         static_on, array_params, scalars, array_values = [], [], [], []

@@ -20,7 +20,7 @@ def _in_domain(x: float, pieces: tuple) -> bool:
     return False
 
 
-def _array_in_domain(a: np.ndarray, pieces: tuple) -> np.ndarray:
+def array_in_domain(a: np.ndarray, pieces: tuple) -> np.ndarray:
     ok = np.zeros(a.shape, dtype=bool)
     for p in pieces:
         if len(p) == 1:
@@ -60,7 +60,7 @@ def _check_array_param(name: str, p: dict, given: np.ndarray, dtype: np.dtype) -
     """``given`` in ``dtype`` if every value lies in the parameter's range there, else a
     ValueError naming one."""
     arr = _rounded(given, dtype)
-    bad = ~(_array_in_domain(given, p["domain"]) & _array_in_domain(arr, p["domain"]))
+    bad = ~(array_in_domain(given, p["domain"]) & array_in_domain(arr, p["domain"]))
     if bad.any():
         first = np.flatnonzero(bad.ravel())[0]
         used, value = float(arr.flat[first]), float(np.broadcast_to(given, arr.shape).flat[first])
@@ -104,7 +104,7 @@ def _switch(name: str, p: dict, value) -> bool | int:
     return bool(value)
 
 
-def _signs(target: np.ndarray, what: str) -> np.ndarray:
+def signs(target: np.ndarray, what: str) -> np.ndarray:
     """Labels in {-1, +1} as given; all in {0, 1}: 2y - 1 (TensorFlow's hinge); else an error."""
     from ..checks import label_counts  # Numba: imported on first need
 
@@ -115,7 +115,7 @@ def _signs(target: np.ndarray, what: str) -> np.ndarray:
         return 2 * target - 1
     finite = target[~np.isnan(target)]
     bad = finite[~((finite == -1) | (finite == 0) | (finite == 1))]
-    example = bad[0] if bad.size else "both 0 and -1"
+    example = repr(float(bad[0])) if bad.size else "both 0 and -1"  # 2.0, not np.float64(2.0)
     raise ValueError(
-        f"{what} must hold labels in {{-1, +1}} or in {{0, 1}}, got {example!r} among them"
+        f"{what} must hold labels in {{-1, +1}} or in {{0, 1}}, got {example} among them"
     )

@@ -1,8 +1,9 @@
 """The generated PyTorch code, seen as the verification sees any implementation: ℓ, ℓ' and ℓ''
 at the sampled points, through `symloss.integrations.torch` as a user calls it (the forward
-pass, the backward pass, and the backward pass differentiated again) and through the generated
-functions directly; plus its sum and mean. The mpmath references are the ones every backend
-shares (`symloss.verify.elementwise.reference`)."""
+pass without and with a gradient, the backward pass, the backward pass differentiated again,
+a weighted sum's backward pass), which calls each generated function; plus its sum and mean.
+The mpmath references are the ones every backend shares
+(`symloss.verify.elementwise.reference`)."""
 
 from __future__ import annotations
 

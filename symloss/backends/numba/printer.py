@@ -19,7 +19,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 __all__ = ["NumbaPrinter"]
 
-_MAX_EXPANDED_POWER = 8
+MAX_EXPANDED_POWER = 8  # x^k for |k| ≤ this is printed as a product
 
 
 class NumbaPrinter(PythonCodePrinter):
@@ -108,7 +108,7 @@ class NumbaPrinter(PythonCodePrinter):
         base, e = expr.base, expr.exp
         if base is sp.E:
             return self._vmath("exp", e)
-        if e.is_Integer and 0 < abs(int(e)) <= _MAX_EXPANDED_POWER:
+        if e.is_Integer and 0 < abs(int(e)) <= MAX_EXPANDED_POWER:
             b = self.parenthesize(base, PRECEDENCE["Mul"])
             # parenthesised: the product may stand in a denominator, a/(x*x), not a/x*x
             product = "(" + "*".join([b] * abs(int(e))) + ")" if abs(int(e)) > 1 else b

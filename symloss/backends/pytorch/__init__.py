@@ -58,10 +58,9 @@ def functions(loss) -> list[Function]:
         if k.kind not in QUANTITIES:
             continue
         qs = QUANTITIES[k.kind]
-        variant = k.name[len(k.kind) : -len("_f32")]
         out.append(
             Function(
-                name=f"{'_'.join(qs)}{variant}_{k.name[-3:]}",
+                name=k.name.replace(k.kind, "_".join(qs), 1),  # kind + variant + dtype
                 key=("_".join(qs), k.key[1], k.dtype),
                 dtype=k.dtype,
                 doc=_DOCS[qs],

@@ -14,17 +14,14 @@ import numpy as np
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
+from ...definition.primitives import log1p
 from ...lowering.double_double import dd_code
-from ..numba.printer import NumbaPrinter
+from ...lowering.nodes import as_factor
+from ..numba.printer import MAX_EXPANDED_POWER, NumbaPrinter
 
 __all__ = ["TorchPrinter", "LIKE"]
 
 LIKE = "_like"  # a tensor of the function's shape, dtype and device (set by the template)
-
-
-def _factor(printer, expr: sp.Expr) -> str:
-    code = printer._print(expr)
-    return f"({code})" if sp.printing.precedence.precedence(expr) < PRECEDENCE["Mul"] else code
 
 
 class TorchPrinter(NumbaPrinter):
@@ -61,7 +58,7 @@ class TorchPrinter(NumbaPrinter):
         base, e = expr.base, expr.exp
         if base is sp.E:
             return self._vmath("exp", e)
-        if e.is_Integer and 0 < abs(int(e)) <= 8:
+        if e.is_Integer and 0 < abs(int(e)) <= MAX_EXPANDED_POWER:
             return super()._print_Pow(expr)
         if e == sp.S.Half:
             return f"torch.sqrt({self._print(base)})"
@@ -148,24 +145,22 @@ class TorchPrinter(NumbaPrinter):
 
     def _print_power_times(self, expr):
         q, power, f, _ = (self._print(a) for a in expr.args)
-        product = f"{power}*{_factor(self, expr.args[2])}"
+        product = f"{power}*{as_factor(self, expr.args[2])}"
         return f"torch.where(({q} > 0) & (torch.abs({f}) == math.inf), {f}, {product})"
 
     def _print_zero_factor_mul(self, expr):
         f_expr, _, factors, tests = expr.args
         f = self._print(f_expr)
         zeros = " | ".join(f"(({self._print(t)}) == 0)" for t in tests)
-        product = "*".join([_factor(self, f_expr), *(f"({self._print(k)})" for k in factors)])
+        product = "*".join([as_factor(self, f_expr), *(f"({self._print(k)})" for k in factors)])
         return f"torch.where(({zeros}) & ({f} == {f}), 0.0, {product})"
 
     def _print_limit_mul(self, expr):
         k, f, _ = (self._print(a) for a in expr.args)
-        product = f"({k})*{_factor(self, expr.args[1])}"
+        product = f"({k})*{as_factor(self, expr.args[1])}"
         return f"torch.where((({k}) == 0) & ({f} == {f}), 0.0, {product})"
 
     def _print_logaddexp_form(self, expr):
-        from ...definition.primitives import log1p
-
         a, b, *_ = expr.args
         pa, pb = self._print(a), self._print(b)
         tail = self._print(log1p(sp.exp(-sp.Abs(a - b))))
